@@ -1,0 +1,107 @@
+//! The command line, flag for flag as ftp-cloudfs had it (names, short flags, defaults), so an operator can swap
+//! the binary. Every flag can also come from a `SWIFTFTP_*` environment variable.
+//!
+//! This is only the raw shape: every value is optional here, because the configuration file fills what the
+//! command line leaves out. Defaults, validation and the merge live in `config.rs`.
+
+use clap::{ArgAction, Parser};
+use std::path::PathBuf;
+
+/// FTP gateway to OpenStack Swift: `/` is your account, top-level folders are containers, deeper folders are
+/// pseudo-directories, files are objects. Logging in is Swift authentication.
+#[derive(Debug, Parser)]
+#[command(
+    name = "swiftftp",
+    version,
+    about,
+    after_help = "Settings not given on the command line are read from the configuration file: --config FILE, \
+                  else /etc/swiftftp.conf (section [swiftftp]), else /etc/ftpcloudfs.conf (section [ftpcloudfs]). \
+                  The file also takes keys with no flag: banner, max-cons-per-ip, passive-ports, \
+                  masquerade-firewall, permit-foreign-addresses, split-large-files, hide-part-dir, \
+                  rackspace-service-net. See examples/swiftftp.conf."
+)]
+pub struct Cli {
+    /// Port to listen on [default: 2021]
+    #[arg(short = 'p', long, env = "SWIFTFTP_PORT", value_name = "PORT")]
+    pub port: Option<u16>,
+
+    /// IP address to listen on [default: 127.0.0.1]
+    #[arg(short = 'b', long = "bind-address", env = "SWIFTFTP_BIND_ADDRESS", value_name = "IP")]
+    pub bind_address: Option<String>,
+
+    /// Swift (v1) or Keystone authentication URL (required), e.g. http://127.0.0.1:8080/auth/v1.0
+    #[arg(short = 'a', long = "auth-url", env = "SWIFTFTP_AUTH_URL", value_name = "URL")]
+    pub auth_url: Option<String>,
+
+    /// Memcache server(s) for shared caching, host:port; repeatable or comma-separated; adds to the file's list
+    #[arg(long, action = ArgAction::Append, env = "SWIFTFTP_MEMCACHE", value_name = "HOST:PORT", value_delimiter = ',')]
+    pub memcache: Vec<String>,
+
+    /// Log debug messages
+    #[arg(short = 'v', long, env = "SWIFTFTP_VERBOSE")]
+    pub verbose: bool,
+
+    /// Stay in the foreground instead of becoming a daemon, logging to stderr
+    #[arg(short = 'f', long, env = "SWIFTFTP_FOREGROUND")]
+    pub foreground: bool,
+
+    /// Write the log to this file instead of stderr
+    #[arg(short = 'l', long = "log-file", env = "SWIFTFTP_LOG_FILE", value_name = "FILE")]
+    pub log_file: Option<PathBuf>,
+
+    /// Log to syslog (daemon facility)
+    #[arg(long, env = "SWIFTFTP_SYSLOG")]
+    pub syslog: bool,
+
+    /// Pid file in daemon mode [default: $TMPDIR/swiftftp.pid]
+    #[arg(long = "pid-file", env = "SWIFTFTP_PID_FILE", value_name = "FILE")]
+    pub pid_file: Option<PathBuf>,
+
+    /// User to run as after binding the listening socket (numeric or name)
+    #[arg(long, env = "SWIFTFTP_UID", value_name = "UID")]
+    pub uid: Option<String>,
+
+    /// Group to run as after binding the listening socket (numeric or name)
+    #[arg(long, env = "SWIFTFTP_GID", value_name = "GID")]
+    pub gid: Option<String>,
+
+    /// Do not verify TLS certificates of the auth service and Swift
+    #[arg(long, env = "SWIFTFTP_INSECURE")]
+    pub insecure: bool,
+
+    /// Use Keystone authentication (logins TENANT.USER, or PROJECT@DOMAIN.USER@DOMAIN with version 3)
+    #[arg(long = "keystone-auth", env = "SWIFTFTP_KEYSTONE_AUTH")]
+    pub keystone_auth: bool,
+
+    /// Keystone API version: 2.0 or 3 [default: 2.0]
+    #[arg(long = "keystone-auth-version", env = "SWIFTFTP_KEYSTONE_AUTH_VERSION", value_name = "VERSION")]
+    pub keystone_auth_version: Option<String>,
+
+    /// Keystone region of the Swift endpoint
+    #[arg(long = "keystone-region-name", env = "SWIFTFTP_KEYSTONE_REGION_NAME", value_name = "REGION")]
+    pub keystone_region_name: Option<String>,
+
+    /// Separator between tenant (project) and user in Keystone logins [default: .]
+    #[arg(long = "keystone-tenant-separator", env = "SWIFTFTP_KEYSTONE_TENANT_SEPARATOR", value_name = "SEP")]
+    pub keystone_tenant_separator: Option<String>,
+
+    /// Separator between a name and its domain in Keystone v3 logins [default: @]
+    #[arg(long = "keystone-domain-separator", env = "SWIFTFTP_KEYSTONE_DOMAIN_SEPARATOR", value_name = "SEP")]
+    pub keystone_domain_separator: Option<String>,
+
+    /// Service type of Swift in the Keystone catalog [default: object-store]
+    #[arg(long = "keystone-service-type", env = "SWIFTFTP_KEYSTONE_SERVICE_TYPE", value_name = "TYPE")]
+    pub keystone_service_type: Option<String>,
+
+    /// Endpoint type in the Keystone catalog: publicURL, internalURL or adminURL [default: publicURL]
+    #[arg(long = "keystone-endpoint-type", env = "SWIFTFTP_KEYSTONE_ENDPOINT_TYPE", value_name = "TYPE")]
+    pub keystone_endpoint_type: Option<String>,
+
+    /// Storage policy: new containers get it, and only containers of it are shown
+    #[arg(long = "storage-policy", env = "SWIFTFTP_STORAGE_POLICY", value_name = "POLICY")]
+    pub storage_policy: Option<String>,
+
+    /// Configuration file (INI, section [swiftftp] or [ftpcloudfs])
+    #[arg(long, env = "SWIFTFTP_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}

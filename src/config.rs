@@ -1,0 +1,647 @@
+//! The validated [`Config`]: command line over configuration file over defaults, in one function
+//! ([`Config::from_cli`]).
+//!
+//! The file is ftp-cloudfs's INI format and takes every key the old tool took, so an old
+//! `/etc/ftpcloudfs.conf` works as it is, with its bugs fixed: booleans are booleans (`no` means false),
+//! `passive-ports = 9000:10000` is compared as numbers, an unknown key is an error that names it (a typo is never
+//! silently ignored), and the deprecated `workers` and `service-net` are accepted with a warning.
+//!
+//! Options whose feature is not built yet are parsed and validated all the same, and [`Config::warnings`] says at
+//! start that they have no effect yet; `--keystone-auth` refuses to start instead, since serving v1 logins
+//! against a Keystone URL would refuse every user.
+
+use crate::cli::Cli;
+use anyhow::{Context, anyhow, bail};
+use reqwest::Url;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
+
+/// The default files, in the order they are looked for, with the section each must use.
+const DEFAULT_FILES: [(&str, &str); 2] = [
+    ("/etc/swiftftp.conf", "swiftftp"),
+    ("/etc/ftpcloudfs.conf", "ftpcloudfs"),
+];
+
+/// The greeting when the file sets no `banner`; `%v` is swiftftp's version.
+pub const DEFAULT_BANNER: &str = "swiftftp %v ready.";
+
+/// Keys the configuration file takes (ftp-cloudfs's full set).
+const KNOWN_KEYS: &[&str] = &[
+    "banner",
+    "port",
+    "bind-address",
+    "auth-url",
+    "insecure",
+    "memcache",
+    "max-cons-per-ip",
+    "permit-foreign-addresses",
+    "split-large-files",
+    "hide-part-dir",
+    "verbose",
+    "syslog",
+    "log-file",
+    "pid-file",
+    "uid",
+    "gid",
+    "masquerade-firewall",
+    "passive-ports",
+    "keystone-auth",
+    "keystone-auth-version",
+    "keystone-region-name",
+    "keystone-tenant-separator",
+    "keystone-domain-separator",
+    "keystone-service-type",
+    "keystone-endpoint-type",
+    "rackspace-service-net",
+    "storage-policy",
+    "workers",
+    "service-net",
+];
+
+/// Keystone API versions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeystoneVersion {
+    /// Identity v2.0 (`/tokens`), ftp-cloudfs's default.
+    V2,
+    /// Identity v3 (`/auth/tokens`).
+    V3,
+}
+
+/// Which catalog endpoint of Swift to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndpointType {
+    /// `publicURL` (v3 interface `public`).
+    Public,
+    /// `internalURL` (v3 interface `internal`).
+    Internal,
+    /// `adminURL` (v3 interface `admin`).
+    Admin,
+}
+
+/// Keystone settings (parsed now; Keystone logins are a later addition).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeystoneConfig {
+    /// Whether `--keystone-auth` was asked for.
+    pub enabled: bool,
+    /// API version.
+    pub version: KeystoneVersion,
+    /// Region of the Swift endpoint.
+    pub region: Option<String>,
+    /// Separator between tenant and user.
+    pub tenant_separator: String,
+    /// Separator between a name and its domain (v3).
+    pub domain_separator: String,
+    /// Catalog service type of Swift.
+    pub service_type: String,
+    /// Catalog endpoint type.
+    pub endpoint_type: EndpointType,
+}
+
+/// Everything the gateway runs with, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the FTP control connection listens.
+    pub listen: SocketAddr,
+    /// The auth endpoint.
+    pub auth_url: Url,
+    /// Keystone settings.
+    pub keystone: KeystoneConfig,
+    /// Skip TLS verification towards auth and Swift.
+    pub insecure: bool,
+    /// Memcache servers (`host:port`).
+    pub memcache: Vec<String>,
+    /// Debug logging.
+    pub verbose: bool,
+    /// Run in the foreground.
+    pub foreground: bool,
+    /// Log file instead of stderr.
+    pub log_file: Option<PathBuf>,
+    /// Log to syslog.
+    pub syslog: bool,
+    /// Pid file (daemon mode).
+    pub pid_file: Option<PathBuf>,
+    /// User to run as.
+    pub uid: Option<String>,
+    /// Group to run as.
+    pub gid: Option<String>,
+    /// Storage policy of new containers, and the only one listed.
+    pub storage_policy: Option<String>,
+    /// The `220` greeting, substitutions applied.
+    pub banner: String,
+    /// Connections allowed per client IP (0: no limit).
+    pub max_cons_per_ip: u32,
+    /// Ports for passive data connections.
+    pub passive_ports: Option<RangeInclusive<u16>>,
+    /// Address (IP or name) announced in `PASV` replies.
+    pub masquerade_firewall: Option<String>,
+    /// Accept data connections from an address other than the control connection's.
+    pub permit_foreign_addresses: bool,
+    /// Segment size for large uploads in MB (10^6 bytes); 0: off.
+    pub split_large_files: u64,
+    /// Hide `FILE.part` segment directories in listings.
+    pub hide_part_dir: bool,
+    /// Use Rackspace ServiceNet storage URLs.
+    pub rackspace_service_net: bool,
+    /// The configuration file read, if any.
+    pub config_file: Option<PathBuf>,
+    /// What to tell the operator at start: deprecated keys, options that have no effect yet.
+    pub warnings: Vec<String>,
+}
+
+/// The configuration file's settings, by key, as text.
+#[derive(Debug, Default)]
+struct FileSettings {
+    path: Option<PathBuf>,
+    values: BTreeMap<String, String>,
+}
+
+impl FileSettings {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.values.get(key).map(String::as_str)
+    }
+
+    fn context(&self, key: &str) -> String {
+        match &self.path {
+            Some(p) => format!("key `{key}` in {}", p.display()),
+            None => format!("key `{key}`"),
+        }
+    }
+
+    fn bool(&self, key: &str) -> anyhow::Result<Option<bool>> {
+        self.get(key)
+            .map(|v| parse_bool(v).with_context(|| self.context(key)))
+            .transpose()
+    }
+
+    fn parsed<T: std::str::FromStr>(&self, key: &str) -> anyhow::Result<Option<T>>
+    where
+        T::Err: std::error::Error + Send + Sync + 'static,
+    {
+        self.get(key)
+            .map(|v| {
+                v.trim()
+                    .parse::<T>()
+                    .map_err(|e| anyhow!("{v:?}: {e}"))
+                    .with_context(|| self.context(key))
+            })
+            .transpose()
+    }
+
+    fn string(&self, key: &str) -> Option<String> {
+        self.get(key).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+    }
+}
+
+/// Booleans as Python's ConfigParser reads them (ftp-cloudfs used `get`, so `no` was true there: not here).
+pub fn parse_bool(value: &str) -> anyhow::Result<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "yes" | "true" | "on" => Ok(true),
+        "0" | "no" | "false" | "off" => Ok(false),
+        other => bail!("{other:?} is not a boolean (use yes/no, true/false, on/off or 1/0)"),
+    }
+}
+
+/// `min:max`, both ends included, compared as numbers.
+pub fn parse_port_range(value: &str) -> anyhow::Result<RangeInclusive<u16>> {
+    let (lo, hi) = value
+        .trim()
+        .split_once(':')
+        .ok_or_else(|| anyhow!("{value:?} is not a port range: expected MIN:MAX, e.g. 60000:65535"))?;
+    let lo: u16 = lo.trim().parse().with_context(|| format!("{lo:?} is not a port"))?;
+    let hi: u16 = hi.trim().parse().with_context(|| format!("{hi:?} is not a port"))?;
+    if lo == 0 || lo > hi {
+        bail!("{value:?}: the range must be MIN:MAX with 1 <= MIN <= MAX");
+    }
+    Ok(lo..=hi)
+}
+
+/// `host:port` (a bracketed IPv6 address is fine).
+fn check_host_port(value: &str) -> anyhow::Result<()> {
+    let (host, port) = value
+        .rsplit_once(':')
+        .ok_or_else(|| anyhow!("{value:?} is not host:port"))?;
+    if host.is_empty() {
+        bail!("{value:?} has no host");
+    }
+    port.parse::<u16>()
+        .with_context(|| format!("{value:?}: {port:?} is not a port"))?;
+    Ok(())
+}
+
+/// A user or group given by number or by name.
+fn check_id(what: &str, value: &str) -> anyhow::Result<()> {
+    let numeric = value.chars().all(|c| c.is_ascii_digit());
+    let name = value
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if value.is_empty() || !(numeric || name) {
+        bail!("--{what} {value:?} is neither a number nor a valid name");
+    }
+    Ok(())
+}
+
+fn read_file(path: &Path, sections: &[&str]) -> anyhow::Result<FileSettings> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let ini = ini::Ini::load_from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let mut values = BTreeMap::new();
+    let mut found = None;
+    for (section, props) in &ini {
+        match section {
+            None => {
+                if let Some((key, _)) = props.iter().next() {
+                    bail!(
+                        "{}: key `{key}` is outside a section; put it under [{}]",
+                        path.display(),
+                        sections[0]
+                    );
+                }
+            }
+            Some(name) if sections.contains(&name) => {
+                if let Some(other) = found.replace(name) {
+                    bail!(
+                        "{}: both [{other}] and [{name}] are present; keep one",
+                        path.display()
+                    );
+                }
+                for (key, value) in props.iter() {
+                    if !KNOWN_KEYS.contains(&key) {
+                        bail!(
+                            "{}: unknown key `{key}` in [{name}] (known keys: {})",
+                            path.display(),
+                            KNOWN_KEYS.join(", ")
+                        );
+                    }
+                    values.insert(key.to_owned(), value.to_owned());
+                }
+            }
+            Some(name) => bail!(
+                "{}: unknown section [{name}] (expected [{}])",
+                path.display(),
+                sections.join("] or [")
+            ),
+        }
+    }
+    Ok(FileSettings {
+        path: Some(path.to_owned()),
+        values,
+    })
+}
+
+fn load_file(explicit: Option<&Path>) -> anyhow::Result<FileSettings> {
+    if let Some(path) = explicit {
+        return read_file(path, &["swiftftp", "ftpcloudfs"]);
+    }
+    for (path, section) in DEFAULT_FILES {
+        let path = Path::new(path);
+        if path.exists() {
+            return read_file(path, &[section]);
+        }
+    }
+    Ok(FileSettings::default())
+}
+
+/// Applies ftp-cloudfs's banner substitutions: `%v` (swiftftp's version), `%f` (the FTP library, libunftp),
+/// `%s` (the Swift client: swiftftp's own).
+pub fn expand_banner(banner: &str) -> String {
+    let version = env!("CARGO_PKG_VERSION");
+    banner
+        .replace("%v", version)
+        .replace("%f", "libunftp 0.24")
+        .replace("%s", version)
+}
+
+impl Config {
+    /// Builds the configuration from the command line and the configuration file it points to (or the default
+    /// one). Errors name the flag or key and the file.
+    pub fn from_cli(cli: Cli) -> anyhow::Result<Self> {
+        let file = load_file(cli.config.as_deref())?;
+        let mut warnings = Vec::new();
+        for key in ["workers", "service-net"] {
+            if file.get(key).is_some() {
+                warnings.push(format!("{} is deprecated and has no effect", file.context(key)));
+            }
+        }
+
+        let port = match cli.port {
+            Some(p) => p,
+            None => file.parsed::<u16>("port")?.unwrap_or(2021),
+        };
+        let bind = cli
+            .bind_address
+            .or_else(|| file.string("bind-address"))
+            .unwrap_or_else(|| "127.0.0.1".to_owned());
+        let bind: IpAddr = bind
+            .parse()
+            .map_err(|_| anyhow!("bind address {bind:?} is not an IP address"))?;
+
+        let auth_url = cli.auth_url.or_else(|| file.string("auth-url")).ok_or_else(|| {
+            anyhow!("An authentication URL is required and it wasn't provided (--auth-url or auth-url in the config file)")
+        })?;
+        let auth_url = Url::parse(&auth_url).with_context(|| format!("auth URL {auth_url:?}"))?;
+        if !matches!(auth_url.scheme(), "http" | "https") {
+            bail!("auth URL {auth_url} must be http:// or https://");
+        }
+
+        let flag = |cli_value: bool, key: &str| -> anyhow::Result<bool> {
+            Ok(cli_value || file.bool(key)?.unwrap_or(false))
+        };
+        let insecure = flag(cli.insecure, "insecure")?;
+        let verbose = flag(cli.verbose, "verbose")?;
+        let syslog = flag(cli.syslog, "syslog")?;
+
+        let keystone = KeystoneConfig {
+            enabled: flag(cli.keystone_auth, "keystone-auth")?,
+            version: match cli
+                .keystone_auth_version
+                .or_else(|| file.string("keystone-auth-version"))
+                .as_deref()
+            {
+                None | Some("2.0") => KeystoneVersion::V2,
+                Some("3") => KeystoneVersion::V3,
+                Some(other) => bail!("keystone auth version {other:?}: use 2.0 or 3"),
+            },
+            region: cli.keystone_region_name.or_else(|| file.string("keystone-region-name")),
+            tenant_separator: separator(
+                cli.keystone_tenant_separator,
+                file.get("keystone-tenant-separator"),
+                ".",
+                "keystone-tenant-separator",
+            )?,
+            domain_separator: separator(
+                cli.keystone_domain_separator,
+                file.get("keystone-domain-separator"),
+                "@",
+                "keystone-domain-separator",
+            )?,
+            service_type: cli
+                .keystone_service_type
+                .or_else(|| file.string("keystone-service-type"))
+                .unwrap_or_else(|| "object-store".to_owned()),
+            endpoint_type: match cli
+                .keystone_endpoint_type
+                .or_else(|| file.string("keystone-endpoint-type"))
+                .as_deref()
+            {
+                None | Some("publicURL") => EndpointType::Public,
+                Some("internalURL") => EndpointType::Internal,
+                Some("adminURL") => EndpointType::Admin,
+                Some(other) => bail!("keystone endpoint type {other:?}: use publicURL, internalURL or adminURL"),
+            },
+        };
+
+        let mut memcache: Vec<String> = file
+            .get("memcache")
+            .map(|v| {
+                v.split(',')
+                    .map(|s| s.trim().to_owned())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        memcache.extend(cli.memcache.iter().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()));
+        for m in &memcache {
+            check_host_port(m).context("memcache server")?;
+        }
+
+        let uid = cli.uid.or_else(|| file.string("uid"));
+        let gid = cli.gid.or_else(|| file.string("gid"));
+        if let Some(uid) = &uid {
+            check_id("uid", uid)?;
+        }
+        if let Some(gid) = &gid {
+            check_id("gid", gid)?;
+        }
+
+        let passive_ports = file
+            .get("passive-ports")
+            .map(|v| parse_port_range(v).with_context(|| file.context("passive-ports")))
+            .transpose()?;
+
+        let config = Self {
+            listen: SocketAddr::new(bind, port),
+            auth_url,
+            keystone,
+            insecure,
+            memcache,
+            verbose,
+            foreground: cli.foreground,
+            log_file: cli.log_file.or_else(|| file.string("log-file").map(PathBuf::from)),
+            syslog,
+            pid_file: cli.pid_file.or_else(|| file.string("pid-file").map(PathBuf::from)),
+            uid,
+            gid,
+            storage_policy: cli.storage_policy.or_else(|| file.string("storage-policy")),
+            banner: expand_banner(file.get("banner").unwrap_or(DEFAULT_BANNER)),
+            max_cons_per_ip: file.parsed::<u32>("max-cons-per-ip")?.unwrap_or(0),
+            passive_ports,
+            masquerade_firewall: file.string("masquerade-firewall"),
+            permit_foreign_addresses: file.bool("permit-foreign-addresses")?.unwrap_or(false),
+            split_large_files: file.parsed::<u64>("split-large-files")?.unwrap_or(0),
+            hide_part_dir: file.bool("hide-part-dir")?.unwrap_or(false),
+            rackspace_service_net: file.bool("rackspace-service-net")?.unwrap_or(false),
+            config_file: file.path.clone(),
+            warnings,
+        };
+        config.check_not_yet_built()
+    }
+
+    /// Refuses what would run wrongly, and lists what is accepted but has no effect yet.
+    fn check_not_yet_built(mut self) -> anyhow::Result<Self> {
+        if self.keystone.enabled {
+            bail!(
+                "--keystone-auth: Keystone logins are not available in this version of swiftftp; \
+                 use a Swift v1 (tempauth/swauth) auth URL"
+            );
+        }
+        let mut pending = Vec::new();
+        if !self.foreground {
+            pending.push("daemon mode (running in the foreground; pass -f to silence this)");
+        }
+        let set = [
+            (self.syslog, "--syslog (logging to stderr or --log-file)"),
+            (self.pid_file.is_some(), "--pid-file"),
+            (self.uid.is_some(), "--uid"),
+            (self.gid.is_some(), "--gid"),
+            (!self.memcache.is_empty(), "--memcache"),
+            (self.storage_policy.is_some(), "--storage-policy"),
+            (self.max_cons_per_ip > 0, "max-cons-per-ip"),
+            (self.permit_foreign_addresses, "permit-foreign-addresses"),
+            (self.split_large_files > 0, "split-large-files"),
+            (self.hide_part_dir, "hide-part-dir"),
+            (self.rackspace_service_net, "rackspace-service-net"),
+        ];
+        pending.extend(set.iter().filter(|(on, _)| *on).map(|(_, name)| *name));
+        for name in pending {
+            self.warnings
+                .push(format!("{name}: not available in this version of swiftftp yet; it has no effect"));
+        }
+        let keystone_only = [
+            self.keystone.version != KeystoneVersion::V2,
+            self.keystone.region.is_some(),
+            self.keystone.tenant_separator != ".",
+            self.keystone.domain_separator != "@",
+            self.keystone.service_type != "object-store",
+            self.keystone.endpoint_type != EndpointType::Public,
+        ];
+        if keystone_only.iter().any(|x| *x) {
+            self.warnings
+                .push("--keystone-* options are ignored without --keystone-auth".to_owned());
+        }
+        Ok(self)
+    }
+}
+
+fn separator(cli: Option<String>, file: Option<&str>, default: &str, name: &str) -> anyhow::Result<String> {
+    // Not trimmed: a separator may be any character, even a blank one.
+    let value = cli.or_else(|| file.map(str::to_owned)).unwrap_or_else(|| default.to_owned());
+    if value.is_empty() {
+        bail!("--{name} must not be empty");
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use std::io::Write;
+
+    fn cli(args: &[&str]) -> Cli {
+        let mut all = vec!["swiftftp"];
+        all.extend_from_slice(args);
+        Cli::try_parse_from(all).unwrap()
+    }
+
+    fn file(content: &str) -> tempfile_like::File {
+        tempfile_like::File::new(content)
+    }
+
+    /// A throwaway config file under the target directory (no tempfile crate for one test helper).
+    mod tempfile_like {
+        use super::*;
+        pub struct File(pub PathBuf);
+        impl File {
+            pub fn new(content: &str) -> Self {
+                static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+                let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let dir = std::env::temp_dir().join(format!("swiftftp-config-test-{}", std::process::id()));
+                std::fs::create_dir_all(&dir).unwrap();
+                let path = dir.join(format!("{n}.conf"));
+                std::fs::File::create(&path)
+                    .unwrap()
+                    .write_all(content.as_bytes())
+                    .unwrap();
+                Self(path)
+            }
+            pub fn arg(&self) -> String {
+                self.0.display().to_string()
+            }
+        }
+        impl Drop for File {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_file(&self.0);
+            }
+        }
+    }
+
+    #[test]
+    fn defaults_match_ftpcloudfs() {
+        let f = file("[ftpcloudfs]\n");
+        let c = Config::from_cli(cli(&["-f", "-a", "http://127.0.0.1:8080/auth/v1.0", "--config", &f.arg()])).unwrap();
+        assert_eq!(c.listen, "127.0.0.1:2021".parse().unwrap());
+        assert_eq!(c.banner, format!("swiftftp {} ready.", env!("CARGO_PKG_VERSION")));
+        assert_eq!(c.keystone.tenant_separator, ".");
+        assert_eq!(c.keystone.domain_separator, "@");
+        assert_eq!(c.keystone.service_type, "object-store");
+        assert_eq!(c.keystone.endpoint_type, EndpointType::Public);
+        assert_eq!(c.keystone.version, KeystoneVersion::V2);
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    }
+
+    #[test]
+    fn file_values_apply_and_the_cli_overrides_them() {
+        let f = file(
+            "[ftpcloudfs]\nport = 3021\nbind-address = 0.0.0.0\nauth-url = http://h/auth/v1.0\n\
+             insecure = no\nverbose = yes\npassive-ports = 9000:10000\nbanner = hello %v\n\
+             masquerade-firewall = ftp.example.com\nmemcache = 127.0.0.1:11211, 10.0.0.1:11211\n",
+        );
+        let c = Config::from_cli(cli(&["-f", "--config", &f.arg(), "-p", "4021", "--memcache", "m:1"])).unwrap();
+        assert_eq!(c.listen, "0.0.0.0:4021".parse().unwrap());
+        assert_eq!(c.auth_url.as_str(), "http://h/auth/v1.0");
+        assert!(!c.insecure, "`insecure = no` must mean false");
+        assert!(c.verbose);
+        assert_eq!(c.passive_ports, Some(9000..=10000));
+        assert_eq!(c.banner, format!("hello {}", env!("CARGO_PKG_VERSION")));
+        assert_eq!(c.masquerade_firewall.as_deref(), Some("ftp.example.com"));
+        assert_eq!(c.memcache, vec!["127.0.0.1:11211", "10.0.0.1:11211", "m:1"]);
+    }
+
+    #[test]
+    fn swiftftp_section_is_accepted() {
+        let f = file("[swiftftp]\nauth-url = http://h/auth/v1.0\n");
+        let c = Config::from_cli(cli(&["-f", "--config", &f.arg()])).unwrap();
+        assert_eq!(c.auth_url.as_str(), "http://h/auth/v1.0");
+    }
+
+    #[test]
+    fn bad_files_are_errors_that_name_the_problem() {
+        let cases = [
+            ("[ftpcloudfs]\nauth-url = http://h\nprot = 21\n", "unknown key `prot`"),
+            ("[other]\nport = 1\n", "unknown section [other]"),
+            ("port = 1\n", "outside a section"),
+            ("[ftpcloudfs]\nauth-url = http://h\ninsecure = maybe\n", "key `insecure`"),
+            ("[ftpcloudfs]\nauth-url = http://h\npassive-ports = 10000:9000\n", "key `passive-ports`"),
+            ("[ftpcloudfs]\nauth-url = http://h\npassive-ports = 60000\n", "key `passive-ports`"),
+            ("[ftpcloudfs]\nauth-url = http://h\nport = http\n", "key `port`"),
+            ("[ftpcloudfs]\n[swiftftp]\nauth-url = http://h\n", "keep one"),
+            ("[ftpcloudfs]\nauth-url = http://h\nmemcache = nohost\n", "memcache"),
+            ("[ftpcloudfs]\nauth-url = http://h\nkeystone-endpoint-type = public\n", "endpoint type"),
+            ("[ftpcloudfs]\nauth-url = http://h\nkeystone-auth-version = 4\n", "2.0 or 3"),
+            ("[ftpcloudfs]\n", "authentication URL is required"),
+            ("[ftpcloudfs]\nauth-url = ftp://h\n", "http:// or https://"),
+            ("[ftpcloudfs]\nauth-url = http://h\nbind-address = localhost\n", "not an IP address"),
+            ("[ftpcloudfs]\nauth-url = http://h\nkeystone-auth = yes\n", "Keystone logins are not available"),
+            ("[ftpcloudfs]\nauth-url = http://h\nuid = 'x y'\n", "--uid"),
+        ];
+        for (content, want) in cases {
+            let f = file(content);
+            let err = Config::from_cli(cli(&["-f", "--config", &f.arg()])).unwrap_err();
+            let shown = format!("{err:#}");
+            assert!(shown.contains(want), "{content:?}: {shown:?} lacks {want:?}");
+        }
+    }
+
+    #[test]
+    fn deprecated_and_pending_options_warn() {
+        let f = file("[ftpcloudfs]\nauth-url = http://h\nworkers = 4\nservice-net = yes\nsplit-large-files = 100\n");
+        let c = Config::from_cli(cli(&["--config", &f.arg(), "--keystone-region-name", "r1"])).unwrap();
+        let all = c.warnings.join("\n");
+        for want in ["`workers`", "`service-net`", "daemon mode", "split-large-files", "--keystone-*"] {
+            assert!(all.contains(want), "{all:?} lacks {want:?}");
+        }
+    }
+
+    #[test]
+    fn missing_explicit_file_is_an_error() {
+        let err = Config::from_cli(cli(&["-a", "http://h", "--config", "/nonexistent/swiftftp.conf"])).unwrap_err();
+        assert!(format!("{err:#}").contains("/nonexistent/swiftftp.conf"));
+    }
+
+    #[test]
+    fn booleans_and_ranges_parse_strictly() {
+        for (v, b) in [("yes", true), ("No", false), ("1", true), ("off", false), ("TRUE", true)] {
+            assert_eq!(parse_bool(v).unwrap(), b, "{v}");
+        }
+        assert!(parse_bool("").is_err());
+        assert_eq!(parse_port_range("9000:10000").unwrap(), 9000..=10000);
+        assert_eq!(parse_port_range(" 60000 : 65535 ").unwrap(), 60000..=65535);
+        assert!(parse_port_range("0:10").is_err());
+        assert!(parse_port_range("a:b").is_err());
+    }
+}

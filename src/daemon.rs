@@ -1,0 +1,47 @@
+//! Process-level concerns: logging set-up and the shutdown signal.
+//!
+//! Logs go to stderr, or to `--log-file` (appended). libunftp logs through `slog` → `log`; the subscriber's
+//! `log` bridge brings those records into the same output. `-v` turns on debug; `RUST_LOG` overrides both.
+//! SIGTERM and SIGINT resolve the shutdown future; libunftp then stops accepting and gives transfers
+//! `server::SHUTDOWN_GRACE` to end.
+//!
+//! Not yet here: daemon mode, pid file, privilege drop, syslog and log reopening (the configuration warns).
+
+use crate::config::Config;
+use anyhow::Context;
+use tracing_subscriber::EnvFilter;
+
+/// Installs the global tracing subscriber per the configuration.
+pub fn init_logging(config: &Config) -> anyhow::Result<()> {
+    let default = if config.verbose { "debug" } else { "info" };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let result = match &config.log_file {
+        Some(path) => {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("opening the log file {}", path.display()))?;
+            builder
+                .with_ansi(false)
+                .with_writer(std::sync::Mutex::new(file))
+                .try_init()
+        }
+        None => builder.with_writer(std::io::stderr).try_init(),
+    };
+    result.map_err(|e| anyhow::anyhow!("installing the logger: {e}"))
+}
+
+/// Resolves on the first SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        tracing::error!("cannot install signal handlers: stop the gateway with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+    }
+}

@@ -1,0 +1,174 @@
+//! FTP login = Swift login: libunftp's `Authenticator` and `UserDetailProvider`, and the [`SwiftUser`] a session
+//! carries.
+//!
+//! libunftp authenticates in two steps that cannot pass a value to each other: `authenticate` sees the password
+//! and returns only a name, then `provide_user_detail` gets that name and must return the user. The Swift session
+//! made in the first step therefore waits in a small side table keyed by login name, from which the second step
+//! (run right after, in the same task) takes it. Entries older than a minute are dropped, so an aborted login
+//! leaves nothing behind. Two simultaneous logins of one name both hold valid sessions of that name; which one
+//! each connection gets does not matter.
+//!
+//! Every refusal is `BadPassword`, whether the user exists or not, so libunftp's failed-login policy counts it
+//! and the `530` tells nothing. Why a login failed (Swift's status, or Swift unreachable) goes to the log only.
+
+use super::Shared;
+use crate::swift::{self, AuthMethod};
+use async_trait::async_trait;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use unftp_core::auth::{
+    AuthenticationError, Authenticator, Credentials, Principal, UserDetail, UserDetailError,
+    UserDetailProvider,
+};
+
+/// A logged-in FTP user: the login as typed, the owner name `LIST` shows, and the Swift session.
+pub struct SwiftUser {
+    /// The login as typed (`account:user`).
+    pub login: String,
+    /// The user part of the login, as `LIST` shows it for owner and group.
+    pub owner: String,
+    /// The Swift session all of this user's commands use.
+    pub session: Arc<swift::Session>,
+}
+
+impl fmt::Debug for SwiftUser {
+    // Hand-written: libunftp's tracing spans Debug-print the user, and the session holds the token.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SwiftUser")
+            .field("login", &self.login)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Display for SwiftUser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.login)
+    }
+}
+
+impl UserDetail for SwiftUser {}
+
+/// How long a Swift session waits between the two login steps before it is dropped.
+const PENDING_TTL: Duration = Duration::from_secs(60);
+
+/// Logs FTP users in against Swift.
+pub struct SwiftAuthenticator {
+    shared: Arc<Shared>,
+    auth: AuthMethod,
+    pending: Mutex<HashMap<String, Vec<(Instant, Arc<swift::Session>)>>>,
+}
+
+impl fmt::Debug for SwiftAuthenticator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SwiftAuthenticator").finish_non_exhaustive()
+    }
+}
+
+impl SwiftAuthenticator {
+    /// An authenticator using `auth` with the gateway's shared HTTP client.
+    pub fn new(shared: Arc<Shared>, auth: AuthMethod) -> Self {
+        Self {
+            shared,
+            auth,
+            pending: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn park(&self, login: &str, session: Arc<swift::Session>) {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        pending.retain(|_, v| {
+            v.retain(|(t, _)| now.duration_since(*t) < PENDING_TTL);
+            !v.is_empty()
+        });
+        pending.entry(login.to_owned()).or_default().push((now, session));
+    }
+
+    fn take(&self, login: &str) -> Option<Arc<swift::Session>> {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        let list = pending.get_mut(login)?;
+        let (_, session) = list.pop()?;
+        if list.is_empty() {
+            pending.remove(login);
+        }
+        Some(session)
+    }
+}
+
+/// The user part of a login, shown as owner in `LIST`: `account:user` → `user` (split at the first colon, as
+/// tempauth does).
+pub fn user_part(login: &str) -> &str {
+    login.split_once(':').map_or(login, |(_, user)| user)
+}
+
+#[async_trait]
+impl Authenticator for SwiftAuthenticator {
+    async fn authenticate(&self, username: &str, creds: &Credentials) -> Result<Principal, AuthenticationError> {
+        let password = creds.password.as_deref().unwrap_or("");
+        if username.is_empty() || password.is_empty() {
+            return Err(AuthenticationError::BadPassword);
+        }
+        let swift_creds = swift::Credentials {
+            user: username.to_owned(),
+            key: swift::Secret::new(password),
+        };
+        match self
+            .shared
+            .client
+            .login(&self.auth, swift_creds, Some(creds.source_ip))
+            .await
+        {
+            Ok(session) => {
+                let session = Arc::new(session);
+                self.shared.learn_limits(&session).await;
+                tracing::info!(user = username, client = %creds.source_ip, "login accepted by Swift");
+                self.park(username, session);
+                Ok(Principal {
+                    username: username.to_owned(),
+                })
+            }
+            Err(e) if e.kind() == swift::ErrorKind::Unauthenticated => {
+                tracing::info!(user = username, client = %creds.source_ip, "login refused by Swift");
+                Err(AuthenticationError::BadPassword)
+            }
+            Err(e) => {
+                tracing::warn!(user = username, client = %creds.source_ip, error = %e, "login failed: Swift auth unavailable");
+                Err(AuthenticationError::new("Swift authentication is unavailable"))
+            }
+        }
+    }
+
+    fn name(&self) -> &str {
+        "swift"
+    }
+}
+
+#[async_trait]
+impl UserDetailProvider for SwiftAuthenticator {
+    type User = SwiftUser;
+
+    async fn provide_user_detail(&self, principal: &Principal) -> Result<SwiftUser, UserDetailError> {
+        let session = self
+            .take(&principal.username)
+            .ok_or_else(|| UserDetailError::new("the Swift session of this login has expired"))?;
+        Ok(SwiftUser {
+            login: principal.username.clone(),
+            owner: super::listing::owner_name(user_part(&principal.username)),
+            session,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_part_is_after_the_first_colon() {
+        assert_eq!(user_part("test:tester"), "tester");
+        assert_eq!(user_part("a:b:c"), "b:c");
+        assert_eq!(user_part("plain"), "plain");
+    }
+}

@@ -1,0 +1,172 @@
+//! The one place where a failure becomes an FTP reply.
+//!
+//! [`FtpError`] says what went wrong in FTP terms; [`FtpError::into_storage_error`] maps it, and every
+//! `swift::ErrorKind`, to libunftp's `ErrorKind` (which fixes the reply code and text) in exhaustive matches:
+//! a new variant anywhere forces a decision here.
+//!
+//! | cause | reply |
+//! |---|---|
+//! | Swift 404, a missing path | `550` |
+//! | Swift 401 (after one re-login) / 403 | `550 Permission denied` |
+//! | Swift 409 | `550` |
+//! | Swift 413 (over `max_file_size`, quota) | `552` |
+//! | Swift 507 | `452` |
+//! | Swift 5xx, 408, 429, timeouts, refused or cut connections, unusable answers | `451` |
+//! | a name over the cluster's limits, a non-UTF-8 path | `553` |
+//! | the FTP client closed the data connection | `426` |
+//! | an operation this gateway does not offer (yet) | `502` |
+//!
+//! libunftp sends a fixed text per code, so the reason (Swift's status, the operation, the object) goes to the
+//! log at the point of failure, never into a `530`.
+
+use super::location::{Location, PathError};
+use crate::swift;
+use unftp_core::storage::{Error as StorageError, ErrorKind as FtpKind};
+
+/// A failed FTP operation.
+#[derive(Debug, thiserror::Error)]
+pub enum FtpError {
+    /// Swift refused or failed.
+    #[error(transparent)]
+    Swift(#[from] swift::Error),
+    /// The path cannot name anything in Swift.
+    #[error("{0}")]
+    Path(#[from] PathError),
+    /// Nothing exists at this path.
+    #[error("{0}: no such file or directory")]
+    NotFound(Location),
+    /// A file was needed (RETR, SIZE) and this is a directory.
+    #[error("{0} is a directory")]
+    NotAFile(Location),
+    /// A directory was needed (CWD) and this is a file.
+    #[error("{0} is not a directory")]
+    NotADirectory(Location),
+    /// A download restart offset beyond the end of the file.
+    #[error("restart offset {offset} is beyond the end of {location} ({size} bytes)")]
+    RestartBeyondEnd {
+        /// The file.
+        location: Location,
+        /// The REST offset.
+        offset: u64,
+        /// The file's size.
+        size: u64,
+    },
+    /// The FTP client went away while data was moving.
+    #[error("the client closed the data connection: {0}")]
+    ClientGone(std::io::Error),
+    /// Something this gateway does not do, on purpose or not yet.
+    #[error("{0}")]
+    NotImplemented(&'static str),
+}
+
+impl FtpError {
+    /// The libunftp error (and so the reply) for this failure, keeping `self` as the source for logs.
+    pub fn into_storage_error(self) -> StorageError {
+        let kind = match &self {
+            Self::Swift(e) => kind_for_swift(e.kind()),
+            Self::Path(PathError::NotUtf8) => FtpKind::FileNameNotAllowedError,
+            Self::Path(PathError::ContainerNameTooLong { .. }) => FtpKind::FileNameNotAllowedError,
+            Self::Path(PathError::ObjectNameTooLong { .. }) => FtpKind::FileNameNotAllowedError,
+            Self::NotFound(_) => FtpKind::PermanentFileNotAvailable,
+            Self::NotAFile(_) => FtpKind::PermanentFileNotAvailable,
+            Self::NotADirectory(_) => FtpKind::PermanentDirectoryNotAvailable,
+            Self::RestartBeyondEnd { .. } => FtpKind::PermanentFileNotAvailable,
+            Self::ClientGone(_) => FtpKind::ConnectionClosed,
+            Self::NotImplemented(_) => FtpKind::CommandNotImplemented,
+        };
+        StorageError::new(kind, self)
+    }
+
+    /// The same failure when it happened while entering or listing a directory: "not found" then reads
+    /// "Directory not found".
+    pub fn in_directory_context(self) -> StorageError {
+        match self {
+            Self::NotFound(_) => StorageError::new(FtpKind::PermanentDirectoryNotAvailable, self),
+            Self::Swift(ref e) if e.kind() == swift::ErrorKind::NotFound => {
+                StorageError::new(FtpKind::PermanentDirectoryNotAvailable, self)
+            }
+            other => other.into_storage_error(),
+        }
+    }
+}
+
+/// Swift's kinds, mapped once.
+fn kind_for_swift(kind: swift::ErrorKind) -> FtpKind {
+    match kind {
+        swift::ErrorKind::NotFound => FtpKind::PermanentFileNotAvailable,
+        swift::ErrorKind::Unauthenticated => FtpKind::PermissionDenied,
+        swift::ErrorKind::PermissionDenied => FtpKind::PermissionDenied,
+        swift::ErrorKind::Conflict => FtpKind::PermanentFileNotAvailable,
+        swift::ErrorKind::RangeNotSatisfiable => FtpKind::PermanentFileNotAvailable,
+        swift::ErrorKind::TooLarge => FtpKind::ExceededStorageAllocationError,
+        swift::ErrorKind::InsufficientStorage => FtpKind::InsufficientStorageSpaceError,
+        swift::ErrorKind::PreconditionFailed => FtpKind::LocalError,
+        swift::ErrorKind::Unavailable => FtpKind::LocalError,
+        swift::ErrorKind::Protocol => FtpKind::LocalError,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::swift::{Error as SwiftError, Op};
+
+    fn swift_status(status: u16) -> FtpError {
+        FtpError::Swift(SwiftError::from_status(Op::ListAccount, status))
+    }
+
+    #[test]
+    fn swift_statuses_become_the_documented_replies() {
+        let table = [
+            (404, FtpKind::PermanentFileNotAvailable),
+            (401, FtpKind::PermissionDenied),
+            (403, FtpKind::PermissionDenied),
+            (409, FtpKind::PermanentFileNotAvailable),
+            (413, FtpKind::ExceededStorageAllocationError),
+            (507, FtpKind::InsufficientStorageSpaceError),
+            (500, FtpKind::LocalError),
+            (503, FtpKind::LocalError),
+            (429, FtpKind::LocalError),
+        ];
+        for (status, kind) in table {
+            assert_eq!(swift_status(status).into_storage_error().kind(), kind, "status {status}");
+        }
+    }
+
+    #[test]
+    fn gateway_failures_become_the_documented_replies() {
+        let loc = Location::parse_str("/c/x");
+        assert_eq!(
+            FtpError::NotFound(loc.clone()).into_storage_error().kind(),
+            FtpKind::PermanentFileNotAvailable
+        );
+        assert_eq!(
+            FtpError::NotFound(loc.clone()).in_directory_context().kind(),
+            FtpKind::PermanentDirectoryNotAvailable
+        );
+        assert_eq!(
+            swift_status(404).in_directory_context().kind(),
+            FtpKind::PermanentDirectoryNotAvailable
+        );
+        assert_eq!(
+            FtpError::NotADirectory(loc).into_storage_error().kind(),
+            FtpKind::PermanentDirectoryNotAvailable
+        );
+        assert_eq!(
+            FtpError::Path(PathError::ObjectNameTooLong { len: 2000, max: 1024 })
+                .into_storage_error()
+                .kind(),
+            FtpKind::FileNameNotAllowedError
+        );
+        assert_eq!(
+            FtpError::ClientGone(std::io::ErrorKind::ConnectionReset.into())
+                .into_storage_error()
+                .kind(),
+            FtpKind::ConnectionClosed
+        );
+        assert_eq!(
+            FtpError::NotImplemented("x").into_storage_error().kind(),
+            FtpKind::CommandNotImplemented
+        );
+    }
+}

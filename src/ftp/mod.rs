@@ -1,0 +1,67 @@
+//! How FTP maps onto Swift: the only module that knows both libunftp and the `swift` client.
+//!
+//! | FTP | Swift |
+//! |---|---|
+//! | `USER`/`PASS` | v1 auth (`X-Auth-User`/`X-Auth-Key`); the token lives in the session (`auth.rs`) |
+//! | `CWD`, `CDUP` | `HEAD` container, or object `HEAD` + one-entry `prefix=key/` listing |
+//! | `LIST`, `NLST`, `MLSD`, `STAT path` | account listing, or container listing with `prefix` + `delimiter=/`, paged |
+//! | `SIZE`, `MDTM`, `MLST` | `HEAD` (plus the prefix probe, so a directory wins over a same-named file) |
+//! | `RETR` (after `REST n`) | streamed `GET` (with `Range: bytes=n-`) |
+//! | `STOR`, `APPE`, `MKD`, `RMD`, `DELE`, `RNFR`/`RNTO` | `502` until the write path lands |
+//!
+//! Files: `location.rs` (path → container/object), `listing.rs` (Swift entries → directory entries and LIST
+//! lines), `storage.rs` (the `StorageBackend`), `auth.rs` (login), `error.rs` (the one error → reply map).
+//!
+//! Limits of the model, said once: Swift has no rename (copy + delete, not atomic), directories are names with a
+//! `/` in them (plus optional marker objects), and there are no permissions, owners or links to show.
+
+pub mod auth;
+pub mod error;
+pub mod listing;
+pub mod location;
+pub mod storage;
+
+use crate::swift;
+use std::sync::RwLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// State every FTP session shares: the HTTP client and the cluster's limits.
+#[derive(Debug)]
+pub struct Shared {
+    /// The one HTTP client (and connection pool) towards Swift.
+    pub client: swift::Client,
+    info: RwLock<swift::Info>,
+    info_known: AtomicBool,
+}
+
+impl Shared {
+    /// Shared state over `client`; the limits start at Swift's defaults until a login reads `/info`.
+    pub fn new(client: swift::Client) -> Self {
+        Self {
+            client,
+            info: RwLock::new(swift::Info::default()),
+            info_known: AtomicBool::new(false),
+        }
+    }
+
+    /// The cluster's limits as last read.
+    pub fn info(&self) -> swift::Info {
+        self.info.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Reads `/info` once, through the first session that logs in (the cluster's address is only known from a
+    /// storage URL). Failure keeps the defaults and is tried again at the next login.
+    pub async fn learn_limits(&self, session: &swift::Session) {
+        if self.info_known.load(Ordering::Relaxed) {
+            return;
+        }
+        match self.client.info(&session.storage_url()).await {
+            Ok(info) => {
+                tracing::info!(?info, "cluster limits read from /info");
+                *self.info.write().unwrap_or_else(|p| p.into_inner()) = info;
+                self.info_known.store(true, Ordering::Relaxed);
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read /info: using Swift's default limits"),
+        }
+    }
+}

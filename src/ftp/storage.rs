@@ -1,0 +1,475 @@
+//! `SwiftStorage`: libunftp's `StorageBackend`, each method resolving its path to a [`Location`] and making one
+//! or two Swift calls.
+//!
+//! Reading is complete: metadata (SIZE, MDTM, MLST), CWD, LIST/NLST/MLSD/STAT listings, RETR with REST. Writing
+//! (STOR, APPE, MKD, RMD, DELE, RNFR/RNTO) answers `502` until the write path lands; nothing is written by
+//! accident, and a REST offset left over from an earlier command (a libunftp defect) cannot reach an upload.
+//!
+//! Costs, per command: CWD and SIZE/MDTM of an object make a HEAD and a one-entry prefix listing concurrently
+//! (the prefix listing is what finds pseudo-directories with no marker, and lets a directory win over a file of
+//! the same name); listings page through Swift until an empty page and HEAD only the 0-byte files (possible
+//! Dynamic Large Object manifests, whose listing size is 0), at most [`HEAD_CONCURRENCY`] at a time.
+
+use super::Shared;
+use super::auth::SwiftUser;
+use super::error::FtpError;
+use super::listing::{DirEntries, Meta, is_marker_content_type, list_line};
+use super::location::Location;
+use crate::swift::{self, ObjectHead};
+use async_trait::async_trait;
+use futures_util::{StreamExt, TryStreamExt};
+use std::fmt::Debug;
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use unftp_core::storage::{Error as StorageError, FEATURE_RESTART, Fileinfo, Metadata, Result, StorageBackend};
+
+/// HEADs in flight at once while sizing 0-byte listing entries.
+pub const HEAD_CONCURRENCY: usize = 16;
+
+/// The backend libunftp creates per control connection (cheap: it only clones an `Arc`).
+#[derive(Debug, Clone)]
+pub struct SwiftStorage {
+    shared: Arc<Shared>,
+}
+
+/// A directory's entries, or the single file a listing command named.
+enum Listing {
+    Dir(DirEntries),
+    File(String, Meta),
+}
+
+impl SwiftStorage {
+    /// A backend over the gateway's shared state.
+    pub fn new(shared: Arc<Shared>) -> Self {
+        Self { shared }
+    }
+
+    fn locate<P: AsRef<Path>>(&self, path: P) -> std::result::Result<Location, FtpError> {
+        let loc = Location::parse(path.as_ref())?;
+        let info = self.shared.info();
+        loc.check_limits(info.max_container_name_length, info.max_object_name_length)?;
+        Ok(loc)
+    }
+
+    /// What is at an object path: a directory (marker or pseudo-directory, which wins over a same-named file),
+    /// a file, or nothing.
+    async fn stat_object(
+        &self,
+        session: &swift::Session,
+        loc: &Location,
+        container: &str,
+        key: &str,
+    ) -> std::result::Result<Meta, FtpError> {
+        let prefix = Location::dir_prefix(key);
+        let (head, children) = tokio::join!(
+            session.head_object(container, key),
+            session.list_objects_page(container, &prefix, Some('/'), None, Some(1)),
+        );
+        let has_children = match children {
+            Ok(page) => !page.is_empty(),
+            Err(e) if e.kind() == swift::ErrorKind::NotFound => false,
+            Err(e) => return Err(e.into()),
+        };
+        match head {
+            Ok(h) if is_marker(&h) => Ok(Meta {
+                modified: h.last_modified,
+                ..Meta::dir()
+            }),
+            Ok(_) if has_children => Ok(Meta::dir()),
+            Ok(h) => Ok(Meta::file(h.content_length, h.last_modified)),
+            Err(_) if has_children => Ok(Meta::dir()),
+            Err(e) if e.kind() == swift::ErrorKind::NotFound => Err(FtpError::NotFound(loc.clone())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn metadata_of(&self, user: &SwiftUser, loc: &Location) -> std::result::Result<Meta, FtpError> {
+        let session = &user.session;
+        match loc {
+            Location::Root => Ok(Meta::dir()),
+            Location::Container(c) => {
+                let head = session.head_container(c).await.map_err(|e| not_found(e, loc))?;
+                Ok(Meta {
+                    dir: true,
+                    size: head.bytes,
+                    modified: head.created,
+                    links: head.count,
+                })
+            }
+            Location::Object { container, key } => self.stat_object(session, loc, container, key).await,
+        }
+    }
+
+    /// Everything `LIST`, `NLST`, `MLSD` and `STAT` show for a path.
+    async fn listing(&self, user: &SwiftUser, loc: &Location) -> std::result::Result<Listing, FtpError> {
+        let session = &user.session;
+        let mut dir = DirEntries::default();
+        match loc {
+            Location::Root => {
+                let mut containers = std::pin::pin!(session.list_account());
+                while let Some(c) = containers.try_next().await? {
+                    let meta = Meta {
+                        dir: true,
+                        size: c.bytes,
+                        modified: c.last_modified,
+                        links: c.count,
+                    };
+                    dir.add(&c.name, meta);
+                }
+                return Ok(Listing::Dir(dir));
+            }
+            Location::Container(container) => {
+                let mut entries = std::pin::pin!(session.list_objects(container, "", Some('/')));
+                while let Some(e) = entries.try_next().await.map_err(|e| not_found(e, loc))? {
+                    dir.add_swift_entry("", e);
+                }
+                if dir.is_empty() {
+                    // An empty listing of a missing container is a 404 already; of an existing one, it is empty.
+                    session.head_container(container).await.map_err(|e| not_found(e, loc))?;
+                }
+                self.size_large_objects(session, container, "", &mut dir).await;
+            }
+            Location::Object { container, key } => {
+                let prefix = Location::dir_prefix(key);
+                let mut entries = std::pin::pin!(session.list_objects(container, &prefix, Some('/')));
+                while let Some(e) = entries.try_next().await.map_err(|e| not_found(e, loc))? {
+                    dir.add_swift_entry(&prefix, e);
+                }
+                if dir.is_empty() {
+                    // No children: an empty marker directory, a file (LIST of a file lists that file), or nothing.
+                    return match session.head_object(container, key).await {
+                        Ok(h) if is_marker(&h) => Ok(Listing::Dir(dir)),
+                        Ok(h) => {
+                            let name = key.rsplit('/').next().unwrap_or(key).to_owned();
+                            Ok(Listing::File(name, Meta::file(h.content_length, h.last_modified)))
+                        }
+                        Err(e) => Err(not_found(e, loc)),
+                    };
+                }
+                self.size_large_objects(session, container, &prefix, &mut dir).await;
+            }
+        }
+        Ok(Listing::Dir(dir))
+    }
+
+    /// Replaces the listing size (0) of Dynamic Large Object manifests with their real size. A failed HEAD
+    /// leaves the entry at 0 (the listing still works; the log says why).
+    async fn size_large_objects(&self, session: &swift::Session, container: &str, prefix: &str, dir: &mut DirEntries) {
+        let candidates = dir.zero_byte_files();
+        if candidates.is_empty() {
+            return;
+        }
+        let sizes: Vec<(String, Option<u64>)> = futures_util::stream::iter(candidates)
+            .map(|name| async move {
+                let key = format!("{prefix}{name}");
+                match session.head_object(container, &key).await {
+                    Ok(h) if h.dlo_manifest.is_some() => (name, Some(h.content_length)),
+                    Ok(_) => (name, None),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot size a possible large object");
+                        (name, None)
+                    }
+                }
+            })
+            .buffer_unordered(HEAD_CONCURRENCY)
+            .collect()
+            .await;
+        for (name, size) in sizes {
+            if let Some(size) = size {
+                dir.set_size(&name, size);
+            }
+        }
+    }
+
+    /// `LIST` (and `STAT path`) lines for a path.
+    async fn list_lines(&self, user: &SwiftUser, path: &Path) -> std::result::Result<Vec<String>, StorageError> {
+        let loc = self.locate(path).map_err(FtpError::into_storage_error)?;
+        let listing = self
+            .listing(user, &loc)
+            .await
+            .map_err(FtpError::in_directory_context)?;
+        let now = SystemTime::now();
+        Ok(match listing {
+            Listing::Dir(dir) => dir
+                .into_iter()
+                .map(|(name, meta)| list_line(&name, &meta, &user.owner, now))
+                .collect(),
+            Listing::File(name, meta) => vec![list_line(&name, &meta, &user.owner, now)],
+        })
+    }
+
+    async fn download<W>(
+        &self,
+        user: &SwiftUser,
+        loc: &Location,
+        start_pos: u64,
+        output: &mut W,
+    ) -> std::result::Result<u64, FtpError>
+    where
+        W: AsyncWrite + Unpin + Send + ?Sized,
+    {
+        let Location::Object { container, key } = loc else {
+            return Err(FtpError::NotAFile(loc.clone()));
+        };
+        let session = &user.session;
+        let download = match session.get_object(container, key, start_pos).await {
+            Ok(d) => d,
+            Err(e) if e.kind() == swift::ErrorKind::RangeNotSatisfiable => {
+                // Swift answers 416 for `bytes=N-` at N == size too; restarting exactly at the end is a valid,
+                // empty transfer.
+                let head = session.head_object(container, key).await?;
+                if head.content_length == start_pos && !is_marker(&head) {
+                    return Ok(0);
+                }
+                return Err(FtpError::RestartBeyondEnd {
+                    location: loc.clone(),
+                    offset: start_pos,
+                    size: head.content_length,
+                });
+            }
+            Err(e) if e.kind() == swift::ErrorKind::NotFound => return Err(FtpError::NotFound(loc.clone())),
+            Err(e) => return Err(e.into()),
+        };
+        if is_marker(&download.head) {
+            return Err(FtpError::NotAFile(loc.clone()));
+        }
+        let mut body = download.into_stream();
+        let mut sent = 0u64;
+        while let Some(chunk) = body.try_next().await? {
+            output.write_all(&chunk).await.map_err(FtpError::ClientGone)?;
+            sent += chunk.len() as u64;
+        }
+        output.flush().await.map_err(FtpError::ClientGone)?;
+        Ok(sent)
+    }
+}
+
+fn is_marker(head: &ObjectHead) -> bool {
+    head.content_type.as_deref().is_some_and(is_marker_content_type)
+}
+
+/// A Swift 404 on a path the user named is "no such file or directory" for that path.
+fn not_found(e: swift::Error, loc: &Location) -> FtpError {
+    if e.kind() == swift::ErrorKind::NotFound {
+        FtpError::NotFound(loc.clone())
+    } else {
+        e.into()
+    }
+}
+
+/// Logs a failure with its cause (the reply text is fixed by libunftp) and converts it.
+fn logged(op: &'static str, path: &Path, e: StorageError) -> StorageError {
+    tracing::info!(op, path = %path.display(), error = %e, cause = ?std::error::Error::source(&e).map(ToString::to_string), "command failed");
+    e
+}
+
+#[async_trait]
+impl StorageBackend<SwiftUser> for SwiftStorage {
+    type Metadata = Meta;
+
+    fn name(&self) -> &str {
+        "swift"
+    }
+
+    fn supported_features(&self) -> u32 {
+        // REST for downloads. libunftp applies REST to uploads too; `put` refuses any offset it cannot honour.
+        FEATURE_RESTART
+    }
+
+    async fn metadata<P: AsRef<Path> + Send + Debug>(&self, user: &SwiftUser, path: P) -> Result<Self::Metadata> {
+        let path = path.as_ref();
+        let result = async {
+            let loc = self.locate(path)?;
+            self.metadata_of(user, &loc).await
+        }
+        .await;
+        result.map_err(|e| logged("metadata", path, e.into_storage_error()))
+    }
+
+    async fn list<P: AsRef<Path> + Send + Debug>(
+        &self,
+        user: &SwiftUser,
+        path: P,
+    ) -> Result<Vec<Fileinfo<PathBuf, Self::Metadata>>>
+    where
+        <Self as StorageBackend<SwiftUser>>::Metadata: Metadata,
+    {
+        let path = path.as_ref();
+        let loc = self
+            .locate(path)
+            .map_err(|e| logged("list", path, e.into_storage_error()))?;
+        let listing = self
+            .listing(user, &loc)
+            .await
+            .map_err(|e| logged("list", path, e.in_directory_context()))?;
+        Ok(match listing {
+            Listing::Dir(dir) => dir
+                .into_iter()
+                .map(|(name, metadata)| Fileinfo {
+                    path: PathBuf::from(name),
+                    metadata,
+                })
+                .collect(),
+            Listing::File(name, metadata) => vec![Fileinfo {
+                path: PathBuf::from(name),
+                metadata,
+            }],
+        })
+    }
+
+    async fn list_fmt<P>(&self, user: &SwiftUser, path: P) -> std::result::Result<Cursor<Vec<u8>>, StorageError>
+    where
+        P: AsRef<Path> + Send + Debug,
+        Self::Metadata: Metadata + 'static,
+    {
+        let path = path.as_ref();
+        let lines = self
+            .list_lines(user, path)
+            .await
+            .map_err(|e| logged("LIST", path, e))?;
+        Ok(Cursor::new(lines.concat().into_bytes()))
+    }
+
+    async fn list_vec<P>(&self, user: &SwiftUser, path: P) -> std::result::Result<Vec<String>, StorageError>
+    where
+        P: AsRef<Path> + Send + Debug,
+        Self::Metadata: Metadata + 'static,
+    {
+        let path = path.as_ref();
+        let lines = self
+            .list_lines(user, path)
+            .await
+            .map_err(|e| logged("STAT", path, e))?;
+        Ok(lines
+            .into_iter()
+            .map(|l| l.trim_end_matches(['\r', '\n']).to_owned())
+            .collect())
+    }
+
+    async fn nlst<P>(&self, user: &SwiftUser, path: P) -> std::result::Result<Cursor<Vec<u8>>, std::io::Error>
+    where
+        P: AsRef<Path> + Send + Debug,
+        Self::Metadata: Metadata + 'static,
+    {
+        let path = path.as_ref();
+        let names = async {
+            let loc = self.locate(path)?;
+            self.listing(user, &loc).await
+        }
+        .await
+        .map_err(|e| {
+            let e = logged("NLST", path, e.in_directory_context());
+            std::io::Error::other(e)
+        })?;
+        let mut out = String::new();
+        match names {
+            Listing::Dir(dir) => {
+                for (name, _) in dir.into_iter() {
+                    out.push_str(&name);
+                    out.push_str("\r\n");
+                }
+            }
+            Listing::File(name, _) => {
+                out.push_str(&name);
+                out.push_str("\r\n");
+            }
+        }
+        Ok(Cursor::new(out.into_bytes()))
+    }
+
+    async fn get_into<'a, P, W: ?Sized>(
+        &self,
+        user: &SwiftUser,
+        path: P,
+        start_pos: u64,
+        output: &'a mut W,
+    ) -> Result<u64>
+    where
+        W: AsyncWrite + Unpin + Sync + Send,
+        P: AsRef<Path> + Send + Debug,
+    {
+        let path = path.as_ref();
+        let result = async {
+            let loc = self.locate(path)?;
+            self.download(user, &loc, start_pos, output).await
+        }
+        .await;
+        result.map_err(|e| logged("RETR", path, e.into_storage_error()))
+    }
+
+    async fn get<P: AsRef<Path> + Send + Debug>(
+        &self,
+        user: &SwiftUser,
+        path: P,
+        start_pos: u64,
+    ) -> Result<Box<dyn AsyncRead + Send + Sync + Unpin>> {
+        let path = path.as_ref();
+        let result = async {
+            let loc = self.locate(path)?;
+            let Location::Object { container, key } = &loc else {
+                return Err(FtpError::NotAFile(loc.clone()));
+            };
+            let download = user
+                .session
+                .get_object(container, key, start_pos)
+                .await
+                .map_err(|e| not_found(e, &loc))?;
+            if is_marker(&download.head) {
+                return Err(FtpError::NotAFile(loc.clone()));
+            }
+            let body = download.into_stream().map_err(std::io::Error::other);
+            Ok(Box::new(tokio_util::io::StreamReader::new(body)) as Box<dyn AsyncRead + Send + Sync + Unpin>)
+        }
+        .await;
+        result.map_err(|e| logged("GET", path, e.into_storage_error()))
+    }
+
+    async fn put<P: AsRef<Path> + Send + Debug, R: AsyncRead + Send + Sync + Unpin + 'static>(
+        &self,
+        _user: &SwiftUser,
+        _input: R,
+        path: P,
+        _start_pos: u64,
+    ) -> Result<u64> {
+        Err(logged("STOR", path.as_ref(), write_path_pending()))
+    }
+
+    async fn del<P: AsRef<Path> + Send + Debug>(&self, _user: &SwiftUser, path: P) -> Result<()> {
+        Err(logged("DELE", path.as_ref(), write_path_pending()))
+    }
+
+    async fn mkd<P: AsRef<Path> + Send + Debug>(&self, _user: &SwiftUser, path: P) -> Result<()> {
+        Err(logged("MKD", path.as_ref(), write_path_pending()))
+    }
+
+    async fn rename<P: AsRef<Path> + Send + Debug>(&self, _user: &SwiftUser, from: P, _to: P) -> Result<()> {
+        Err(logged("RNTO", from.as_ref(), write_path_pending()))
+    }
+
+    async fn rmd<P: AsRef<Path> + Send + Debug>(&self, _user: &SwiftUser, path: P) -> Result<()> {
+        Err(logged("RMD", path.as_ref(), write_path_pending()))
+    }
+
+    async fn cwd<P: AsRef<Path> + Send + Debug>(&self, user: &SwiftUser, path: P) -> Result<()> {
+        let path = path.as_ref();
+        let result = async {
+            let loc = self.locate(path)?;
+            let meta = self.metadata_of(user, &loc).await?;
+            if meta.dir {
+                Ok(())
+            } else {
+                Err(FtpError::NotADirectory(loc))
+            }
+        }
+        .await;
+        result.map_err(|e| logged("CWD", path, e.in_directory_context()))
+    }
+}
+
+fn write_path_pending() -> StorageError {
+    FtpError::NotImplemented("writing is not available in this version of swiftftp (read-only gateway)")
+        .into_storage_error()
+}

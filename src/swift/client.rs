@@ -1,0 +1,470 @@
+//! The raw Swift calls: one method per operation, on a logged-in [`Session`].
+//!
+//! Every request goes through [`Session::send`], which adds the token and `X-Forwarded-For`, re-authenticates
+//! once on a 401 (single-flight: concurrent requests that all see the same expired token log in once), and
+//! retries idempotent requests on transient failures (`retry.rs`). The HTTP client has a connect timeout and a
+//! per-read idle timeout but no total timeout, so a slow but moving transfer paced by an FTP client is never cut.
+//!
+//! Deliberately not here: anything about FTP, paths or listings' meaning (the `ftp` module), and paging
+//! (`list.rs`).
+
+use super::auth::{AuthMethod, Credentials, Token};
+use super::error::{Error, ErrorKind, Op};
+use super::retry::RetryConfig;
+use super::{ContainerHead, ContainerInfo, Info, ObjectEntry, ObjectHead};
+use bytes::Bytes;
+use futures_util::{Stream, TryStreamExt};
+use reqwest::header::HeaderMap;
+use reqwest::{Method, RequestBuilder, Response, Url};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// How the HTTP side of the client behaves.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// Skip TLS certificate verification towards the auth service and Swift (`--insecure`).
+    pub insecure: bool,
+    /// Time allowed to open a TCP (and TLS) connection.
+    pub connect_timeout: Duration,
+    /// Longest silence while waiting for an answer or for the next bytes of a body. Not a total timeout.
+    pub read_timeout: Duration,
+    /// Retries of idempotent requests.
+    pub retry: RetryConfig,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        Self {
+            insecure: false,
+            connect_timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(60),
+            retry: RetryConfig::default(),
+        }
+    }
+}
+
+/// The shared HTTP client: cheap to clone, one connection pool for every session.
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    retry: RetryConfig,
+}
+
+impl Client {
+    /// Builds the one HTTP client the gateway uses.
+    pub fn new(config: &ClientConfig) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(config.connect_timeout)
+            .read_timeout(config.read_timeout)
+            .tls_danger_accept_invalid_certs(config.insecure)
+            .tcp_nodelay(true)
+            .user_agent(concat!("swiftftp/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self {
+            http,
+            retry: config.retry.clone(),
+        })
+    }
+
+    /// Logs in and returns a session holding the token (and the credentials, to log in again on a 401).
+    pub async fn login(
+        &self,
+        auth: &AuthMethod,
+        creds: Credentials,
+        forwarded_for: Option<IpAddr>,
+    ) -> Result<Session, Error> {
+        let token = auth.login(&self.http, &creds, forwarded_for).await?;
+        Ok(Session {
+            client: self.clone(),
+            auth: auth.clone(),
+            creds,
+            forwarded_for,
+            token: Mutex::new(Arc::new(token)),
+            relogin: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// Reads the cluster's limits from `/info`, found at the root of the proxy serving `storage_url`.
+    pub async fn info(&self, storage_url: &Url) -> Result<Info, Error> {
+        let url = info_url(storage_url);
+        let resp = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| Error::from_transport(Op::Info, e))?;
+        if !resp.status().is_success() {
+            return Err(Error::from_status(Op::Info, resp.status().as_u16()));
+        }
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| Error::from_transport(Op::Info, e))?;
+        Info::from_json(&body).map_err(|e| Error::protocol(Op::Info, format!("bad /info JSON: {e}")))
+    }
+}
+
+/// `/info` sits at the proxy's root: the storage URL's path up to its `/v1/...` part.
+fn info_url(storage_url: &Url) -> Url {
+    let mut url = storage_url.clone();
+    let path = url.path().to_owned();
+    let root = path.find("/v1/").map_or("", |at| &path[..at]);
+    url.set_path(&format!("{root}/info"));
+    url.set_query(None);
+    url
+}
+
+/// One user's logged-in view of Swift. Shared (behind an `Arc`) by the FTP session and its data transfers.
+pub struct Session {
+    client: Client,
+    auth: AuthMethod,
+    creds: Credentials,
+    forwarded_for: Option<IpAddr>,
+    // A std mutex: held only to clone or swap the Arc, never across an await.
+    token: Mutex<Arc<Token>>,
+    // Serialises re-authentication so that one expired token costs one login.
+    relogin: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("user", &self.creds.user)
+            .field("forwarded_for", &self.forwarded_for)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    fn current_token(&self) -> Arc<Token> {
+        match self.token.lock() {
+            Ok(guard) => Arc::clone(&guard),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// The account's storage URL.
+    pub fn storage_url(&self) -> Url {
+        self.current_token().storage_url.clone()
+    }
+
+    /// The login name this session was opened with.
+    pub fn user(&self) -> &str {
+        &self.creds.user
+    }
+
+    /// The HTTP client, for calls that need no token (`/info`).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    async fn relogin(&self, seen: &Arc<Token>) -> Result<(), Error> {
+        let _guard = self.relogin.lock().await;
+        if !Arc::ptr_eq(&self.current_token(), seen) {
+            return Ok(()); // another request already renewed it
+        }
+        tracing::info!(user = %self.creds.user, "Swift answered 401: logging in again");
+        let token = self
+            .auth
+            .login(&self.client.http, &self.creds, self.forwarded_for)
+            .await?;
+        match self.token.lock() {
+            Ok(mut guard) => *guard = Arc::new(token),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(token),
+        }
+        Ok(())
+    }
+
+    /// Sends a request built by `build` from the storage URL, with the token and `X-Forwarded-For`.
+    /// Non-2xx answers become errors of `op`.
+    async fn send(
+        &self,
+        op: &Op,
+        idempotent: bool,
+        build: impl Fn(&reqwest::Client, &Url) -> RequestBuilder,
+    ) -> Result<Response, Error> {
+        let mut relogged = false;
+        let mut retries = 0;
+        loop {
+            let token = self.current_token();
+            let mut req =
+                build(&self.client.http, &token.storage_url).header("X-Auth-Token", token.token.expose());
+            if let Some(ip) = self.forwarded_for {
+                req = req.header("X-Forwarded-For", ip.to_string());
+            }
+            let err = match req.send().await {
+                Ok(resp) if resp.status().is_success() => return Ok(resp),
+                Ok(resp) if resp.status().as_u16() == 401 && !relogged => {
+                    relogged = true;
+                    self.relogin(&token).await?;
+                    continue;
+                }
+                Ok(resp) => Error::from_status(op.clone(), resp.status().as_u16()),
+                Err(e) => Error::from_transport(op.clone(), e),
+            };
+            if idempotent && err.kind() == ErrorKind::Unavailable && retries < self.client.retry.max_retries {
+                let wait = self.client.retry.backoff(retries, fastrand::f64());
+                retries += 1;
+                tracing::warn!(error = %err, retry = retries, wait_ms = wait.as_millis() as u64, "retrying Swift request");
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            return Err(err);
+        }
+    }
+
+    /// One page of the account's containers after `marker` (Swift's own page size).
+    pub async fn list_account_page(&self, marker: Option<&str>) -> Result<Vec<ContainerInfo>, Error> {
+        let op = Op::ListAccount;
+        let resp = self
+            .send(&op, true, |http, base| {
+                let mut url = base.clone();
+                {
+                    let mut q = url.query_pairs_mut();
+                    q.append_pair("format", "json");
+                    if let Some(m) = marker {
+                        q.append_pair("marker", m);
+                    }
+                }
+                http.get(url)
+            })
+            .await?;
+        let body = read_body(&op, resp).await?;
+        serde_json::from_slice::<Vec<super::RawContainer>>(&body)
+            .map(|v| v.into_iter().map(ContainerInfo::from).collect())
+            .map_err(|e| Error::protocol(op, format!("bad listing JSON: {e}")))
+    }
+
+    /// One page of a container listing after `marker`. With `delimiter`, names below `prefix` that contain it
+    /// come back rolled up as [`ObjectEntry::Subdir`].
+    pub async fn list_objects_page(
+        &self,
+        container: &str,
+        prefix: &str,
+        delimiter: Option<char>,
+        marker: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<Vec<ObjectEntry>, Error> {
+        let op = Op::ListContainer {
+            container: container.to_owned(),
+        };
+        let resp = self
+            .send(&op, true, |http, base| {
+                let mut url = container_url(base, container);
+                {
+                    let mut q = url.query_pairs_mut();
+                    q.append_pair("format", "json");
+                    if !prefix.is_empty() {
+                        q.append_pair("prefix", prefix);
+                    }
+                    if let Some(d) = delimiter {
+                        q.append_pair("delimiter", d.encode_utf8(&mut [0; 4]));
+                    }
+                    if let Some(m) = marker {
+                        q.append_pair("marker", m);
+                    }
+                    if let Some(l) = limit {
+                        q.append_pair("limit", &l.to_string());
+                    }
+                }
+                http.get(url)
+            })
+            .await?;
+        let body = read_body(&op, resp).await?;
+        serde_json::from_slice::<Vec<super::RawObjectEntry>>(&body)
+            .map(|v| v.into_iter().map(ObjectEntry::from).collect())
+            .map_err(|e| Error::protocol(op, format!("bad listing JSON: {e}")))
+    }
+
+    /// `HEAD` of a container: its object count, bytes and creation time.
+    pub async fn head_container(&self, container: &str) -> Result<ContainerHead, Error> {
+        let op = Op::HeadContainer {
+            container: container.to_owned(),
+        };
+        let resp = self
+            .send(&op, true, |http, base| http.head(container_url(base, container)))
+            .await?;
+        Ok(ContainerHead::from_headers(resp.headers()))
+    }
+
+    /// `PUT` of a container (creates it, or updates its metadata), with extra headers such as an ACL.
+    pub async fn put_container(&self, container: &str, headers: &[(&str, &str)]) -> Result<(), Error> {
+        let op = Op::PutContainer {
+            container: container.to_owned(),
+        };
+        self.send(&op, true, |http, base| {
+            headers
+                .iter()
+                .fold(http.put(container_url(base, container)), |r, (k, v)| r.header(*k, *v))
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// `DELETE` of a container; `Conflict` when it still holds objects.
+    pub async fn delete_container(&self, container: &str) -> Result<(), Error> {
+        let op = Op::DeleteContainer {
+            container: container.to_owned(),
+        };
+        self.send(&op, true, |http, base| http.delete(container_url(base, container)))
+            .await?;
+        Ok(())
+    }
+
+    /// `HEAD` of an object.
+    pub async fn head_object(&self, container: &str, key: &str) -> Result<ObjectHead, Error> {
+        let op = Op::HeadObject {
+            container: container.to_owned(),
+            key: key.to_owned(),
+        };
+        let resp = self
+            .send(&op, true, |http, base| http.head(object_url(base, container, key)))
+            .await?;
+        Ok(ObjectHead::from_headers(resp.headers()))
+    }
+
+    /// `GET` of an object from byte `start` on. The body is not read yet: see [`ObjectDownload`].
+    pub async fn get_object(&self, container: &str, key: &str, start: u64) -> Result<ObjectDownload, Error> {
+        let op = Op::GetObject {
+            container: container.to_owned(),
+            key: key.to_owned(),
+        };
+        let resp = self
+            .send(&op, true, |http, base| {
+                let req = http.get(object_url(base, container, key));
+                if start > 0 {
+                    req.header("Range", format!("bytes={start}-"))
+                } else {
+                    req
+                }
+            })
+            .await?;
+        Ok(ObjectDownload {
+            head: ObjectHead::from_headers(resp.headers()),
+            op,
+            resp,
+        })
+    }
+
+    /// `PUT` of an object from bytes in memory (fixtures, directory markers, manifests). Retried on transient
+    /// failures, since the body can be sent again.
+    pub async fn put_object(
+        &self,
+        container: &str,
+        key: &str,
+        body: Bytes,
+        headers: &[(&str, &str)],
+    ) -> Result<ObjectHead, Error> {
+        let op = Op::PutObject {
+            container: container.to_owned(),
+            key: key.to_owned(),
+        };
+        let resp = self
+            .send(&op, true, |http, base| {
+                headers.iter().fold(
+                    http.request(Method::PUT, object_url(base, container, key)).body(body.clone()),
+                    |r, (k, v)| r.header(*k, *v),
+                )
+            })
+            .await?;
+        Ok(ObjectHead::from_headers(resp.headers()))
+    }
+
+    /// `DELETE` of an object.
+    pub async fn delete_object(&self, container: &str, key: &str) -> Result<(), Error> {
+        let op = Op::DeleteObject {
+            container: container.to_owned(),
+            key: key.to_owned(),
+        };
+        self.send(&op, true, |http, base| http.delete(object_url(base, container, key)))
+            .await?;
+        Ok(())
+    }
+}
+
+/// An object `GET` whose headers have arrived and whose body is still to be read.
+#[derive(Debug)]
+pub struct ObjectDownload {
+    /// What the `GET` answered in its headers.
+    pub head: ObjectHead,
+    op: Op,
+    resp: Response,
+}
+
+impl ObjectDownload {
+    /// The body as it arrives, chunk by chunk; a cut connection or an idle timeout is an `Unavailable` error.
+    pub fn into_stream(self) -> impl Stream<Item = Result<Bytes, Error>> + Send + Sync + Unpin + 'static {
+        let op = self.op;
+        self.resp
+            .bytes_stream()
+            .map_err(move |e| Error::from_transport(op.clone(), e))
+    }
+}
+
+async fn read_body(op: &Op, resp: Response) -> Result<Bytes, Error> {
+    resp.bytes()
+        .await
+        .map_err(|e| Error::from_transport(op.clone(), e))
+}
+
+/// `<storage>/<container>`, the container percent-encoded as one path segment.
+fn container_url(base: &Url, container: &str) -> Url {
+    let mut url = base.clone();
+    if let Ok(mut segs) = url.path_segments_mut() {
+        segs.pop_if_empty().push(container);
+    }
+    url
+}
+
+/// `<storage>/<container>/<key>`, each `/`-separated part of the key encoded as its own segment so that the
+/// slashes of pseudo-directories stay slashes.
+fn object_url(base: &Url, container: &str, key: &str) -> Url {
+    let mut url = container_url(base, container);
+    if let Ok(mut segs) = url.path_segments_mut() {
+        segs.extend(key.split('/'));
+    }
+    url
+}
+
+/// Parses a header as text.
+pub(crate) fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Parses a header as an unsigned number.
+pub(crate) fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
+    header_str(headers, name).and_then(|v| v.trim().parse().ok())
+}
+
+/// `X-Timestamp` (seconds since the epoch, with decimals) as a time.
+pub(crate) fn header_timestamp(headers: &HeaderMap) -> Option<SystemTime> {
+    let secs: f64 = header_str(headers, "X-Timestamp")?.trim().parse().ok()?;
+    (secs.is_finite() && secs >= 0.0).then(|| UNIX_EPOCH + Duration::from_secs_f64(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_encode_each_segment() {
+        let base = Url::parse("http://127.0.0.1:8080/v1/AUTH_test").unwrap();
+        assert_eq!(
+            object_url(&base, "my c", "a b/ü?.txt").as_str(),
+            "http://127.0.0.1:8080/v1/AUTH_test/my%20c/a%20b/%C3%BC%3F.txt"
+        );
+        assert_eq!(
+            container_url(&base, "c%#").as_str(),
+            "http://127.0.0.1:8080/v1/AUTH_test/c%25%23"
+        );
+    }
+
+    #[test]
+    fn info_url_is_at_the_proxy_root() {
+        let base = Url::parse("https://swift.example:443/v1/AUTH_x").unwrap();
+        assert_eq!(info_url(&base).as_str(), "https://swift.example/info");
+        let prefixed = Url::parse("https://h/object-store/v1/KEY_1?x=y").unwrap();
+        assert_eq!(info_url(&prefixed).as_str(), "https://h/object-store/info");
+    }
+}

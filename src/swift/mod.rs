@@ -1,0 +1,294 @@
+//! A small OpenStack Swift client: log in, list, HEAD, GET and PUT, with retries and token renewal.
+//!
+//! It knows nothing of FTP (it never imports libunftp): the `ftp` module is its only caller in the gateway, and
+//! the tests use it to write fixtures straight into Swift. Layout:
+//!
+//! - `auth.rs`: turning credentials into a storage URL and a token (v1 today).
+//! - `client.rs`: the shared HTTP [`Client`] and a user's [`Session`], one method per Swift call.
+//! - `list.rs`: listings as streams that page with `marker` until Swift returns an empty page.
+//! - `retry.rs`: which failures are retried and the backoff between attempts.
+//! - `error.rs`: [`Error`] (operation + object + kind).
+//!
+//! The types below are what listings and HEADs answer, parsed once here so callers never see JSON or headers.
+
+mod auth;
+mod client;
+mod error;
+mod list;
+mod retry;
+
+pub use auth::{AuthMethod, Credentials, Secret, Token};
+pub use client::{Client, ClientConfig, ObjectDownload, Session};
+pub use error::{Error, ErrorKind, Op};
+pub use retry::RetryConfig;
+
+use chrono::NaiveDateTime;
+use client::{header_str, header_timestamp, header_u64};
+use reqwest::header::HeaderMap;
+use serde::Deserialize;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// A container as the account listing shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerInfo {
+    /// The container's name.
+    pub name: String,
+    /// Objects in it (as of the last container-updater sweep: account listings lag).
+    pub count: u64,
+    /// Bytes used by it (same lag).
+    pub bytes: u64,
+    /// When it last changed, where the cluster reports it.
+    pub last_modified: Option<SystemTime>,
+}
+
+/// One entry of a container listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ObjectEntry {
+    /// A name prefix rolled up by `delimiter`, e.g. `photos/2026/`, with its trailing delimiter.
+    Subdir(String),
+    /// An object.
+    Object(ObjectInfo),
+}
+
+impl ObjectEntry {
+    /// The name the next page's `marker` must be: the object name, or the subdir with its trailing delimiter
+    /// (Swift skips a subdir equal to the marker, and only then; see the container backend's listing loop).
+    pub fn marker(&self) -> &str {
+        match self {
+            Self::Subdir(prefix) => prefix,
+            Self::Object(info) => &info.name,
+        }
+    }
+}
+
+/// An object as a container listing shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    /// The full object name within its container.
+    pub name: String,
+    /// Its size. Static Large Objects show their total; Dynamic Large Object manifests show 0.
+    pub bytes: u64,
+    /// The ETag (MD5 of the content for plain objects).
+    pub hash: Option<String>,
+    /// The stored `Content-Type`.
+    pub content_type: Option<String>,
+    /// When it was last written.
+    pub last_modified: Option<SystemTime>,
+}
+
+/// What a container `HEAD` tells.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerHead {
+    /// Objects in the container.
+    pub count: u64,
+    /// Bytes used.
+    pub bytes: u64,
+    /// When it was created (`X-Timestamp`).
+    pub created: Option<SystemTime>,
+}
+
+impl ContainerHead {
+    fn from_headers(h: &HeaderMap) -> Self {
+        Self {
+            count: header_u64(h, "X-Container-Object-Count").unwrap_or(0),
+            bytes: header_u64(h, "X-Container-Bytes-Used").unwrap_or(0),
+            created: header_timestamp(h),
+        }
+    }
+}
+
+/// What an object `HEAD` (or the headers of a `GET`) tell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectHead {
+    /// `Content-Length`: the whole size for a HEAD, the body's length for a ranged GET.
+    pub content_length: u64,
+    /// The ETag without quotes (the content MD5 for plain objects only).
+    pub etag: Option<String>,
+    /// The stored `Content-Type`.
+    pub content_type: Option<String>,
+    /// When it was last written (`X-Timestamp`).
+    pub last_modified: Option<SystemTime>,
+    /// `X-Object-Manifest`: set on Dynamic Large Object manifests.
+    pub dlo_manifest: Option<String>,
+    /// `X-Static-Large-Object: True`.
+    pub static_large_object: bool,
+}
+
+impl ObjectHead {
+    fn from_headers(h: &HeaderMap) -> Self {
+        Self {
+            content_length: header_u64(h, "Content-Length").unwrap_or(0),
+            etag: header_str(h, "ETag").map(|e| e.trim_matches('"').to_owned()),
+            content_type: header_str(h, "Content-Type").map(str::to_owned),
+            last_modified: header_timestamp(h),
+            dlo_manifest: header_str(h, "X-Object-Manifest").map(str::to_owned),
+            static_large_object: header_str(h, "X-Static-Large-Object")
+                .is_some_and(|v| v.eq_ignore_ascii_case("true")),
+        }
+    }
+}
+
+/// The cluster's limits, from `/info` (with Swift's defaults where a key is missing).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Info {
+    /// Largest single object, in bytes.
+    pub max_file_size: u64,
+    /// Longest object name, in bytes.
+    pub max_object_name_length: usize,
+    /// Longest container name, in bytes.
+    pub max_container_name_length: usize,
+    /// Largest page of a container listing.
+    pub container_listing_limit: u64,
+}
+
+impl Default for Info {
+    fn default() -> Self {
+        Self {
+            max_file_size: 5 * 1024 * 1024 * 1024 + 2,
+            max_object_name_length: 1024,
+            max_container_name_length: 256,
+            container_listing_limit: 10_000,
+        }
+    }
+}
+
+impl Info {
+    fn from_json(body: &[u8]) -> Result<Self, serde_json::Error> {
+        #[derive(Deserialize)]
+        struct Raw {
+            swift: RawSwift,
+        }
+        #[derive(Deserialize)]
+        struct RawSwift {
+            max_file_size: Option<u64>,
+            max_object_name_length: Option<usize>,
+            max_container_name_length: Option<usize>,
+            container_listing_limit: Option<u64>,
+        }
+        let raw: Raw = serde_json::from_slice(body)?;
+        let d = Self::default();
+        Ok(Self {
+            max_file_size: raw.swift.max_file_size.unwrap_or(d.max_file_size),
+            max_object_name_length: raw
+                .swift
+                .max_object_name_length
+                .unwrap_or(d.max_object_name_length),
+            max_container_name_length: raw
+                .swift
+                .max_container_name_length
+                .unwrap_or(d.max_container_name_length),
+            container_listing_limit: raw
+                .swift
+                .container_listing_limit
+                .unwrap_or(d.container_listing_limit),
+        })
+    }
+}
+
+#[derive(Deserialize)]
+struct RawContainer {
+    name: String,
+    #[serde(default)]
+    count: u64,
+    #[serde(default)]
+    bytes: u64,
+    last_modified: Option<String>,
+}
+
+impl From<RawContainer> for ContainerInfo {
+    fn from(r: RawContainer) -> Self {
+        Self {
+            name: r.name,
+            count: r.count,
+            bytes: r.bytes,
+            last_modified: r.last_modified.as_deref().and_then(parse_listing_time),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawObjectEntry {
+    Subdir {
+        subdir: String,
+    },
+    Object {
+        name: String,
+        #[serde(default)]
+        bytes: u64,
+        hash: Option<String>,
+        content_type: Option<String>,
+        last_modified: Option<String>,
+    },
+}
+
+impl From<RawObjectEntry> for ObjectEntry {
+    fn from(r: RawObjectEntry) -> Self {
+        match r {
+            RawObjectEntry::Subdir { subdir } => Self::Subdir(subdir),
+            RawObjectEntry::Object {
+                name,
+                bytes,
+                hash,
+                content_type,
+                last_modified,
+            } => Self::Object(ObjectInfo {
+                name,
+                bytes,
+                hash,
+                content_type,
+                last_modified: last_modified.as_deref().and_then(parse_listing_time),
+            }),
+        }
+    }
+}
+
+/// Listings give `2026-11-28T10:11:12.123456`, in UTC without a zone designator.
+fn parse_listing_time(s: &str) -> Option<SystemTime> {
+    let t = NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").ok()?;
+    let secs = u64::try_from(t.and_utc().timestamp()).ok()?;
+    Some(UNIX_EPOCH + Duration::from_secs(secs) + Duration::from_nanos(u64::from(t.and_utc().timestamp_subsec_nanos())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listing_times_are_utc() {
+        let t = parse_listing_time("2026-11-28T10:11:12.500000").unwrap();
+        assert_eq!(
+            t.duration_since(UNIX_EPOCH).unwrap(),
+            Duration::from_millis(1_795_860_672_500)
+        );
+        assert_eq!(parse_listing_time("yesterday"), None);
+    }
+
+    #[test]
+    fn container_listing_json_parses_subdirs_and_objects() {
+        let body = br#"[{"subdir": "a/"},
+            {"name": "b.txt", "bytes": 5, "hash": "abc", "content_type": "text/plain",
+             "last_modified": "2026-11-28T10:11:12.000000"}]"#;
+        let entries: Vec<ObjectEntry> = serde_json::from_slice::<Vec<RawObjectEntry>>(body)
+            .unwrap()
+            .into_iter()
+            .map(ObjectEntry::from)
+            .collect();
+        assert_eq!(entries[0], ObjectEntry::Subdir("a/".into()));
+        assert_eq!(entries[0].marker(), "a/");
+        match &entries[1] {
+            ObjectEntry::Object(o) => {
+                assert_eq!((o.name.as_str(), o.bytes), ("b.txt", 5));
+                assert!(o.last_modified.is_some());
+            }
+            other => panic!("expected an object, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn info_falls_back_to_swift_defaults() {
+        let info = Info::from_json(br#"{"swift": {"max_file_size": 1000}}"#).unwrap();
+        assert_eq!(info.max_file_size, 1000);
+        assert_eq!(info.max_object_name_length, 1024);
+    }
+}
