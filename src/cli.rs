@@ -26,11 +26,21 @@ pub struct Cli {
     pub port: Option<u16>,
 
     /// IP address to listen on [default: 127.0.0.1]
-    #[arg(short = 'b', long = "bind-address", env = "SWIFTFTP_BIND_ADDRESS", value_name = "IP")]
+    #[arg(
+        short = 'b',
+        long = "bind-address",
+        env = "SWIFTFTP_BIND_ADDRESS",
+        value_name = "IP"
+    )]
     pub bind_address: Option<String>,
 
     /// Swift (v1) or Keystone authentication URL (required), e.g. http://127.0.0.1:8080/auth/v1.0
-    #[arg(short = 'a', long = "auth-url", env = "SWIFTFTP_AUTH_URL", value_name = "URL")]
+    #[arg(
+        short = 'a',
+        long = "auth-url",
+        env = "SWIFTFTP_AUTH_URL",
+        value_name = "URL"
+    )]
     pub auth_url: Option<String>,
 
     /// Memcache server(s) for shared caching, host:port; repeatable or comma-separated; adds to the file's list
@@ -46,7 +56,12 @@ pub struct Cli {
     pub foreground: bool,
 
     /// Write the log to this file instead of stderr
-    #[arg(short = 'l', long = "log-file", env = "SWIFTFTP_LOG_FILE", value_name = "FILE")]
+    #[arg(
+        short = 'l',
+        long = "log-file",
+        env = "SWIFTFTP_LOG_FILE",
+        value_name = "FILE"
+    )]
     pub log_file: Option<PathBuf>,
 
     /// Log to syslog (daemon facility)
@@ -74,31 +89,59 @@ pub struct Cli {
     pub keystone_auth: bool,
 
     /// Keystone API version: 2.0 or 3 [default: 2.0]
-    #[arg(long = "keystone-auth-version", env = "SWIFTFTP_KEYSTONE_AUTH_VERSION", value_name = "VERSION")]
+    #[arg(
+        long = "keystone-auth-version",
+        env = "SWIFTFTP_KEYSTONE_AUTH_VERSION",
+        value_name = "VERSION"
+    )]
     pub keystone_auth_version: Option<String>,
 
     /// Keystone region of the Swift endpoint
-    #[arg(long = "keystone-region-name", env = "SWIFTFTP_KEYSTONE_REGION_NAME", value_name = "REGION")]
+    #[arg(
+        long = "keystone-region-name",
+        env = "SWIFTFTP_KEYSTONE_REGION_NAME",
+        value_name = "REGION"
+    )]
     pub keystone_region_name: Option<String>,
 
     /// Separator between tenant (project) and user in Keystone logins [default: .]
-    #[arg(long = "keystone-tenant-separator", env = "SWIFTFTP_KEYSTONE_TENANT_SEPARATOR", value_name = "SEP")]
+    #[arg(
+        long = "keystone-tenant-separator",
+        env = "SWIFTFTP_KEYSTONE_TENANT_SEPARATOR",
+        value_name = "SEP"
+    )]
     pub keystone_tenant_separator: Option<String>,
 
     /// Separator between a name and its domain in Keystone v3 logins [default: @]
-    #[arg(long = "keystone-domain-separator", env = "SWIFTFTP_KEYSTONE_DOMAIN_SEPARATOR", value_name = "SEP")]
+    #[arg(
+        long = "keystone-domain-separator",
+        env = "SWIFTFTP_KEYSTONE_DOMAIN_SEPARATOR",
+        value_name = "SEP"
+    )]
     pub keystone_domain_separator: Option<String>,
 
     /// Service type of Swift in the Keystone catalog [default: object-store]
-    #[arg(long = "keystone-service-type", env = "SWIFTFTP_KEYSTONE_SERVICE_TYPE", value_name = "TYPE")]
+    #[arg(
+        long = "keystone-service-type",
+        env = "SWIFTFTP_KEYSTONE_SERVICE_TYPE",
+        value_name = "TYPE"
+    )]
     pub keystone_service_type: Option<String>,
 
     /// Endpoint type in the Keystone catalog: publicURL, internalURL or adminURL [default: publicURL]
-    #[arg(long = "keystone-endpoint-type", env = "SWIFTFTP_KEYSTONE_ENDPOINT_TYPE", value_name = "TYPE")]
+    #[arg(
+        long = "keystone-endpoint-type",
+        env = "SWIFTFTP_KEYSTONE_ENDPOINT_TYPE",
+        value_name = "TYPE"
+    )]
     pub keystone_endpoint_type: Option<String>,
 
     /// Storage policy: new containers get it, and only containers of it are shown
-    #[arg(long = "storage-policy", env = "SWIFTFTP_STORAGE_POLICY", value_name = "POLICY")]
+    #[arg(
+        long = "storage-policy",
+        env = "SWIFTFTP_STORAGE_POLICY",
+        value_name = "POLICY"
+    )]
     pub storage_policy: Option<String>,
 
     /// Configuration file (INI, section [swiftftp] or [ftpcloudfs])

@@ -190,7 +190,9 @@ impl FileSettings {
     }
 
     fn string(&self, key: &str) -> Option<String> {
-        self.get(key).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+        self.get(key)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
     }
 }
 
@@ -205,12 +207,17 @@ pub fn parse_bool(value: &str) -> anyhow::Result<bool> {
 
 /// `min:max`, both ends included, compared as numbers.
 pub fn parse_port_range(value: &str) -> anyhow::Result<RangeInclusive<u16>> {
-    let (lo, hi) = value
+    let (lo, hi) = value.trim().split_once(':').ok_or_else(|| {
+        anyhow!("{value:?} is not a port range: expected MIN:MAX, e.g. 60000:65535")
+    })?;
+    let lo: u16 = lo
         .trim()
-        .split_once(':')
-        .ok_or_else(|| anyhow!("{value:?} is not a port range: expected MIN:MAX, e.g. 60000:65535"))?;
-    let lo: u16 = lo.trim().parse().with_context(|| format!("{lo:?} is not a port"))?;
-    let hi: u16 = hi.trim().parse().with_context(|| format!("{hi:?} is not a port"))?;
+        .parse()
+        .with_context(|| format!("{lo:?} is not a port"))?;
+    let hi: u16 = hi
+        .trim()
+        .parse()
+        .with_context(|| format!("{hi:?} is not a port"))?;
     if lo == 0 || lo > hi {
         bail!("{value:?}: the range must be MIN:MAX with 1 <= MIN <= MAX");
     }
@@ -247,8 +254,10 @@ fn check_id(what: &str, value: &str) -> anyhow::Result<()> {
 }
 
 fn read_file(path: &Path, sections: &[&str]) -> anyhow::Result<FileSettings> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let ini = ini::Ini::load_from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let ini =
+        ini::Ini::load_from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
     let mut values = BTreeMap::new();
     let mut found = None;
     for (section, props) in &ini {
@@ -324,7 +333,10 @@ impl Config {
         let mut warnings = Vec::new();
         for key in ["workers", "service-net"] {
             if file.get(key).is_some() {
-                warnings.push(format!("{} is deprecated and has no effect", file.context(key)));
+                warnings.push(format!(
+                    "{} is deprecated and has no effect",
+                    file.context(key)
+                ));
             }
         }
 
@@ -366,7 +378,9 @@ impl Config {
                 Some("3") => KeystoneVersion::V3,
                 Some(other) => bail!("keystone auth version {other:?}: use 2.0 or 3"),
             },
-            region: cli.keystone_region_name.or_else(|| file.string("keystone-region-name")),
+            region: cli
+                .keystone_region_name
+                .or_else(|| file.string("keystone-region-name")),
             tenant_separator: separator(
                 cli.keystone_tenant_separator,
                 file.get("keystone-tenant-separator"),
@@ -391,7 +405,9 @@ impl Config {
                 None | Some("publicURL") => EndpointType::Public,
                 Some("internalURL") => EndpointType::Internal,
                 Some("adminURL") => EndpointType::Admin,
-                Some(other) => bail!("keystone endpoint type {other:?}: use publicURL, internalURL or adminURL"),
+                Some(other) => bail!(
+                    "keystone endpoint type {other:?}: use publicURL, internalURL or adminURL"
+                ),
             },
         };
 
@@ -404,7 +420,12 @@ impl Config {
                     .collect()
             })
             .unwrap_or_default();
-        memcache.extend(cli.memcache.iter().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()));
+        memcache.extend(
+            cli.memcache
+                .iter()
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty()),
+        );
         for m in &memcache {
             check_host_port(m).context("memcache server")?;
         }
@@ -431,9 +452,13 @@ impl Config {
             memcache,
             verbose,
             foreground: cli.foreground,
-            log_file: cli.log_file.or_else(|| file.string("log-file").map(PathBuf::from)),
+            log_file: cli
+                .log_file
+                .or_else(|| file.string("log-file").map(PathBuf::from)),
             syslog,
-            pid_file: cli.pid_file.or_else(|| file.string("pid-file").map(PathBuf::from)),
+            pid_file: cli
+                .pid_file
+                .or_else(|| file.string("pid-file").map(PathBuf::from)),
             uid,
             gid,
             storage_policy: cli.storage_policy.or_else(|| file.string("storage-policy")),
@@ -478,8 +503,9 @@ impl Config {
         ];
         pending.extend(set.iter().filter(|(on, _)| *on).map(|(_, name)| *name));
         for name in pending {
-            self.warnings
-                .push(format!("{name}: not available in this version of swiftftp yet; it has no effect"));
+            self.warnings.push(format!(
+                "{name}: not available in this version of swiftftp yet; it has no effect"
+            ));
         }
         let keystone_only = [
             self.keystone.version != KeystoneVersion::V2,
@@ -497,9 +523,16 @@ impl Config {
     }
 }
 
-fn separator(cli: Option<String>, file: Option<&str>, default: &str, name: &str) -> anyhow::Result<String> {
+fn separator(
+    cli: Option<String>,
+    file: Option<&str>,
+    default: &str,
+    name: &str,
+) -> anyhow::Result<String> {
     // Not trimmed: a separator may be any character, even a blank one.
-    let value = cli.or_else(|| file.map(str::to_owned)).unwrap_or_else(|| default.to_owned());
+    let value = cli
+        .or_else(|| file.map(str::to_owned))
+        .unwrap_or_else(|| default.to_owned());
     if value.is_empty() {
         bail!("--{name} must not be empty");
     }
@@ -518,44 +551,50 @@ mod tests {
         Cli::try_parse_from(all).unwrap()
     }
 
-    fn file(content: &str) -> tempfile_like::File {
-        tempfile_like::File::new(content)
+    /// A throwaway config file, removed on drop (no tempfile crate for one test helper).
+    struct TempConf(PathBuf);
+
+    impl TempConf {
+        fn arg(&self) -> String {
+            self.0.display().to_string()
+        }
     }
 
-    /// A throwaway config file under the target directory (no tempfile crate for one test helper).
-    mod tempfile_like {
-        use super::*;
-        pub struct File(pub PathBuf);
-        impl File {
-            pub fn new(content: &str) -> Self {
-                static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-                let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                let dir = std::env::temp_dir().join(format!("swiftftp-config-test-{}", std::process::id()));
-                std::fs::create_dir_all(&dir).unwrap();
-                let path = dir.join(format!("{n}.conf"));
-                std::fs::File::create(&path)
-                    .unwrap()
-                    .write_all(content.as_bytes())
-                    .unwrap();
-                Self(path)
-            }
-            pub fn arg(&self) -> String {
-                self.0.display().to_string()
-            }
+    impl Drop for TempConf {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
         }
-        impl Drop for File {
-            fn drop(&mut self) {
-                let _ = std::fs::remove_file(&self.0);
-            }
-        }
+    }
+
+    fn file(content: &str) -> TempConf {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("swiftftp-config-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!("{n}.conf"));
+        std::fs::File::create(&path)
+            .unwrap()
+            .write_all(content.as_bytes())
+            .unwrap();
+        TempConf(path)
     }
 
     #[test]
     fn defaults_match_ftpcloudfs() {
         let f = file("[ftpcloudfs]\n");
-        let c = Config::from_cli(cli(&["-f", "-a", "http://127.0.0.1:8080/auth/v1.0", "--config", &f.arg()])).unwrap();
+        let c = Config::from_cli(cli(&[
+            "-f",
+            "-a",
+            "http://127.0.0.1:8080/auth/v1.0",
+            "--config",
+            &f.arg(),
+        ]))
+        .unwrap();
         assert_eq!(c.listen, "127.0.0.1:2021".parse().unwrap());
-        assert_eq!(c.banner, format!("swiftftp {} ready.", env!("CARGO_PKG_VERSION")));
+        assert_eq!(
+            c.banner,
+            format!("swiftftp {} ready.", env!("CARGO_PKG_VERSION"))
+        );
         assert_eq!(c.keystone.tenant_separator, ".");
         assert_eq!(c.keystone.domain_separator, "@");
         assert_eq!(c.keystone.service_type, "object-store");
@@ -571,7 +610,16 @@ mod tests {
              insecure = no\nverbose = yes\npassive-ports = 9000:10000\nbanner = hello %v\n\
              masquerade-firewall = ftp.example.com\nmemcache = 127.0.0.1:11211, 10.0.0.1:11211\n",
         );
-        let c = Config::from_cli(cli(&["-f", "--config", &f.arg(), "-p", "4021", "--memcache", "m:1"])).unwrap();
+        let c = Config::from_cli(cli(&[
+            "-f",
+            "--config",
+            &f.arg(),
+            "-p",
+            "4021",
+            "--memcache",
+            "m:1",
+        ]))
+        .unwrap();
         assert_eq!(c.listen, "0.0.0.0:4021".parse().unwrap());
         assert_eq!(c.auth_url.as_str(), "http://h/auth/v1.0");
         assert!(!c.insecure, "`insecure = no` must mean false");
@@ -592,50 +640,107 @@ mod tests {
     #[test]
     fn bad_files_are_errors_that_name_the_problem() {
         let cases = [
-            ("[ftpcloudfs]\nauth-url = http://h\nprot = 21\n", "unknown key `prot`"),
+            (
+                "[ftpcloudfs]\nauth-url = http://h\nprot = 21\n",
+                "unknown key `prot`",
+            ),
             ("[other]\nport = 1\n", "unknown section [other]"),
             ("port = 1\n", "outside a section"),
-            ("[ftpcloudfs]\nauth-url = http://h\ninsecure = maybe\n", "key `insecure`"),
-            ("[ftpcloudfs]\nauth-url = http://h\npassive-ports = 10000:9000\n", "key `passive-ports`"),
-            ("[ftpcloudfs]\nauth-url = http://h\npassive-ports = 60000\n", "key `passive-ports`"),
-            ("[ftpcloudfs]\nauth-url = http://h\nport = http\n", "key `port`"),
-            ("[ftpcloudfs]\n[swiftftp]\nauth-url = http://h\n", "keep one"),
-            ("[ftpcloudfs]\nauth-url = http://h\nmemcache = nohost\n", "memcache"),
-            ("[ftpcloudfs]\nauth-url = http://h\nkeystone-endpoint-type = public\n", "endpoint type"),
-            ("[ftpcloudfs]\nauth-url = http://h\nkeystone-auth-version = 4\n", "2.0 or 3"),
+            (
+                "[ftpcloudfs]\nauth-url = http://h\ninsecure = maybe\n",
+                "key `insecure`",
+            ),
+            (
+                "[ftpcloudfs]\nauth-url = http://h\npassive-ports = 10000:9000\n",
+                "key `passive-ports`",
+            ),
+            (
+                "[ftpcloudfs]\nauth-url = http://h\npassive-ports = 60000\n",
+                "key `passive-ports`",
+            ),
+            (
+                "[ftpcloudfs]\nauth-url = http://h\nport = http\n",
+                "key `port`",
+            ),
+            (
+                "[ftpcloudfs]\n[swiftftp]\nauth-url = http://h\n",
+                "keep one",
+            ),
+            (
+                "[ftpcloudfs]\nauth-url = http://h\nmemcache = nohost\n",
+                "memcache",
+            ),
+            (
+                "[ftpcloudfs]\nauth-url = http://h\nkeystone-endpoint-type = public\n",
+                "endpoint type",
+            ),
+            (
+                "[ftpcloudfs]\nauth-url = http://h\nkeystone-auth-version = 4\n",
+                "2.0 or 3",
+            ),
             ("[ftpcloudfs]\n", "authentication URL is required"),
             ("[ftpcloudfs]\nauth-url = ftp://h\n", "http:// or https://"),
-            ("[ftpcloudfs]\nauth-url = http://h\nbind-address = localhost\n", "not an IP address"),
-            ("[ftpcloudfs]\nauth-url = http://h\nkeystone-auth = yes\n", "Keystone logins are not available"),
+            (
+                "[ftpcloudfs]\nauth-url = http://h\nbind-address = localhost\n",
+                "not an IP address",
+            ),
+            (
+                "[ftpcloudfs]\nauth-url = http://h\nkeystone-auth = yes\n",
+                "Keystone logins are not available",
+            ),
             ("[ftpcloudfs]\nauth-url = http://h\nuid = 'x y'\n", "--uid"),
         ];
         for (content, want) in cases {
             let f = file(content);
             let err = Config::from_cli(cli(&["-f", "--config", &f.arg()])).unwrap_err();
             let shown = format!("{err:#}");
-            assert!(shown.contains(want), "{content:?}: {shown:?} lacks {want:?}");
+            assert!(
+                shown.contains(want),
+                "{content:?}: {shown:?} lacks {want:?}"
+            );
         }
     }
 
     #[test]
     fn deprecated_and_pending_options_warn() {
-        let f = file("[ftpcloudfs]\nauth-url = http://h\nworkers = 4\nservice-net = yes\nsplit-large-files = 100\n");
-        let c = Config::from_cli(cli(&["--config", &f.arg(), "--keystone-region-name", "r1"])).unwrap();
+        let f = file(
+            "[ftpcloudfs]\nauth-url = http://h\nworkers = 4\nservice-net = yes\nsplit-large-files = 100\n",
+        );
+        let c =
+            Config::from_cli(cli(&["--config", &f.arg(), "--keystone-region-name", "r1"])).unwrap();
         let all = c.warnings.join("\n");
-        for want in ["`workers`", "`service-net`", "daemon mode", "split-large-files", "--keystone-*"] {
+        for want in [
+            "`workers`",
+            "`service-net`",
+            "daemon mode",
+            "split-large-files",
+            "--keystone-*",
+        ] {
             assert!(all.contains(want), "{all:?} lacks {want:?}");
         }
     }
 
     #[test]
     fn missing_explicit_file_is_an_error() {
-        let err = Config::from_cli(cli(&["-a", "http://h", "--config", "/nonexistent/swiftftp.conf"])).unwrap_err();
+        let err = Config::from_cli(cli(&[
+            "-a",
+            "http://h",
+            "--config",
+            "/nonexistent/swiftftp.conf",
+        ]))
+        .unwrap_err();
         assert!(format!("{err:#}").contains("/nonexistent/swiftftp.conf"));
     }
 
     #[test]
     fn booleans_and_ranges_parse_strictly() {
-        for (v, b) in [("yes", true), ("No", false), ("1", true), ("off", false), ("TRUE", true)] {
+        for (v, b) in [
+            ("yes", true),
+            ("No", false),
+            ("1", true),
+            ("off", false),
+            ("TRUE", true),
+        ] {
             assert_eq!(parse_bool(v).unwrap(), b, "{v}");
         }
         assert!(parse_bool("").is_err());

@@ -10,33 +10,45 @@
 use crate::config::Config;
 use anyhow::Context;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::filter_fn;
+use tracing_subscriber::fmt::{self, writer::BoxMakeWriter};
+use tracing_subscriber::prelude::*;
 
 /// Installs the global tracing subscriber per the configuration.
 pub fn init_logging(config: &Config) -> anyhow::Result<()> {
     let default = if config.verbose { "debug" } else { "info" };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    let result = match &config.log_file {
+    let env_filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    // libunftp puts INFO spans on its handlers that Debug-print whole sessions (kilobytes per line, and the
+    // user type); its log records carry the session's trace id already, so its spans are left out.
+    let no_libunftp_spans =
+        filter_fn(|meta| !(meta.is_span() && meta.target().starts_with("libunftp")));
+    let layer = fmt::layer();
+    let layer = match &config.log_file {
         Some(path) => {
             let file = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(path)
                 .with_context(|| format!("opening the log file {}", path.display()))?;
-            builder
+            layer
                 .with_ansi(false)
-                .with_writer(std::sync::Mutex::new(file))
-                .try_init()
+                .with_writer(BoxMakeWriter::new(std::sync::Mutex::new(file)))
         }
-        None => builder.with_writer(std::io::stderr).try_init(),
+        None => layer.with_writer(BoxMakeWriter::new(std::io::stderr)),
     };
-    result.map_err(|e| anyhow::anyhow!("installing the logger: {e}"))
+    tracing_subscriber::registry()
+        .with(layer.with_filter(env_filter).with_filter(no_libunftp_spans))
+        .try_init()
+        .map_err(|e| anyhow::anyhow!("installing the logger: {e}"))
 }
 
 /// Resolves on the first SIGTERM or SIGINT.
 pub async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         tracing::error!("cannot install signal handlers: stop the gateway with SIGKILL");
         return std::future::pending().await;
     };

@@ -83,7 +83,10 @@ impl SwiftAuthenticator {
             v.retain(|(t, _)| now.duration_since(*t) < PENDING_TTL);
             !v.is_empty()
         });
-        pending.entry(login.to_owned()).or_default().push((now, session));
+        pending
+            .entry(login.to_owned())
+            .or_default()
+            .push((now, session));
     }
 
     fn take(&self, login: &str) -> Option<Arc<swift::Session>> {
@@ -105,7 +108,11 @@ pub fn user_part(login: &str) -> &str {
 
 #[async_trait]
 impl Authenticator for SwiftAuthenticator {
-    async fn authenticate(&self, username: &str, creds: &Credentials) -> Result<Principal, AuthenticationError> {
+    async fn authenticate(
+        &self,
+        username: &str,
+        creds: &Credentials,
+    ) -> Result<Principal, AuthenticationError> {
         let password = creds.password.as_deref().unwrap_or("");
         if username.is_empty() || password.is_empty() {
             return Err(AuthenticationError::BadPassword);
@@ -135,7 +142,9 @@ impl Authenticator for SwiftAuthenticator {
             }
             Err(e) => {
                 tracing::warn!(user = username, client = %creds.source_ip, error = %e, "login failed: Swift auth unavailable");
-                Err(AuthenticationError::new("Swift authentication is unavailable"))
+                Err(AuthenticationError::new(
+                    "Swift authentication is unavailable",
+                ))
             }
         }
     }
@@ -149,7 +158,10 @@ impl Authenticator for SwiftAuthenticator {
 impl UserDetailProvider for SwiftAuthenticator {
     type User = SwiftUser;
 
-    async fn provide_user_detail(&self, principal: &Principal) -> Result<SwiftUser, UserDetailError> {
+    async fn provide_user_detail(
+        &self,
+        principal: &Principal,
+    ) -> Result<SwiftUser, UserDetailError> {
         let session = self
             .take(&principal.username)
             .ok_or_else(|| UserDetailError::new("the Swift session of this login has expired"))?;

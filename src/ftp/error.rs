@@ -129,7 +129,11 @@ mod tests {
             (429, FtpKind::LocalError),
         ];
         for (status, kind) in table {
-            assert_eq!(swift_status(status).into_storage_error().kind(), kind, "status {status}");
+            assert_eq!(
+                swift_status(status).into_storage_error().kind(),
+                kind,
+                "status {status}"
+            );
         }
     }
 
@@ -141,7 +145,9 @@ mod tests {
             FtpKind::PermanentFileNotAvailable
         );
         assert_eq!(
-            FtpError::NotFound(loc.clone()).in_directory_context().kind(),
+            FtpError::NotFound(loc.clone())
+                .in_directory_context()
+                .kind(),
             FtpKind::PermanentDirectoryNotAvailable
         );
         assert_eq!(
@@ -153,9 +159,12 @@ mod tests {
             FtpKind::PermanentDirectoryNotAvailable
         );
         assert_eq!(
-            FtpError::Path(PathError::ObjectNameTooLong { len: 2000, max: 1024 })
-                .into_storage_error()
-                .kind(),
+            FtpError::Path(PathError::ObjectNameTooLong {
+                len: 2000,
+                max: 1024
+            })
+            .into_storage_error()
+            .kind(),
             FtpKind::FileNameNotAllowedError
         );
         assert_eq!(

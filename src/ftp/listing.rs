@@ -92,9 +92,13 @@ impl Metadata for Meta {
 /// Whether a `Content-Type` marks a directory object (parameters such as `; charset=` are ignored).
 pub fn is_marker_content_type(content_type: &str) -> bool {
     let essence = content_type.split(';').next().unwrap_or("").trim();
-    ["application/directory", "application/x-directory", "text/directory"]
-        .iter()
-        .any(|m| essence.eq_ignore_ascii_case(m))
+    [
+        "application/directory",
+        "application/x-directory",
+        "text/directory",
+    ]
+    .iter()
+    .any(|m| essence.eq_ignore_ascii_case(m))
 }
 
 /// A name an FTP path can address and a listing line can carry.
@@ -127,11 +131,17 @@ impl DirEntries {
                     }
                 }
                 (false, true) => {
-                    tracing::info!(name, "a file and a directory share this name: showing the directory");
+                    tracing::info!(
+                        name,
+                        "a file and a directory share this name: showing the directory"
+                    );
                     *existing = meta;
                 }
                 (true, false) => {
-                    tracing::info!(name, "a file and a directory share this name: showing the directory");
+                    tracing::info!(
+                        name,
+                        "a file and a directory share this name: showing the directory"
+                    );
                 }
                 (false, false) => *existing = meta,
             },
@@ -155,7 +165,10 @@ impl DirEntries {
                 if rel.is_empty() {
                     return; // the listed directory's own `dir/` marker
                 }
-                let marker = info.content_type.as_deref().is_some_and(is_marker_content_type);
+                let marker = info
+                    .content_type
+                    .as_deref()
+                    .is_some_and(is_marker_content_type);
                 let meta = if marker {
                     Meta {
                         modified: info.last_modified,
@@ -206,7 +219,9 @@ pub fn list_line(name: &str, meta: &Meta, owner: &str, now: SystemTime) -> Strin
     let perms = if meta.dir { "drwxr-xr-x" } else { "-rw-r--r--" };
     let modified = meta.modified.unwrap_or(now);
     let when: DateTime<Utc> = modified.into();
-    let old = now.duration_since(modified).is_ok_and(|age| age > SIX_MONTHS);
+    let old = now
+        .duration_since(modified)
+        .is_ok_and(|age| age > SIX_MONTHS);
     let time = if old {
         when.format("%b %d  %Y")
     } else {
@@ -224,7 +239,13 @@ pub fn list_line(name: &str, meta: &Meta, owner: &str, now: SystemTime) -> Strin
 pub fn owner_name(user_part: &str) -> String {
     let cleaned: String = user_part
         .chars()
-        .map(|c| if c.is_whitespace() || c.is_control() { '_' } else { c })
+        .map(|c| {
+            if c.is_whitespace() || c.is_control() {
+                '_'
+            } else {
+                c
+            }
+        })
         .collect();
     if cleaned.is_empty() {
         "swift".to_owned()
@@ -286,7 +307,10 @@ mod tests {
         d.add_swift_entry("p/", ObjectEntry::Subdir("p/x/".into()));
         d.add_swift_entry("p/", object("p/m", 0, "application/directory"));
         d.add_swift_entry("p/", ObjectEntry::Subdir("p/m/".into()));
-        d.add_swift_entry("p/", object("p/n", 0, "application/x-directory; charset=utf-8"));
+        d.add_swift_entry(
+            "p/",
+            object("p/n", 0, "application/x-directory; charset=utf-8"),
+        );
         d.add_swift_entry("p/", object("p/t", 0, "text/directory"));
         d.add_swift_entry("p/", ObjectEntry::Subdir("p//".into())); // `p//...` cannot be addressed
         d.add_swift_entry("p/", object("p/..", 1, "text/plain"));

@@ -24,7 +24,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use unftp_core::storage::{Error as StorageError, FEATURE_RESTART, Fileinfo, Metadata, Result, StorageBackend};
+use unftp_core::storage::{
+    Error as StorageError, FEATURE_RESTART, Fileinfo, Metadata, Result, StorageBackend,
+};
 
 /// HEADs in flight at once while sizing 0-byte listing entries.
 pub const HEAD_CONCURRENCY: usize = 16;
@@ -81,17 +83,26 @@ impl SwiftStorage {
             Ok(_) if has_children => Ok(Meta::dir()),
             Ok(h) => Ok(Meta::file(h.content_length, h.last_modified)),
             Err(_) if has_children => Ok(Meta::dir()),
-            Err(e) if e.kind() == swift::ErrorKind::NotFound => Err(FtpError::NotFound(loc.clone())),
+            Err(e) if e.kind() == swift::ErrorKind::NotFound => {
+                Err(FtpError::NotFound(loc.clone()))
+            }
             Err(e) => Err(e.into()),
         }
     }
 
-    async fn metadata_of(&self, user: &SwiftUser, loc: &Location) -> std::result::Result<Meta, FtpError> {
+    async fn metadata_of(
+        &self,
+        user: &SwiftUser,
+        loc: &Location,
+    ) -> std::result::Result<Meta, FtpError> {
         let session = &user.session;
         match loc {
             Location::Root => Ok(Meta::dir()),
             Location::Container(c) => {
-                let head = session.head_container(c).await.map_err(|e| not_found(e, loc))?;
+                let head = session
+                    .head_container(c)
+                    .await
+                    .map_err(|e| not_found(e, loc))?;
                 Ok(Meta {
                     dir: true,
                     size: head.bytes,
@@ -99,12 +110,18 @@ impl SwiftStorage {
                     links: head.count,
                 })
             }
-            Location::Object { container, key } => self.stat_object(session, loc, container, key).await,
+            Location::Object { container, key } => {
+                self.stat_object(session, loc, container, key).await
+            }
         }
     }
 
     /// Everything `LIST`, `NLST`, `MLSD` and `STAT` show for a path.
-    async fn listing(&self, user: &SwiftUser, loc: &Location) -> std::result::Result<Listing, FtpError> {
+    async fn listing(
+        &self,
+        user: &SwiftUser,
+        loc: &Location,
+    ) -> std::result::Result<Listing, FtpError> {
         let session = &user.session;
         let mut dir = DirEntries::default();
         match loc {
@@ -128,28 +145,40 @@ impl SwiftStorage {
                 }
                 if dir.is_empty() {
                     // An empty listing of a missing container is a 404 already; of an existing one, it is empty.
-                    session.head_container(container).await.map_err(|e| not_found(e, loc))?;
+                    session
+                        .head_container(container)
+                        .await
+                        .map_err(|e| not_found(e, loc))?;
                 }
-                self.size_large_objects(session, container, "", &mut dir).await;
+                self.size_large_objects(session, container, "", &mut dir)
+                    .await;
             }
             Location::Object { container, key } => {
                 let prefix = Location::dir_prefix(key);
-                let mut entries = std::pin::pin!(session.list_objects(container, &prefix, Some('/')));
+                let mut entries =
+                    std::pin::pin!(session.list_objects(container, &prefix, Some('/')));
+                // Anything under `key/`, even only the `key/` marker object itself, makes it a directory.
+                let mut exists = false;
                 while let Some(e) = entries.try_next().await.map_err(|e| not_found(e, loc))? {
+                    exists = true;
                     dir.add_swift_entry(&prefix, e);
                 }
-                if dir.is_empty() {
+                if !exists {
                     // No children: an empty marker directory, a file (LIST of a file lists that file), or nothing.
                     return match session.head_object(container, key).await {
                         Ok(h) if is_marker(&h) => Ok(Listing::Dir(dir)),
                         Ok(h) => {
                             let name = key.rsplit('/').next().unwrap_or(key).to_owned();
-                            Ok(Listing::File(name, Meta::file(h.content_length, h.last_modified)))
+                            Ok(Listing::File(
+                                name,
+                                Meta::file(h.content_length, h.last_modified),
+                            ))
                         }
                         Err(e) => Err(not_found(e, loc)),
                     };
                 }
-                self.size_large_objects(session, container, &prefix, &mut dir).await;
+                self.size_large_objects(session, container, &prefix, &mut dir)
+                    .await;
             }
         }
         Ok(Listing::Dir(dir))
@@ -157,7 +186,13 @@ impl SwiftStorage {
 
     /// Replaces the listing size (0) of Dynamic Large Object manifests with their real size. A failed HEAD
     /// leaves the entry at 0 (the listing still works; the log says why).
-    async fn size_large_objects(&self, session: &swift::Session, container: &str, prefix: &str, dir: &mut DirEntries) {
+    async fn size_large_objects(
+        &self,
+        session: &swift::Session,
+        container: &str,
+        prefix: &str,
+        dir: &mut DirEntries,
+    ) {
         let candidates = dir.zero_byte_files();
         if candidates.is_empty() {
             return;
@@ -185,7 +220,11 @@ impl SwiftStorage {
     }
 
     /// `LIST` (and `STAT path`) lines for a path.
-    async fn list_lines(&self, user: &SwiftUser, path: &Path) -> std::result::Result<Vec<String>, StorageError> {
+    async fn list_lines(
+        &self,
+        user: &SwiftUser,
+        path: &Path,
+    ) -> std::result::Result<Vec<String>, StorageError> {
         let loc = self.locate(path).map_err(FtpError::into_storage_error)?;
         let listing = self
             .listing(user, &loc)
@@ -230,7 +269,9 @@ impl SwiftStorage {
                     size: head.content_length,
                 });
             }
-            Err(e) if e.kind() == swift::ErrorKind::NotFound => return Err(FtpError::NotFound(loc.clone())),
+            Err(e) if e.kind() == swift::ErrorKind::NotFound => {
+                return Err(FtpError::NotFound(loc.clone()));
+            }
             Err(e) => return Err(e.into()),
         };
         if is_marker(&download.head) {
@@ -239,7 +280,10 @@ impl SwiftStorage {
         let mut body = download.into_stream();
         let mut sent = 0u64;
         while let Some(chunk) = body.try_next().await? {
-            output.write_all(&chunk).await.map_err(FtpError::ClientGone)?;
+            output
+                .write_all(&chunk)
+                .await
+                .map_err(FtpError::ClientGone)?;
             sent += chunk.len() as u64;
         }
         output.flush().await.map_err(FtpError::ClientGone)?;
@@ -248,7 +292,9 @@ impl SwiftStorage {
 }
 
 fn is_marker(head: &ObjectHead) -> bool {
-    head.content_type.as_deref().is_some_and(is_marker_content_type)
+    head.content_type
+        .as_deref()
+        .is_some_and(is_marker_content_type)
 }
 
 /// A Swift 404 on a path the user named is "no such file or directory" for that path.
@@ -262,7 +308,12 @@ fn not_found(e: swift::Error, loc: &Location) -> FtpError {
 
 /// Logs a failure with its cause (the reply text is fixed by libunftp) and converts it.
 fn logged(op: &'static str, path: &Path, e: StorageError) -> StorageError {
-    tracing::info!(op, path = %path.display(), error = %e, cause = ?std::error::Error::source(&e).map(ToString::to_string), "command failed");
+    match std::error::Error::source(&e) {
+        Some(cause) => {
+            tracing::info!(op, path = %path.display(), reply = %e, %cause, "command failed")
+        }
+        None => tracing::info!(op, path = %path.display(), reply = %e, "command failed"),
+    }
     e
 }
 
@@ -279,7 +330,11 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
         FEATURE_RESTART
     }
 
-    async fn metadata<P: AsRef<Path> + Send + Debug>(&self, user: &SwiftUser, path: P) -> Result<Self::Metadata> {
+    async fn metadata<P: AsRef<Path> + Send + Debug>(
+        &self,
+        user: &SwiftUser,
+        path: P,
+    ) -> Result<Self::Metadata> {
         let path = path.as_ref();
         let result = async {
             let loc = self.locate(path)?;
@@ -320,7 +375,11 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
         })
     }
 
-    async fn list_fmt<P>(&self, user: &SwiftUser, path: P) -> std::result::Result<Cursor<Vec<u8>>, StorageError>
+    async fn list_fmt<P>(
+        &self,
+        user: &SwiftUser,
+        path: P,
+    ) -> std::result::Result<Cursor<Vec<u8>>, StorageError>
     where
         P: AsRef<Path> + Send + Debug,
         Self::Metadata: Metadata + 'static,
@@ -333,7 +392,11 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
         Ok(Cursor::new(lines.concat().into_bytes()))
     }
 
-    async fn list_vec<P>(&self, user: &SwiftUser, path: P) -> std::result::Result<Vec<String>, StorageError>
+    async fn list_vec<P>(
+        &self,
+        user: &SwiftUser,
+        path: P,
+    ) -> std::result::Result<Vec<String>, StorageError>
     where
         P: AsRef<Path> + Send + Debug,
         Self::Metadata: Metadata + 'static,
@@ -349,7 +412,11 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
             .collect())
     }
 
-    async fn nlst<P>(&self, user: &SwiftUser, path: P) -> std::result::Result<Cursor<Vec<u8>>, std::io::Error>
+    async fn nlst<P>(
+        &self,
+        user: &SwiftUser,
+        path: P,
+    ) -> std::result::Result<Cursor<Vec<u8>>, std::io::Error>
     where
         P: AsRef<Path> + Send + Debug,
         Self::Metadata: Metadata + 'static,
@@ -421,7 +488,8 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
                 return Err(FtpError::NotAFile(loc.clone()));
             }
             let body = download.into_stream().map_err(std::io::Error::other);
-            Ok(Box::new(tokio_util::io::StreamReader::new(body)) as Box<dyn AsyncRead + Send + Sync + Unpin>)
+            Ok(Box::new(tokio_util::io::StreamReader::new(body))
+                as Box<dyn AsyncRead + Send + Sync + Unpin>)
         }
         .await;
         result.map_err(|e| logged("GET", path, e.into_storage_error()))
@@ -445,7 +513,12 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
         Err(logged("MKD", path.as_ref(), write_path_pending()))
     }
 
-    async fn rename<P: AsRef<Path> + Send + Debug>(&self, _user: &SwiftUser, from: P, _to: P) -> Result<()> {
+    async fn rename<P: AsRef<Path> + Send + Debug>(
+        &self,
+        _user: &SwiftUser,
+        from: P,
+        _to: P,
+    ) -> Result<()> {
         Err(logged("RNTO", from.as_ref(), write_path_pending()))
     }
 
@@ -470,6 +543,8 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
 }
 
 fn write_path_pending() -> StorageError {
-    FtpError::NotImplemented("writing is not available in this version of swiftftp (read-only gateway)")
-        .into_storage_error()
+    FtpError::NotImplemented(
+        "writing is not available in this version of swiftftp (read-only gateway)",
+    )
+    .into_storage_error()
 }

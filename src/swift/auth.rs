@@ -114,8 +114,12 @@ async fn login_v1(
     let token = header("X-Auth-Token")
         .or_else(|| header("X-Storage-Token"))
         .ok_or_else(|| Error::protocol(Op::Authenticate, "the auth answer has no X-Auth-Token"))?;
-    let storage_url = Url::parse(&storage_url)
-        .map_err(|_| Error::protocol(Op::Authenticate, "the auth answer's X-Storage-Url is not a URL"))?;
+    let storage_url = Url::parse(&storage_url).map_err(|_| {
+        Error::protocol(
+            Op::Authenticate,
+            "the auth answer's X-Storage-Url is not a URL",
+        )
+    })?;
     Ok(Token {
         storage_url,
         token: Secret::new(token),

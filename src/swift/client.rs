@@ -101,7 +101,8 @@ impl Client {
             .bytes()
             .await
             .map_err(|e| Error::from_transport(Op::Info, e))?;
-        Info::from_json(&body).map_err(|e| Error::protocol(Op::Info, format!("bad /info JSON: {e}")))
+        Info::from_json(&body)
+            .map_err(|e| Error::protocol(Op::Info, format!("bad /info JSON: {e}")))
     }
 }
 
@@ -149,6 +150,17 @@ impl Session {
         self.current_token().storage_url.clone()
     }
 
+    /// Replaces the token (keeping the storage URL), e.g. with one obtained elsewhere. A token that turns out to
+    /// be invalid costs one re-login at the next request.
+    pub fn set_token(&self, token: super::auth::Secret) {
+        let storage_url = self.storage_url();
+        let token = Arc::new(Token { storage_url, token });
+        match self.token.lock() {
+            Ok(mut guard) => *guard = token,
+            Err(poisoned) => *poisoned.into_inner() = token,
+        }
+    }
+
     /// The login name this session was opened with.
     pub fn user(&self) -> &str {
         &self.creds.user
@@ -188,8 +200,8 @@ impl Session {
         let mut retries = 0;
         loop {
             let token = self.current_token();
-            let mut req =
-                build(&self.client.http, &token.storage_url).header("X-Auth-Token", token.token.expose());
+            let mut req = build(&self.client.http, &token.storage_url)
+                .header("X-Auth-Token", token.token.expose());
             if let Some(ip) = self.forwarded_for {
                 req = req.header("X-Forwarded-For", ip.to_string());
             }
@@ -203,7 +215,10 @@ impl Session {
                 Ok(resp) => Error::from_status(op.clone(), resp.status().as_u16()),
                 Err(e) => Error::from_transport(op.clone(), e),
             };
-            if idempotent && err.kind() == ErrorKind::Unavailable && retries < self.client.retry.max_retries {
+            if idempotent
+                && err.kind() == ErrorKind::Unavailable
+                && retries < self.client.retry.max_retries
+            {
                 let wait = self.client.retry.backoff(retries, fastrand::f64());
                 retries += 1;
                 tracing::warn!(error = %err, retry = retries, wait_ms = wait.as_millis() as u64, "retrying Swift request");
@@ -215,7 +230,10 @@ impl Session {
     }
 
     /// One page of the account's containers after `marker` (Swift's own page size).
-    pub async fn list_account_page(&self, marker: Option<&str>) -> Result<Vec<ContainerInfo>, Error> {
+    pub async fn list_account_page(
+        &self,
+        marker: Option<&str>,
+    ) -> Result<Vec<ContainerInfo>, Error> {
         let op = Op::ListAccount;
         let resp = self
             .send(&op, true, |http, base| {
@@ -283,20 +301,28 @@ impl Session {
             container: container.to_owned(),
         };
         let resp = self
-            .send(&op, true, |http, base| http.head(container_url(base, container)))
+            .send(&op, true, |http, base| {
+                http.head(container_url(base, container))
+            })
             .await?;
         Ok(ContainerHead::from_headers(resp.headers()))
     }
 
     /// `PUT` of a container (creates it, or updates its metadata), with extra headers such as an ACL.
-    pub async fn put_container(&self, container: &str, headers: &[(&str, &str)]) -> Result<(), Error> {
+    pub async fn put_container(
+        &self,
+        container: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<(), Error> {
         let op = Op::PutContainer {
             container: container.to_owned(),
         };
         self.send(&op, true, |http, base| {
             headers
                 .iter()
-                .fold(http.put(container_url(base, container)), |r, (k, v)| r.header(*k, *v))
+                .fold(http.put(container_url(base, container)), |r, (k, v)| {
+                    r.header(*k, *v)
+                })
         })
         .await?;
         Ok(())
@@ -307,8 +333,10 @@ impl Session {
         let op = Op::DeleteContainer {
             container: container.to_owned(),
         };
-        self.send(&op, true, |http, base| http.delete(container_url(base, container)))
-            .await?;
+        self.send(&op, true, |http, base| {
+            http.delete(container_url(base, container))
+        })
+        .await?;
         Ok(())
     }
 
@@ -319,13 +347,20 @@ impl Session {
             key: key.to_owned(),
         };
         let resp = self
-            .send(&op, true, |http, base| http.head(object_url(base, container, key)))
+            .send(&op, true, |http, base| {
+                http.head(object_url(base, container, key))
+            })
             .await?;
         Ok(ObjectHead::from_headers(resp.headers()))
     }
 
     /// `GET` of an object from byte `start` on. The body is not read yet: see [`ObjectDownload`].
-    pub async fn get_object(&self, container: &str, key: &str, start: u64) -> Result<ObjectDownload, Error> {
+    pub async fn get_object(
+        &self,
+        container: &str,
+        key: &str,
+        start: u64,
+    ) -> Result<ObjectDownload, Error> {
         let op = Op::GetObject {
             container: container.to_owned(),
             key: key.to_owned(),
@@ -362,8 +397,11 @@ impl Session {
         };
         let resp = self
             .send(&op, true, |http, base| {
+                // An explicit length: hyper sends none for an empty body, and Swift answers 411 to that.
                 headers.iter().fold(
-                    http.request(Method::PUT, object_url(base, container, key)).body(body.clone()),
+                    http.request(Method::PUT, object_url(base, container, key))
+                        .header(reqwest::header::CONTENT_LENGTH, body.len())
+                        .body(body.clone()),
                     |r, (k, v)| r.header(*k, *v),
                 )
             })
@@ -377,8 +415,10 @@ impl Session {
             container: container.to_owned(),
             key: key.to_owned(),
         };
-        self.send(&op, true, |http, base| http.delete(object_url(base, container, key)))
-            .await?;
+        self.send(&op, true, |http, base| {
+            http.delete(object_url(base, container, key))
+        })
+        .await?;
         Ok(())
     }
 }
@@ -394,7 +434,9 @@ pub struct ObjectDownload {
 
 impl ObjectDownload {
     /// The body as it arrives, chunk by chunk; a cut connection or an idle timeout is an `Unavailable` error.
-    pub fn into_stream(self) -> impl Stream<Item = Result<Bytes, Error>> + Send + Sync + Unpin + 'static {
+    pub fn into_stream(
+        self,
+    ) -> impl Stream<Item = Result<Bytes, Error>> + Send + Sync + Unpin + 'static {
         let op = self.op;
         self.resp
             .bytes_stream()

@@ -247,7 +247,11 @@ impl From<RawObjectEntry> for ObjectEntry {
 fn parse_listing_time(s: &str) -> Option<SystemTime> {
     let t = NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").ok()?;
     let secs = u64::try_from(t.and_utc().timestamp()).ok()?;
-    Some(UNIX_EPOCH + Duration::from_secs(secs) + Duration::from_nanos(u64::from(t.and_utc().timestamp_subsec_nanos())))
+    Some(
+        UNIX_EPOCH
+            + Duration::from_secs(secs)
+            + Duration::from_nanos(u64::from(t.and_utc().timestamp_subsec_nanos())),
+    )
 }
 
 #[cfg(test)]

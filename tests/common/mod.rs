@@ -1,0 +1,234 @@
+//! Test harness: the real test Swift (started by `tests/swift-lab.sh start`), a gateway started in-process on
+//! 127.0.0.1:0, a real FTP client (suppaftp), and a raw control-channel client for exact reply checks.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, dead_code, unreachable_pub)]
+
+pub mod swift;
+
+use clap::Parser;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use suppaftp::FtpStream;
+use swiftftp::cli::Cli;
+use swiftftp::config::Config;
+
+/// The auth URL of the test Swift (`tests/swift-lab.sh env`).
+pub fn auth_url() -> String {
+    std::env::var("SWIFTFTP_TEST_AUTH_URL")
+        .unwrap_or_else(|_| "http://127.0.0.1:8080/auth/v1.0".to_owned())
+}
+
+/// The admin login of the test account.
+pub const USER: &str = "test:tester";
+/// Its key.
+pub const KEY: &str = "testing";
+
+/// An empty configuration file, so that no `/etc/swiftftp.conf` of the machine running the tests applies.
+fn empty_config() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/empty.conf")
+}
+
+/// A gateway serving in a thread of its own until dropped.
+pub struct TestGateway {
+    pub addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestGateway {
+    /// A gateway in front of the test Swift.
+    pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// A gateway with extra command-line arguments (`-a` may be overridden by them).
+    pub fn start_with(extra: &[&str]) -> Self {
+        swift::ensure_lab();
+        let config_file = empty_config();
+        let auth = auth_url();
+        let mut args = vec![
+            "swiftftp",
+            "-f",
+            "-p",
+            "0",
+            "--config",
+            config_file.to_str().unwrap(),
+        ];
+        if !extra.contains(&"-a") {
+            args.extend(["-a", &auth]);
+        }
+        args.extend_from_slice(extra);
+        let config = Config::from_cli(Cli::try_parse_from(args).unwrap()).unwrap();
+        let bound = swiftftp::server::bind(config).unwrap();
+        let addr = bound.local_addr();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
+            rt.block_on(bound.serve(async {
+                let _ = rx.await;
+            }))
+        });
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(addr).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "the gateway did not start listening on {addr}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self {
+            addr,
+            stop: Some(tx),
+            thread: Some(thread),
+        }
+    }
+
+    /// A logged-in suppaftp client.
+    pub fn ftp(&self) -> FtpStream {
+        let mut ftp = FtpStream::connect(self.addr).unwrap();
+        ftp.login(USER, KEY).unwrap();
+        ftp
+    }
+
+    /// A raw control connection, greeting read, not logged in.
+    pub fn raw(&self) -> RawFtp {
+        RawFtp::connect(self.addr)
+    }
+
+    /// A raw control connection, logged in.
+    pub fn raw_logged_in(&self) -> RawFtp {
+        let mut raw = self.raw();
+        assert_eq!(raw.cmd(&format!("USER {USER}")).0, 331);
+        assert_eq!(raw.cmd(&format!("PASS {KEY}")).0, 230);
+        raw
+    }
+}
+
+impl Drop for TestGateway {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        // libunftp waits for sessions to end within its grace period; tests close theirs before dropping.
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A line-level FTP control connection, for checking exact replies (codes, count, order).
+pub struct RawFtp {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl RawFtp {
+    pub fn connect(addr: SocketAddr) -> Self {
+        let stream = TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        let mut raw = Self {
+            reader: BufReader::new(stream.try_clone().unwrap()),
+            writer: stream,
+        };
+        let (code, _) = raw.reply();
+        assert_eq!(code, 220);
+        raw
+    }
+
+    /// Reads one reply (multi-line replies joined with `\n`).
+    pub fn reply(&mut self) -> (u32, String) {
+        let mut line = String::new();
+        self.reader.read_line(&mut line).unwrap();
+        assert!(line.len() >= 4, "short reply line {line:?}");
+        let code: u32 = line[..3].parse().unwrap();
+        let mut text = line[4..].trim_end().to_owned();
+        if line.as_bytes()[3] == b'-' {
+            loop {
+                let mut next = String::new();
+                self.reader.read_line(&mut next).unwrap();
+                assert!(
+                    !next.is_empty(),
+                    "connection closed inside a multi-line reply"
+                );
+                let end = next.len() >= 4 && next[..3] == line[..3] && next.as_bytes()[3] == b' ';
+                text.push('\n');
+                text.push_str(next.trim_end());
+                if end {
+                    break;
+                }
+            }
+        }
+        (code, text)
+    }
+
+    /// Sends a command line and reads its reply.
+    pub fn cmd(&mut self, line: &str) -> (u32, String) {
+        self.send(line);
+        self.reply()
+    }
+
+    pub fn send(&mut self, line: &str) {
+        self.writer
+            .write_all(format!("{line}\r\n").as_bytes())
+            .unwrap();
+    }
+
+    /// Opens a passive data connection (EPSV).
+    pub fn data(&mut self) -> TcpStream {
+        let (code, text) = self.cmd("EPSV");
+        assert_eq!(code, 229, "{text}");
+        let port: u16 = text
+            .split("|||")
+            .nth(1)
+            .and_then(|s| s.split('|').next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("cannot parse EPSV reply {text:?}"));
+        let ip = self.writer.peer_addr().unwrap().ip();
+        let stream = TcpStream::connect((ip, port)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        stream
+    }
+
+    /// Runs a data command: the replies in order, and the bytes the server sent on the data connection.
+    pub fn transfer(&mut self, line: &str) -> (Vec<(u32, String)>, Vec<u8>) {
+        let mut data = self.data();
+        self.send(line);
+        let first = self.reply();
+        let mut replies = vec![first.clone()];
+        let mut bytes = Vec::new();
+        if first.0 == 150 || first.0 == 125 {
+            data.read_to_end(&mut bytes).unwrap();
+            replies.push(self.reply());
+        }
+        (replies, bytes)
+    }
+
+    /// Whether the server sends anything more within `wait` (there should be exactly one reply per command).
+    pub fn silent_for(&mut self, wait: Duration) -> bool {
+        let stream = self.reader.get_ref();
+        stream.set_read_timeout(Some(wait)).unwrap();
+        let mut buf = [0u8; 1];
+        let silent = match self.reader.get_ref().peek(&mut buf) {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(e) => matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ),
+        };
+        self.reader
+            .get_ref()
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        silent && self.reader.buffer().is_empty()
+    }
+}

@@ -1,0 +1,10 @@
+//! Integration tests: one binary (fast to link), against the real test Swift started by
+//! `tests/swift-lab.sh start`, with a real FTP client.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+mod ftp_login;
+mod ftp_read;
+mod ftp_writes_refused;
+mod swift_client;
