@@ -4,6 +4,9 @@
 //! This is only the raw shape: every value is optional here, because the configuration file fills what the
 //! command line leaves out. Defaults, validation and the merge live in `config.rs`.
 
+// The doc comments below are `--help` texts, where `[default: 2021]` and `[swiftftp]` are plain text, not links.
+#![allow(rustdoc::broken_intra_doc_links)]
+
 use clap::{ArgAction, Parser};
 use std::path::PathBuf;
 
@@ -43,7 +46,7 @@ pub struct Cli {
     )]
     pub auth_url: Option<String>,
 
-    /// Memcache server(s) for shared caching, host:port; repeatable or comma-separated; adds to the file's list
+    /// Memcache server(s) for shared caching, host:port; repeatable or comma-separated; adds to the file's list (not available yet: warns)
     #[arg(long, action = ArgAction::Append, env = "SWIFTFTP_MEMCACHE", value_name = "HOST:PORT", value_delimiter = ',')]
     pub memcache: Vec<String>,
 
@@ -51,7 +54,8 @@ pub struct Cli {
     #[arg(short = 'v', long, env = "SWIFTFTP_VERBOSE")]
     pub verbose: bool,
 
-    /// Stay in the foreground instead of becoming a daemon, logging to stderr
+    /// Stay in the foreground, logging to stderr (daemon mode is not available yet: swiftftp always stays in the
+    /// foreground and warns without this flag)
     #[arg(short = 'f', long, env = "SWIFTFTP_FOREGROUND")]
     pub foreground: bool,
 
@@ -64,19 +68,19 @@ pub struct Cli {
     )]
     pub log_file: Option<PathBuf>,
 
-    /// Log to syslog (daemon facility)
+    /// Log to syslog, daemon facility (not available yet: warns)
     #[arg(long, env = "SWIFTFTP_SYSLOG")]
     pub syslog: bool,
 
-    /// Pid file in daemon mode [default: $TMPDIR/swiftftp.pid]
+    /// Pid file in daemon mode (not available yet: warns)
     #[arg(long = "pid-file", env = "SWIFTFTP_PID_FILE", value_name = "FILE")]
     pub pid_file: Option<PathBuf>,
 
-    /// User to run as after binding the listening socket (numeric or name)
+    /// User to run as after binding the listening socket, numeric or name (not available yet: warns)
     #[arg(long, env = "SWIFTFTP_UID", value_name = "UID")]
     pub uid: Option<String>,
 
-    /// Group to run as after binding the listening socket (numeric or name)
+    /// Group to run as after binding the listening socket, numeric or name (not available yet: warns)
     #[arg(long, env = "SWIFTFTP_GID", value_name = "GID")]
     pub gid: Option<String>,
 
@@ -84,7 +88,8 @@ pub struct Cli {
     #[arg(long, env = "SWIFTFTP_INSECURE")]
     pub insecure: bool,
 
-    /// Use Keystone authentication (logins TENANT.USER, or PROJECT@DOMAIN.USER@DOMAIN with version 3)
+    /// Use Keystone authentication: logins TENANT.USER, or PROJECT@DOMAIN.USER@DOMAIN with version 3 (not
+    /// available yet: swiftftp refuses to start with it)
     #[arg(long = "keystone-auth", env = "SWIFTFTP_KEYSTONE_AUTH")]
     pub keystone_auth: bool,
 
@@ -136,7 +141,7 @@ pub struct Cli {
     )]
     pub keystone_endpoint_type: Option<String>,
 
-    /// Storage policy: new containers get it, and only containers of it are shown
+    /// Storage policy: new containers get it, and only containers of it are shown (not available yet: warns)
     #[arg(
         long = "storage-policy",
         env = "SWIFTFTP_STORAGE_POLICY",

@@ -9,6 +9,7 @@
 
 use crate::config::Config;
 use anyhow::Context;
+use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::filter::filter_fn;
 use tracing_subscriber::fmt::{self, writer::BoxMakeWriter};
@@ -34,7 +35,9 @@ pub fn init_logging(config: &Config) -> anyhow::Result<()> {
                 .with_ansi(false)
                 .with_writer(BoxMakeWriter::new(std::sync::Mutex::new(file)))
         }
-        None => layer.with_writer(BoxMakeWriter::new(std::io::stderr)),
+        None => layer
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_writer(BoxMakeWriter::new(std::io::stderr)),
     };
     tracing_subscriber::registry()
         .with(layer.with_filter(env_filter).with_filter(no_libunftp_spans))

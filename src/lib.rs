@@ -4,7 +4,7 @@
 //!
 //! Three layers, each knowing only the one below:
 //!
-//! - [`main`](../swiftftp/index.html) (`src/main.rs`): parse the command line, set up logging, build the runtime,
+//! - `src/main.rs`: parse the command line, set up logging, build the runtime,
 //!   call [`server::run`], turn its error into an exit code.
 //! - [`server`], [`config`], [`cli`], [`daemon`]: the process. `cli` is the raw command line, `config` the
 //!   validated settings (command line over INI file over defaults), `daemon` logging and signals, `server` builds

@@ -53,11 +53,14 @@ impl UserDetail for SwiftUser {}
 /// How long a Swift session waits between the two login steps before it is dropped.
 const PENDING_TTL: Duration = Duration::from_secs(60);
 
+/// A session waiting between the two login steps, with the time it was made.
+type Parked = (Instant, Arc<swift::Session>);
+
 /// Logs FTP users in against Swift.
 pub struct SwiftAuthenticator {
     shared: Arc<Shared>,
     auth: AuthMethod,
-    pending: Mutex<HashMap<String, Vec<(Instant, Arc<swift::Session>)>>>,
+    pending: Mutex<HashMap<String, Vec<Parked>>>,
 }
 
 impl fmt::Debug for SwiftAuthenticator {
@@ -174,6 +177,7 @@ impl UserDetailProvider for SwiftAuthenticator {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

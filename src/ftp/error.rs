@@ -107,6 +107,7 @@ fn kind_for_swift(kind: swift::ErrorKind) -> FtpKind {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::swift::{Error as SwiftError, Op};

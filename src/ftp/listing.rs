@@ -205,7 +205,7 @@ impl DirEntries {
     }
 
     /// The entries in name order.
-    pub fn into_iter(self) -> impl Iterator<Item = (String, Meta)> {
+    pub fn into_entries(self) -> impl Iterator<Item = (String, Meta)> {
         self.entries.into_iter()
     }
 }
@@ -255,6 +255,7 @@ pub fn owner_name(user_part: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::swift::{ObjectEntry, ObjectInfo};
@@ -317,7 +318,7 @@ mod tests {
         d.add_swift_entry("p/", object("p/evil\r\n-rw-r--r-- fake", 1, "text/plain"));
         d.add_swift_entry("p/", object("p/empty", 0, "text/plain"));
         let zero = d.zero_byte_files();
-        let all: Vec<(String, bool)> = d.into_iter().map(|(n, m)| (n, m.dir)).collect();
+        let all: Vec<(String, bool)> = d.into_entries().map(|(n, m)| (n, m.dir)).collect();
         assert_eq!(
             all,
             vec![
@@ -337,7 +338,7 @@ mod tests {
         let mut d = DirEntries::default();
         d.add_swift_entry("", object("m", 0, "application/directory"));
         d.add_swift_entry("", ObjectEntry::Subdir("m/".into()));
-        let (_, meta) = d.into_iter().next().unwrap();
+        let (_, meta) = d.into_entries().next().unwrap();
         assert!(meta.dir);
         assert_eq!(meta.modified, Some(at(1_795_860_672)));
     }

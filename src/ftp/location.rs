@@ -134,6 +134,7 @@ impl fmt::Display for Location {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -233,7 +233,7 @@ impl SwiftStorage {
         let now = SystemTime::now();
         Ok(match listing {
             Listing::Dir(dir) => dir
-                .into_iter()
+                .into_entries()
                 .map(|(name, meta)| list_line(&name, &meta, &user.owner, now))
                 .collect(),
             Listing::File(name, meta) => vec![list_line(&name, &meta, &user.owner, now)],
@@ -362,7 +362,7 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
             .map_err(|e| logged("list", path, e.in_directory_context()))?;
         Ok(match listing {
             Listing::Dir(dir) => dir
-                .into_iter()
+                .into_entries()
                 .map(|(name, metadata)| Fileinfo {
                     path: PathBuf::from(name),
                     metadata,
@@ -434,7 +434,7 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
         let mut out = String::new();
         match names {
             Listing::Dir(dir) => {
-                for (name, _) in dir.into_iter() {
+                for (name, _) in dir.into_entries() {
                     out.push_str(&name);
                     out.push_str("\r\n");
                 }

@@ -127,6 +127,7 @@ async fn login_v1(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

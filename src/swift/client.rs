@@ -486,6 +486,7 @@ pub(crate) fn header_timestamp(headers: &HeaderMap) -> Option<SystemTime> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

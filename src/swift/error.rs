@@ -203,6 +203,7 @@ pub(crate) fn kind_of_status(status: u16) -> ErrorKind {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -255,6 +255,7 @@ fn parse_listing_time(s: &str) -> Option<SystemTime> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
