@@ -318,3 +318,32 @@ fn names_over_the_cluster_limits_get_553() {
     let long_key = "k".repeat(1100);
     assert_eq!(raw.cmd(&format!("SIZE /c/{long_key}")).0, 553);
 }
+
+#[test]
+fn a_user_without_account_access_reads_through_container_acls() {
+    let shared = Fixture::new("acl-shared");
+    shared.put("doc.txt", "shared with reader");
+    shared
+        .block_on(shared.session.put_container(
+            &shared.container,
+            &[
+                ("X-Container-Read", "test:reader"),
+                ("X-Container-Write", ""),
+            ],
+        ))
+        .unwrap();
+    let private = Fixture::new("acl-private");
+    private.put("secret.txt", "not for reader");
+    let gw = TestGateway::start();
+    let mut ftp = gw.ftp_as("test:reader", "reading");
+    // The account listing is forbidden to this user: the root lists as empty instead of failing the session.
+    assert!(ftp.list(None).unwrap().is_empty());
+    ftp.cwd(shared.path("")).unwrap();
+    assert_eq!(ftp.nlst(None).unwrap(), ["doc.txt"]);
+    let body = ftp.retr_as_buffer("doc.txt").unwrap().into_inner();
+    assert_eq!(body, b"shared with reader");
+    // No ACL, no access: 550, and the session goes on.
+    assert!(ftp.list(Some(&private.path(""))).is_err());
+    assert!(ftp.retr_as_buffer(&private.path("secret.txt")).is_err());
+    ftp.noop().unwrap();
+}

@@ -127,7 +127,18 @@ impl SwiftStorage {
         match loc {
             Location::Root => {
                 let mut containers = std::pin::pin!(session.list_account());
-                while let Some(c) = containers.try_next().await? {
+                loop {
+                    let c = match containers.try_next().await {
+                        Ok(Some(c)) => c,
+                        Ok(None) => break,
+                        // A user whose access comes from container ACLs may not list the account: show an
+                        // empty root (as ftp-cloudfs did) so that clients can still enter the containers.
+                        Err(e) if e.kind() == swift::ErrorKind::PermissionDenied => {
+                            tracing::info!(user = %user.login, "the account listing is forbidden: showing an empty root");
+                            break;
+                        }
+                        Err(e) => return Err(e.into()),
+                    };
                     let meta = Meta {
                         dir: true,
                         size: c.bytes,

@@ -95,6 +95,13 @@ impl TestGateway {
         ftp
     }
 
+    /// A suppaftp client logged in as another user.
+    pub fn ftp_as(&self, user: &str, key: &str) -> FtpStream {
+        let mut ftp = FtpStream::connect(self.addr).unwrap();
+        ftp.login(user, key).unwrap();
+        ftp
+    }
+
     /// A raw control connection, greeting read, not logged in.
     pub fn raw(&self) -> RawFtp {
         RawFtp::connect(self.addr)
