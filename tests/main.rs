@@ -4,7 +4,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+mod ftp_faults;
 mod ftp_login;
 mod ftp_read;
-mod ftp_writes_refused;
+mod ftp_rename;
+mod ftp_write;
 mod swift_client;

@@ -13,7 +13,10 @@
 //! | Swift 507 | `452` |
 //! | Swift 5xx, 408, 429, timeouts, refused or cut connections, unusable answers | `451` |
 //! | a name over the cluster's limits, a non-UTF-8 path | `553` |
-//! | the FTP client closed the data connection | `426` |
+//! | the FTP client closed the data connection (upload or download) | `426` |
+//! | uploaded bytes and Swift's ETag differ (object deleted again) | `451` |
+//! | a directory not empty (RMD, rename) | `550 Directory not empty` |
+//! | a file at the top level, DELE of a directory, RMD of `/` | `550 Permission denied` |
 //! | an operation this gateway does not offer (yet) | `502` |
 //!
 //! libunftp sends a fixed text per code, so the reason (Swift's status, the operation, the object) goes to the
@@ -54,6 +57,24 @@ pub enum FtpError {
     /// The FTP client went away while data was moving.
     #[error("the client closed the data connection: {0}")]
     ClientGone(std::io::Error),
+    /// An upload failed (the client, Swift, or the checksum).
+    #[error(transparent)]
+    Upload(#[from] swift::UploadError),
+    /// A directory that must be empty for this is not.
+    #[error("{0}: directory not empty")]
+    DirectoryNotEmpty(Location),
+    /// A file is in the way of a directory (MKD over a file).
+    #[error("{0} exists and is a file")]
+    FileExists(Location),
+    /// An operation that makes no sense at this place, e.g. a file at the top level (files live inside a
+    /// container), deleting a container with DELE, removing `/`.
+    #[error("{what}: {location}")]
+    Refused {
+        /// The path.
+        location: Location,
+        /// Why, for the log.
+        what: &'static str,
+    },
     /// Something this gateway does not do, on purpose or not yet.
     #[error("{0}")]
     NotImplemented(&'static str),
@@ -72,6 +93,12 @@ impl FtpError {
             Self::NotADirectory(_) => FtpKind::PermanentDirectoryNotAvailable,
             Self::RestartBeyondEnd { .. } => FtpKind::PermanentFileNotAvailable,
             Self::ClientGone(_) => FtpKind::ConnectionClosed,
+            Self::Upload(swift::UploadError::Source { .. }) => FtpKind::ConnectionClosed,
+            Self::Upload(swift::UploadError::Swift(e)) => kind_for_swift(e.kind()),
+            Self::Upload(swift::UploadError::Checksum { .. }) => FtpKind::LocalError,
+            Self::DirectoryNotEmpty(_) => FtpKind::PermanentDirectoryNotEmpty,
+            Self::FileExists(_) => FtpKind::PermanentFileNotAvailable,
+            Self::Refused { .. } => FtpKind::PermissionDenied,
             Self::NotImplemented(_) => FtpKind::CommandNotImplemented,
         };
         StorageError::new(kind, self)

@@ -7,10 +7,14 @@
 //! | `LIST`, `NLST`, `MLSD`, `STAT path` | account listing, or container listing with `prefix` + `delimiter=/`, paged |
 //! | `SIZE`, `MDTM`, `MLST` | `HEAD` (plus the prefix probe, so a directory wins over a same-named file) |
 //! | `RETR` (after `REST n`) | streamed `GET` (with `Range: bytes=n-`) |
-//! | `STOR`, `APPE`, `MKD`, `RMD`, `DELE`, `RNFR`/`RNTO` | `502` until the write path lands |
+//! | `STOR` (and `APPE`/`STOU` to a new name) | one streamed, chunked `PUT`, MD5 checked against the ETag |
+//! | `MKD`, `RMD` | `PUT`/`DELETE` of a container, or of an `application/directory` marker |
+//! | `DELE` | `DELETE` (a Static Large Object with its segments) |
+//! | `RNFR`/`RNTO` | server-side copy, then `DELETE` of the source |
 //!
 //! Files: `location.rs` (path → container/object), `listing.rs` (Swift entries → directory entries and LIST
-//! lines), `storage.rs` (the `StorageBackend`), `auth.rs` (login), `error.rs` (the one error → reply map).
+//! lines), `storage.rs` (the `StorageBackend` and the read path), `write.rs` (STOR, MKD, RMD, DELE),
+//! `rename.rs` (RNFR/RNTO), `auth.rs` (login), `error.rs` (the one error → reply map).
 //!
 //! Limits of the model, said once: Swift has no rename (copy + delete, not atomic), directories are names with a
 //! `/` in them (plus optional marker objects), and there are no permissions, owners or links to show.
@@ -19,7 +23,9 @@ pub mod auth;
 pub mod error;
 pub mod listing;
 pub mod location;
+mod rename;
 pub mod storage;
+mod write;
 
 use crate::swift;
 use std::sync::RwLock;

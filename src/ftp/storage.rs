@@ -1,9 +1,8 @@
 //! `SwiftStorage`: libunftp's `StorageBackend`, each method resolving its path to a [`Location`] and making one
 //! or two Swift calls.
 //!
-//! Reading is complete: metadata (SIZE, MDTM, MLST), CWD, LIST/NLST/MLSD/STAT listings, RETR with REST. Writing
-//! (STOR, APPE, MKD, RMD, DELE, RNFR/RNTO) answers `502` until the write path lands; nothing is written by
-//! accident, and a REST offset left over from an earlier command (a libunftp defect) cannot reach an upload.
+//! The read path lives here: metadata (SIZE, MDTM, MLST), CWD, LIST/NLST/MLSD/STAT listings, RETR with REST.
+//! Writes delegate to `write.rs` (STOR, MKD, RMD, DELE) and `rename.rs` (RNFR/RNTO).
 //!
 //! Costs, per command: CWD and SIZE/MDTM of an object make a HEAD and a one-entry prefix listing concurrently
 //! (the prefix listing is what finds pseudo-directories with no marker, and lets a directory win over a file of
@@ -34,7 +33,30 @@ pub const HEAD_CONCURRENCY: usize = 16;
 /// The backend libunftp creates per control connection (cheap: it only clones an `Arc`).
 #[derive(Debug, Clone)]
 pub struct SwiftStorage {
-    shared: Arc<Shared>,
+    pub(super) shared: Arc<Shared>,
+}
+
+/// What exists at an object path.
+#[derive(Debug)]
+pub(super) struct Probe {
+    /// `HEAD` of the key itself, when it exists (a file, or a marker object).
+    pub(super) head: Option<ObjectHead>,
+    /// A `key/` object exists (the trailing-slash marker convention).
+    pub(super) slash_marker: bool,
+    /// Something other than that marker exists below `key/`.
+    pub(super) has_children: bool,
+}
+
+impl Probe {
+    /// Anything at all is there.
+    pub(super) fn exists(&self) -> bool {
+        self.head.is_some() || self.slash_marker || self.has_children
+    }
+
+    /// It is a directory: a marker of either convention, or children (a directory wins over a same-named file).
+    pub(super) fn is_dir(&self) -> bool {
+        self.head.as_ref().is_some_and(is_marker) || self.slash_marker || self.has_children
+    }
 }
 
 /// A directory's entries, or the single file a listing command named.
@@ -49,11 +71,50 @@ impl SwiftStorage {
         Self { shared }
     }
 
-    fn locate<P: AsRef<Path>>(&self, path: P) -> std::result::Result<Location, FtpError> {
+    pub(super) fn locate<P: AsRef<Path>>(
+        &self,
+        path: P,
+    ) -> std::result::Result<Location, FtpError> {
         let loc = Location::parse(path.as_ref())?;
         let info = self.shared.info();
         loc.check_limits(info.max_container_name_length, info.max_object_name_length)?;
         Ok(loc)
+    }
+
+    /// What exists at an object path (one HEAD and a two-entry prefix listing, concurrently). A missing
+    /// container is `NotFound` for the container.
+    pub(super) async fn probe(
+        &self,
+        session: &swift::Session,
+        container: &str,
+        key: &str,
+    ) -> std::result::Result<Probe, FtpError> {
+        let prefix = Location::dir_prefix(key);
+        let (head, children) = tokio::join!(
+            session.head_object(container, key),
+            session.list_objects_page(container, &prefix, Some('/'), None, Some(2)),
+        );
+        let children = match children {
+            Ok(page) => page,
+            Err(e) if e.kind() == swift::ErrorKind::NotFound => {
+                return Err(FtpError::NotFound(Location::Container(
+                    container.to_owned(),
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let is_slash_marker =
+            |e: &swift::ObjectEntry| matches!(e, swift::ObjectEntry::Object(o) if o.name == prefix);
+        let head = match head {
+            Ok(h) => Some(h),
+            Err(e) if e.kind() == swift::ErrorKind::NotFound => None,
+            Err(e) => return Err(e.into()),
+        };
+        Ok(Probe {
+            head,
+            slash_marker: children.iter().any(is_slash_marker),
+            has_children: children.iter().any(|e| !is_slash_marker(e)),
+        })
     }
 
     /// What is at an object path: a directory (marker or pseudo-directory, which wins over a same-named file),
@@ -65,28 +126,16 @@ impl SwiftStorage {
         container: &str,
         key: &str,
     ) -> std::result::Result<Meta, FtpError> {
-        let prefix = Location::dir_prefix(key);
-        let (head, children) = tokio::join!(
-            session.head_object(container, key),
-            session.list_objects_page(container, &prefix, Some('/'), None, Some(1)),
-        );
-        let has_children = match children {
-            Ok(page) => !page.is_empty(),
-            Err(e) if e.kind() == swift::ErrorKind::NotFound => false,
-            Err(e) => return Err(e.into()),
-        };
-        match head {
-            Ok(h) if is_marker(&h) => Ok(Meta {
+        let probe = self.probe(session, container, key).await?;
+        match &probe.head {
+            _ if !probe.exists() => Err(FtpError::NotFound(loc.clone())),
+            Some(h) if is_marker(h) => Ok(Meta {
                 modified: h.last_modified,
                 ..Meta::dir()
             }),
-            Ok(_) if has_children => Ok(Meta::dir()),
-            Ok(h) => Ok(Meta::file(h.content_length, h.last_modified)),
-            Err(_) if has_children => Ok(Meta::dir()),
-            Err(e) if e.kind() == swift::ErrorKind::NotFound => {
-                Err(FtpError::NotFound(loc.clone()))
-            }
-            Err(e) => Err(e.into()),
+            _ if probe.is_dir() => Ok(Meta::dir()),
+            Some(h) => Ok(Meta::file(h.content_length, h.last_modified)),
+            None => Ok(Meta::dir()),
         }
     }
 
@@ -302,14 +351,14 @@ impl SwiftStorage {
     }
 }
 
-fn is_marker(head: &ObjectHead) -> bool {
+pub(super) fn is_marker(head: &ObjectHead) -> bool {
     head.content_type
         .as_deref()
         .is_some_and(is_marker_content_type)
 }
 
 /// A Swift 404 on a path the user named is "no such file or directory" for that path.
-fn not_found(e: swift::Error, loc: &Location) -> FtpError {
+pub(super) fn not_found(e: swift::Error, loc: &Location) -> FtpError {
     if e.kind() == swift::ErrorKind::NotFound {
         FtpError::NotFound(loc.clone())
     } else {
@@ -318,7 +367,7 @@ fn not_found(e: swift::Error, loc: &Location) -> FtpError {
 }
 
 /// Logs a failure with its cause (the reply text is fixed by libunftp) and converts it.
-fn logged(op: &'static str, path: &Path, e: StorageError) -> StorageError {
+pub(super) fn logged(op: &'static str, path: &Path, e: StorageError) -> StorageError {
     match std::error::Error::source(&e) {
         Some(cause) => {
             tracing::info!(op, path = %path.display(), reply = %e, %cause, "command failed")
@@ -337,7 +386,7 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
     }
 
     fn supported_features(&self) -> u32 {
-        // REST for downloads. libunftp applies REST to uploads too; `put` refuses any offset it cannot honour.
+        // REST for downloads. libunftp applies REST to uploads too; `put` refuses any offset (`write.rs`).
         FEATURE_RESTART
     }
 
@@ -508,33 +557,64 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
 
     async fn put<P: AsRef<Path> + Send + Debug, R: AsyncRead + Send + Sync + Unpin + 'static>(
         &self,
-        _user: &SwiftUser,
-        _input: R,
+        user: &SwiftUser,
+        input: R,
         path: P,
-        _start_pos: u64,
+        start_pos: u64,
     ) -> Result<u64> {
-        Err(logged("STOR", path.as_ref(), write_path_pending()))
+        let path = path.as_ref();
+        let result = async {
+            let loc = self.locate(path)?;
+            self.store(&user.session, &loc, input, start_pos).await
+        }
+        .await;
+        result.map_err(|e| logged("STOR", path, e.into_storage_error()))
     }
 
-    async fn del<P: AsRef<Path> + Send + Debug>(&self, _user: &SwiftUser, path: P) -> Result<()> {
-        Err(logged("DELE", path.as_ref(), write_path_pending()))
+    async fn del<P: AsRef<Path> + Send + Debug>(&self, user: &SwiftUser, path: P) -> Result<()> {
+        let path = path.as_ref();
+        let result = async {
+            let loc = self.locate(path)?;
+            self.delete_file(&user.session, &loc).await
+        }
+        .await;
+        result.map_err(|e| logged("DELE", path, e.into_storage_error()))
     }
 
-    async fn mkd<P: AsRef<Path> + Send + Debug>(&self, _user: &SwiftUser, path: P) -> Result<()> {
-        Err(logged("MKD", path.as_ref(), write_path_pending()))
+    async fn mkd<P: AsRef<Path> + Send + Debug>(&self, user: &SwiftUser, path: P) -> Result<()> {
+        let path = path.as_ref();
+        let result = async {
+            let loc = self.locate(path)?;
+            self.make_dir(&user.session, &loc).await
+        }
+        .await;
+        result.map_err(|e| logged("MKD", path, e.into_storage_error()))
     }
 
     async fn rename<P: AsRef<Path> + Send + Debug>(
         &self,
-        _user: &SwiftUser,
+        user: &SwiftUser,
         from: P,
-        _to: P,
+        to: P,
     ) -> Result<()> {
-        Err(logged("RNTO", from.as_ref(), write_path_pending()))
+        let (from, to) = (from.as_ref(), to.as_ref());
+        let result = async {
+            let from_loc = self.locate(from)?;
+            let to_loc = self.locate(to)?;
+            self.rename_path(&user.session, &from_loc, &to_loc).await
+        }
+        .await;
+        result.map_err(|e| logged("RNTO", from, e.into_storage_error()))
     }
 
-    async fn rmd<P: AsRef<Path> + Send + Debug>(&self, _user: &SwiftUser, path: P) -> Result<()> {
-        Err(logged("RMD", path.as_ref(), write_path_pending()))
+    async fn rmd<P: AsRef<Path> + Send + Debug>(&self, user: &SwiftUser, path: P) -> Result<()> {
+        let path = path.as_ref();
+        let result = async {
+            let loc = self.locate(path)?;
+            self.remove_dir(&user.session, &loc).await
+        }
+        .await;
+        result.map_err(|e| logged("RMD", path, e.in_directory_context()))
     }
 
     async fn cwd<P: AsRef<Path> + Send + Debug>(&self, user: &SwiftUser, path: P) -> Result<()> {
@@ -551,11 +631,4 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
         .await;
         result.map_err(|e| logged("CWD", path, e.in_directory_context()))
     }
-}
-
-fn write_path_pending() -> StorageError {
-    FtpError::NotImplemented(
-        "writing is not available in this version of swiftftp (read-only gateway)",
-    )
-    .into_storage_error()
 }

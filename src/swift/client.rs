@@ -44,6 +44,15 @@ impl Default for ClientConfig {
     }
 }
 
+/// Whether a request may be sent again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Replay {
+    /// Idempotent, with a body that can be rebuilt: retried on 401 and transient failures.
+    Retry,
+    /// A streamed body: sent once.
+    Never,
+}
+
 /// The shared HTTP client: cheap to clone, one connection pool for every session.
 #[derive(Debug, Clone)]
 pub struct Client {
@@ -190,12 +199,18 @@ impl Session {
 
     /// Sends a request built by `build` from the storage URL, with the token and `X-Forwarded-For`.
     /// Non-2xx answers become errors of `op`.
-    async fn send(
+    ///
+    /// With [`Replay::Retry`] the request is rebuilt and sent again after a 401 (once, with a new token) and
+    /// after transient failures (per `RetryConfig`). With [`Replay::Never`] (a streamed body, consumed by its
+    /// first attempt) it is sent once: a 401 still renews the token, for the requests that follow, but fails this
+    /// one.
+    pub(crate) async fn send(
         &self,
         op: &Op,
-        idempotent: bool,
-        build: impl Fn(&reqwest::Client, &Url) -> RequestBuilder,
+        replay: Replay,
+        build: impl FnMut(&reqwest::Client, &Url) -> RequestBuilder,
     ) -> Result<Response, Error> {
+        let mut build = build;
         let mut relogged = false;
         let mut retries = 0;
         loop {
@@ -210,12 +225,15 @@ impl Session {
                 Ok(resp) if resp.status().as_u16() == 401 && !relogged => {
                     relogged = true;
                     self.relogin(&token).await?;
-                    continue;
+                    if replay == Replay::Retry {
+                        continue;
+                    }
+                    Error::from_status(op.clone(), 401)
                 }
                 Ok(resp) => Error::from_status(op.clone(), resp.status().as_u16()),
                 Err(e) => Error::from_transport(op.clone(), e),
             };
-            if idempotent
+            if replay == Replay::Retry
                 && err.kind() == ErrorKind::Unavailable
                 && retries < self.client.retry.max_retries
             {
@@ -236,7 +254,7 @@ impl Session {
     ) -> Result<Vec<ContainerInfo>, Error> {
         let op = Op::ListAccount;
         let resp = self
-            .send(&op, true, |http, base| {
+            .send(&op, Replay::Retry, |http, base| {
                 let mut url = base.clone();
                 {
                     let mut q = url.query_pairs_mut();
@@ -268,7 +286,7 @@ impl Session {
             container: container.to_owned(),
         };
         let resp = self
-            .send(&op, true, |http, base| {
+            .send(&op, Replay::Retry, |http, base| {
                 let mut url = container_url(base, container);
                 {
                     let mut q = url.query_pairs_mut();
@@ -301,7 +319,7 @@ impl Session {
             container: container.to_owned(),
         };
         let resp = self
-            .send(&op, true, |http, base| {
+            .send(&op, Replay::Retry, |http, base| {
                 http.head(container_url(base, container))
             })
             .await?;
@@ -317,7 +335,7 @@ impl Session {
         let op = Op::PutContainer {
             container: container.to_owned(),
         };
-        self.send(&op, true, |http, base| {
+        self.send(&op, Replay::Retry, |http, base| {
             headers
                 .iter()
                 .fold(http.put(container_url(base, container)), |r, (k, v)| {
@@ -333,7 +351,7 @@ impl Session {
         let op = Op::DeleteContainer {
             container: container.to_owned(),
         };
-        self.send(&op, true, |http, base| {
+        self.send(&op, Replay::Retry, |http, base| {
             http.delete(container_url(base, container))
         })
         .await?;
@@ -347,7 +365,7 @@ impl Session {
             key: key.to_owned(),
         };
         let resp = self
-            .send(&op, true, |http, base| {
+            .send(&op, Replay::Retry, |http, base| {
                 http.head(object_url(base, container, key))
             })
             .await?;
@@ -366,7 +384,7 @@ impl Session {
             key: key.to_owned(),
         };
         let resp = self
-            .send(&op, true, |http, base| {
+            .send(&op, Replay::Retry, |http, base| {
                 let req = http.get(object_url(base, container, key));
                 if start > 0 {
                     req.header("Range", format!("bytes={start}-"))
@@ -396,7 +414,7 @@ impl Session {
             key: key.to_owned(),
         };
         let resp = self
-            .send(&op, true, |http, base| {
+            .send(&op, Replay::Retry, |http, base| {
                 // An explicit length: hyper sends none for an empty body, and Swift answers 411 to that.
                 headers.iter().fold(
                     http.request(Method::PUT, object_url(base, container, key))
@@ -409,14 +427,68 @@ impl Session {
         Ok(ObjectHead::from_headers(resp.headers()))
     }
 
-    /// `DELETE` of an object.
+    /// `DELETE` of an object (of a large object, the manifest alone).
     pub async fn delete_object(&self, container: &str, key: &str) -> Result<(), Error> {
+        self.delete_object_query(container, key, None).await
+    }
+
+    /// `DELETE` of a Static Large Object manifest together with its segments (`multipart-manifest=delete`).
+    pub async fn delete_large_object(&self, container: &str, key: &str) -> Result<(), Error> {
+        self.delete_object_query(container, key, Some(("multipart-manifest", "delete")))
+            .await
+    }
+
+    async fn delete_object_query(
+        &self,
+        container: &str,
+        key: &str,
+        query: Option<(&str, &str)>,
+    ) -> Result<(), Error> {
         let op = Op::DeleteObject {
             container: container.to_owned(),
             key: key.to_owned(),
         };
-        self.send(&op, true, |http, base| {
-            http.delete(object_url(base, container, key))
+        self.send(&op, Replay::Retry, |http, base| {
+            let mut url = object_url(base, container, key);
+            if let Some((k, v)) = query {
+                url.query_pairs_mut().append_pair(k, v);
+            }
+            http.delete(url)
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Server-side copy (`PUT` with `X-Copy-From`). Large object manifests are copied as manifests
+    /// (`multipart-manifest=get`), so their segments are shared, not duplicated; plain objects are unaffected by
+    /// that parameter. Metadata and `Content-Type` travel with the copy.
+    pub async fn copy_object(
+        &self,
+        from_container: &str,
+        from_key: &str,
+        to_container: &str,
+        to_key: &str,
+    ) -> Result<(), Error> {
+        let op = Op::CopyObject {
+            from: format!("{from_container}/{from_key}"),
+            container: to_container.to_owned(),
+            key: to_key.to_owned(),
+        };
+        // X-Copy-From is a path, percent-encoded like the URL path of the source.
+        let source = {
+            let base = Url::parse("http://copy.invalid/")
+                .map_err(|e| Error::protocol(op.clone(), e.to_string()))?;
+            object_url(&base, from_container, from_key)
+                .path()
+                .to_owned()
+        };
+        self.send(&op, Replay::Retry, |http, base| {
+            let mut url = object_url(base, to_container, to_key);
+            url.query_pairs_mut()
+                .append_pair("multipart-manifest", "get");
+            http.put(url)
+                .header("X-Copy-From", &source)
+                .header(reqwest::header::CONTENT_LENGTH, 0)
         })
         .await?;
         Ok(())
@@ -461,7 +533,7 @@ fn container_url(base: &Url, container: &str) -> Url {
 
 /// `<storage>/<container>/<key>`, each `/`-separated part of the key encoded as its own segment so that the
 /// slashes of pseudo-directories stay slashes.
-fn object_url(base: &Url, container: &str, key: &str) -> Url {
+pub(crate) fn object_url(base: &Url, container: &str, key: &str) -> Url {
     let mut url = container_url(base, container);
     if let Ok(mut segs) = url.path_segments_mut() {
         segs.extend(key.split('/'));

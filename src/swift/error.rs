@@ -57,6 +57,15 @@ pub enum Op {
         /// The object name.
         key: String,
     },
+    /// Server-side copy of an object.
+    CopyObject {
+        /// `container/key` of the source.
+        from: String,
+        /// The destination container.
+        container: String,
+        /// The destination object name.
+        key: String,
+    },
     /// `DELETE` of an object.
     DeleteObject {
         /// The container.
@@ -79,6 +88,13 @@ impl fmt::Display for Op {
             Self::HeadObject { container, key } => write!(f, "HEAD of {container:?}/{key:?}"),
             Self::GetObject { container, key } => write!(f, "GET of {container:?}/{key:?}"),
             Self::PutObject { container, key } => write!(f, "PUT of {container:?}/{key:?}"),
+            Self::CopyObject {
+                from,
+                container,
+                key,
+            } => {
+                write!(f, "copy of {from:?} to {container:?}/{key:?}")
+            }
             Self::DeleteObject { container, key } => write!(f, "DELETE of {container:?}/{key:?}"),
         }
     }

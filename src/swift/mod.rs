@@ -5,6 +5,7 @@
 //!
 //! - `auth.rs`: turning credentials into a storage URL and a token (v1 today).
 //! - `client.rs`: the shared HTTP [`Client`] and a user's [`Session`], one method per Swift call.
+//! - `upload.rs`: streaming an object up from any `AsyncRead`, with its MD5 checked against Swift's ETag.
 //! - `list.rs`: listings as streams that page with `marker` until Swift returns an empty page.
 //! - `retry.rs`: which failures are retried and the backoff between attempts.
 //! - `error.rs`: [`Error`] (operation + object + kind).
@@ -16,11 +17,13 @@ mod client;
 mod error;
 mod list;
 mod retry;
+mod upload;
 
 pub use auth::{AuthMethod, Credentials, Secret, Token};
 pub use client::{Client, ClientConfig, ObjectDownload, Session};
 pub use error::{Error, ErrorKind, Op};
 pub use retry::RetryConfig;
+pub use upload::{UploadError, Uploaded};
 
 use chrono::NaiveDateTime;
 use client::{header_str, header_timestamp, header_u64};
@@ -85,14 +88,40 @@ pub struct ContainerHead {
     pub bytes: u64,
     /// When it was created (`X-Timestamp`).
     pub created: Option<SystemTime>,
+    /// The settings a copy of this container must carry to be the same container: user metadata, ACLs,
+    /// versioning, sync, quotas and the storage policy, as `(header, value)` pairs ready to `PUT`.
+    pub settings: Vec<(String, String)>,
 }
+
+/// Container headers that are settings (copied when a container is renamed), by prefix or exact name.
+const CONTAINER_SETTINGS: [&str; 7] = [
+    "x-container-meta-",
+    "x-container-read",
+    "x-container-write",
+    "x-container-sync-",
+    "x-versions-location",
+    "x-history-location",
+    "x-storage-policy",
+];
 
 impl ContainerHead {
     fn from_headers(h: &HeaderMap) -> Self {
+        let settings = h
+            .iter()
+            .filter(|(name, _)| {
+                CONTAINER_SETTINGS
+                    .iter()
+                    .any(|p| name.as_str().starts_with(p))
+            })
+            .filter_map(|(name, value)| {
+                Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
+            })
+            .collect();
         Self {
             count: header_u64(h, "X-Container-Object-Count").unwrap_or(0),
             bytes: header_u64(h, "X-Container-Bytes-Used").unwrap_or(0),
             created: header_timestamp(h),
+            settings,
         }
     }
 }

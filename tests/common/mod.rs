@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code, unreachable_pub)]
 
+pub mod faulty;
 pub mod swift;
 
 use clap::Parser;
@@ -90,15 +91,16 @@ impl TestGateway {
 
     /// A logged-in suppaftp client.
     pub fn ftp(&self) -> FtpStream {
-        let mut ftp = FtpStream::connect(self.addr).unwrap();
-        ftp.login(USER, KEY).unwrap();
-        ftp
+        self.ftp_as(USER, KEY)
     }
 
     /// A suppaftp client logged in as another user.
     pub fn ftp_as(&self, user: &str, key: &str) -> FtpStream {
         let mut ftp = FtpStream::connect(self.addr).unwrap();
         ftp.login(user, key).unwrap();
+        // suppaftp would rewrite line ends of uploads in its default ASCII mode.
+        ftp.transfer_type(suppaftp::types::FileType::Binary)
+            .unwrap();
         ftp
     }
 

@@ -6,7 +6,8 @@ use futures_util::TryStreamExt;
 use futures_util::stream::{self, StreamExt};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use swiftftp::swift::{
-    AuthMethod, Client, ClientConfig, Credentials, ObjectEntry, Secret, Session,
+    AuthMethod, Client, ClientConfig, Credentials, ErrorKind, ObjectEntry, ObjectHead, Secret,
+    Session,
 };
 
 /// Panics with the command to run when the test Swift does not answer.
@@ -126,6 +127,48 @@ impl Fixture {
                 .await
                 .unwrap();
         });
+    }
+
+    /// `HEAD` of an object, `None` when it does not exist.
+    pub fn head(&self, key: &str) -> Option<ObjectHead> {
+        match self
+            .rt
+            .block_on(self.session.head_object(&self.container, key))
+        {
+            Ok(h) => Some(h),
+            Err(e) if e.kind() == ErrorKind::NotFound => None,
+            Err(e) => panic!("HEAD {key}: {e}"),
+        }
+    }
+
+    /// The content of an object.
+    pub fn get(&self, key: &str) -> Vec<u8> {
+        self.rt.block_on(async {
+            let d = self
+                .session
+                .get_object(&self.container, key, 0)
+                .await
+                .unwrap();
+            let chunks: Vec<Bytes> = d.into_stream().try_collect().await.unwrap();
+            chunks.concat()
+        })
+    }
+
+    /// Every object name in the container, in order.
+    pub fn names(&self) -> Vec<String> {
+        self.rt.block_on(async {
+            self.session
+                .list_objects(&self.container, "", None)
+                .try_filter_map(|e| async move {
+                    Ok(match e {
+                        ObjectEntry::Object(o) => Some(o.name),
+                        ObjectEntry::Subdir(_) => None,
+                    })
+                })
+                .try_collect()
+                .await
+                .unwrap()
+        })
     }
 
     /// The FTP path of an object in this fixture's container.

@@ -1,0 +1,196 @@
+//! Writing: STOR (and APPE/STOU, which libunftp turns into the same `put`), MKD, RMD and DELE.
+//!
+//! - **Uploads** stream into one chunked `PUT` (`swift/upload.rs`): bounded memory, MD5 checked against the
+//!   ETag, `226` only after Swift confirmed the object, nothing created when the client resets the connection.
+//!   A file goes inside a container (never at `/` or as a container), never over a directory, and never at an
+//!   offset: libunftp hands `put` a non-zero offset for `REST n` + `STOR`, for `APPE` to a non-empty file, and
+//!   (a libunftp defect) for a plain `STOR` after a failed transfer that followed a `REST`. Swift cannot write at
+//!   an offset, so all of those are refused with `502` and nothing is written.
+//! - **MKD** creates a container at the top level and an `application/directory` marker below; it is idempotent,
+//!   and refuses to turn a file into a directory.
+//! - **RMD** removes an empty container or the marker(s) of an empty directory; it never deletes recursively.
+//! - **DELE** removes files only; a Static Large Object goes with its segments.
+//!
+//! Not here: rename (`rename.rs`), large uploads (segments).
+
+use super::error::FtpError;
+use super::location::Location;
+use super::storage::{SwiftStorage, is_marker};
+use crate::swift;
+use bytes::Bytes;
+use tokio::io::AsyncRead;
+
+/// `Content-Type` of directory markers (ftp-cloudfs and swiftclient write this one).
+pub(super) const MARKER_CONTENT_TYPE: &str = "application/directory";
+
+impl SwiftStorage {
+    /// STOR: streams `input` into the object at `loc`; the bytes stored.
+    pub(super) async fn store<R>(
+        &self,
+        session: &swift::Session,
+        loc: &Location,
+        input: R,
+        start_pos: u64,
+    ) -> Result<u64, FtpError>
+    where
+        R: AsyncRead + Send + Unpin + 'static,
+    {
+        let Location::Object { container, key } = loc else {
+            return Err(FtpError::Refused {
+                location: loc.clone(),
+                what: "files live inside a container, not at the top level",
+            });
+        };
+        if start_pos > 0 {
+            return Err(FtpError::NotImplemented(
+                "uploads cannot start at an offset (REST + STOR, or APPE to a non-empty file)",
+            ));
+        }
+        let probe = self.probe(session, container, key).await?;
+        if probe.is_dir() {
+            return Err(FtpError::NotAFile(loc.clone()));
+        }
+        let content_type = mime_guess::from_path(key).first_or_octet_stream();
+        let uploaded = session
+            .upload(
+                container,
+                key,
+                input,
+                &[("Content-Type", content_type.essence_str())],
+            )
+            .await?;
+        tracing::info!(path = %loc, bytes = uploaded.bytes, md5 = %uploaded.md5, "stored");
+        Ok(uploaded.bytes)
+    }
+
+    /// MKD: a container at the top level, a marker below; success if a directory is already there.
+    pub(super) async fn make_dir(
+        &self,
+        session: &swift::Session,
+        loc: &Location,
+    ) -> Result<(), FtpError> {
+        match loc {
+            Location::Root => Ok(()),
+            Location::Container(container) => Ok(session.put_container(container, &[]).await?),
+            Location::Object { container, key } => {
+                let probe = self.probe(session, container, key).await?;
+                if probe.is_dir() {
+                    return Ok(());
+                }
+                if probe.exists() {
+                    return Err(FtpError::FileExists(loc.clone()));
+                }
+                session
+                    .put_object(
+                        container,
+                        key,
+                        Bytes::new(),
+                        &[("Content-Type", MARKER_CONTENT_TYPE)],
+                    )
+                    .await?;
+                Ok(())
+            }
+        }
+    }
+
+    /// RMD: an empty container, or the marker(s) of an empty directory.
+    pub(super) async fn remove_dir(
+        &self,
+        session: &swift::Session,
+        loc: &Location,
+    ) -> Result<(), FtpError> {
+        match loc {
+            Location::Root => Err(FtpError::Refused {
+                location: loc.clone(),
+                what: "the root cannot be removed",
+            }),
+            Location::Container(container) => {
+                let page = session
+                    .list_objects_page(container, "", None, None, Some(1))
+                    .await
+                    .map_err(|e| super::storage::not_found(e, loc))?;
+                if !page.is_empty() {
+                    return Err(FtpError::DirectoryNotEmpty(loc.clone()));
+                }
+                match session.delete_container(container).await {
+                    Ok(()) => Ok(()),
+                    // Swift's container listing and its delete check can disagree for a moment (409).
+                    Err(e) if e.kind() == swift::ErrorKind::Conflict => {
+                        Err(FtpError::DirectoryNotEmpty(loc.clone()))
+                    }
+                    Err(e) => Err(super::storage::not_found(e, loc)),
+                }
+            }
+            Location::Object { container, key } => {
+                let probe = self.probe(session, container, key).await?;
+                if !probe.exists() {
+                    return Err(FtpError::NotFound(loc.clone()));
+                }
+                if !probe.is_dir() {
+                    return Err(FtpError::NotADirectory(loc.clone()));
+                }
+                if probe.has_children {
+                    return Err(FtpError::DirectoryNotEmpty(loc.clone()));
+                }
+                self.delete_markers(session, container, key, &probe).await
+            }
+        }
+    }
+
+    /// Deletes a directory's marker objects (`key` with a directory type, and `key/`).
+    pub(super) async fn delete_markers(
+        &self,
+        session: &swift::Session,
+        container: &str,
+        key: &str,
+        probe: &super::storage::Probe,
+    ) -> Result<(), FtpError> {
+        if probe.head.as_ref().is_some_and(is_marker) {
+            ignore_missing(session.delete_object(container, key).await)?;
+        }
+        if probe.slash_marker {
+            ignore_missing(
+                session
+                    .delete_object(container, &Location::dir_prefix(key))
+                    .await,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// DELE: a file (with its segments, for a Static Large Object).
+    pub(super) async fn delete_file(
+        &self,
+        session: &swift::Session,
+        loc: &Location,
+    ) -> Result<(), FtpError> {
+        let Location::Object { container, key } = loc else {
+            return Err(FtpError::Refused {
+                location: loc.clone(),
+                what: "DELE removes files; use RMD for directories and containers",
+            });
+        };
+        let probe = self.probe(session, container, key).await?;
+        let head = match &probe.head {
+            _ if probe.is_dir() => return Err(FtpError::NotAFile(loc.clone())),
+            None => return Err(FtpError::NotFound(loc.clone())),
+            Some(head) => head,
+        };
+        let result = if head.static_large_object {
+            session.delete_large_object(container, key).await
+        } else {
+            session.delete_object(container, key).await
+        };
+        result.map_err(|e| super::storage::not_found(e, loc))?;
+        tracing::info!(path = %loc, "deleted");
+        Ok(())
+    }
+}
+
+/// A 404 on a delete means someone else deleted it first: the goal is reached.
+fn ignore_missing(result: Result<(), swift::Error>) -> Result<(), FtpError> {
+    match result {
+        Err(e) if e.kind() == swift::ErrorKind::NotFound => Ok(()),
+        other => Ok(other?),
+    }
+}

@@ -1,0 +1,137 @@
+//! A TCP proxy in front of the real Swift that a test controls: pass traffic, cut every connection and refuse
+//! new ones (the Swift proxy "stopped"), heal, or rewrite bytes on their way to Swift (corruption in transit).
+//! Faults a real Swift cannot be made to produce on demand, without stopping the Swift other tests use.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+#[derive(Default)]
+struct Rules {
+    refusing: bool,
+    corrupt: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+/// The proxy; it runs until dropped.
+pub struct FaultProxy {
+    pub addr: SocketAddr,
+    rules: Arc<Mutex<Rules>>,
+    generation: watch::Sender<u64>,
+    _rt: tokio::runtime::Runtime,
+}
+
+impl FaultProxy {
+    /// A proxy on 127.0.0.1:0 forwarding to `upstream`.
+    pub fn start(upstream: SocketAddr) -> Self {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let rules = Arc::new(Mutex::new(Rules::default()));
+        let (generation, _) = watch::channel(0u64);
+        let (r, g) = (Arc::clone(&rules), generation.clone());
+        rt.spawn(async move {
+            loop {
+                let Ok((client, _)) = listener.accept().await else {
+                    continue;
+                };
+                if r.lock().unwrap().refusing {
+                    let _ =
+                        socket2::SockRef::from(&client).set_linger(Some(std::time::Duration::ZERO));
+                    drop(client); // a reset, like a port nobody listens on
+                    continue;
+                }
+                tokio::spawn(pump(client, upstream, Arc::clone(&r), g.subscribe()));
+            }
+        });
+        Self {
+            addr,
+            rules,
+            generation,
+            _rt: rt,
+        }
+    }
+
+    /// The auth URL of the test Swift, reached through this proxy (tempauth then hands out storage URLs on the
+    /// proxy's address too, so every request of the session goes through it).
+    pub fn auth_url(&self) -> String {
+        let upstream = super::auth_url();
+        let path = upstream.splitn(4, '/').nth(3).unwrap_or("auth/v1.0");
+        format!("http://{}/{path}", self.addr)
+    }
+
+    /// Cuts every open connection and refuses new ones.
+    pub fn cut(&self) {
+        self.rules.lock().unwrap().refusing = true;
+        self.generation.send_modify(|g| *g += 1);
+    }
+
+    /// Lets traffic through again.
+    pub fn heal(&self) {
+        self.rules.lock().unwrap().refusing = false;
+    }
+
+    /// Replaces `from` with `to` (same length) in what is sent to Swift.
+    pub fn corrupt(&self, from: &[u8], to: &[u8]) {
+        assert_eq!(from.len(), to.len());
+        self.rules.lock().unwrap().corrupt = Some((from.to_vec(), to.to_vec()));
+    }
+}
+
+/// The address of the real Swift behind the auth URL.
+pub fn swift_addr() -> SocketAddr {
+    let url = super::auth_url();
+    let host = url.split('/').nth(2).unwrap();
+    host.parse().unwrap()
+}
+
+async fn pump(
+    client: TcpStream,
+    upstream: SocketAddr,
+    rules: Arc<Mutex<Rules>>,
+    mut cut: watch::Receiver<u64>,
+) {
+    let Ok(server) = TcpStream::connect(upstream).await else {
+        return;
+    };
+    let (mut cr, mut cw) = client.into_split();
+    let (mut sr, mut sw) = server.into_split();
+    let up = async {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = match cr.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            let chunk = &mut buf[..n];
+            if let Some((from, to)) = rules.lock().unwrap().corrupt.as_ref() {
+                let mut i = 0;
+                while i + from.len() <= chunk.len() {
+                    if &chunk[i..i + from.len()] == from.as_slice() {
+                        chunk[i..i + from.len()].copy_from_slice(to);
+                        i += from.len();
+                    } else {
+                        i += 1;
+                    }
+                }
+            }
+            if sw.write_all(chunk).await.is_err() {
+                break;
+            }
+        }
+        let _ = sw.shutdown().await;
+    };
+    let down = async {
+        let _ = tokio::io::copy(&mut sr, &mut cw).await;
+        let _ = cw.shutdown().await;
+    };
+    tokio::select! {
+        _ = async { tokio::join!(up, down) } => {}
+        _ = cut.changed() => {}
+    }
+}

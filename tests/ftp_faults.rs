@@ -1,0 +1,140 @@
+//! Faults of Swift, made to happen with a TCP proxy in front of the real Swift: the proxy stopped mid-upload and
+//! mid-download (451 within seconds, nothing partial committed, service resumes when Swift is back) and bytes
+//! corrupted on their way to Swift (the MD5 check catches it, the object is deleted, 451).
+
+use crate::common::TestGateway;
+use crate::common::faulty::{FaultProxy, swift_addr};
+use crate::common::swift::Fixture;
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+/// A gateway whose every Swift request goes through `proxy`.
+fn gateway_through(proxy: &FaultProxy) -> TestGateway {
+    let url = proxy.auth_url();
+    TestGateway::start_with(&["-a", &url])
+}
+
+#[test]
+fn swift_stopped_mid_upload_gets_451_quickly_and_service_resumes() {
+    let fx = Fixture::new("cut-up");
+    let proxy = FaultProxy::start(swift_addr());
+    let gw = gateway_through(&proxy);
+    let mut raw = gw.raw_logged_in();
+    let mut data = raw.data();
+    raw.send(&format!("STOR {}", fx.path("partial.bin")));
+    assert_eq!(raw.reply().0, 150);
+    data.write_all(&vec![1u8; 2_000_000]).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let cut_at = Instant::now();
+    proxy.cut();
+    // The client keeps sending until the gateway gives up; the gateway must answer within seconds.
+    data.set_write_timeout(Some(Duration::from_secs(1)))
+        .unwrap();
+    let chunk = vec![2u8; 64 * 1024];
+    while cut_at.elapsed() < Duration::from_secs(5) && data.write_all(&chunk).is_ok() {}
+    drop(data);
+    let (code, _) = raw.reply();
+    assert_eq!(code, 451);
+    assert!(
+        cut_at.elapsed() < Duration::from_secs(15),
+        "took {:?}",
+        cut_at.elapsed()
+    );
+    assert!(raw.silent_for(Duration::from_millis(200)), "a second reply");
+
+    proxy.heal();
+    assert!(
+        fx.head("partial.bin").is_none(),
+        "a partial object was committed"
+    );
+    let mut data = raw.data();
+    raw.send(&format!("STOR {}", fx.path("after.bin")));
+    assert_eq!(raw.reply().0, 150);
+    data.write_all(b"back again").unwrap();
+    drop(data);
+    assert_eq!(raw.reply().0, 226);
+    assert_eq!(fx.get("after.bin"), b"back again");
+}
+
+#[test]
+fn swift_stopped_mid_download_gets_451_quickly_and_service_resumes() {
+    let fx = Fixture::new("cut-down");
+    fx.put("big.bin", vec![7u8; 64 * 1024 * 1024]);
+    let proxy = FaultProxy::start(swift_addr());
+    let gw = gateway_through(&proxy);
+    let mut raw = gw.raw_logged_in();
+    let mut data = raw.data();
+    raw.send(&format!("RETR {}", fx.path("big.bin")));
+    assert_eq!(raw.reply().0, 150);
+    let mut buf = vec![0u8; 1024 * 1024];
+    data.read_exact(&mut buf).unwrap();
+    let cut_at = Instant::now();
+    proxy.cut();
+    let mut rest = Vec::new();
+    let _ = data.read_to_end(&mut rest);
+    let (code, _) = raw.reply();
+    assert_eq!(code, 451);
+    assert!(
+        cut_at.elapsed() < Duration::from_secs(15),
+        "took {:?}",
+        cut_at.elapsed()
+    );
+    assert!(
+        buf.len() + rest.len() < 64 * 1024 * 1024,
+        "the whole object arrived despite the cut"
+    );
+    assert!(raw.silent_for(Duration::from_millis(200)), "a second reply");
+
+    proxy.heal();
+    let (replies, body) = raw.transfer(&format!("RETR {}", fx.path("big.bin")));
+    assert_eq!(replies.last().unwrap().0, 226);
+    assert_eq!(body.len(), 64 * 1024 * 1024);
+}
+
+#[test]
+fn a_listing_while_swift_is_down_gets_451_and_login_530() {
+    let fx = Fixture::new("cut-list");
+    fx.put("x", "x");
+    let proxy = FaultProxy::start(swift_addr());
+    let gw = gateway_through(&proxy);
+    let mut raw = gw.raw_logged_in();
+    proxy.cut();
+    let started = Instant::now();
+    let (replies, _) = raw.transfer(&format!("LIST {}", fx.path("")));
+    assert_eq!(replies.last().unwrap().0, 451, "{replies:?}");
+    assert_eq!(raw.cmd(&format!("SIZE {}", fx.path("x"))).0, 451);
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "took {:?}",
+        started.elapsed()
+    );
+    let mut other = gw.raw();
+    other.cmd("USER test:tester");
+    assert_eq!(other.cmd("PASS testing").0, 530);
+    proxy.heal();
+    assert_eq!(
+        raw.cmd(&format!("SIZE {}", fx.path("x"))),
+        (213, "1".to_owned())
+    );
+}
+
+#[test]
+fn corruption_on_the_way_to_swift_is_caught_and_nothing_kept() {
+    let fx = Fixture::new("corrupt");
+    let proxy = FaultProxy::start(swift_addr());
+    let gw = gateway_through(&proxy);
+    let mut raw = gw.raw_logged_in();
+    proxy.corrupt(b"PRISTINE-PAYLOAD", b"CORRUPTED-BYTES!");
+    let payload = b"PRISTINE-PAYLOAD".repeat(10_000);
+    let mut data = raw.data();
+    raw.send(&format!("STOR {}", fx.path("file.bin")));
+    assert_eq!(raw.reply().0, 150);
+    data.write_all(&payload).unwrap();
+    drop(data);
+    assert_eq!(raw.reply().0, 451);
+    assert!(raw.silent_for(Duration::from_millis(200)), "a second reply");
+    assert!(
+        fx.head("file.bin").is_none(),
+        "the corrupted object is still there"
+    );
+}

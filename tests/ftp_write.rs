@@ -1,0 +1,313 @@
+//! The write path against the real Swift: STOR, MKD, RMD, DELE, and the offsets libunftp passes to uploads
+//! (APPE, REST + STOR, a stale REST), with exact replies and what Swift holds afterwards.
+
+use crate::common::TestGateway;
+use crate::common::swift::Fixture;
+use std::io::{Cursor, Write};
+use std::time::Duration;
+
+fn random(len: usize) -> Vec<u8> {
+    let mut x: u32 = 0x9E37_79B9;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect()
+}
+
+#[test]
+fn stor_streams_into_swift_with_a_guessed_type() {
+    let fx = Fixture::new("stor");
+    let gw = TestGateway::start();
+    let mut ftp = gw.ftp();
+    let big = random(3_000_000);
+    let cases: [(&str, &[u8], &str); 4] = [
+        ("empty.bin", b"", "application/octet-stream"),
+        ("notes ünï ☺.txt", b"hello\n", "text/plain"),
+        ("deep/er/big.bin", &big, "application/octet-stream"),
+        ("page.html", b"<p>x</p>", "text/html"),
+    ];
+    for (key, body, content_type) in cases {
+        ftp.put_file(fx.path(key), &mut Cursor::new(body)).unwrap();
+        let head = fx
+            .head(key)
+            .unwrap_or_else(|| panic!("{key} is not in Swift"));
+        assert_eq!(head.content_length, body.len() as u64, "{key}");
+        assert_eq!(head.content_type.as_deref(), Some(content_type), "{key}");
+        assert!(fx.get(key) == body, "{key}: bytes differ");
+    }
+    // Overwriting replaces the content.
+    ftp.put_file(fx.path("empty.bin"), &mut Cursor::new(b"now full"))
+        .unwrap();
+    assert_eq!(fx.get("empty.bin"), b"now full");
+}
+
+#[test]
+fn stor_outside_a_container_or_over_a_directory_is_550() {
+    let fx = Fixture::new("stor-bad");
+    fx.put_with("dir", "", &[("Content-Type", "application/directory")]);
+    fx.put("pseudo/child", "c");
+    let gw = TestGateway::start();
+    let mut raw = gw.raw_logged_in();
+    for target in [
+        "/at-root.bin".to_owned(),
+        fx.path(""),
+        fx.path("dir"),
+        fx.path("pseudo"),
+        "/no-such-container-here/x.bin".to_owned(),
+    ] {
+        let mut data = raw.data();
+        raw.send(&format!("STOR {target}"));
+        let (code, text) = raw.reply();
+        let code = if code == 150 {
+            let _ = data.write_all(b"payload");
+            drop(data);
+            raw.reply().0
+        } else {
+            code
+        };
+        assert_eq!(code, 550, "STOR {target}: {text}");
+        assert!(
+            raw.silent_for(Duration::from_millis(100)),
+            "STOR {target}: a second reply"
+        );
+    }
+    assert_eq!(fx.names(), ["dir", "pseudo/child"]);
+}
+
+#[test]
+fn mkd_makes_containers_and_markers_idempotently() {
+    let fx = Fixture::new("mkd");
+    fx.put("file", "f");
+    let new_container = format!("{}-made", fx.container);
+    let gw = TestGateway::start();
+    let mut raw = gw.raw_logged_in();
+    assert_eq!(raw.cmd(&format!("MKD /{new_container}")).0, 257);
+    assert_eq!(
+        raw.cmd(&format!("MKD /{new_container}")).0,
+        257,
+        "MKD is idempotent"
+    );
+    assert_eq!(raw.cmd(&format!("RMD /{new_container}")).0, 250);
+    assert_eq!(raw.cmd(&format!("CWD /{new_container}")).0, 550);
+
+    assert_eq!(raw.cmd(&format!("MKD {}", fx.path("a"))).0, 257);
+    assert_eq!(raw.cmd(&format!("MKD {}", fx.path("a"))).0, 257);
+    assert_eq!(raw.cmd(&format!("MKD {}", fx.path("a/b c ☺"))).0, 257);
+    let marker = fx.head("a/b c ☺").unwrap();
+    assert_eq!(
+        marker.content_type.as_deref(),
+        Some("application/directory")
+    );
+    assert_eq!(marker.content_length, 0);
+    // A file is never turned into a directory.
+    assert_eq!(raw.cmd(&format!("MKD {}", fx.path("file"))).0, 550);
+    assert_eq!(fx.get("file"), b"f");
+    assert_eq!(raw.cmd("MKD /no-such-container-here/x").0, 550);
+    assert!(raw.silent_for(Duration::from_millis(100)));
+}
+
+#[test]
+fn rmd_removes_only_empty_directories() {
+    let fx = Fixture::new("rmd");
+    fx.put_with("marker", "", &[("Content-Type", "application/directory")]);
+    fx.put("slash/", "");
+    fx.put_with("full", "", &[("Content-Type", "application/directory")]);
+    fx.put("full/child.txt", "c");
+    fx.put("pseudo/child.txt", "c");
+    fx.put("file.txt", "f");
+    let gw = TestGateway::start();
+    let mut raw = gw.raw_logged_in();
+    let (code, text) = raw.cmd(&format!("RMD {}", fx.path("full")));
+    assert_eq!((code, text.as_str()), (550, "Directory not empty"));
+    assert_eq!(raw.cmd(&format!("RMD {}", fx.path("pseudo"))).0, 550);
+    assert_eq!(
+        raw.cmd(&format!("RMD {}", fx.path(""))).0,
+        550,
+        "a non-empty container stays"
+    );
+    assert_eq!(raw.cmd(&format!("RMD {}", fx.path("file.txt"))).0, 550);
+    assert_eq!(raw.cmd(&format!("RMD {}", fx.path("missing"))).0, 550);
+    assert_eq!(raw.cmd("RMD /").0, 550);
+    assert_eq!(raw.cmd(&format!("RMD {}", fx.path("marker"))).0, 250);
+    assert_eq!(raw.cmd(&format!("RMD {}", fx.path("slash"))).0, 250);
+    assert!(raw.silent_for(Duration::from_millis(100)));
+    assert_eq!(
+        fx.names(),
+        ["file.txt", "full", "full/child.txt", "pseudo/child.txt"]
+    );
+}
+
+#[test]
+fn dele_removes_files_only() {
+    let fx = Fixture::new("dele");
+    fx.put("a.txt", "a");
+    fx.put("keep/b.txt", "b");
+    fx.put_with("marker", "", &[("Content-Type", "application/directory")]);
+    let gw = TestGateway::start();
+    let mut raw = gw.raw_logged_in();
+    assert_eq!(raw.cmd(&format!("DELE {}", fx.path("a.txt"))).0, 250);
+    assert_eq!(raw.cmd(&format!("DELE {}", fx.path("a.txt"))).0, 550);
+    assert_eq!(raw.cmd(&format!("DELE {}", fx.path("keep"))).0, 550);
+    assert_eq!(raw.cmd(&format!("DELE {}", fx.path("marker"))).0, 550);
+    assert_eq!(raw.cmd(&format!("DELE {}", fx.path(""))).0, 550);
+    assert_eq!(raw.cmd("DELE /").0, 550);
+    assert!(raw.silent_for(Duration::from_millis(100)));
+    assert_eq!(fx.names(), ["keep/b.txt", "marker"]);
+}
+
+/// Sends `payload` on a data connection for `command`; the final reply code.
+fn upload(raw: &mut crate::common::RawFtp, command: &str, payload: &[u8]) -> u32 {
+    let mut data = raw.data();
+    raw.send(command);
+    let (code, _) = raw.reply();
+    if code != 150 {
+        return code;
+    }
+    let _ = data.write_all(payload);
+    drop(data);
+    let code = raw.reply().0;
+    assert!(
+        raw.silent_for(Duration::from_millis(100)),
+        "{command}: a second reply"
+    );
+    code
+}
+
+#[test]
+fn appe_rest_and_stale_offsets_never_overwrite() {
+    let fx = Fixture::new("offsets");
+    fx.put("keep.txt", "original");
+    let gw = TestGateway::start();
+    let mut raw = gw.raw_logged_in();
+    assert_eq!(raw.cmd("TYPE I").0, 200);
+
+    // APPE to a non-empty file would need a write at an offset: refused, the file intact.
+    assert_eq!(
+        upload(&mut raw, &format!("APPE {}", fx.path("keep.txt")), b" more"),
+        502
+    );
+    assert_eq!(fx.get("keep.txt"), b"original");
+    // APPE to a new file is a plain upload.
+    assert_eq!(
+        upload(&mut raw, &format!("APPE {}", fx.path("new.txt")), b"fresh"),
+        226
+    );
+    assert_eq!(fx.get("new.txt"), b"fresh");
+
+    // REST + STOR: refused, intact.
+    assert_eq!(raw.cmd("REST 3").0, 350);
+    assert_eq!(
+        upload(&mut raw, &format!("STOR {}", fx.path("keep.txt")), b"xx"),
+        502
+    );
+    assert_eq!(fx.get("keep.txt"), b"original");
+
+    // A stale REST (libunftp keeps it after a failed RETR) reaches the next STOR: refused, intact.
+    assert_eq!(raw.cmd("REST 5").0, 350);
+    let (replies, _) = raw.transfer(&format!("RETR {}", fx.path("missing")));
+    assert_eq!(replies.last().unwrap().0, 550);
+    assert_eq!(
+        upload(&mut raw, &format!("STOR {}", fx.path("keep.txt")), b"yy"),
+        502
+    );
+    assert_eq!(fx.get("keep.txt"), b"original");
+    // libunftp keeps that offset until a transfer succeeds: `REST 0` clears it.
+    assert_eq!(
+        upload(&mut raw, &format!("STOR {}", fx.path("other.txt")), b"zz"),
+        502
+    );
+    assert_eq!(raw.cmd("REST 0").0, 350);
+
+    // STOU stores under a fresh unique name in the current directory.
+    assert_eq!(raw.cmd(&format!("CWD {}", fx.path(""))).0, 250);
+    assert_eq!(upload(&mut raw, "STOU", b"unique"), 226);
+    let names = fx.names();
+    assert_eq!(names.len(), 3, "{names:?}");
+    let unique = names
+        .iter()
+        .find(|n| *n != "keep.txt" && *n != "new.txt")
+        .unwrap();
+    assert_eq!(fx.get(unique), b"unique");
+}
+
+#[test]
+fn a_read_only_acl_refuses_writes_with_550() {
+    let fx = Fixture::new("readonly");
+    fx.put("doc.txt", "read me");
+    fx.block_on(
+        fx.session
+            .put_container(&fx.container, &[("X-Container-Read", "test:reader")]),
+    )
+    .unwrap();
+    let gw = TestGateway::start();
+    let mut raw = gw.raw();
+    raw.cmd("USER test:reader");
+    assert_eq!(raw.cmd("PASS reading").0, 230);
+    assert_eq!(
+        upload(&mut raw, &format!("STOR {}", fx.path("new.txt")), b"nope"),
+        550
+    );
+    assert_eq!(
+        upload(&mut raw, &format!("STOR {}", fx.path("doc.txt")), b"nope"),
+        550
+    );
+    assert_eq!(raw.cmd(&format!("DELE {}", fx.path("doc.txt"))).0, 550);
+    assert_eq!(raw.cmd(&format!("MKD {}", fx.path("d"))).0, 550);
+    assert_eq!(fx.names(), ["doc.txt"]);
+    assert_eq!(fx.get("doc.txt"), b"read me");
+}
+
+#[test]
+fn over_quota_gets_552_and_stores_nothing() {
+    let fx = Fixture::new("quota");
+    fx.put("existing.bin", vec![0u8; 100]);
+    fx.block_on(
+        fx.session
+            .put_container(&fx.container, &[("X-Container-Meta-Quota-Bytes", "50")]),
+    )
+    .unwrap();
+    let gw = TestGateway::start();
+    let mut raw = gw.raw_logged_in();
+    assert_eq!(
+        upload(
+            &mut raw,
+            &format!("STOR {}", fx.path("more.bin")),
+            &random(100_000)
+        ),
+        552
+    );
+    assert_eq!(fx.names(), ["existing.bin"]);
+}
+
+#[test]
+fn a_reset_mid_upload_gets_426_and_creates_nothing() {
+    let fx = Fixture::new("reset");
+    fx.put("kept.bin", "old content");
+    let gw = TestGateway::start();
+    let mut raw = gw.raw_logged_in();
+    for key in ["new.bin", "kept.bin"] {
+        let data = raw.data();
+        raw.send(&format!("STOR {}", fx.path(key)));
+        assert_eq!(raw.reply().0, 150);
+        let mut data = data;
+        data.write_all(&random(1_000_000)).unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        // SO_LINGER 0: closing sends a reset, which is what a crashed or killed client looks like.
+        socket2::SockRef::from(&data)
+            .set_linger(Some(Duration::ZERO))
+            .unwrap();
+        drop(data);
+        assert_eq!(raw.reply().0, 426, "{key}");
+        assert!(
+            raw.silent_for(Duration::from_millis(200)),
+            "{key}: a second reply"
+        );
+    }
+    assert_eq!(fx.names(), ["kept.bin"]);
+    assert_eq!(fx.get("kept.bin"), b"old content");
+    assert_eq!(raw.cmd("NOOP").0, 200);
+}
