@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # End-to-end suite: real FTP clients (lftp, curl) against the swiftftp binary in front of the real test Swift.
 #
-# Objects are written with the Swift API (curl), then downloaded through the gateway with `lftp mirror` and with
-# curl, and every byte is compared by SHA-256: a 1 GiB object (E2E_BIG_MB to change its size), a nested tree,
-# names with spaces and non-ASCII characters, an empty file. Also: RETR of a missing file fails with 550 before
-# any data, REST resumes (curl -C), `CWD ../../..` from a container lands at `/`, and SIGTERM exits cleanly.
+# Reading: objects written with the Swift API (curl) are downloaded through the gateway with `lftp mirror` and
+# with curl, and every byte is compared by SHA-256: a 1 GiB object (E2E_BIG_MB), a nested tree, names with
+# spaces and non-ASCII characters, an empty file. Also: RETR of a missing file fails with 550 before any data,
+# REST resumes (curl -C), `CWD ../../..` from a container lands at `/`.
+# Writing: `lftp mirror -R` of a tree (nested directories, 1,000 small files, a 2 GiB file (E2E_WRITE_MB), names
+# with spaces and non-ASCII characters, an empty directory) into a new container, checked through the Swift API
+# (objects and directory markers), then `mirror` back into a new folder: identical bytes and directories. Then
+# lftp renames, deletes and the refusals (non-empty RMD, a file at the top level).
+# Last, SIGTERM exits cleanly.
 #
 # Usage: tests/e2e.sh [path/to/swiftftp]   (default: target/debug/swiftftp, built if missing)
 # Needs the lab: tests/swift-lab.sh start (tests/run.sh does both).
@@ -17,13 +22,18 @@ repo=$(cd "$here/.." && pwd)
 
 BIN=${1:-$repo/target/debug/swiftftp}
 BIG_MB=${E2E_BIG_MB:-1024}
+WRITE_MB=${E2E_WRITE_MB:-2048}
 [ -x "$BIN" ] || (cd "$repo" && cargo build --locked --bin swiftftp)
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/swiftftp-e2e.XXXXXX")
 container="e2e-$$-tree"
+wcontainer="e2e-$$-mirror ☺"
 cleanup() {
   stop_gateway
-  [ -n "${SWIFT_TOKEN:-}" ] && swift_delete_container "$container"
+  if [ -n "${SWIFT_TOKEN:-}" ]; then
+    swift_delete_container "$container"
+    swift_delete_container "$wcontainer"
+  fi
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -89,6 +99,79 @@ printf '%s\n' "$out" | grep -qx "$container" || die "the listing after CWD ../..
 say "CWD into a file: 550"
 out=$(lftp -e "quote CWD /$container/top.txt; quit" -u "$LAB_USER,$LAB_KEY" -p "$GW_PORT" 127.0.0.1 2>&1 || true)
 printf '%s\n' "$out" | grep -q '550' || die "CWD into a file did not get 550: $out"
+
+lftp_do() {
+  lftp -e "set net:max-retries 1; set net:reconnect-interval-base 1; set cmd:fail-exit yes; $1; quit" \
+    -u "$LAB_USER,$LAB_KEY" -p "$GW_PORT" 127.0.0.1
+}
+
+say "writing: building a tree with 1,000 small files and a ${WRITE_MB} MiB file"
+up="$work/up"
+mkdir -p "$up/many" "$up/a/b/c" "$up/spaced dir" "$up/ünï ☺" "$up/empty dir"
+for i in $(seq -w 1 1000); do printf 'small file %s\n' "$i" >"$up/many/f$i.txt"; done
+head -c $((WRITE_MB * 1024 * 1024)) /dev/urandom >"$up/a/huge.bin"
+head -c 123456 /dev/urandom >"$up/a/b/c/mid.bin"
+printf 'x\n' >"$up/spaced dir/file with spaces.txt"
+printf 'y\n' >"$up/ünï ☺/fïlé ✓.txt"
+: >"$up/zero.bin"
+(cd "$up" && find . -type f -exec sha256sum {} + | sort -k2) >"$work/up.sums"
+(cd "$up" && find . -mindepth 1 -type d | sort) >"$work/up.dirs"
+
+say "lftp mirror -R into a new container"
+lftp_do "mirror -R --parallel=4 $work/up '/$wcontainer'" >"$work/mirror-r.log" 2>&1 ||
+  { cat "$work/mirror-r.log" >&2; die "lftp mirror -R"; }
+
+say "the Swift API shows every file and a marker for every directory"
+curl -fsS -H "X-Auth-Token: $SWIFT_TOKEN" "$SWIFT_URL/$(urlpath "$wcontainer")?format=json" >"$work/listing.json" ||
+  die "listing the mirrored container"
+/usr/bin/python3 - "$work/listing.json" "$work/up.sums" "$work/up.dirs" <<'PY' || die "the Swift listing does not match the tree"
+import json, sys
+listing = json.load(open(sys.argv[1]))
+objects = {o["name"]: o for o in listing}
+files = [line.split(None, 1)[1].strip()[2:] for line in open(sys.argv[2])]
+dirs = [line.strip()[2:] for line in open(sys.argv[3])]
+for f in files:
+    assert f in objects, "missing object %r" % f
+    assert not objects[f]["content_type"].startswith("application/directory"), f
+for d in dirs:
+    assert d in objects, "missing directory marker %r" % d
+    assert objects[d]["content_type"] == "application/directory", (d, objects[d]["content_type"])
+    assert objects[d]["bytes"] == 0, d
+extra = set(objects) - set(files) - set(dirs)
+assert not extra, "unexpected objects: %r" % sorted(extra)[:5]
+assert objects["a/huge.bin"]["hash"], "no ETag"
+print("swift listing: %d files, %d directory markers" % (len(files), len(dirs)))
+PY
+
+say "lftp mirror back into a new folder"
+lftp_do "mirror --parallel=4 '/$wcontainer' $work/down" >"$work/mirror.log" 2>&1 ||
+  { cat "$work/mirror.log" >&2; die "lftp mirror"; }
+(cd "$work/down" && find . -type f -exec sha256sum {} + | sort -k2) >"$work/down.sums"
+(cd "$work/down" && find . -mindepth 1 -type d | sort) >"$work/down.dirs"
+diff -u "$work/up.sums" "$work/down.sums" >/dev/null || die "the mirrored-back files differ from the source"
+diff -u "$work/up.dirs" "$work/down.dirs" || die "the mirrored-back directories differ from the source"
+say "mirror -R then mirror: $(wc -l <"$work/down.sums") files and $(wc -l <"$work/down.dirs") directories identical"
+rm -f "$up/a/huge.bin" "$work/down/a/huge.bin"
+
+say "lftp renames, deletes and refusals"
+lftp_do "cd '/$wcontainer'; mv 'spaced dir/file with spaces.txt' 'a/renamed ☺.txt'; mv a/b/c/mid.bin 'empty dir'; \
+  mkdir 'new empty'; mv 'new empty' 'renamed empty'; mv 'ünï ☺' 'moved dir' || echo mv-refused; \
+  rm many/f0001.txt; rmdir 'ünï ☺' || echo rmdir-refused; rm 'ünï ☺/fïlé ✓.txt'; rmdir 'ünï ☺'; \
+  put $work/up/zero.bin -o /toplevel.bin || echo top-refused" \
+  >"$work/ops.log" 2>&1 || { cat "$work/ops.log" >&2; die "lftp operations"; }
+for refused in mv-refused rmdir-refused top-refused; do
+  grep -q "$refused" "$work/ops.log" || { cat "$work/ops.log" >&2; die "no $refused"; }
+done
+curl -fsS -H "X-Auth-Token: $SWIFT_TOKEN" "$SWIFT_URL/$(urlpath "$wcontainer")?format=plain" >"$work/after.txt"
+for want in "a/renamed ☺.txt" "empty dir/mid.bin" "renamed empty"; do
+  grep -qxF "$want" "$work/after.txt" || die "expected $want after the operations"
+done
+for gone in "spaced dir/file with spaces.txt" "a/b/c/mid.bin" "many/f0001.txt" "ünï ☺" "moved dir" \
+  "new empty" "ünï ☺/fïlé ✓.txt"; do
+  ! grep -qxF "$gone" "$work/after.txt" || die "$gone should be gone"
+done
+curl -fsS -o /dev/null -H "X-Auth-Token: $SWIFT_TOKEN" "$SWIFT_URL/toplevel.bin" 2>/dev/null &&
+  die "a top-level object was created"
 
 say "SIGTERM: clean exit"
 kill -TERM "$GW_PID"
