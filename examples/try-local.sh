@@ -15,12 +15,13 @@ cat <<MSG
   Log in as test:tester with password testing (account AUTH_test), for example:
 
     lftp -u test:tester,testing -p $port 127.0.0.1
-    curl -u 'test:tester:testing' ... does not work (curl splits at the first colon); use instead:
+    # curl splits -u at the first colon, so give the login in the URL, its colon written %3A:
     curl 'ftp://test%3Atester:testing@127.0.0.1:$port/'
     FileZilla: host 127.0.0.1, port $port, user test:tester, password testing, plain FTP
 
-  Top-level folders are containers; put files in with the Swift API until uploads land, e.g.:
-    swift -A http://127.0.0.1:8080/auth/v1.0 -U test:tester -K testing upload mycontainer somefile
+  Top-level folders are containers: \`mkdir photos\` makes one, and files go inside it. The same data is
+  visible through the Swift API, e.g.:
+    swift -A http://127.0.0.1:8080/auth/v1.0 -U test:tester -K testing list
 
 MSG
 exec target/debug/swiftftp --foreground --port "$port" --auth-url http://127.0.0.1:8080/auth/v1.0 \
