@@ -17,7 +17,7 @@ async fn main() -> anyhow::Result<()> {
     let auth = AuthMethod::V1 {
         auth_url: auth_url.parse()?,
     };
-    let creds = Credentials {
+    let creds = Credentials::V1 {
         user: user.clone(),
         key: Secret::new(key.clone()),
     };

@@ -88,8 +88,12 @@ pub struct Cli {
     #[arg(long, env = "SWIFTFTP_INSECURE")]
     pub insecure: bool,
 
-    /// Use Keystone authentication: logins TENANT.USER, or PROJECT@DOMAIN.USER@DOMAIN with version 3 (not
-    /// available yet: swiftftp refuses to start with it)
+    /// Also trust the CA certificate(s) in this PEM file for TLS to the auth service and Swift
+    #[arg(long = "ca-file", env = "SWIFTFTP_CA_FILE", value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+
+    /// Use Keystone authentication: logins TENANT.USER (v2.0), PROJECT[@DOMAIN].USER[@DOMAIN] or .appcred.ID
+    /// with an application credential's secret as password (v3)
     #[arg(long = "keystone-auth", env = "SWIFTFTP_KEYSTONE_AUTH")]
     pub keystone_auth: bool,
 

@@ -7,8 +7,7 @@
 //! silently ignored), and the deprecated `workers` and `service-net` are accepted with a warning.
 //!
 //! Options whose feature is not built yet are parsed and validated all the same, and [`Config::warnings`] says at
-//! start that they have no effect yet; `--keystone-auth` refuses to start instead, since serving v1 logins
-//! against a Keystone URL would refuse every user.
+//! start that they have no effect yet.
 
 use crate::cli::Cli;
 use anyhow::{Context, anyhow, bail};
@@ -56,6 +55,7 @@ const KNOWN_KEYS: &[&str] = &[
     "keystone-endpoint-type",
     "rackspace-service-net",
     "storage-policy",
+    "ca-file",
     "workers",
     "service-net",
 ];
@@ -80,7 +80,7 @@ pub enum EndpointType {
     Admin,
 }
 
-/// Keystone settings (parsed now; Keystone logins are a later addition).
+/// Keystone settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeystoneConfig {
     /// Whether `--keystone-auth` was asked for.
@@ -110,6 +110,8 @@ pub struct Config {
     pub keystone: KeystoneConfig,
     /// Skip TLS verification towards auth and Swift.
     pub insecure: bool,
+    /// Extra CA certificates (PEM) to trust towards auth and Swift.
+    pub ca_file: Option<PathBuf>,
     /// Memcache servers (`host:port`).
     pub memcache: Vec<String>,
     /// Debug logging.
@@ -449,6 +451,7 @@ impl Config {
             auth_url,
             keystone,
             insecure,
+            ca_file: cli.ca_file.or_else(|| file.string("ca-file").map(PathBuf::from)),
             memcache,
             verbose,
             foreground: cli.foreground,
@@ -478,12 +481,6 @@ impl Config {
 
     /// Refuses what would run wrongly, and lists what is accepted but has no effect yet.
     fn check_not_yet_built(mut self) -> anyhow::Result<Self> {
-        if self.keystone.enabled {
-            bail!(
-                "--keystone-auth: Keystone logins are not available in this version of swiftftp; \
-                 use a Swift v1 (tempauth/swauth) auth URL"
-            );
-        }
         let mut pending = Vec::new();
         if !self.foreground {
             pending.push("daemon mode (running in the foreground; pass -f to silence this)");
@@ -515,7 +512,7 @@ impl Config {
             self.keystone.service_type != "object-store",
             self.keystone.endpoint_type != EndpointType::Public,
         ];
-        if keystone_only.iter().any(|x| *x) {
+        if !self.keystone.enabled && keystone_only.iter().any(|x| *x) {
             self.warnings
                 .push("--keystone-* options are ignored without --keystone-auth".to_owned());
         }
@@ -686,8 +683,8 @@ mod tests {
                 "not an IP address",
             ),
             (
-                "[ftpcloudfs]\nauth-url = http://h\nkeystone-auth = yes\n",
-                "Keystone logins are not available",
+                "[ftpcloudfs]\nauth-url = http://h\nkeystone-auth = yes\nkeystone-tenant-separator =\n",
+                "must not be empty",
             ),
             ("[ftpcloudfs]\nauth-url = http://h\nuid = 'x y'\n", "--uid"),
         ];

@@ -5,7 +5,8 @@
 //! `listen`, so the port is reserved by binding and releasing it: another process could take it in between, in
 //! which case `serve` fails with the bind error rather than serving elsewhere.
 
-use crate::config::Config;
+use crate::config::{Config, EndpointType, KeystoneVersion};
+use crate::ftp::login::LoginScheme;
 use crate::ftp::Shared;
 use crate::ftp::auth::{SwiftAuthenticator, SwiftUser};
 use crate::ftp::storage::SwiftStorage;
@@ -48,18 +49,21 @@ impl Bound {
         F: Future<Output = ()> + Send + Sync + 'static,
     {
         let config = self.config;
+        let ca_pem = match &config.ca_file {
+            Some(path) => Some(
+                std::fs::read(path).with_context(|| format!("reading the CA file {}", path.display()))?,
+            ),
+            None => None,
+        };
         let client = swift::Client::new(&swift::ClientConfig {
             insecure: config.insecure,
+            ca_pem,
             ..swift::ClientConfig::default()
         })
         .context("building the HTTP client")?;
         let shared = Arc::new(Shared::new(client));
-        let authenticator = Arc::new(SwiftAuthenticator::new(
-            Arc::clone(&shared),
-            swift::AuthMethod::V1 {
-                auth_url: config.auth_url.clone(),
-            },
-        ));
+        let (auth, scheme) = auth_of(&config);
+        let authenticator = Arc::new(SwiftAuthenticator::new(Arc::clone(&shared), auth, scheme));
         let storage_shared = Arc::clone(&shared);
         // libunftp wants a 'static greeting; it is made once per process.
         let greeting: &'static str = Box::leak(config.banner.clone().into_boxed_str());
@@ -85,12 +89,44 @@ impl Bound {
         tracing::info!(
             listen = %self.addr,
             auth_url = %config.auth_url,
+            keystone = config.keystone.enabled,
             "swiftftp {} serving FTP", env!("CARGO_PKG_VERSION")
         );
         server
             .listen(self.addr.to_string())
             .await
             .with_context(|| format!("serving FTP on {}", self.addr))
+    }
+}
+
+/// The auth method and login-name scheme the configuration asks for.
+fn auth_of(config: &Config) -> (swift::AuthMethod, LoginScheme) {
+    let k = &config.keystone;
+    let catalog = swift::CatalogFilter {
+        service_type: k.service_type.clone(),
+        region: k.region.clone(),
+        interface: match k.endpoint_type {
+            EndpointType::Public => swift::Interface::Public,
+            EndpointType::Internal => swift::Interface::Internal,
+            EndpointType::Admin => swift::Interface::Admin,
+        },
+    };
+    let auth_url = config.auth_url.clone();
+    match (k.enabled, k.version) {
+        (false, _) => (swift::AuthMethod::V1 { auth_url }, LoginScheme::V1),
+        (true, KeystoneVersion::V2) => (
+            swift::AuthMethod::KeystoneV2 { auth_url, catalog },
+            LoginScheme::KeystoneV2 {
+                tenant_sep: k.tenant_separator.clone(),
+            },
+        ),
+        (true, KeystoneVersion::V3) => (
+            swift::AuthMethod::KeystoneV3 { auth_url, catalog },
+            LoginScheme::KeystoneV3 {
+                tenant_sep: k.tenant_separator.clone(),
+                domain_sep: k.domain_separator.clone(),
+            },
+        ),
     }
 }
 

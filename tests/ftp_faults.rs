@@ -108,9 +108,10 @@ fn a_listing_while_swift_is_down_gets_451_and_login_530() {
         "took {:?}",
         started.elapsed()
     );
+    // A login that needs the auth service fails (the same user would reuse the token its session holds).
     let mut other = gw.raw();
-    other.cmd("USER test:tester");
-    assert_eq!(other.cmd("PASS testing").0, 530);
+    other.cmd("USER test2:tester2");
+    assert_eq!(other.cmd("PASS testing2").0, 530);
     proxy.heal();
     assert_eq!(
         raw.cmd(&format!("SIZE {}", fx.path("x"))),

@@ -17,7 +17,7 @@ fn wrong_key_is_unauthenticated() {
     let err = rt
         .block_on(client.login(
             &auth,
-            Credentials {
+            Credentials::V1 {
                 user: USER.into(),
                 key: Secret::new("nope"),
             },
@@ -33,7 +33,7 @@ fn info_reports_the_cluster_limits() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let session = rt.block_on(login(USER, KEY));
     let info = rt
-        .block_on(session.client().info(&session.storage_url()))
+        .block_on(session.client().info(&session.storage_url().unwrap()))
         .unwrap();
     assert_eq!(info.max_object_name_length, 1024);
     assert_eq!(info.max_container_name_length, 256);

@@ -12,6 +12,8 @@
 //! and the `530` tells nothing. Why a login failed (Swift's status, or Swift unreachable) goes to the log only.
 
 use super::Shared;
+use super::listing::owner_name;
+use super::login::{LoginScheme, parse_login};
 use crate::swift::{self, AuthMethod};
 use async_trait::async_trait;
 use std::collections::HashMap;
@@ -53,13 +55,14 @@ impl UserDetail for SwiftUser {}
 /// How long a Swift session waits between the two login steps before it is dropped.
 const PENDING_TTL: Duration = Duration::from_secs(60);
 
-/// A session waiting between the two login steps, with the time it was made.
-type Parked = (Instant, Arc<swift::Session>);
+/// A session waiting between the two login steps: when it was made, the session, the owner name for `LIST`.
+type Parked = (Instant, Arc<swift::Session>, String);
 
 /// Logs FTP users in against Swift.
 pub struct SwiftAuthenticator {
     shared: Arc<Shared>,
     auth: AuthMethod,
+    scheme: LoginScheme,
     pending: Mutex<HashMap<String, Vec<Parked>>>,
 }
 
@@ -70,43 +73,38 @@ impl fmt::Debug for SwiftAuthenticator {
 }
 
 impl SwiftAuthenticator {
-    /// An authenticator using `auth` with the gateway's shared HTTP client.
-    pub fn new(shared: Arc<Shared>, auth: AuthMethod) -> Self {
+    /// An authenticator using `auth`, reading login names per `scheme`, with the gateway's shared HTTP client.
+    pub fn new(shared: Arc<Shared>, auth: AuthMethod, scheme: LoginScheme) -> Self {
         Self {
             shared,
             auth,
+            scheme,
             pending: Mutex::new(HashMap::new()),
         }
     }
 
-    fn park(&self, login: &str, session: Arc<swift::Session>) {
+    fn park(&self, login: &str, session: Arc<swift::Session>, owner: String) {
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
         pending.retain(|_, v| {
-            v.retain(|(t, _)| now.duration_since(*t) < PENDING_TTL);
+            v.retain(|(t, _, _)| now.duration_since(*t) < PENDING_TTL);
             !v.is_empty()
         });
         pending
             .entry(login.to_owned())
             .or_default()
-            .push((now, session));
+            .push((now, session, owner));
     }
 
-    fn take(&self, login: &str) -> Option<Arc<swift::Session>> {
+    fn take(&self, login: &str) -> Option<(Arc<swift::Session>, String)> {
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
         let list = pending.get_mut(login)?;
-        let (_, session) = list.pop()?;
+        let (_, session, owner) = list.pop()?;
         if list.is_empty() {
             pending.remove(login);
         }
-        Some(session)
+        Some((session, owner))
     }
-}
-
-/// The user part of a login, shown as owner in `LIST`: `account:user` → `user` (split at the first colon, as
-/// tempauth does).
-pub fn user_part(login: &str) -> &str {
-    login.split_once(':').map_or(login, |(_, user)| user)
 }
 
 #[async_trait]
@@ -120,9 +118,12 @@ impl Authenticator for SwiftAuthenticator {
         if username.is_empty() || password.is_empty() {
             return Err(AuthenticationError::BadPassword);
         }
-        let swift_creds = swift::Credentials {
-            user: username.to_owned(),
-            key: swift::Secret::new(password),
+        let (swift_creds, owner) = match parse_login(&self.scheme, username, password) {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                tracing::info!(user = username, client = %creds.source_ip, reason = %e, "login refused");
+                return Err(AuthenticationError::BadPassword);
+            }
         };
         match self
             .shared
@@ -134,13 +135,13 @@ impl Authenticator for SwiftAuthenticator {
                 let session = Arc::new(session);
                 self.shared.learn_limits(&session).await;
                 tracing::info!(user = username, client = %creds.source_ip, "login accepted by Swift");
-                self.park(username, session);
+                self.park(username, session, owner_name(&owner));
                 Ok(Principal {
                     username: username.to_owned(),
                 })
             }
             Err(e) if e.kind() == swift::ErrorKind::Unauthenticated => {
-                tracing::info!(user = username, client = %creds.source_ip, "login refused by Swift");
+                tracing::info!(user = username, client = %creds.source_ip, reason = %e, "login refused by Swift");
                 Err(AuthenticationError::BadPassword)
             }
             Err(e) => {
@@ -165,26 +166,13 @@ impl UserDetailProvider for SwiftAuthenticator {
         &self,
         principal: &Principal,
     ) -> Result<SwiftUser, UserDetailError> {
-        let session = self
+        let (session, owner) = self
             .take(&principal.username)
             .ok_or_else(|| UserDetailError::new("the Swift session of this login has expired"))?;
         Ok(SwiftUser {
             login: principal.username.clone(),
-            owner: super::listing::owner_name(user_part(&principal.username)),
+            owner,
             session,
         })
-    }
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn user_part_is_after_the_first_colon() {
-        assert_eq!(user_part("test:tester"), "tester");
-        assert_eq!(user_part("a:b:c"), "b:c");
-        assert_eq!(user_part("plain"), "plain");
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! | FTP | Swift |
 //! |---|---|
-//! | `USER`/`PASS` | v1 auth (`X-Auth-User`/`X-Auth-Key`); the token lives in the session (`auth.rs`) |
+//! | `USER`/`PASS` | v1 or Keystone login (`login.rs` splits the name); the token lives in the session (`auth.rs`) |
 //! | `CWD`, `CDUP` | `HEAD` container, or object `HEAD` + one-entry `prefix=key/` listing |
 //! | `LIST`, `NLST`, `MLSD`, `STAT path` | account listing, or container listing with `prefix` + `delimiter=/`, paged |
 //! | `SIZE`, `MDTM`, `MLST` | `HEAD` (plus the prefix probe, so a directory wins over a same-named file) |
@@ -23,6 +23,7 @@ pub mod auth;
 pub mod error;
 pub mod listing;
 pub mod location;
+pub mod login;
 mod rename;
 pub mod storage;
 mod write;
@@ -61,7 +62,8 @@ impl Shared {
         if self.info_known.load(Ordering::Relaxed) {
             return;
         }
-        match self.client.info(&session.storage_url()).await {
+        let Some(url) = session.storage_url() else { return };
+        match self.client.info(&url).await {
             Ok(info) => {
                 tracing::info!(?info, "cluster limits read from /info");
                 *self.info.write().unwrap_or_else(|p| p.into_inner()) = info;

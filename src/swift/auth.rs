@@ -1,18 +1,26 @@
-//! Logging in to Swift: turns credentials into a storage URL and a token.
+//! Logging in to Swift: turns credentials into a storage URL, a token and the token's expiry.
 //!
-//! v1 (TempAuth, swauth, and any auth service that speaks `X-Auth-User`/`X-Auth-Key`) lives here. Keystone
-//! v2.0/v3 is a later addition to the same `AuthMethod` enum. This module keeps no state: the token a session
-//! holds, and re-authenticating on 401, are `client.rs`'s job.
+//! Three protocols, one [`AuthMethod`]:
+//! - v1 (TempAuth, swauth): `GET auth_url` with `X-Auth-User`/`X-Auth-Key`.
+//! - Keystone v2.0: `POST {auth}/v2.0/tokens` with `tenantName` and `passwordCredentials`; the storage URL comes
+//!   from the service catalog.
+//! - Keystone v3: `POST {auth}/v3/auth/tokens`, password method scoped to a project, or an application
+//!   credential; the token is the `X-Subject-Token` header, the storage URL comes from the catalog.
 //!
-//! Secrets are wrapped in [`Secret`], whose `Debug` prints nothing of them, because libunftp's tracing spans
-//! `Debug`-print the user type that holds a session.
+//! The auth URL may be given with or without its version suffix (`/v2.0`, `/v3`). This module keeps no state:
+//! sharing, renewing and re-using tokens is `client.rs`'s job, and how an FTP login name splits into tenant,
+//! user and domains is the FTP adapter's. Secrets are wrapped in [`Secret`], whose `Debug` prints nothing.
 
 use super::error::{Error, Op};
+use chrono::DateTime;
 use reqwest::Url;
+use serde::Deserialize;
+use serde_json::json;
 use std::fmt;
 use std::net::IpAddr;
+use std::time::SystemTime;
 
-/// A password, key or token: `Debug` and `Display` never show it.
+/// A password, key or token: `Debug` never shows it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
 
@@ -34,31 +42,166 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// What the user typed at the FTP login.
-#[derive(Debug, Clone)]
-pub struct Credentials {
-    /// The login name, as given (`account:user` for v1).
-    pub user: String,
-    /// The password or key.
-    pub key: Secret,
+/// What a user logs in with, per protocol.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credentials {
+    /// v1: the user (`account:user`) and key as given.
+    V1 {
+        /// `X-Auth-User`.
+        user: String,
+        /// `X-Auth-Key`.
+        key: Secret,
+    },
+    /// Keystone v2.0: tenant, user, password.
+    V2 {
+        /// `tenantName`.
+        tenant: String,
+        /// `username`.
+        user: String,
+        /// `password`.
+        password: Secret,
+    },
+    /// Keystone v3 password login scoped to a project.
+    V3Password {
+        /// Project name.
+        project: String,
+        /// Domain name of the project.
+        project_domain: String,
+        /// User name.
+        user: String,
+        /// Domain name of the user.
+        user_domain: String,
+        /// Password.
+        password: Secret,
+    },
+    /// Keystone v3 application credential (project-scoped by construction).
+    V3ApplicationCredential {
+        /// Its id.
+        id: String,
+        /// Its secret.
+        secret: Secret,
+    },
 }
 
-/// A storage URL and the token that opens it.
+impl Credentials {
+    /// The user name, for logs.
+    pub fn display_user(&self) -> String {
+        match self {
+            Self::V1 { user, .. } => user.clone(),
+            Self::V2 { tenant, user, .. } => format!("{user} (tenant {tenant})"),
+            Self::V3Password {
+                project,
+                project_domain,
+                user,
+                user_domain,
+                ..
+            } => format!("{user}@{user_domain} (project {project}@{project_domain})"),
+            Self::V3ApplicationCredential { id, .. } => format!("application credential {id}"),
+        }
+    }
+
+    /// Every field, secret included, as bytes that identify these credentials exactly (for keyed hashing).
+    pub(crate) fn fingerprint_material(&self) -> Vec<u8> {
+        let parts: Vec<&str> = match self {
+            Self::V1 { user, key } => vec!["v1", user, key.expose()],
+            Self::V2 { tenant, user, password } => vec!["v2", tenant, user, password.expose()],
+            Self::V3Password {
+                project,
+                project_domain,
+                user,
+                user_domain,
+                password,
+            } => vec!["v3", project, project_domain, user, user_domain, password.expose()],
+            Self::V3ApplicationCredential { id, secret } => vec!["v3-ac", id, secret.expose()],
+        };
+        // Length-prefixed, so that no two different field lists give the same bytes.
+        let mut out = Vec::new();
+        for p in parts {
+            out.extend_from_slice(&(p.len() as u64).to_be_bytes());
+            out.extend_from_slice(p.as_bytes());
+        }
+        out
+    }
+}
+
+/// A storage URL, the token that opens it, and when the token expires.
 #[derive(Debug, Clone)]
 pub struct Token {
     /// The account's URL, e.g. `http://127.0.0.1:8080/v1/AUTH_test`.
     pub storage_url: Url,
     /// The `X-Auth-Token` value.
     pub token: Secret,
+    /// When Keystone says it expires (v1 tokens carry no expiry here).
+    pub expires_at: Option<SystemTime>,
+    /// When it was obtained.
+    pub issued_at: SystemTime,
+}
+
+/// Which catalog interface to take Swift's URL from (`--keystone-endpoint-type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interface {
+    /// `publicURL` / `public`.
+    Public,
+    /// `internalURL` / `internal`.
+    Internal,
+    /// `adminURL` / `admin`.
+    Admin,
+}
+
+impl Interface {
+    fn v3_name(self) -> &'static str {
+        match self {
+            Self::Public => "public",
+            Self::Internal => "internal",
+            Self::Admin => "admin",
+        }
+    }
+}
+
+/// How Swift's endpoint is picked from a Keystone catalog.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CatalogFilter {
+    /// Service type, e.g. `object-store`.
+    pub service_type: String,
+    /// Region; any region when `None`.
+    pub region: Option<String>,
+    /// Interface.
+    pub interface: Interface,
+}
+
+impl fmt::Display for CatalogFilter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "service type {:?}, {} interface, region {}",
+            self.service_type,
+            self.interface.v3_name(),
+            self.region.as_deref().map_or_else(|| "any".to_owned(), |r| format!("{r:?}"))
+        )
+    }
 }
 
 /// How this gateway logs users in.
 #[derive(Debug, Clone)]
 pub enum AuthMethod {
-    /// Swift v1 auth: `GET auth_url` with `X-Auth-User` and `X-Auth-Key`.
+    /// Swift v1 auth.
     V1 {
         /// E.g. `http://127.0.0.1:8080/auth/v1.0`.
         auth_url: Url,
+    },
+    /// Keystone v2.0.
+    KeystoneV2 {
+        /// The identity URL, with or without `/v2.0`.
+        auth_url: Url,
+        /// Which endpoint to use.
+        catalog: CatalogFilter,
+    },
+    /// Keystone v3.
+    KeystoneV3 {
+        /// The identity URL, with or without `/v3`.
+        auth_url: Url,
+        /// Which endpoint to use.
+        catalog: CatalogFilter,
     },
 }
 
@@ -70,22 +213,231 @@ impl AuthMethod {
         creds: &Credentials,
         forwarded_for: Option<IpAddr>,
     ) -> Result<Token, Error> {
-        match self {
-            Self::V1 { auth_url } => login_v1(http, auth_url, creds, forwarded_for).await,
+        match (self, creds) {
+            (Self::V1 { auth_url }, Credentials::V1 { user, key }) => {
+                login_v1(http, auth_url, user, key, forwarded_for).await
+            }
+            (Self::KeystoneV2 { auth_url, catalog }, Credentials::V2 { tenant, user, password }) => {
+                let body = json!({"auth": {"tenantName": tenant,
+                    "passwordCredentials": {"username": user, "password": password.expose()}}});
+                let url = versioned(auth_url, "v2.0", "tokens");
+                let (_, bytes) = post_json(http, url, &body, forwarded_for).await?;
+                parse_v2(&bytes, catalog)
+            }
+            (Self::KeystoneV3 { auth_url, catalog }, creds @ (Credentials::V3Password { .. } | Credentials::V3ApplicationCredential { .. })) => {
+                let body = v3_body(creds);
+                let url = versioned(auth_url, "v3", "auth/tokens");
+                let (headers, bytes) = post_json(http, url, &body, forwarded_for).await?;
+                let token = headers
+                    .get("X-Subject-Token")
+                    .and_then(|v| v.to_str().ok())
+                    .ok_or_else(|| Error::protocol(Op::Authenticate, "Keystone's answer has no X-Subject-Token"))?
+                    .to_owned();
+                parse_v3(&bytes, token, catalog)
+            }
+            _ => Err(Error::protocol(
+                Op::Authenticate,
+                "these credentials do not fit the configured auth method",
+            )),
         }
     }
+}
+
+/// `base` with `/<version>/<path>` appended, whether or not `base` already ends with the version.
+fn versioned(base: &Url, version: &str, path: &str) -> Url {
+    let mut url = base.clone();
+    let trimmed = url.path().trim_end_matches('/').to_owned();
+    let root = trimmed.strip_suffix(&format!("/{version}")).unwrap_or(&trimmed);
+    url.set_path(&format!("{root}/{version}/{path}"));
+    url
+}
+
+fn v3_body(creds: &Credentials) -> serde_json::Value {
+    match creds {
+        Credentials::V3ApplicationCredential { id, secret } => json!({"auth": {"identity": {
+            "methods": ["application_credential"],
+            "application_credential": {"id": id, "secret": secret.expose()}}}}),
+        Credentials::V3Password {
+            project,
+            project_domain,
+            user,
+            user_domain,
+            password,
+        } => json!({"auth": {
+            "identity": {"methods": ["password"], "password": {"user": {
+                "name": user, "domain": {"name": user_domain}, "password": password.expose()}}},
+            "scope": {"project": {"name": project, "domain": {"name": project_domain}}}}}),
+        Credentials::V1 { .. } | Credentials::V2 { .. } => json!({}),
+    }
+}
+
+async fn post_json(
+    http: &reqwest::Client,
+    url: Url,
+    body: &serde_json::Value,
+    forwarded_for: Option<IpAddr>,
+) -> Result<(reqwest::header::HeaderMap, bytes::Bytes), Error> {
+    let mut req = http
+        .post(url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body.to_string());
+    if let Some(ip) = forwarded_for {
+        req = req.header("X-Forwarded-For", ip.to_string());
+    }
+    let resp = req
+        .send()
+        .await
+        .map_err(|e| Error::from_transport(Op::Authenticate, e))?;
+    let status = resp.status().as_u16();
+    if !resp.status().is_success() {
+        // Keystone answers 401 for a wrong password and for an unknown user or project alike, 404 for some
+        // unknown scopes: to the user they all mean "these credentials do not log in".
+        let status = if matches!(status, 403 | 404) { 401 } else { status };
+        return Err(Error::from_status(Op::Authenticate, status));
+    }
+    let headers = resp.headers().clone();
+    let bytes = resp
+        .bytes()
+        .await
+        .map_err(|e| Error::from_transport(Op::Authenticate, e))?;
+    Ok((headers, bytes))
+}
+
+fn parse_time(s: &str) -> Option<SystemTime> {
+    // Keystone writes `2026-11-29T03:00:00Z` (v2) or `2026-11-29T03:00:00.000000Z` (v3).
+    DateTime::parse_from_rfc3339(s).ok().map(SystemTime::from).or_else(|| {
+        chrono::NaiveDateTime::parse_from_str(s.trim_end_matches('Z'), "%Y-%m-%dT%H:%M:%S%.f")
+            .ok()
+            .map(|t| SystemTime::from(t.and_utc()))
+    })
+}
+
+fn no_endpoint(catalog: &CatalogFilter) -> Error {
+    Error::protocol(
+        Op::Authenticate,
+        format!("the Keystone catalog has no endpoint for {catalog}"),
+    )
+}
+
+fn storage_url(url: &str) -> Result<Url, Error> {
+    Url::parse(url).map_err(|_| Error::protocol(Op::Authenticate, "the catalog's Swift URL is not a URL"))
+}
+
+fn parse_v2(body: &[u8], catalog: &CatalogFilter) -> Result<Token, Error> {
+    #[derive(Deserialize)]
+    struct Resp {
+        access: Access,
+    }
+    #[derive(Deserialize)]
+    struct Access {
+        token: TokenV2,
+        #[serde(rename = "serviceCatalog", default)]
+        service_catalog: Vec<ServiceV2>,
+    }
+    #[derive(Deserialize)]
+    struct TokenV2 {
+        id: String,
+        expires: Option<String>,
+    }
+    #[derive(Deserialize)]
+    struct ServiceV2 {
+        #[serde(rename = "type")]
+        kind: String,
+        #[serde(default)]
+        endpoints: Vec<EndpointV2>,
+    }
+    #[derive(Deserialize)]
+    struct EndpointV2 {
+        region: Option<String>,
+        #[serde(rename = "publicURL")]
+        public: Option<String>,
+        #[serde(rename = "internalURL")]
+        internal: Option<String>,
+        #[serde(rename = "adminURL")]
+        admin: Option<String>,
+    }
+    let resp: Resp = serde_json::from_slice(body)
+        .map_err(|e| Error::protocol(Op::Authenticate, format!("bad Keystone v2.0 answer: {e}")))?;
+    let url = resp
+        .access
+        .service_catalog
+        .iter()
+        .filter(|s| s.kind == catalog.service_type)
+        .flat_map(|s| &s.endpoints)
+        .filter(|e| catalog.region.is_none() || e.region == catalog.region)
+        .find_map(|e| match catalog.interface {
+            Interface::Public => e.public.clone(),
+            Interface::Internal => e.internal.clone(),
+            Interface::Admin => e.admin.clone(),
+        })
+        .ok_or_else(|| no_endpoint(catalog))?;
+    Ok(Token {
+        storage_url: storage_url(&url)?,
+        token: Secret::new(resp.access.token.id),
+        expires_at: resp.access.token.expires.as_deref().and_then(parse_time),
+        issued_at: SystemTime::now(),
+    })
+}
+
+fn parse_v3(body: &[u8], token: String, catalog: &CatalogFilter) -> Result<Token, Error> {
+    #[derive(Deserialize)]
+    struct Resp {
+        token: TokenV3,
+    }
+    #[derive(Deserialize)]
+    struct TokenV3 {
+        expires_at: Option<String>,
+        #[serde(default)]
+        catalog: Vec<ServiceV3>,
+    }
+    #[derive(Deserialize)]
+    struct ServiceV3 {
+        #[serde(rename = "type")]
+        kind: String,
+        #[serde(default)]
+        endpoints: Vec<EndpointV3>,
+    }
+    #[derive(Deserialize)]
+    struct EndpointV3 {
+        interface: String,
+        region: Option<String>,
+        region_id: Option<String>,
+        url: String,
+    }
+    let resp: Resp = serde_json::from_slice(body)
+        .map_err(|e| Error::protocol(Op::Authenticate, format!("bad Keystone v3 answer: {e}")))?;
+    let url = resp
+        .token
+        .catalog
+        .iter()
+        .filter(|s| s.kind == catalog.service_type)
+        .flat_map(|s| &s.endpoints)
+        .filter(|e| e.interface == catalog.interface.v3_name())
+        .find(|e| match &catalog.region {
+            None => true,
+            Some(r) => e.region.as_ref() == Some(r) || e.region_id.as_ref() == Some(r),
+        })
+        .map(|e| e.url.clone())
+        .ok_or_else(|| no_endpoint(catalog))?;
+    Ok(Token {
+        storage_url: storage_url(&url)?,
+        token: Secret::new(token),
+        expires_at: resp.token.expires_at.as_deref().and_then(parse_time),
+        issued_at: SystemTime::now(),
+    })
 }
 
 async fn login_v1(
     http: &reqwest::Client,
     auth_url: &Url,
-    creds: &Credentials,
+    user: &str,
+    key: &Secret,
     forwarded_for: Option<IpAddr>,
 ) -> Result<Token, Error> {
     let mut req = http
         .get(auth_url.clone())
-        .header("X-Auth-User", &creds.user)
-        .header("X-Auth-Key", creds.key.expose());
+        .header("X-Auth-User", user)
+        .header("X-Auth-Key", key.expose());
     if let Some(ip) = forwarded_for {
         req = req.header("X-Forwarded-For", ip.to_string());
     }
@@ -96,11 +448,7 @@ async fn login_v1(
     let status = resp.status();
     if !status.is_success() {
         // 401 and 403 both mean "these credentials do not log in" to the user; keep the difference for logs.
-        let status = if status.as_u16() == 403 {
-            401
-        } else {
-            status.as_u16()
-        };
+        let status = if status.as_u16() == 403 { 401 } else { status.as_u16() };
         return Err(Error::from_status(Op::Authenticate, status));
     }
     let header = |name: &str| {
@@ -109,20 +457,17 @@ async fn login_v1(
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
     };
-    let storage_url = header("X-Storage-Url")
+    let url = header("X-Storage-Url")
         .ok_or_else(|| Error::protocol(Op::Authenticate, "the auth answer has no X-Storage-Url"))?;
     let token = header("X-Auth-Token")
         .or_else(|| header("X-Storage-Token"))
         .ok_or_else(|| Error::protocol(Op::Authenticate, "the auth answer has no X-Auth-Token"))?;
-    let storage_url = Url::parse(&storage_url).map_err(|_| {
-        Error::protocol(
-            Op::Authenticate,
-            "the auth answer's X-Storage-Url is not a URL",
-        )
-    })?;
     Ok(Token {
-        storage_url,
+        storage_url: Url::parse(&url)
+            .map_err(|_| Error::protocol(Op::Authenticate, "the auth answer's X-Storage-Url is not a URL"))?,
         token: Secret::new(token),
+        expires_at: None,
+        issued_at: SystemTime::now(),
     })
 }
 
@@ -130,15 +475,98 @@ async fn login_v1(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    fn filter(region: Option<&str>, interface: Interface) -> CatalogFilter {
+        CatalogFilter {
+            service_type: "object-store".into(),
+            region: region.map(str::to_owned),
+            interface,
+        }
+    }
 
     #[test]
     fn secrets_stay_out_of_debug() {
-        let creds = Credentials {
+        let creds = Credentials::V1 {
             user: "test:tester".into(),
             key: Secret::new("hunter2"),
         };
         let shown = format!("{creds:?}");
         assert!(shown.contains("test:tester"));
         assert!(!shown.contains("hunter2"));
+    }
+
+    #[test]
+    fn auth_urls_get_their_version_once() {
+        let cases = [
+            ("https://id.example/v2.0", "v2.0", "tokens", "https://id.example/v2.0/tokens"),
+            ("https://id.example/v2.0/", "v2.0", "tokens", "https://id.example/v2.0/tokens"),
+            ("https://id.example", "v2.0", "tokens", "https://id.example/v2.0/tokens"),
+            ("http://h:5000/v3", "v3", "auth/tokens", "http://h:5000/v3/auth/tokens"),
+            ("http://h:5000/identity/", "v3", "auth/tokens", "http://h:5000/identity/v3/auth/tokens"),
+        ];
+        for (base, version, path, want) in cases {
+            assert_eq!(versioned(&Url::parse(base).unwrap(), version, path).as_str(), want);
+        }
+    }
+
+    #[test]
+    fn v2_catalog_picks_type_region_and_interface() {
+        let body = br#"{"access": {"token": {"id": "tok", "expires": "2026-11-29T03:00:00Z"},
+            "serviceCatalog": [
+              {"type": "compute", "endpoints": [{"region": "R1", "publicURL": "http://nova"}]},
+              {"type": "object-store", "endpoints": [
+                {"region": "R1", "publicURL": "http://r1-pub/v1/AUTH_t", "internalURL": "http://r1-int/v1/AUTH_t"},
+                {"region": "R2", "publicURL": "http://r2-pub/v1/AUTH_t", "adminURL": "http://r2-adm/v1/AUTH_t"}]}]}}"#;
+        let t = parse_v2(body, &filter(None, Interface::Public)).unwrap();
+        assert_eq!(t.storage_url.as_str(), "http://r1-pub/v1/AUTH_t");
+        assert_eq!(t.token.expose(), "tok");
+        assert_eq!(
+            t.expires_at.unwrap().duration_since(UNIX_EPOCH).unwrap(),
+            Duration::from_secs(1_795_921_200)
+        );
+        let t = parse_v2(body, &filter(Some("R2"), Interface::Admin)).unwrap();
+        assert_eq!(t.storage_url.as_str(), "http://r2-adm/v1/AUTH_t");
+        let t = parse_v2(body, &filter(Some("R1"), Interface::Internal)).unwrap();
+        assert_eq!(t.storage_url.as_str(), "http://r1-int/v1/AUTH_t");
+        let err = parse_v2(body, &filter(Some("R3"), Interface::Public)).unwrap_err();
+        assert!(err.to_string().contains("region \"R3\""), "{err}");
+        assert!(parse_v2(body, &filter(Some("R2"), Interface::Internal)).is_err());
+    }
+
+    #[test]
+    fn v3_catalog_picks_type_region_and_interface() {
+        let body = br#"{"token": {"expires_at": "2026-11-29T03:00:00.000000Z", "catalog": [
+            {"type": "object-store", "endpoints": [
+              {"interface": "internal", "region": "RegionOne", "region_id": "RegionOne", "url": "http://int/v1/KEY_p"},
+              {"interface": "public", "region": "RegionOne", "region_id": "RegionOne", "url": "http://pub/v1/KEY_p"}]}]}}"#;
+        let t = parse_v3(body, "tok".into(), &filter(Some("RegionOne"), Interface::Public)).unwrap();
+        assert_eq!(t.storage_url.as_str(), "http://pub/v1/KEY_p");
+        assert!(t.expires_at.is_some());
+        let t = parse_v3(body, "tok".into(), &filter(None, Interface::Internal)).unwrap();
+        assert_eq!(t.storage_url.as_str(), "http://int/v1/KEY_p");
+        assert!(parse_v3(body, "tok".into(), &filter(Some("RegionTwo"), Interface::Public)).is_err());
+        assert!(parse_v3(body, "tok".into(), &filter(None, Interface::Admin)).is_err());
+    }
+
+    #[test]
+    fn fingerprints_differ_when_any_field_does() {
+        let a = Credentials::V2 {
+            tenant: "t".into(),
+            user: "u".into(),
+            password: Secret::new("p"),
+        };
+        let b = Credentials::V2 {
+            tenant: "t".into(),
+            user: "u".into(),
+            password: Secret::new("q"),
+        };
+        let c = Credentials::V2 {
+            tenant: "tu".into(),
+            user: "".into(),
+            password: Secret::new("p"),
+        };
+        assert_ne!(a.fingerprint_material(), b.fingerprint_material());
+        assert_ne!(a.fingerprint_material(), c.fingerprint_material());
     }
 }

@@ -8,7 +8,8 @@
 //! Deliberately not here: anything about FTP, paths or listings' meaning (the `ftp` module), and paging
 //! (`list.rs`).
 
-use super::auth::{AuthMethod, Credentials, Token};
+use super::auth::{AuthMethod, Credentials, Secret, Token};
+use super::token::{TokenSlot, TokenStore};
 use super::error::{Error, ErrorKind, Op};
 use super::retry::RetryConfig;
 use super::{ContainerHead, ContainerInfo, Info, ObjectEntry, ObjectHead};
@@ -17,7 +18,7 @@ use futures_util::{Stream, TryStreamExt};
 use reqwest::header::HeaderMap;
 use reqwest::{Method, RequestBuilder, Response, Url};
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// How the HTTP side of the client behaves.
@@ -25,6 +26,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub struct ClientConfig {
     /// Skip TLS certificate verification towards the auth service and Swift (`--insecure`).
     pub insecure: bool,
+    /// Extra trusted CA certificates (PEM), added to the system's (`--ca-file`).
+    pub ca_pem: Option<Vec<u8>>,
     /// Time allowed to open a TCP (and TLS) connection.
     pub connect_timeout: Duration,
     /// Longest silence while waiting for an answer or for the next bytes of a body. Not a total timeout.
@@ -37,6 +40,7 @@ impl Default for ClientConfig {
     fn default() -> Self {
         Self {
             insecure: false,
+            ca_pem: None,
             connect_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(60),
             retry: RetryConfig::default(),
@@ -53,45 +57,64 @@ pub(crate) enum Replay {
     Never,
 }
 
-/// The shared HTTP client: cheap to clone, one connection pool for every session.
+/// The shared HTTP client: cheap to clone, one connection pool and one token store for every session.
 #[derive(Debug, Clone)]
 pub struct Client {
     http: reqwest::Client,
     retry: RetryConfig,
+    tokens: Arc<TokenStore>,
+}
+
+/// Why the client could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The HTTP client (TLS set-up, CA certificates).
+    #[error("setting up HTTP: {0}")]
+    Http(#[from] reqwest::Error),
+    /// The system's random generator.
+    #[error("no random numbers for the token store's key")]
+    Random,
 }
 
 impl Client {
     /// Builds the one HTTP client the gateway uses.
-    pub fn new(config: &ClientConfig) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
+    pub fn new(config: &ClientConfig) -> Result<Self, ClientError> {
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
             .read_timeout(config.read_timeout)
             .tls_danger_accept_invalid_certs(config.insecure)
             .tcp_nodelay(true)
-            .user_agent(concat!("swiftftp/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+            .user_agent(concat!("swiftftp/", env!("CARGO_PKG_VERSION")));
+        if let Some(pem) = &config.ca_pem {
+            builder = builder.tls_certs_merge(reqwest::Certificate::from_pem_bundle(pem)?);
+        }
         Ok(Self {
-            http,
+            http: builder.build()?,
             retry: config.retry.clone(),
+            tokens: Arc::new(TokenStore::new().map_err(|_| ClientError::Random)?),
         })
     }
 
-    /// Logs in and returns a session holding the token (and the credentials, to log in again on a 401).
+    /// Logs in and returns a session. Sessions of the same credentials (password included) share one token:
+    /// a login whose credentials already hold a fresh token makes no request at all.
     pub async fn login(
         &self,
         auth: &AuthMethod,
         creds: Credentials,
         forwarded_for: Option<IpAddr>,
     ) -> Result<Session, Error> {
-        let token = auth.login(&self.http, &creds, forwarded_for).await?;
-        Ok(Session {
+        let mut material = format!("{auth:?}").into_bytes();
+        material.extend_from_slice(&creds.fingerprint_material());
+        let slot = self.tokens.slot(&material);
+        let session = Session {
             client: self.clone(),
             auth: auth.clone(),
             creds,
             forwarded_for,
-            token: Mutex::new(Arc::new(token)),
-            relogin: tokio::sync::Mutex::new(()),
-        })
+            slot,
+        };
+        session.token().await?;
+        Ok(session)
     }
 
     /// Reads the cluster's limits from `/info`, found at the root of the proxy serving `storage_url`.
@@ -131,70 +154,59 @@ pub struct Session {
     auth: AuthMethod,
     creds: Credentials,
     forwarded_for: Option<IpAddr>,
-    // A std mutex: held only to clone or swap the Arc, never across an await.
-    token: Mutex<Arc<Token>>,
-    // Serialises re-authentication so that one expired token costs one login.
-    relogin: tokio::sync::Mutex<()>,
+    slot: Arc<TokenSlot>,
 }
 
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")
-            .field("user", &self.creds.user)
+            .field("user", &self.creds.display_user())
             .field("forwarded_for", &self.forwarded_for)
             .finish_non_exhaustive()
     }
 }
 
 impl Session {
-    fn current_token(&self) -> Arc<Token> {
-        match self.token.lock() {
-            Ok(guard) => Arc::clone(&guard),
-            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
-        }
+    async fn login(&self) -> Result<Token, Error> {
+        tracing::info!(user = %self.creds.display_user(), "logging in to Swift");
+        self.auth
+            .login(&self.client.http, &self.creds, self.forwarded_for)
+            .await
     }
 
-    /// The account's storage URL.
-    pub fn storage_url(&self) -> Url {
-        self.current_token().storage_url.clone()
+    /// A token with time left (renewed first when about to expire). Called before every request, including
+    /// every upload, whose streamed body could not be sent again after a 401.
+    async fn token(&self) -> Result<Arc<Token>, Error> {
+        self.slot.fresh(|| self.login()).await
+    }
+
+    /// The account's storage URL (known once the session has a token, i.e. always after `Client::login`).
+    pub fn storage_url(&self) -> Option<Url> {
+        self.slot.current().map(|t| t.storage_url.clone())
     }
 
     /// Replaces the token (keeping the storage URL), e.g. with one obtained elsewhere. A token that turns out to
     /// be invalid costs one re-login at the next request.
-    pub fn set_token(&self, token: super::auth::Secret) {
-        let storage_url = self.storage_url();
-        let token = Arc::new(Token { storage_url, token });
-        match self.token.lock() {
-            Ok(mut guard) => *guard = token,
-            Err(poisoned) => *poisoned.into_inner() = token,
-        }
+    pub fn set_token(&self, token: Secret) {
+        let Some(storage_url) = self.storage_url() else {
+            return;
+        };
+        self.slot.install(Token {
+            storage_url,
+            token,
+            expires_at: None,
+            issued_at: SystemTime::now(),
+        });
     }
 
-    /// The login name this session was opened with.
-    pub fn user(&self) -> &str {
-        &self.creds.user
+    /// The user this session logged in as, for logs.
+    pub fn user(&self) -> String {
+        self.creds.display_user()
     }
 
     /// The HTTP client, for calls that need no token (`/info`).
     pub fn client(&self) -> &Client {
         &self.client
-    }
-
-    async fn relogin(&self, seen: &Arc<Token>) -> Result<(), Error> {
-        let _guard = self.relogin.lock().await;
-        if !Arc::ptr_eq(&self.current_token(), seen) {
-            return Ok(()); // another request already renewed it
-        }
-        tracing::info!(user = %self.creds.user, "Swift answered 401: logging in again");
-        let token = self
-            .auth
-            .login(&self.client.http, &self.creds, self.forwarded_for)
-            .await?;
-        match self.token.lock() {
-            Ok(mut guard) => *guard = Arc::new(token),
-            Err(poisoned) => *poisoned.into_inner() = Arc::new(token),
-        }
-        Ok(())
     }
 
     /// Sends a request built by `build` from the storage URL, with the token and `X-Forwarded-For`.
@@ -214,7 +226,7 @@ impl Session {
         let mut relogged = false;
         let mut retries = 0;
         loop {
-            let token = self.current_token();
+            let token = self.token().await?;
             let mut req = build(&self.client.http, &token.storage_url)
                 .header("X-Auth-Token", token.token.expose());
             if let Some(ip) = self.forwarded_for {
@@ -224,7 +236,8 @@ impl Session {
                 Ok(resp) if resp.status().is_success() => return Ok(resp),
                 Ok(resp) if resp.status().as_u16() == 401 && !relogged => {
                     relogged = true;
-                    self.relogin(&token).await?;
+                    tracing::info!(user = %self.creds.display_user(), "Swift answered 401: logging in again");
+                    self.slot.replace(&token, || self.login()).await?;
                     if replay == Replay::Retry {
                         continue;
                     }

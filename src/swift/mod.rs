@@ -3,7 +3,8 @@
 //! It knows nothing of FTP (it never imports libunftp): the `ftp` module is its only caller in the gateway, and
 //! the tests use it to write fixtures straight into Swift. Layout:
 //!
-//! - `auth.rs`: turning credentials into a storage URL and a token (v1 today).
+//! - `auth.rs`: turning credentials into a storage URL and a token (v1, Keystone v2.0 and v3).
+//! - `token.rs`: tokens shared by the sessions of one set of credentials, renewed before expiry, single-flight.
 //! - `client.rs`: the shared HTTP [`Client`] and a user's [`Session`], one method per Swift call.
 //! - `upload.rs`: streaming an object up from any `AsyncRead`, with its MD5 checked against Swift's ETag.
 //! - `list.rs`: listings as streams that page with `marker` until Swift returns an empty page.
@@ -17,10 +18,11 @@ mod client;
 mod error;
 mod list;
 mod retry;
+mod token;
 mod upload;
 
-pub use auth::{AuthMethod, Credentials, Secret, Token};
-pub use client::{Client, ClientConfig, ObjectDownload, Session};
+pub use auth::{AuthMethod, CatalogFilter, Credentials, Interface, Secret, Token};
+pub use client::{Client, ClientConfig, ClientError, ObjectDownload, Session};
 pub use error::{Error, ErrorKind, Op};
 pub use retry::RetryConfig;
 pub use upload::{UploadError, Uploaded};

@@ -219,7 +219,7 @@ pub async fn login(user: &str, key: &str) -> Session {
     client
         .login(
             &auth,
-            Credentials {
+            Credentials::V1 {
                 user: user.to_owned(),
                 key: Secret::new(key),
             },

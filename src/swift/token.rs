@@ -1,0 +1,222 @@
+//! Tokens shared by every session of the same credentials, renewed before they expire, one request at a time.
+//!
+//! A [`TokenSlot`] holds the current token of one set of credentials (auth method, user, password: all of it).
+//! Sessions hold the slot, so a hundred FTP sessions of one user share one token and one renewal: the first
+//! task to find it missing or about to expire logs in while the others wait on the slot's lock, then reuse what
+//! it got (single-flight). The [`TokenStore`] finds the slot of a login by an HMAC-SHA256 of the credentials
+//! under a random per-process key: the password is part of the key, so a wrong password never reaches someone's
+//! token, and no password is kept in the map. Slots live as long as a session holds them (the store keeps weak
+//! references), so a token outlives its last session only in the memcached cache that may come later.
+//!
+//! When to renew: when less than a third of the token's lifetime is left, at most five minutes before expiry
+//! (Keystone's hour-long tokens renew at 55 minutes; a 20-second test token at 13 seconds). v1 tokens carry no
+//! expiry and are renewed only after a 401.
+
+use super::auth::Token;
+use super::error::Error;
+use aws_lc_rs::hmac;
+use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, SystemTime};
+
+/// Renew no earlier than this before expiry, however long the token lives.
+const MAX_MARGIN: Duration = Duration::from_secs(300);
+
+/// One set of credentials' current token.
+#[derive(Debug)]
+pub(crate) struct TokenSlot {
+    // A std mutex: held only to clone or swap the Arc, never across an await.
+    current: Mutex<Option<Arc<Token>>>,
+    // Serialises logins for this slot (single-flight).
+    renewing: tokio::sync::Mutex<()>,
+}
+
+impl TokenSlot {
+    fn new() -> Self {
+        Self {
+            current: Mutex::new(None),
+            renewing: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The current token, whatever its age.
+    pub(crate) fn current(&self) -> Option<Arc<Token>> {
+        self.current.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn set(&self, token: Arc<Token>) {
+        *self.current.lock().unwrap_or_else(|e| e.into_inner()) = Some(token);
+    }
+
+    /// A token that is not about to expire: the current one, or a new one from `login` (one login at a time;
+    /// waiters reuse its result).
+    pub(crate) async fn fresh<F, Fut>(&self, login: F) -> Result<Arc<Token>, Error>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Token, Error>>,
+    {
+        if let Some(t) = self.current().filter(|t| !needs_renewal(t, SystemTime::now())) {
+            return Ok(t);
+        }
+        let _guard = self.renewing.lock().await;
+        if let Some(t) = self.current().filter(|t| !needs_renewal(t, SystemTime::now())) {
+            return Ok(t);
+        }
+        let token = Arc::new(login().await?);
+        self.set(Arc::clone(&token));
+        Ok(token)
+    }
+
+    /// After a 401 with `seen`: a new token, unless another task already replaced `seen`.
+    pub(crate) async fn replace<F, Fut>(&self, seen: &Arc<Token>, login: F) -> Result<Arc<Token>, Error>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Token, Error>>,
+    {
+        let _guard = self.renewing.lock().await;
+        if let Some(t) = self.current().filter(|t| !Arc::ptr_eq(t, seen)) {
+            return Ok(t);
+        }
+        let token = Arc::new(login().await?);
+        self.set(Arc::clone(&token));
+        Ok(token)
+    }
+
+    /// Replaces the token outright (a token obtained elsewhere).
+    pub(crate) fn install(&self, token: Token) {
+        self.set(Arc::new(token));
+    }
+}
+
+/// Whether `token` should be renewed at `now`.
+fn needs_renewal(token: &Token, now: SystemTime) -> bool {
+    let Some(expires) = token.expires_at else {
+        return false;
+    };
+    let lifetime = expires.duration_since(token.issued_at).unwrap_or_default();
+    let margin = (lifetime / 3).min(MAX_MARGIN);
+    match expires.duration_since(now) {
+        Ok(left) => left < margin,
+        Err(_) => true, // already expired
+    }
+}
+
+/// The slots of every logged-in set of credentials.
+pub(crate) struct TokenStore {
+    key: hmac::Key,
+    slots: Mutex<HashMap<[u8; 32], Weak<TokenSlot>>>,
+}
+
+impl std::fmt::Debug for TokenStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenStore").finish_non_exhaustive()
+    }
+}
+
+impl TokenStore {
+    /// A store with a fresh random key.
+    pub(crate) fn new() -> Result<Self, aws_lc_rs::error::Unspecified> {
+        let mut key = [0u8; 32];
+        SystemRandom::new().fill(&mut key)?;
+        Ok(Self {
+            key: hmac::Key::new(hmac::HMAC_SHA256, &key),
+            slots: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The slot of these credentials (identified by `material`), created if no session holds one.
+    pub(crate) fn slot(&self, material: &[u8]) -> Arc<TokenSlot> {
+        let tag = hmac::sign(&self.key, material);
+        let mut id = [0u8; 32];
+        id.copy_from_slice(tag.as_ref());
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(slot) = slots.get(&id).and_then(Weak::upgrade) {
+            return slot;
+        }
+        slots.retain(|_, w| w.strong_count() > 0);
+        let slot = Arc::new(TokenSlot::new());
+        slots.insert(id, Arc::downgrade(&slot));
+        slot
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::swift::auth::Secret;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn token(issued: SystemTime, lifetime: Option<Duration>) -> Token {
+        Token {
+            storage_url: "http://s/v1/AUTH_t".parse().unwrap(),
+            token: Secret::new("t"),
+            expires_at: lifetime.map(|l| issued + l),
+            issued_at: issued,
+        }
+    }
+
+    #[test]
+    fn renewal_margin_is_a_third_of_the_lifetime_up_to_five_minutes() {
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let short = token(t0, Some(Duration::from_secs(30)));
+        assert!(!needs_renewal(&short, t0 + Duration::from_secs(19)));
+        assert!(needs_renewal(&short, t0 + Duration::from_secs(21)));
+        let hour = token(t0, Some(Duration::from_secs(3600)));
+        assert!(!needs_renewal(&hour, t0 + Duration::from_secs(3299)));
+        assert!(needs_renewal(&hour, t0 + Duration::from_secs(3301)));
+        assert!(needs_renewal(&hour, t0 + Duration::from_secs(4000)));
+        assert!(!needs_renewal(&token(t0, None), t0 + Duration::from_secs(1_000_000)));
+    }
+
+    #[tokio::test]
+    async fn concurrent_logins_of_one_slot_make_one_request() {
+        let store = TokenStore::new().unwrap();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let mut tasks = Vec::new();
+        for _ in 0..50 {
+            let slot = store.slot(b"same credentials");
+            let calls = Arc::clone(&calls);
+            tasks.push(tokio::spawn(async move {
+                slot.fresh(|| async {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    Ok(token(SystemTime::now(), Some(Duration::from_secs(3600))))
+                })
+                .await
+                .map(|_| slot)
+            }));
+        }
+        let mut slots = Vec::new();
+        for t in tasks {
+            slots.push(t.await.unwrap().unwrap());
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        // Other credentials get another slot.
+        let other = store.slot(b"other credentials");
+        assert!(other.current().is_none());
+        assert!(!Arc::ptr_eq(&other, &slots[0]));
+    }
+
+    #[tokio::test]
+    async fn a_replaced_token_is_not_replaced_twice() {
+        let store = TokenStore::new().unwrap();
+        let slot = store.slot(b"c");
+        let first = slot
+            .fresh(|| async { Ok(token(SystemTime::now(), None)) })
+            .await
+            .unwrap();
+        let second = slot
+            .replace(&first, || async { Ok(token(SystemTime::now(), None)) })
+            .await
+            .unwrap();
+        assert!(!Arc::ptr_eq(&first, &second));
+        // A second task that also saw `first` fail gets `second`, without a login.
+        let third = slot
+            .replace(&first, || async { panic!("no second login") })
+            .await
+            .unwrap();
+        assert!(Arc::ptr_eq(&second, &third));
+    }
+}
