@@ -451,7 +451,9 @@ impl Config {
             auth_url,
             keystone,
             insecure,
-            ca_file: cli.ca_file.or_else(|| file.string("ca-file").map(PathBuf::from)),
+            ca_file: cli
+                .ca_file
+                .or_else(|| file.string("ca-file").map(PathBuf::from)),
             memcache,
             verbose,
             foreground: cli.foreground,

@@ -6,9 +6,9 @@
 //! which case `serve` fails with the bind error rather than serving elsewhere.
 
 use crate::config::{Config, EndpointType, KeystoneVersion};
-use crate::ftp::login::LoginScheme;
 use crate::ftp::Shared;
 use crate::ftp::auth::{SwiftAuthenticator, SwiftUser};
+use crate::ftp::login::LoginScheme;
 use crate::ftp::storage::SwiftStorage;
 use crate::swift;
 use anyhow::Context;
@@ -51,7 +51,8 @@ impl Bound {
         let config = self.config;
         let ca_pem = match &config.ca_file {
             Some(path) => Some(
-                std::fs::read(path).with_context(|| format!("reading the CA file {}", path.display()))?,
+                std::fs::read(path)
+                    .with_context(|| format!("reading the CA file {}", path.display()))?,
             ),
             None => None,
         };

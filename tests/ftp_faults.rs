@@ -139,3 +139,40 @@ fn corruption_on_the_way_to_swift_is_caught_and_nothing_kept() {
         "the corrupted object is still there"
     );
 }
+
+#[test]
+fn every_swift_request_carries_x_forwarded_for() {
+    let fx = Fixture::new("xff");
+    fx.put("a.txt", "a");
+    let proxy = FaultProxy::start(swift_addr());
+    let gw = gateway_through(&proxy);
+    let mut raw = gw.raw_logged_in();
+    let (replies, _) = raw.transfer(&format!("LIST {}", fx.path("")));
+    assert_eq!(replies.last().unwrap().0, 226);
+    assert_eq!(raw.cmd(&format!("SIZE {}", fx.path("a.txt"))).0, 213);
+    let (replies, _) = raw.transfer(&format!("RETR {}", fx.path("a.txt")));
+    assert_eq!(replies.last().unwrap().0, 226);
+    let mut data = raw.data();
+    raw.send(&format!("STOR {}", fx.path("b.txt")));
+    assert_eq!(raw.reply().0, 150);
+    data.write_all(b"b").unwrap();
+    drop(data);
+    assert_eq!(raw.reply().0, 226);
+    assert_eq!(raw.cmd(&format!("DELE {}", fx.path("b.txt"))).0, 250);
+    let sent = String::from_utf8_lossy(&proxy.recorded()).to_lowercase();
+    let requests = sent
+        .split("\r\n")
+        .filter(|l| {
+            ["get ", "head ", "put ", "post ", "delete "]
+                .iter()
+                .any(|m| l.starts_with(m))
+                && l.ends_with(" http/1.1")
+        })
+        .count();
+    let tagged = sent.matches("\r\nx-forwarded-for: 127.0.0.1\r\n").count();
+    assert!(requests >= 8, "only {requests} requests seen");
+    assert_eq!(
+        tagged, requests,
+        "requests without X-Forwarded-For:\n{sent}"
+    );
+}

@@ -5,6 +5,7 @@
 
 mod common;
 mod ftp_faults;
+mod ftp_keystone;
 mod ftp_login;
 mod ftp_read;
 mod ftp_rename;

@@ -1,19 +1,30 @@
 #!/usr/bin/env bash
-# Runs every test swiftftp has, on a fresh machine too: installs and starts the local Swift (tests/swift-lab.sh),
-# checks formatting, lints and docs, runs `cargo test` (unit tests and integration tests against the real Swift
-# with a Rust FTP client), then the end-to-end suite with lftp and curl (tests/e2e.sh).
+# Runs every test swiftftp has, on a fresh machine too: installs and starts the local Swift (tests/swift-lab.sh)
+# and Keystone (tests/keystone-lab.sh), checks formatting, lints and docs, runs `cargo test` (unit tests and
+# integration tests against the real Swift and Keystone with a Rust FTP client), then the end-to-end suite with
+# lftp and curl (tests/e2e.sh).
 #
-# The lab is left running if it was running before, and stopped (by pid) if this run started it.
+# The labs are left running if they were running before, and stopped (by pid) if this run started them.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
 cd "$repo"
 
-lab_was_up=0
-"$here/swift-lab.sh" status 2>/dev/null | grep -q '^proxy .*healthy' && lab_was_up=1
+stop_after=()
+"$here/swift-lab.sh" status 2>/dev/null | grep -q '^proxy .*healthy' || stop_after+=(swift-lab.sh)
+"$here/keystone-lab.sh" status 2>/dev/null | grep -q 'healthy' || stop_after+=(keystone-lab.sh)
+cleanup() {
+  local lab
+  # Keystone's proxy leans on Swift's storage servers: stop it first.
+  for lab in keystone-lab.sh swift-lab.sh; do
+    [[ " ${stop_after[*]} " == *" $lab "* ]] && "$here/$lab" stop
+  done
+  return 0
+}
+trap cleanup EXIT
 "$here/swift-lab.sh" start
-if [ "$lab_was_up" = 0 ]; then trap '"$here/swift-lab.sh" stop' EXIT; fi
+"$here/keystone-lab.sh" start
 
 step() { printf '\n== %s\n' "$*" >&2; }
 step "cargo fmt --check"

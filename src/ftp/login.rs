@@ -55,11 +55,18 @@ pub enum LoginError {
 }
 
 /// The credentials and the owner name `LIST` shows, for a login name and password.
-pub fn parse_login(scheme: &LoginScheme, login: &str, password: &str) -> Result<(Credentials, String), LoginError> {
+pub fn parse_login(
+    scheme: &LoginScheme,
+    login: &str,
+    password: &str,
+) -> Result<(Credentials, String), LoginError> {
     let secret = Secret::new(password);
     match scheme {
         LoginScheme::V1 => {
-            let owner = login.split_once(':').map_or(login, |(_, user)| user).to_owned();
+            let owner = login
+                .split_once(':')
+                .map_or(login, |(_, user)| user)
+                .to_owned();
             Ok((
                 Credentials::V1 {
                     user: login.to_owned(),
@@ -69,7 +76,9 @@ pub fn parse_login(scheme: &LoginScheme, login: &str, password: &str) -> Result<
             ))
         }
         LoginScheme::KeystoneV2 { tenant_sep } => {
-            let (tenant, user) = split(login, tenant_sep).ok_or_else(|| LoginError::NoTenant { sep: tenant_sep.clone() })?;
+            let (tenant, user) = split(login, tenant_sep).ok_or_else(|| LoginError::NoTenant {
+                sep: tenant_sep.clone(),
+            })?;
             non_empty(tenant, "tenant")?;
             non_empty(user, "user")?;
             Ok((
@@ -81,7 +90,10 @@ pub fn parse_login(scheme: &LoginScheme, login: &str, password: &str) -> Result<
                 user.to_owned(),
             ))
         }
-        LoginScheme::KeystoneV3 { tenant_sep, domain_sep } => {
+        LoginScheme::KeystoneV3 {
+            tenant_sep,
+            domain_sep,
+        } => {
             let app_prefix = format!("{tenant_sep}appcred{tenant_sep}");
             if let Some(id) = login.strip_prefix(&app_prefix) {
                 non_empty(id, "application credential id")?;
@@ -94,9 +106,13 @@ pub fn parse_login(scheme: &LoginScheme, login: &str, password: &str) -> Result<
                 ));
             }
             let (project_part, user_part) =
-                split(login, tenant_sep).ok_or_else(|| LoginError::NoTenant { sep: tenant_sep.clone() })?;
-            let (project, project_domain) = split(project_part, domain_sep).unwrap_or((project_part, DEFAULT_DOMAIN));
-            let (user, user_domain) = split(user_part, domain_sep).unwrap_or((user_part, DEFAULT_DOMAIN));
+                split(login, tenant_sep).ok_or_else(|| LoginError::NoTenant {
+                    sep: tenant_sep.clone(),
+                })?;
+            let (project, project_domain) =
+                split(project_part, domain_sep).unwrap_or((project_part, DEFAULT_DOMAIN));
+            let (user, user_domain) =
+                split(user_part, domain_sep).unwrap_or((user_part, DEFAULT_DOMAIN));
             non_empty(project, "project")?;
             non_empty(project_domain, "project domain")?;
             non_empty(user, "user")?;
@@ -120,7 +136,11 @@ fn split<'a>(s: &'a str, sep: &str) -> Option<(&'a str, &'a str)> {
 }
 
 fn non_empty(s: &str, what: &'static str) -> Result<(), LoginError> {
-    if s.is_empty() { Err(LoginError::Empty(what)) } else { Ok(()) }
+    if s.is_empty() {
+        Err(LoginError::Empty(what))
+    } else {
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -129,7 +149,9 @@ mod tests {
     use super::*;
 
     fn v2(sep: &str) -> LoginScheme {
-        LoginScheme::KeystoneV2 { tenant_sep: sep.into() }
+        LoginScheme::KeystoneV2 {
+            tenant_sep: sep.into(),
+        }
     }
 
     fn v3() -> LoginScheme {
@@ -178,8 +200,14 @@ mod tests {
             parse_login(&v2("."), "alice", "pw").unwrap_err(),
             LoginError::NoTenant { sep: ".".into() }
         );
-        assert_eq!(parse_login(&v2("."), ".alice", "pw").unwrap_err(), LoginError::Empty("tenant"));
-        assert_eq!(parse_login(&v2("."), "demo.", "pw").unwrap_err(), LoginError::Empty("user"));
+        assert_eq!(
+            parse_login(&v2("."), ".alice", "pw").unwrap_err(),
+            LoginError::Empty("tenant")
+        );
+        assert_eq!(
+            parse_login(&v2("."), "demo.", "pw").unwrap_err(),
+            LoginError::Empty("user")
+        );
     }
 
     #[test]
@@ -213,12 +241,17 @@ mod tests {
             domain_sep: "@".into(),
         };
         let (c, _) = parse_login(&scheme, "proj2@example.org/carol@example.org", "pw").unwrap();
-        assert!(matches!(c, Credentials::V3Password { ref project_domain, .. } if project_domain == "example.org"));
+        assert!(
+            matches!(c, Credentials::V3Password { ref project_domain, .. } if project_domain == "example.org")
+        );
         assert_eq!(
             parse_login(&v3(), "alice", "pw").unwrap_err(),
             LoginError::NoTenant { sep: ".".into() }
         );
-        assert_eq!(parse_login(&v3(), "demo@.alice", "pw").unwrap_err(), LoginError::Empty("project domain"));
+        assert_eq!(
+            parse_login(&v3(), "demo@.alice", "pw").unwrap_err(),
+            LoginError::Empty("project domain")
+        );
     }
 
     #[test]
@@ -234,8 +267,16 @@ mod tests {
         assert_eq!(owner, "appcred");
         // A user login always has a project before the separator, so it never starts with one.
         let (c, _) = parse_login(&v3(), "appcred.0123abcd", "pw").unwrap();
-        assert!(matches!(c, Credentials::V3Password { ref project, ref user, .. } if project == "appcred" && user == "0123abcd"));
-        assert_eq!(parse_login(&v3(), ".appcred.", "pw").unwrap_err(), LoginError::Empty("application credential id"));
-        assert_eq!(parse_login(&v3(), ".alice", "pw").unwrap_err(), LoginError::Empty("project"));
+        assert!(
+            matches!(c, Credentials::V3Password { ref project, ref user, .. } if project == "appcred" && user == "0123abcd")
+        );
+        assert_eq!(
+            parse_login(&v3(), ".appcred.", "pw").unwrap_err(),
+            LoginError::Empty("application credential id")
+        );
+        assert_eq!(
+            parse_login(&v3(), ".alice", "pw").unwrap_err(),
+            LoginError::Empty("project")
+        );
     }
 }

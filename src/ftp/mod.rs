@@ -62,8 +62,7 @@ impl Shared {
         if self.info_known.load(Ordering::Relaxed) {
             return;
         }
-        let Some(url) = session.storage_url() else { return };
-        match self.client.info(&url).await {
+        match session.info().await {
             Ok(info) => {
                 tracing::info!(?info, "cluster limits read from /info");
                 *self.info.write().unwrap_or_else(|p| p.into_inner()) = info;

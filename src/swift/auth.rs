@@ -104,14 +104,25 @@ impl Credentials {
     pub(crate) fn fingerprint_material(&self) -> Vec<u8> {
         let parts: Vec<&str> = match self {
             Self::V1 { user, key } => vec!["v1", user, key.expose()],
-            Self::V2 { tenant, user, password } => vec!["v2", tenant, user, password.expose()],
+            Self::V2 {
+                tenant,
+                user,
+                password,
+            } => vec!["v2", tenant, user, password.expose()],
             Self::V3Password {
                 project,
                 project_domain,
                 user,
                 user_domain,
                 password,
-            } => vec!["v3", project, project_domain, user, user_domain, password.expose()],
+            } => vec![
+                "v3",
+                project,
+                project_domain,
+                user,
+                user_domain,
+                password.expose(),
+            ],
             Self::V3ApplicationCredential { id, secret } => vec!["v3-ac", id, secret.expose()],
         };
         // Length-prefixed, so that no two different field lists give the same bytes.
@@ -176,7 +187,9 @@ impl fmt::Display for CatalogFilter {
             "service type {:?}, {} interface, region {}",
             self.service_type,
             self.interface.v3_name(),
-            self.region.as_deref().map_or_else(|| "any".to_owned(), |r| format!("{r:?}"))
+            self.region
+                .as_deref()
+                .map_or_else(|| "any".to_owned(), |r| format!("{r:?}"))
         )
     }
 }
@@ -217,21 +230,37 @@ impl AuthMethod {
             (Self::V1 { auth_url }, Credentials::V1 { user, key }) => {
                 login_v1(http, auth_url, user, key, forwarded_for).await
             }
-            (Self::KeystoneV2 { auth_url, catalog }, Credentials::V2 { tenant, user, password }) => {
+            (
+                Self::KeystoneV2 { auth_url, catalog },
+                Credentials::V2 {
+                    tenant,
+                    user,
+                    password,
+                },
+            ) => {
                 let body = json!({"auth": {"tenantName": tenant,
                     "passwordCredentials": {"username": user, "password": password.expose()}}});
                 let url = versioned(auth_url, "v2.0", "tokens");
                 let (_, bytes) = post_json(http, url, &body, forwarded_for).await?;
                 parse_v2(&bytes, catalog)
             }
-            (Self::KeystoneV3 { auth_url, catalog }, creds @ (Credentials::V3Password { .. } | Credentials::V3ApplicationCredential { .. })) => {
+            (
+                Self::KeystoneV3 { auth_url, catalog },
+                creds @ (Credentials::V3Password { .. }
+                | Credentials::V3ApplicationCredential { .. }),
+            ) => {
                 let body = v3_body(creds);
                 let url = versioned(auth_url, "v3", "auth/tokens");
                 let (headers, bytes) = post_json(http, url, &body, forwarded_for).await?;
                 let token = headers
                     .get("X-Subject-Token")
                     .and_then(|v| v.to_str().ok())
-                    .ok_or_else(|| Error::protocol(Op::Authenticate, "Keystone's answer has no X-Subject-Token"))?
+                    .ok_or_else(|| {
+                        Error::protocol(
+                            Op::Authenticate,
+                            "Keystone's answer has no X-Subject-Token",
+                        )
+                    })?
                     .to_owned();
                 parse_v3(&bytes, token, catalog)
             }
@@ -247,7 +276,9 @@ impl AuthMethod {
 fn versioned(base: &Url, version: &str, path: &str) -> Url {
     let mut url = base.clone();
     let trimmed = url.path().trim_end_matches('/').to_owned();
-    let root = trimmed.strip_suffix(&format!("/{version}")).unwrap_or(&trimmed);
+    let root = trimmed
+        .strip_suffix(&format!("/{version}"))
+        .unwrap_or(&trimmed);
     url.set_path(&format!("{root}/{version}/{path}"));
     url
 }
@@ -292,7 +323,11 @@ async fn post_json(
     if !resp.status().is_success() {
         // Keystone answers 401 for a wrong password and for an unknown user or project alike, 404 for some
         // unknown scopes: to the user they all mean "these credentials do not log in".
-        let status = if matches!(status, 403 | 404) { 401 } else { status };
+        let status = if matches!(status, 403 | 404) {
+            401
+        } else {
+            status
+        };
         return Err(Error::from_status(Op::Authenticate, status));
     }
     let headers = resp.headers().clone();
@@ -305,11 +340,14 @@ async fn post_json(
 
 fn parse_time(s: &str) -> Option<SystemTime> {
     // Keystone writes `2026-11-29T03:00:00Z` (v2) or `2026-11-29T03:00:00.000000Z` (v3).
-    DateTime::parse_from_rfc3339(s).ok().map(SystemTime::from).or_else(|| {
-        chrono::NaiveDateTime::parse_from_str(s.trim_end_matches('Z'), "%Y-%m-%dT%H:%M:%S%.f")
-            .ok()
-            .map(|t| SystemTime::from(t.and_utc()))
-    })
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(SystemTime::from)
+        .or_else(|| {
+            chrono::NaiveDateTime::parse_from_str(s.trim_end_matches('Z'), "%Y-%m-%dT%H:%M:%S%.f")
+                .ok()
+                .map(|t| SystemTime::from(t.and_utc()))
+        })
 }
 
 fn no_endpoint(catalog: &CatalogFilter) -> Error {
@@ -320,7 +358,8 @@ fn no_endpoint(catalog: &CatalogFilter) -> Error {
 }
 
 fn storage_url(url: &str) -> Result<Url, Error> {
-    Url::parse(url).map_err(|_| Error::protocol(Op::Authenticate, "the catalog's Swift URL is not a URL"))
+    Url::parse(url)
+        .map_err(|_| Error::protocol(Op::Authenticate, "the catalog's Swift URL is not a URL"))
 }
 
 fn parse_v2(body: &[u8], catalog: &CatalogFilter) -> Result<Token, Error> {
@@ -448,7 +487,11 @@ async fn login_v1(
     let status = resp.status();
     if !status.is_success() {
         // 401 and 403 both mean "these credentials do not log in" to the user; keep the difference for logs.
-        let status = if status.as_u16() == 403 { 401 } else { status.as_u16() };
+        let status = if status.as_u16() == 403 {
+            401
+        } else {
+            status.as_u16()
+        };
         return Err(Error::from_status(Op::Authenticate, status));
     }
     let header = |name: &str| {
@@ -463,8 +506,12 @@ async fn login_v1(
         .or_else(|| header("X-Storage-Token"))
         .ok_or_else(|| Error::protocol(Op::Authenticate, "the auth answer has no X-Auth-Token"))?;
     Ok(Token {
-        storage_url: Url::parse(&url)
-            .map_err(|_| Error::protocol(Op::Authenticate, "the auth answer's X-Storage-Url is not a URL"))?,
+        storage_url: Url::parse(&url).map_err(|_| {
+            Error::protocol(
+                Op::Authenticate,
+                "the auth answer's X-Storage-Url is not a URL",
+            )
+        })?,
         token: Secret::new(token),
         expires_at: None,
         issued_at: SystemTime::now(),
@@ -499,14 +546,42 @@ mod tests {
     #[test]
     fn auth_urls_get_their_version_once() {
         let cases = [
-            ("https://id.example/v2.0", "v2.0", "tokens", "https://id.example/v2.0/tokens"),
-            ("https://id.example/v2.0/", "v2.0", "tokens", "https://id.example/v2.0/tokens"),
-            ("https://id.example", "v2.0", "tokens", "https://id.example/v2.0/tokens"),
-            ("http://h:5000/v3", "v3", "auth/tokens", "http://h:5000/v3/auth/tokens"),
-            ("http://h:5000/identity/", "v3", "auth/tokens", "http://h:5000/identity/v3/auth/tokens"),
+            (
+                "https://id.example/v2.0",
+                "v2.0",
+                "tokens",
+                "https://id.example/v2.0/tokens",
+            ),
+            (
+                "https://id.example/v2.0/",
+                "v2.0",
+                "tokens",
+                "https://id.example/v2.0/tokens",
+            ),
+            (
+                "https://id.example",
+                "v2.0",
+                "tokens",
+                "https://id.example/v2.0/tokens",
+            ),
+            (
+                "http://h:5000/v3",
+                "v3",
+                "auth/tokens",
+                "http://h:5000/v3/auth/tokens",
+            ),
+            (
+                "http://h:5000/identity/",
+                "v3",
+                "auth/tokens",
+                "http://h:5000/identity/v3/auth/tokens",
+            ),
         ];
         for (base, version, path, want) in cases {
-            assert_eq!(versioned(&Url::parse(base).unwrap(), version, path).as_str(), want);
+            assert_eq!(
+                versioned(&Url::parse(base).unwrap(), version, path).as_str(),
+                want
+            );
         }
     }
 
@@ -540,12 +615,24 @@ mod tests {
             {"type": "object-store", "endpoints": [
               {"interface": "internal", "region": "RegionOne", "region_id": "RegionOne", "url": "http://int/v1/KEY_p"},
               {"interface": "public", "region": "RegionOne", "region_id": "RegionOne", "url": "http://pub/v1/KEY_p"}]}]}}"#;
-        let t = parse_v3(body, "tok".into(), &filter(Some("RegionOne"), Interface::Public)).unwrap();
+        let t = parse_v3(
+            body,
+            "tok".into(),
+            &filter(Some("RegionOne"), Interface::Public),
+        )
+        .unwrap();
         assert_eq!(t.storage_url.as_str(), "http://pub/v1/KEY_p");
         assert!(t.expires_at.is_some());
         let t = parse_v3(body, "tok".into(), &filter(None, Interface::Internal)).unwrap();
         assert_eq!(t.storage_url.as_str(), "http://int/v1/KEY_p");
-        assert!(parse_v3(body, "tok".into(), &filter(Some("RegionTwo"), Interface::Public)).is_err());
+        assert!(
+            parse_v3(
+                body,
+                "tok".into(),
+                &filter(Some("RegionTwo"), Interface::Public)
+            )
+            .is_err()
+        );
         assert!(parse_v3(body, "tok".into(), &filter(None, Interface::Admin)).is_err());
     }
 

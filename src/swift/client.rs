@@ -9,9 +9,9 @@
 //! (`list.rs`).
 
 use super::auth::{AuthMethod, Credentials, Secret, Token};
-use super::token::{TokenSlot, TokenStore};
 use super::error::{Error, ErrorKind, Op};
 use super::retry::RetryConfig;
+use super::token::{TokenSlot, TokenStore};
 use super::{ContainerHead, ContainerInfo, Info, ObjectEntry, ObjectHead};
 use bytes::Bytes;
 use futures_util::{Stream, TryStreamExt};
@@ -118,11 +118,16 @@ impl Client {
     }
 
     /// Reads the cluster's limits from `/info`, found at the root of the proxy serving `storage_url`.
-    pub async fn info(&self, storage_url: &Url) -> Result<Info, Error> {
-        let url = info_url(storage_url);
-        let resp = self
-            .http
-            .get(url)
+    pub async fn info(
+        &self,
+        storage_url: &Url,
+        forwarded_for: Option<IpAddr>,
+    ) -> Result<Info, Error> {
+        let mut req = self.http.get(info_url(storage_url));
+        if let Some(ip) = forwarded_for {
+            req = req.header("X-Forwarded-For", ip.to_string());
+        }
+        let resp = req
             .send()
             .await
             .map_err(|e| Error::from_transport(Op::Info, e))?;
@@ -204,9 +209,12 @@ impl Session {
         self.creds.display_user()
     }
 
-    /// The HTTP client, for calls that need no token (`/info`).
-    pub fn client(&self) -> &Client {
-        &self.client
+    /// The cluster's limits (`/info`), asked on behalf of this session's client.
+    pub async fn info(&self) -> Result<Info, Error> {
+        let url = self
+            .storage_url()
+            .ok_or_else(|| Error::protocol(Op::Info, "the session has no storage URL yet"))?;
+        self.client.info(&url, self.forwarded_for).await
     }
 
     /// Sends a request built by `build` from the storage URL, with the token and `X-Forwarded-For`.

@@ -42,7 +42,10 @@ impl TokenSlot {
 
     /// The current token, whatever its age.
     pub(crate) fn current(&self) -> Option<Arc<Token>> {
-        self.current.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.current
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     fn set(&self, token: Arc<Token>) {
@@ -56,11 +59,17 @@ impl TokenSlot {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Token, Error>>,
     {
-        if let Some(t) = self.current().filter(|t| !needs_renewal(t, SystemTime::now())) {
+        if let Some(t) = self
+            .current()
+            .filter(|t| !needs_renewal(t, SystemTime::now()))
+        {
             return Ok(t);
         }
         let _guard = self.renewing.lock().await;
-        if let Some(t) = self.current().filter(|t| !needs_renewal(t, SystemTime::now())) {
+        if let Some(t) = self
+            .current()
+            .filter(|t| !needs_renewal(t, SystemTime::now()))
+        {
             return Ok(t);
         }
         let token = Arc::new(login().await?);
@@ -69,7 +78,11 @@ impl TokenSlot {
     }
 
     /// After a 401 with `seen`: a new token, unless another task already replaced `seen`.
-    pub(crate) async fn replace<F, Fut>(&self, seen: &Arc<Token>, login: F) -> Result<Arc<Token>, Error>
+    pub(crate) async fn replace<F, Fut>(
+        &self,
+        seen: &Arc<Token>,
+        login: F,
+    ) -> Result<Arc<Token>, Error>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Token, Error>>,
@@ -167,7 +180,10 @@ mod tests {
         assert!(!needs_renewal(&hour, t0 + Duration::from_secs(3299)));
         assert!(needs_renewal(&hour, t0 + Duration::from_secs(3301)));
         assert!(needs_renewal(&hour, t0 + Duration::from_secs(4000)));
-        assert!(!needs_renewal(&token(t0, None), t0 + Duration::from_secs(1_000_000)));
+        assert!(!needs_renewal(
+            &token(t0, None),
+            t0 + Duration::from_secs(1_000_000)
+        ));
     }
 
     #[tokio::test]

@@ -12,7 +12,11 @@ use tokio::sync::watch;
 struct Rules {
     refusing: bool,
     corrupt: Option<(Vec<u8>, Vec<u8>)>,
+    /// Everything sent towards Swift, up to [`RECORD_LIMIT`] bytes.
+    recorded: Vec<u8>,
 }
+
+const RECORD_LIMIT: usize = 4 << 20;
 
 /// The proxy; it runs until dropped.
 pub struct FaultProxy {
@@ -76,6 +80,11 @@ impl FaultProxy {
         self.rules.lock().unwrap().refusing = false;
     }
 
+    /// What was sent towards Swift so far (the first few MiB).
+    pub fn recorded(&self) -> Vec<u8> {
+        self.rules.lock().unwrap().recorded.clone()
+    }
+
     /// Replaces `from` with `to` (same length) in what is sent to Swift.
     pub fn corrupt(&self, from: &[u8], to: &[u8]) {
         assert_eq!(from.len(), to.len());
@@ -109,14 +118,21 @@ async fn pump(
                 Ok(n) => n,
             };
             let chunk = &mut buf[..n];
-            if let Some((from, to)) = rules.lock().unwrap().corrupt.as_ref() {
-                let mut i = 0;
-                while i + from.len() <= chunk.len() {
-                    if &chunk[i..i + from.len()] == from.as_slice() {
-                        chunk[i..i + from.len()].copy_from_slice(to);
-                        i += from.len();
-                    } else {
-                        i += 1;
+            {
+                let mut r = rules.lock().unwrap();
+                let room = RECORD_LIMIT
+                    .saturating_sub(r.recorded.len())
+                    .min(chunk.len());
+                r.recorded.extend_from_slice(&chunk[..room]);
+                if let Some((from, to)) = r.corrupt.as_ref() {
+                    let mut i = 0;
+                    while i + from.len() <= chunk.len() {
+                        if &chunk[i..i + from.len()] == from.as_slice() {
+                            chunk[i..i + from.len()].copy_from_slice(to);
+                            i += from.len();
+                        } else {
+                            i += 1;
+                        }
                     }
                 }
             }
