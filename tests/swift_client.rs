@@ -32,9 +32,7 @@ fn wrong_key_is_unauthenticated() {
 fn info_reports_the_cluster_limits() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let session = rt.block_on(login(USER, KEY));
-    let info = rt
-        .block_on(session.client().info(&session.storage_url().unwrap()))
-        .unwrap();
+    let info = rt.block_on(session.info()).unwrap();
     assert_eq!(info.max_object_name_length, 1024);
     assert_eq!(info.max_container_name_length, 256);
     assert!(info.max_file_size >= 5 * 1024 * 1024 * 1024);
