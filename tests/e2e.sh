@@ -9,6 +9,8 @@
 # with spaces and non-ASCII characters, an empty directory) into a new container, checked through the Swift API
 # (objects and directory markers), then `mirror` back into a new folder: identical bytes and directories. Then
 # lftp renames, deletes and the refusals (non-empty RMD, a file at the top level).
+# Keystone (needs tests/keystone-lab.sh start): lftp and curl log in through v3 (PROJECT/USER, domains, an
+# application credential) and v2.0 (TENANT.USER, a tenant with a space, a `\` separator), upload, list, download.
 # Last, SIGTERM exits cleanly.
 #
 # Usage: tests/e2e.sh [path/to/swiftftp]   (default: target/debug/swiftftp, built if missing)
@@ -172,6 +174,41 @@ for gone in "spaced dir/file with spaces.txt" "a/b/c/mid.bin" "many/f0001.txt" "
 done
 curl -fsS -o /dev/null -H "X-Auth-Token: $SWIFT_TOKEN" "$SWIFT_URL/toplevel.bin" 2>/dev/null &&
   die "a top-level object was created"
+
+say "Keystone: lftp and curl through v3 (password, domains, application credential) and v2.0 logins"
+eval "$("$here/keystone-lab.sh" env)"
+ks_check() { # ks_check PORT LOGIN PASSWORD TAG: lftp uploads, lists and downloads; curl downloads and compares
+  local port=$1 login=$2 password=$3 tag=$4 c="e2e-$$-ks-$4" url
+  printf 'keystone %s\n' "$tag" >"$work/ks-$tag.txt"
+  lftp -e "set net:max-retries 1; set cmd:fail-exit yes; mkdir '/$c'; put $work/ks-$tag.txt -o '/$c/up ☺.txt'; \
+    cls -1 '/$c'; get '/$c/up ☺.txt' -o $work/ks-$tag.back; quit" -u "$login,$password" -p "$port" 127.0.0.1 \
+    >"$work/ks-$tag.log" 2>&1 || { cat "$work/ks-$tag.log" >&2; die "lftp as $login"; }
+  grep -qx "up ☺.txt" "$work/ks-$tag.log" || die "lftp listing as $login: $(cat "$work/ks-$tag.log")"
+  cmp "$work/ks-$tag.txt" "$work/ks-$tag.back" || die "lftp round trip as $login"
+  url="ftp://$(urlpath "$login" | sed 's/:/%3A/g; s/\\/%5C/g'):$(urlpath "$password")@127.0.0.1:$port"
+  curl -fsS -o "$work/ks-$tag.curl" "$url/$c/$(urlpath "up ☺.txt")" || die "curl as $login"
+  cmp "$work/ks-$tag.txt" "$work/ks-$tag.curl" || die "curl download as $login"
+  curl -fsS -o /dev/null -Q "DELE /$c/up ☺.txt" -Q "RMD /$c" "$url/" || die "curl clean-up as $login"
+}
+ks_gateway() { # ks_gateway AUTH_URL [args]: a second gateway; sets KS_PID and KS_PORT
+  local main_pid=$GW_PID main_port=$GW_PORT
+  GW_AUTH_URL=$1
+  shift
+  start_gateway "$BIN" "$work/ks-gateway-$RANDOM.log" "$@"
+  KS_PID=$GW_PID KS_PORT=$GW_PORT GW_PID=$main_pid GW_PORT=$main_port GW_AUTH_URL=
+}
+ks_gateway "$SWIFTFTP_TEST_KEYSTONE_V3_URL" --keystone-auth --keystone-auth-version 3 --keystone-tenant-separator /
+ks_check "$KS_PORT" "demo/alice" alice-pw v3-alice
+ks_check "$KS_PORT" "proj2@example.org/carol@example.org" carol-pw v3-carol
+ks_check "$KS_PORT" "/appcred/$SWIFTFTP_TEST_APP_CRED_ID" "$SWIFTFTP_TEST_APP_CRED_SECRET" v3-appcred
+kill -TERM "$KS_PID"; wait "$KS_PID" 2>/dev/null || true
+ks_gateway "$SWIFTFTP_TEST_KEYSTONE_V2_URL" --keystone-auth
+ks_check "$KS_PORT" "demo.alice" alice-pw v2-alice
+ks_check "$KS_PORT" "space tenant.bob" bob-pw v2-bob
+kill -TERM "$KS_PID"; wait "$KS_PID" 2>/dev/null || true
+ks_gateway "$SWIFTFTP_TEST_KEYSTONE_V2_URL" --keystone-auth --keystone-tenant-separator '\'
+ks_check "$KS_PORT" 'dot.tenant\dave' dave-pw v2-dave
+kill -TERM "$KS_PID"; wait "$KS_PID" 2>/dev/null || true
 
 say "SIGTERM: clean exit"
 kill -TERM "$GW_PID"

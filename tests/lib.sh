@@ -43,12 +43,13 @@ for n in sys.stdin.read().splitlines():
 }
 
 # start_gateway BINARY LOGFILE [extra args]: starts swiftftp on a free port; sets GW_PID and GW_PORT.
-# A command in the array GW_WRAP (e.g. /usr/bin/time -v) runs the gateway as its child.
+# A command in the array GW_WRAP (e.g. /usr/bin/time -v) runs the gateway as its child; GW_AUTH_URL overrides the
+# lab's auth URL.
 GW_WRAP=()
 start_gateway() {
   local bin=$1 logfile=$2
   shift 2
-  "${GW_WRAP[@]}" "$bin" --foreground --port 0 --auth-url "$LAB_AUTH_URL" --config "$repo/tests/fixtures/empty.conf" "$@" \
+  "${GW_WRAP[@]}" "$bin" --foreground --port 0 --auth-url "${GW_AUTH_URL:-$LAB_AUTH_URL}" --config "$repo/tests/fixtures/empty.conf" "$@" \
     >"$logfile" 2>&1 &
   GW_PID=$!
   GW_PORT=

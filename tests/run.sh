@@ -13,7 +13,7 @@ cd "$repo"
 
 stop_after=()
 "$here/swift-lab.sh" status 2>/dev/null | grep -q '^proxy .*healthy' || stop_after+=(swift-lab.sh)
-"$here/keystone-lab.sh" status 2>/dev/null | grep -q 'healthy' || stop_after+=(keystone-lab.sh)
+"$here/keystone-lab.sh" status 2>/dev/null | grep -q '^keystone .*healthy' || stop_after+=(keystone-lab.sh)
 cleanup() {
   local lab
   # Keystone's proxy leans on Swift's storage servers: stop it first.

@@ -366,6 +366,35 @@ pub(super) fn not_found(e: swift::Error, loc: &Location) -> FtpError {
     }
 }
 
+/// What a failure is about, for its reply: "File not found" or "Directory not found".
+#[derive(Debug, Clone, Copy)]
+enum On {
+    File,
+    Dir,
+}
+
+impl SwiftStorage {
+    /// Resolves `path`, runs `f` on the location, and turns a failure into its reply, logged with its cause:
+    /// the one shape of every backend method.
+    async fn at<T, F, Fut>(&self, op: &'static str, path: &Path, on: On, f: F) -> Result<T>
+    where
+        F: FnOnce(Location) -> Fut,
+        Fut: Future<Output = std::result::Result<T, FtpError>>,
+    {
+        let result = match self.locate(path) {
+            Ok(loc) => f(loc).await,
+            Err(e) => Err(e),
+        };
+        result.map_err(|e| {
+            let e = match on {
+                On::File => e.into_storage_error(),
+                On::Dir => e.in_directory_context(),
+            };
+            logged(op, path, e)
+        })
+    }
+}
+
 /// Logs a failure with its cause (the reply text is fixed by libunftp) and converts it.
 pub(super) fn logged(op: &'static str, path: &Path, e: StorageError) -> StorageError {
     match std::error::Error::source(&e) {
@@ -395,13 +424,10 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
         user: &SwiftUser,
         path: P,
     ) -> Result<Self::Metadata> {
-        let path = path.as_ref();
-        let result = async {
-            let loc = self.locate(path)?;
+        self.at("metadata", path.as_ref(), On::File, |loc| async move {
             self.metadata_of(user, &loc).await
-        }
-        .await;
-        result.map_err(|e| logged("metadata", path, e.into_storage_error()))
+        })
+        .await
     }
 
     async fn list<P: AsRef<Path> + Send + Debug>(
@@ -412,14 +438,11 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
     where
         <Self as StorageBackend<SwiftUser>>::Metadata: Metadata,
     {
-        let path = path.as_ref();
-        let loc = self
-            .locate(path)
-            .map_err(|e| logged("list", path, e.into_storage_error()))?;
         let listing = self
-            .listing(user, &loc)
-            .await
-            .map_err(|e| logged("list", path, e.in_directory_context()))?;
+            .at("list", path.as_ref(), On::Dir, |loc| async move {
+                self.listing(user, &loc).await
+            })
+            .await?;
         Ok(match listing {
             Listing::Dir(dir) => dir
                 .into_entries()
@@ -481,16 +504,12 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
         P: AsRef<Path> + Send + Debug,
         Self::Metadata: Metadata + 'static,
     {
-        let path = path.as_ref();
-        let names = async {
-            let loc = self.locate(path)?;
-            self.listing(user, &loc).await
-        }
-        .await
-        .map_err(|e| {
-            let e = logged("NLST", path, e.in_directory_context());
-            std::io::Error::other(e)
-        })?;
+        let names = self
+            .at("NLST", path.as_ref(), On::Dir, |loc| async move {
+                self.listing(user, &loc).await
+            })
+            .await
+            .map_err(std::io::Error::other)?;
         let mut out = String::new();
         match names {
             Listing::Dir(dir) => {
@@ -518,13 +537,10 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
         W: AsyncWrite + Unpin + Sync + Send,
         P: AsRef<Path> + Send + Debug,
     {
-        let path = path.as_ref();
-        let result = async {
-            let loc = self.locate(path)?;
+        self.at("RETR", path.as_ref(), On::File, |loc| async move {
             self.download(user, &loc, start_pos, output).await
-        }
-        .await;
-        result.map_err(|e| logged("RETR", path, e.into_storage_error()))
+        })
+        .await
     }
 
     async fn get<P: AsRef<Path> + Send + Debug>(
@@ -533,9 +549,7 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
         path: P,
         start_pos: u64,
     ) -> Result<Box<dyn AsyncRead + Send + Sync + Unpin>> {
-        let path = path.as_ref();
-        let result = async {
-            let loc = self.locate(path)?;
+        self.at("GET", path.as_ref(), On::File, |loc| async move {
             let Location::Object { container, key } = &loc else {
                 return Err(FtpError::NotAFile(loc.clone()));
             };
@@ -550,9 +564,8 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
             let body = download.into_stream().map_err(std::io::Error::other);
             Ok(Box::new(tokio_util::io::StreamReader::new(body))
                 as Box<dyn AsyncRead + Send + Sync + Unpin>)
-        }
-        .await;
-        result.map_err(|e| logged("GET", path, e.into_storage_error()))
+        })
+        .await
     }
 
     async fn put<P: AsRef<Path> + Send + Debug, R: AsyncRead + Send + Sync + Unpin + 'static>(
@@ -562,33 +575,24 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
         path: P,
         start_pos: u64,
     ) -> Result<u64> {
-        let path = path.as_ref();
-        let result = async {
-            let loc = self.locate(path)?;
+        self.at("STOR", path.as_ref(), On::File, |loc| async move {
             self.store(&user.session, &loc, input, start_pos).await
-        }
-        .await;
-        result.map_err(|e| logged("STOR", path, e.into_storage_error()))
+        })
+        .await
     }
 
     async fn del<P: AsRef<Path> + Send + Debug>(&self, user: &SwiftUser, path: P) -> Result<()> {
-        let path = path.as_ref();
-        let result = async {
-            let loc = self.locate(path)?;
+        self.at("DELE", path.as_ref(), On::File, |loc| async move {
             self.delete_file(&user.session, &loc).await
-        }
-        .await;
-        result.map_err(|e| logged("DELE", path, e.into_storage_error()))
+        })
+        .await
     }
 
     async fn mkd<P: AsRef<Path> + Send + Debug>(&self, user: &SwiftUser, path: P) -> Result<()> {
-        let path = path.as_ref();
-        let result = async {
-            let loc = self.locate(path)?;
+        self.at("MKD", path.as_ref(), On::File, |loc| async move {
             self.make_dir(&user.session, &loc).await
-        }
-        .await;
-        result.map_err(|e| logged("MKD", path, e.into_storage_error()))
+        })
+        .await
     }
 
     async fn rename<P: AsRef<Path> + Send + Debug>(
@@ -597,38 +601,30 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
         from: P,
         to: P,
     ) -> Result<()> {
-        let (from, to) = (from.as_ref(), to.as_ref());
-        let result = async {
-            let from_loc = self.locate(from)?;
-            let to_loc = self.locate(to)?;
-            self.rename_path(&user.session, &from_loc, &to_loc).await
-        }
-        .await;
-        result.map_err(|e| logged("RNTO", from, e.into_storage_error()))
+        let to = to.as_ref();
+        self.at("RNTO", from.as_ref(), On::File, |from| async move {
+            let to = self.locate(to)?;
+            self.rename_path(&user.session, &from, &to).await
+        })
+        .await
     }
 
     async fn rmd<P: AsRef<Path> + Send + Debug>(&self, user: &SwiftUser, path: P) -> Result<()> {
-        let path = path.as_ref();
-        let result = async {
-            let loc = self.locate(path)?;
+        self.at("RMD", path.as_ref(), On::Dir, |loc| async move {
             self.remove_dir(&user.session, &loc).await
-        }
-        .await;
-        result.map_err(|e| logged("RMD", path, e.in_directory_context()))
+        })
+        .await
     }
 
     async fn cwd<P: AsRef<Path> + Send + Debug>(&self, user: &SwiftUser, path: P) -> Result<()> {
-        let path = path.as_ref();
-        let result = async {
-            let loc = self.locate(path)?;
+        self.at("CWD", path.as_ref(), On::Dir, |loc| async move {
             let meta = self.metadata_of(user, &loc).await?;
             if meta.dir {
                 Ok(())
             } else {
                 Err(FtpError::NotADirectory(loc))
             }
-        }
-        .await;
-        result.map_err(|e| logged("CWD", path, e.in_directory_context()))
+        })
+        .await
     }
 }

@@ -3,7 +3,8 @@
 
 Existing domains, projects, users, roles, services and endpoints are kept as they are; missing ones are created.
 The application credential is recreated when the stored one no longer logs in. With --smoke, also proves a token of
-alice works on the Keystone-authenticated Swift proxy (container and object PUT, GET, DELETE).
+alice works on the Keystone-authenticated Swift proxy (container and object PUT, GET, DELETE). With --check-only,
+only the application credential and the smoke test.
 
 Standard library only (Keystone's REST API), run with /usr/bin/python3.
 """
@@ -217,9 +218,17 @@ def main():
     parser.add_argument("--region", default="RegionOne")
     parser.add_argument("--state", required=True, help="directory for the application credential")
     parser.add_argument("--smoke", action="store_true")
+    parser.add_argument("--check-only", action="store_true",
+                        help="only the application credential (and --smoke): the rest was provisioned before")
     args = parser.parse_args()
 
     ks = Keystone(args.url)
+    if args.check_only:
+        _, _, body = ks.password_token("alice", "alice-pw", "Default", "demo", "Default")
+        ensure_app_cred(ks, args.state, body["token"]["user"]["id"])
+        if args.smoke:
+            smoke(ks, args.region)
+        return
     p = Provisioner(ks, lambda: ks.password_token("admin", args.admin_password, "Default", "admin", "Default")[1])
     member, admin_role = p.role("member"), p.role("admin")
     default = "default"

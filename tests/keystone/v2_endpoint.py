@@ -5,7 +5,9 @@ Started by tests/keystone-lab.sh. `POST /v2.0/tokens` (or `POST /tokens`) takes 
     {"auth": {"tenantName": T, "passwordCredentials": {"username": U, "password": P}}}
 checks (T, U, P) against TENANTS, logs in to the real Swift's tempauth with the mapped account and answers with a
 v2.0 access document whose token is the tempauth token and whose object-store endpoint is the tempauth storage URL.
-`GET /_stats` counts the tokens issued per tenant/user; `POST /_stats/reset` clears the counts.
+Also takes "tenantId" (the ids it hands out) instead of "tenantName"; without either, an unscoped token with an
+empty catalog, as v2.0 did. `GET /_stats` counts the tokens issued per "tenant/user" ("/user" for unscoped ones);
+`POST /_stats/reset` clears the counts.
 
 Standard library only, run with Debian's /usr/bin/python3. Serves HTTP and, with --tls-port, HTTPS (the TLS
 handshake runs in each connection's thread, so a slow client holds up nobody).
@@ -127,15 +129,32 @@ class Handler(BaseHTTPRequestHandler):
     def issue_token(self, body):
         try:
             auth = json.loads(body.decode("utf-8"))["auth"]
-            tenant = auth["tenantName"]
+            tenant, tenant_id = auth.get("tenantName"), auth.get("tenantId")
             creds = auth["passwordCredentials"]
             user, password = creds["username"], creds["password"]
-            if not all(isinstance(v, str) for v in (tenant, user, password)):
+            if not all(isinstance(v, str) for v in (user, password)) or not all(
+                    v is None or isinstance(v, str) for v in (tenant, tenant_id)):
                 raise TypeError("not a string")
         except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError):
             self.send_error_json(400, "Bad Request",
                                  "Expecting {\"auth\": {\"tenantName\": ..., \"passwordCredentials\": "
                                  "{\"username\": ..., \"password\": ...}}}.")
+            return
+        if tenant is None and tenant_id is not None:
+            tenant = next((t for (t, _) in TENANTS if stable_id("tenant", t) == tenant_id), "\0unknown")
+        if tenant is None:
+            # No tenant: v2.0 answers with an unscoped token, whose catalog is empty.
+            if not any(u == user and e[0] == password for (_, u), e in TENANTS.items()):
+                self.send_error_json(401, "Unauthorized", "The request you have made requires authentication.")
+                return
+            self.server.stats.add("/%s" % user)
+            self.send_json(200, {"access": {
+                "token": {"id": uuid.uuid4().hex, "issued_at": iso(time.time()),
+                          "expires": iso(time.time() + self.server.ttl), "audit_ids": [uuid.uuid4().hex[:22]]},
+                "serviceCatalog": [],
+                "user": {"id": stable_id("user", user), "name": user, "username": user, "roles": [],
+                         "roles_links": []},
+                "metadata": {"is_admin": 0, "roles": []}}})
             return
         entry = TENANTS.get((tenant, user))
         if entry is None or entry[0] != password:
