@@ -60,7 +60,7 @@ done
 
 start_gateway "$BIN" "$work/gateway.log"
 say "gateway on port $GW_PORT"
-ftp_url="ftp://$(urlpath "$LAB_USER" | sed 's/:/%3A/g'):$LAB_KEY@127.0.0.1:$GW_PORT"
+ftp_url="ftp://$(urlpart "$LAB_USER"):$(urlpart "$LAB_KEY")@127.0.0.1:$GW_PORT"
 
 say "lftp mirror"
 lftp -e "set net:max-retries 1; set net:timeout 30; set xfer:clobber on; mirror --parallel=2 /$container $work/lftp; quit" \
@@ -183,9 +183,9 @@ ks_check() { # ks_check PORT LOGIN PASSWORD TAG: lftp uploads, lists and downloa
   lftp -e "set net:max-retries 1; set cmd:fail-exit yes; mkdir '/$c'; put $work/ks-$tag.txt -o '/$c/up ☺.txt'; \
     cls -1 '/$c'; get '/$c/up ☺.txt' -o $work/ks-$tag.back; quit" -u "$login,$password" -p "$port" 127.0.0.1 \
     >"$work/ks-$tag.log" 2>&1 || { cat "$work/ks-$tag.log" >&2; die "lftp as $login"; }
-  grep -qx "up ☺.txt" "$work/ks-$tag.log" || die "lftp listing as $login: $(cat "$work/ks-$tag.log")"
+  grep -q "/up ☺.txt$" "$work/ks-$tag.log" || die "lftp listing as $login: $(cat "$work/ks-$tag.log")"
   cmp "$work/ks-$tag.txt" "$work/ks-$tag.back" || die "lftp round trip as $login"
-  url="ftp://$(urlpath "$login" | sed 's/:/%3A/g; s/\\/%5C/g'):$(urlpath "$password")@127.0.0.1:$port"
+  url="ftp://$(urlpart "$login"):$(urlpart "$password")@127.0.0.1:$port"
   curl -fsS -o "$work/ks-$tag.curl" "$url/$c/$(urlpath "up ☺.txt")" || die "curl as $login"
   cmp "$work/ks-$tag.txt" "$work/ks-$tag.curl" || die "curl download as $login"
   curl -fsS -o /dev/null -Q "DELE /$c/up ☺.txt" -Q "RMD /$c" "$url/" || die "curl clean-up as $login"

@@ -17,6 +17,9 @@ swift_login() {
   [ -n "$SWIFT_URL" ] && [ -n "$SWIFT_TOKEN" ] || die "cannot log in to the test Swift at $LAB_AUTH_URL"
 }
 
+# Percent-encodes one URL component (user, password): every reserved character, slashes and colons included.
+urlpart() { /usr/bin/python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$1"; }
+
 # Percent-encodes a path, keeping slashes.
 urlpath() { /usr/bin/python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe="/"))' "$1"; }
 

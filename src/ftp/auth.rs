@@ -9,7 +9,8 @@
 //! each connection gets does not matter.
 //!
 //! Every refusal is `BadPassword`, whether the user exists or not, so libunftp's failed-login policy counts it
-//! and the `530` tells nothing. Why a login failed (Swift's status, or Swift unreachable) goes to the log only.
+//! and the `530` tells nothing. Why a login failed (the auth service's answer, no endpoint in the catalog, the
+//! service unreachable) goes to the log only.
 
 use super::Shared;
 use super::listing::owner_name;
@@ -141,13 +142,13 @@ impl Authenticator for SwiftAuthenticator {
                 })
             }
             Err(e) if e.kind() == swift::ErrorKind::Unauthenticated => {
-                tracing::info!(user = username, client = %creds.source_ip, reason = %e, "login refused by Swift");
+                tracing::info!(user = username, client = %creds.source_ip, reason = %e, "login refused by the auth service");
                 Err(AuthenticationError::BadPassword)
             }
             Err(e) => {
-                tracing::warn!(user = username, client = %creds.source_ip, error = %e, "login failed: Swift auth unavailable");
+                tracing::warn!(user = username, client = %creds.source_ip, error = %e, "login failed");
                 Err(AuthenticationError::new(
-                    "Swift authentication is unavailable",
+                    "login failed (the log line before says why)",
                 ))
             }
         }

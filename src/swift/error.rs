@@ -141,11 +141,16 @@ impl Error {
     /// An error from an HTTP status Swift answered with.
     pub fn from_status(op: Op, status: u16) -> Self {
         let kind = kind_of_status(status);
+        let detail = if op == Op::Authenticate {
+            format!("the auth service answered {status}")
+        } else {
+            format!("Swift answered {status}")
+        };
         Self {
             op,
             kind,
             status: Some(status),
-            detail: format!("Swift answered {status}"),
+            detail,
             source: None,
         }
     }
