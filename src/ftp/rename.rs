@@ -12,7 +12,7 @@
 use super::error::FtpError;
 use super::location::Location;
 use super::storage::{Probe, SwiftStorage};
-use super::write::MARKER_CONTENT_TYPE;
+use super::write::{MARKER_CONTENT_TYPE, ensure_empty_container};
 use crate::swift;
 use bytes::Bytes;
 
@@ -110,15 +110,8 @@ impl SwiftStorage {
                 what: "the root cannot be renamed",
             }),
             Location::Container(container) => {
-                let page = session
-                    .list_objects_page(container, "", None, None, Some(1))
-                    .await
-                    .map_err(|e| super::storage::not_found(e, from))?;
-                if page.is_empty() {
-                    Ok(Source::EmptyContainer)
-                } else {
-                    Err(FtpError::DirectoryNotEmpty(from.clone()))
-                }
+                ensure_empty_container(session, from, container).await?;
+                Ok(Source::EmptyContainer)
             }
             Location::Object { container, key } => {
                 let probe = self.probe(session, container, key).await?;

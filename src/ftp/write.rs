@@ -105,13 +105,7 @@ impl SwiftStorage {
                 what: "the root cannot be removed",
             }),
             Location::Container(container) => {
-                let page = session
-                    .list_objects_page(container, "", None, None, Some(1))
-                    .await
-                    .map_err(|e| super::storage::not_found(e, loc))?;
-                if !page.is_empty() {
-                    return Err(FtpError::DirectoryNotEmpty(loc.clone()));
-                }
+                ensure_empty_container(session, loc, container).await?;
                 match session.delete_container(container).await {
                     Ok(()) => Ok(()),
                     // Swift's container listing and its delete check can disagree for a moment (409).
@@ -184,6 +178,23 @@ impl SwiftStorage {
         result.map_err(|e| super::storage::not_found(e, loc))?;
         tracing::info!(path = %loc, "deleted");
         Ok(())
+    }
+}
+
+/// `Ok` when the container exists and holds nothing; `DirectoryNotEmpty` or `NotFound` otherwise.
+pub(super) async fn ensure_empty_container(
+    session: &swift::Session,
+    loc: &Location,
+    container: &str,
+) -> Result<(), FtpError> {
+    let page = session
+        .list_objects_page(container, "", None, None, Some(1))
+        .await
+        .map_err(|e| super::storage::not_found(e, loc))?;
+    if page.is_empty() {
+        Ok(())
+    } else {
+        Err(FtpError::DirectoryNotEmpty(loc.clone()))
     }
 }
 
