@@ -167,17 +167,29 @@ fn v2_logins_with_every_separator() {
 }
 
 #[test]
-fn v2_over_tls_needs_the_ca_or_insecure() {
+fn tls_to_keystone_and_swift_needs_the_ca_or_insecure() {
     let url = var("SWIFTFTP_TEST_KEYSTONE_V2_TLS_URL");
     let ca = var("SWIFTFTP_TEST_KEYSTONE_CA");
     let gw = v2(&url, &["--ca-file", &ca]);
     let (_, code, text) = login(&gw, "demo.alice", "alice-pw");
     assert_eq!(code, 230, "{text}");
+    // This tenant's catalog points at Swift over TLS (a TLS front of the real Swift with the same certificate).
+    let (mut raw, code, text) = login(&gw, "tls tenant.erin", "erin-pw");
+    assert_eq!(code, 230, "{text}");
+    round_trip(&mut raw, "v2-tls");
     let gw = v2(&url, &["--insecure"]);
-    let (_, code, _) = login(&gw, "demo.alice", "alice-pw");
+    let (mut raw, code, _) = login(&gw, "tls tenant.erin", "erin-pw");
     assert_eq!(code, 230);
+    round_trip(&mut raw, "v2-insecure");
+    // Neither: the TLS handshake with Keystone fails, and so does the login.
     let gw = v2(&url, &[]);
     assert_refused(&gw, "demo.alice", "alice-pw");
+    // Keystone over plain HTTP but Swift over TLS without the CA: logged in, and Swift requests fail with 451.
+    let gw = v2(&var("SWIFTFTP_TEST_KEYSTONE_V2_URL"), &[]);
+    let (mut raw, code, _) = login(&gw, "tls tenant.erin", "erin-pw");
+    assert_eq!(code, 230);
+    let (replies, _) = raw.transfer("LIST /");
+    assert_eq!(replies.last().unwrap().0, 451, "{replies:?}");
 }
 
 fn v2_stats_total() -> u64 {

@@ -23,6 +23,7 @@
 #   v2.0 endpoint         http://127.0.0.1:5002/v2.0 and https://127.0.0.1:5003/v2.0 (self-signed, `env` gives the
 #                         certificate): tenant/user/password demo/alice/alice-pw, "space tenant"/bob/bob-pw,
 #                         dot.tenant/dave/dave-pw give tempauth tokens of test:tester, test2:tester2, test:tester;
+#                         "tls tenant"/erin/erin-pw too, with Swift reached over TLS (https://127.0.0.1:5004);
 #                         advertised expiry $KEYSTONE_LAB_V2_TTL (20) s; GET /_stats, POST /_stats/reset
 set -euo pipefail
 
@@ -36,6 +37,7 @@ KEYSTONE_PORT=${KEYSTONE_LAB_PORT:-5000}
 PROXY_PORT=${KEYSTONE_LAB_PROXY_PORT:-8081}
 V2_PORT=${KEYSTONE_LAB_V2_PORT:-5002}
 V2_TLS_PORT=${KEYSTONE_LAB_V2_TLS_PORT:-5003}
+V2_SWIFT_TLS_PORT=${KEYSTONE_LAB_V2_SWIFT_TLS_PORT:-5004}
 SWIFT_PROXY_PORT=${SWIFT_LAB_PROXY_PORT:-8080}
 MEMCACHE_PORT=${SWIFT_LAB_MEMCACHE_PORT:-11611}
 KEYSTONE_MEMCACHE_PORT=${KEYSTONE_LAB_MEMCACHE_PORT:-11612}
@@ -290,7 +292,7 @@ init_keystone() {
 services() {
   cat <<EOF
 memcached|tcp:$KEYSTONE_MEMCACHE_PORT|memcached -u $(id -un) -l 127.0.0.1 -p $KEYSTONE_MEMCACHE_PORT -U 0 -m 64
-v2|http://127.0.0.1:$V2_PORT/healthcheck|$PY $here/keystone/v2_endpoint.py --port $V2_PORT --tls-port $V2_TLS_PORT --cert $LAB/tls/cert.pem --key $LAB/tls/key.pem --swift-auth http://127.0.0.1:$SWIFT_PROXY_PORT/auth/v1.0 --ttl $V2_TTL
+v2|http://127.0.0.1:$V2_PORT/healthcheck|$PY $here/keystone/v2_endpoint.py --port $V2_PORT --tls-port $V2_TLS_PORT --cert $LAB/tls/cert.pem --key $LAB/tls/key.pem --swift-auth http://127.0.0.1:$SWIFT_PROXY_PORT/auth/v1.0 --ttl $V2_TTL --swift-tls-port $V2_SWIFT_TLS_PORT
 proxy|http://127.0.0.1:$PROXY_PORT/healthcheck|swift-proxy-server $LAB/etc/proxy-server.conf -v
 keystone|$KEYSTONE_URL/v3|uwsgi-core --ini $LAB/etc/keystone-uwsgi.ini
 EOF

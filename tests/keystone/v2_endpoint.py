@@ -10,12 +10,14 @@ empty catalog, as v2.0 did. `GET /_stats` counts the tokens issued per "tenant/u
 `POST /_stats/reset` clears the counts.
 
 Standard library only, run with Debian's /usr/bin/python3. Serves HTTP and, with --tls-port, HTTPS (the TLS
-handshake runs in each connection's thread, so a slow client holds up nobody).
+handshake runs in each connection's thread, so a slow client holds up nobody). With --swift-tls-port it also
+fronts the real Swift with TLS, and the TLS_TENANTS' catalogs point there (TLS towards Swift, not only Keystone).
 """
 
 import argparse
 import hashlib
 import json
+import socket
 import ssl
 import sys
 import threading
@@ -30,7 +32,11 @@ TENANTS = {
     ("demo", "alice"): ("alice-pw", "test:tester", "testing"),
     ("space tenant", "bob"): ("bob-pw", "test2:tester2", "testing2"),
     ("dot.tenant", "dave"): ("dave-pw", "test:tester", "testing"),
+    ("tls tenant", "erin"): ("erin-pw", "test:tester", "testing"),
 }
+
+# Tenants whose catalog points at Swift through the TLS front (--swift-tls-port), to test TLS towards Swift.
+TLS_TENANTS = {("tls tenant", "erin")}
 
 
 def stable_id(kind, name):
@@ -174,6 +180,9 @@ class Handler(BaseHTTPRequestHandler):
         if not token or not storage_url:
             self.send_error_json(503, "Service Unavailable", "tempauth gave no token or storage URL")
             return
+        if (tenant, user) in TLS_TENANTS and self.server.swift_tls_base:
+            path = storage_url.split("/", 3)[3]
+            storage_url = "%s/%s" % (self.server.swift_tls_base, path)
         now = time.time()
         tenant_doc = {"id": stable_id("tenant", tenant), "name": tenant, "description": None, "enabled": True}
         roles = [{"name": "member"}]
@@ -203,8 +212,9 @@ class Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 256
 
-    def __init__(self, address, stats, swift_auth, ttl, tls_context=None):
+    def __init__(self, address, stats, swift_auth, ttl, tls_context=None, swift_tls_base=None):
         super().__init__(address, Handler)
+        self.swift_tls_base = swift_tls_base
         self.stats = stats
         self.swift_auth = swift_auth
         self.ttl = ttl
@@ -230,6 +240,50 @@ class Server(ThreadingHTTPServer):
         super().handle_error(request, client_address)
 
 
+def tls_front(port, ctx, upstream):
+    """Terminates TLS on 127.0.0.1:port and forwards the plain bytes to `upstream` (the real Swift proxy)."""
+    listener = socket.create_server(("127.0.0.1", port))
+
+    def pump(src, dst):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+
+    def serve(conn):
+        try:
+            conn.settimeout(30)
+            tls = ctx.wrap_socket(conn, server_side=True)
+            tls.settimeout(None)
+            up = socket.create_connection(upstream)
+        except (OSError, ssl.SSLError):
+            conn.close()
+            return
+
+        def client_to_swift():
+            pump(tls, up)
+            try:
+                up.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+
+        threading.Thread(target=client_to_swift, daemon=True).start()
+        pump(up, tls)
+        for s in (tls, up):
+            try:
+                s.close()
+            except OSError:
+                pass
+
+    while True:
+        conn, _ = listener.accept()
+        threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=5002)
@@ -239,14 +293,24 @@ def main():
     parser.add_argument("--swift-auth", default="http://127.0.0.1:8080/auth/v1.0",
                         help="the tempauth v1.0 auth URL the tokens come from")
     parser.add_argument("--ttl", type=int, default=20, help="seconds until the advertised token expiry")
+    parser.add_argument("--swift-tls-port", type=int,
+                        help="also serve Swift over TLS here (with --cert/--key), for the TLS_TENANTS' catalogs")
     args = parser.parse_args()
 
     stats = Stats()
-    servers = [Server(("127.0.0.1", args.port), stats, args.swift_auth, args.ttl)]
+    swift_tls_base = None
+    if args.swift_tls_port:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(args.cert, args.key)
+        host_port = args.swift_auth.split("/")[2]
+        host, port = host_port.rsplit(":", 1)
+        threading.Thread(target=tls_front, args=(args.swift_tls_port, ctx, (host, int(port))), daemon=True).start()
+        swift_tls_base = "https://127.0.0.1:%d" % args.swift_tls_port
+    servers = [Server(("127.0.0.1", args.port), stats, args.swift_auth, args.ttl, None, swift_tls_base)]
     if args.tls_port:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(args.cert, args.key)
-        servers.append(Server(("127.0.0.1", args.tls_port), stats, args.swift_auth, args.ttl, ctx))
+        servers.append(Server(("127.0.0.1", args.tls_port), stats, args.swift_auth, args.ttl, ctx, swift_tls_base))
     for server in servers[1:]:
         threading.Thread(target=server.serve_forever, daemon=True).start()
     sys.stderr.write("v2.0 endpoint on %s\n" % ", ".join(
