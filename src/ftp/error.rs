@@ -9,7 +9,7 @@
 //! | Swift 404, a missing path | `550` |
 //! | Swift 401 (after one re-login) / 403 | `550 Permission denied` |
 //! | Swift 409 | `550` |
-//! | Swift 413 (over `max_file_size`, quota) | `552` |
+//! | Swift 413 (over `max_file_size`, quota), an upload past `max_file_size` | `552` |
 //! | Swift 507 | `452` |
 //! | Swift 5xx, 408, 429, timeouts, refused or cut connections, unusable answers | `451` |
 //! | a name over the cluster's limits, a non-UTF-8 path | `553` |
@@ -95,6 +95,9 @@ impl FtpError {
             Self::ClientGone(_) => FtpKind::ConnectionClosed,
             Self::Upload(swift::UploadError::Source { .. }) => FtpKind::ConnectionClosed,
             Self::Upload(swift::UploadError::Swift(e)) => kind_for_swift(e.kind()),
+            Self::Upload(swift::UploadError::TooLarge { .. }) => {
+                FtpKind::ExceededStorageAllocationError
+            }
             Self::Upload(swift::UploadError::Checksum { .. }) => FtpKind::LocalError,
             Self::DirectoryNotEmpty(_) => FtpKind::PermanentDirectoryNotEmpty,
             Self::FileExists(_) => FtpKind::PermanentFileNotAvailable,

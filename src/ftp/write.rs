@@ -57,6 +57,7 @@ impl SwiftStorage {
                 key,
                 input,
                 &[("Content-Type", content_type.essence_str())],
+                self.shared.info().max_file_size,
             )
             .await?;
         tracing::info!(path = %loc, bytes = uploaded.bytes, md5 = %uploaded.md5, "stored");

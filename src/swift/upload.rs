@@ -7,8 +7,9 @@
 //! A source that simply ends early (a clean close) cannot be told from a complete upload: stream mode FTP has no
 //! length.
 //!
-//! Not here: objects larger than the cluster's `max_file_size` (Swift refuses them with 413 once the bytes have
-//! been sent), which need segments.
+//! An upload that goes past the cluster's `max_file_size` is stopped at that point ([`UploadError::TooLarge`])
+//! instead of streaming gigabytes that Swift would then refuse with 413. Storing such objects needs segments,
+//! which are not here.
 
 use super::client::Replay;
 use super::error::{Error, Op};
@@ -47,6 +48,12 @@ pub enum UploadError {
     /// Swift refused or failed.
     #[error(transparent)]
     Swift(#[from] Error),
+    /// The source went past the largest object the cluster takes (`max_file_size`); stopped there, nothing stored.
+    #[error("the upload is larger than the cluster's max_file_size of {limit} bytes")]
+    TooLarge {
+        /// The limit.
+        limit: u64,
+    },
     /// Swift stored content whose MD5 differs from what was sent; the object was deleted again.
     #[error(
         "Swift's ETag {etag} does not match the MD5 {md5} of the bytes sent; the object was deleted"
@@ -97,6 +104,7 @@ impl BackgroundMd5 {
 struct Progress {
     bytes: u64,
     failure: Option<std::io::Error>,
+    too_large: bool,
 }
 
 impl Session {
@@ -107,6 +115,7 @@ impl Session {
         key: &str,
         source: R,
         headers: &[(&str, &str)],
+        max_bytes: u64,
     ) -> Result<Uploaded, UploadError>
     where
         R: AsyncRead + Send + Unpin + 'static,
@@ -129,13 +138,22 @@ impl Session {
                 async move {
                     match item {
                         Ok(chunk) => {
+                            {
+                                // A std mutex, locked for a counter update and never across an await.
+                                let mut p = seen.lock().unwrap_or_else(|e| e.into_inner());
+                                p.bytes += chunk.len() as u64;
+                                if p.bytes > max_bytes {
+                                    // Swift would refuse it with 413, but only after every byte had been sent.
+                                    p.too_large = true;
+                                    return Err(std::io::Error::other(
+                                        "over the cluster's max_file_size",
+                                    ));
+                                }
+                            }
                             if let Some(tx) = to_hash {
                                 // The receiver lives until `finish`; a send cannot fail before then.
                                 let _ = tx.send(chunk.clone()).await;
                             }
-                            // A std mutex, locked for a counter update and never across an await.
-                            seen.lock().unwrap_or_else(|e| e.into_inner()).bytes +=
-                                chunk.len() as u64;
                             Ok(chunk)
                         }
                         Err(e) => {
@@ -165,10 +183,13 @@ impl Session {
                 }
             })
             .await;
-        let (bytes, failure) = {
+        let (bytes, failure, too_large) = {
             let mut p = progress.lock().unwrap_or_else(|e| e.into_inner());
-            (p.bytes, p.failure.take())
+            (p.bytes, p.failure.take(), p.too_large)
         };
+        if too_large {
+            return Err(UploadError::TooLarge { limit: max_bytes });
+        }
         if let Some(source) = failure {
             return Err(UploadError::Source { bytes, source });
         }
