@@ -149,87 +149,39 @@ listen = 128
 # keep connections alive would meet resets.
 add-header = Connection: close
 EOF
-  write_if_changed "$LAB/etc/proxy-server.conf" <<EOF
-[DEFAULT]
-bind_ip = 127.0.0.1
-bind_port = $PROXY_PORT
-swift_dir = $SWIFT_LAB/etc
-user = $(id -un)
-workers = 1
-log_level = WARNING
-expose_info = true
-
-[pipeline:main]
-# The upstream sample order, as real clusters run it, with Keystone before tempauth.
-pipeline = catch_errors gatekeeper healthcheck proxy-logging cache listing_formats bulk tempurl ratelimit authtoken keystoneauth tempauth copy container-quotas account-quotas slo dlo versioned_writes symlink proxy-logging proxy-server
-
-[app:proxy-server]
-use = egg:swift#proxy
-account_autocreate = true
-allow_account_management = true
-
-[filter:authtoken]
-paste.filter_factory = keystonemiddleware.auth_token:filter_factory
-delay_auth_decision = true
-www_authenticate_uri = $KEYSTONE_URL
-auth_url = $KEYSTONE_URL
-auth_type = password
-user_domain_id = default
-project_domain_id = default
-project_name = service
-username = $SERVICE_USER
-password = $SERVICE_PASSWORD
-memcached_servers = 127.0.0.1:$MEMCACHE_PORT
-service_token_roles_required = true
-
-[filter:keystoneauth]
-use = egg:swift#keystoneauth
-reseller_prefix = KEY_
-operator_roles = admin, member
-
-[filter:tempauth]
-use = egg:swift#tempauth
-reseller_prefix = AUTH
-token_life = 86400
-user_test_tester = testing .admin
-user_test_reader = reading
-user_test2_tester2 = testing2 .admin
-
-[filter:catch_errors]
-use = egg:swift#catch_errors
-[filter:gatekeeper]
-use = egg:swift#gatekeeper
-[filter:healthcheck]
-use = egg:swift#healthcheck
-[filter:proxy-logging]
-use = egg:swift#proxy_logging
-[filter:cache]
-use = egg:swift#memcache
-memcache_servers = 127.0.0.1:$MEMCACHE_PORT
-[filter:listing_formats]
-use = egg:swift#listing_formats
-[filter:bulk]
-use = egg:swift#bulk
-[filter:tempurl]
-use = egg:swift#tempurl
-[filter:ratelimit]
-use = egg:swift#ratelimit
-[filter:copy]
-use = egg:swift#copy
-[filter:container-quotas]
-use = egg:swift#container_quotas
-[filter:account-quotas]
-use = egg:swift#account_quotas
-[filter:slo]
-use = egg:swift#slo
-[filter:dlo]
-use = egg:swift#dlo
-[filter:versioned_writes]
-use = egg:swift#versioned_writes
-allow_versioned_writes = true
-[filter:symlink]
-use = egg:swift#symlink
-EOF
+  # The 8081 proxy is the Swift lab's 8080 proxy (same pipeline, filters and tempauth users) with Keystone's
+  # authtoken + keystoneauth before tempauth: derived from that file so the two never drift apart.
+  "$PY" - "$SWIFT_LAB/etc/proxy-server.conf" "$PROXY_PORT" "$KEYSTONE_URL" "$SERVICE_USER" "$SERVICE_PASSWORD" \
+    "$MEMCACHE_PORT" <<'PYEOF' | write_if_changed "$LAB/etc/proxy-server.conf"
+import configparser, sys
+src, port, keystone, user, password, memcache = sys.argv[1:]
+conf = configparser.RawConfigParser()
+conf.optionxform = str
+conf.read(src)
+conf["DEFAULT"]["bind_port"] = port
+conf["pipeline:main"]["pipeline"] = conf["pipeline:main"]["pipeline"].replace(
+    " tempauth ", " authtoken keystoneauth tempauth ")
+conf["filter:authtoken"] = {
+    "paste.filter_factory": "keystonemiddleware.auth_token:filter_factory",
+    "delay_auth_decision": "true",
+    "www_authenticate_uri": keystone,
+    "auth_url": keystone,
+    "auth_type": "password",
+    "user_domain_id": "default",
+    "project_domain_id": "default",
+    "project_name": "service",
+    "username": user,
+    "password": password,
+    "memcached_servers": "127.0.0.1:" + memcache,
+    "service_token_roles_required": "true",
+}
+conf["filter:keystoneauth"] = {
+    "use": "egg:swift#keystoneauth",
+    "reseller_prefix": "KEY_",
+    "operator_roles": "admin, member",
+}
+conf.write(sys.stdout)
+PYEOF
   # A self-signed server certificate for the v2.0 endpoint's TLS port. Not a CA (basicConstraints CA:FALSE):
   # rustls/webpki refuses a CA certificate as the server's own, and accepts this one as its own trust anchor.
   write_if_changed "$LAB/tls/openssl.cnf" <<EOF
