@@ -206,7 +206,7 @@ ks_gateway "$SWIFTFTP_TEST_KEYSTONE_V2_URL" --keystone-auth
 ks_check "$KS_PORT" "demo.alice" alice-pw v2-alice
 ks_check "$KS_PORT" "space tenant.bob" bob-pw v2-bob
 kill -TERM "$KS_PID"; wait "$KS_PID" 2>/dev/null || true
-ks_gateway "$SWIFTFTP_TEST_KEYSTONE_V2_URL" --keystone-auth --keystone-tenant-separator '\'
+ks_gateway "$SWIFTFTP_TEST_KEYSTONE_V2_URL" --keystone-auth --keystone-tenant-separator "\\"
 ks_check "$KS_PORT" 'dot.tenant\dave' dave-pw v2-dave
 kill -TERM "$KS_PID"; wait "$KS_PID" 2>/dev/null || true
 

@@ -1,5 +1,8 @@
+# shellcheck shell=bash
 # Shared shell helpers for the end-to-end suite and the benchmarks (sourced, not run).
-# Needs: $repo (the repository root). Every process started here is stopped by its pid.
+# Needs: $repo (the repository root), set by the script that sources this. Every process started here is stopped
+# by its pid.
+# shellcheck disable=SC2154  # $repo comes from the sourcing script
 
 LAB_AUTH_URL=${SWIFTFTP_TEST_AUTH_URL:-http://127.0.0.1:8080/auth/v1.0}
 LAB_USER=${SWIFTFTP_TEST_USER:-test:tester}
@@ -14,7 +17,7 @@ swift_login() {
   headers=$(curl -fsS -D - -o /dev/null -H "X-Auth-User: $LAB_USER" -H "X-Auth-Key: $LAB_KEY" "$LAB_AUTH_URL" | tr -d '\r')
   SWIFT_URL=$(printf '%s\n' "$headers" | awk 'tolower($1)=="x-storage-url:"{print $2}')
   SWIFT_TOKEN=$(printf '%s\n' "$headers" | awk 'tolower($1)=="x-auth-token:"{print $2}')
-  [ -n "$SWIFT_URL" ] && [ -n "$SWIFT_TOKEN" ] || die "cannot log in to the test Swift at $LAB_AUTH_URL"
+  if [ -z "$SWIFT_URL" ] || [ -z "$SWIFT_TOKEN" ]; then die "cannot log in to the test Swift at $LAB_AUTH_URL"; fi
 }
 
 # Percent-encodes one URL component (user, password): every reserved character, slashes and colons included.
