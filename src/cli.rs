@@ -88,6 +88,15 @@ pub struct Cli {
     #[arg(long, env = "SWIFTFTP_INSECURE")]
     pub insecure: bool,
 
+    /// Seconds Swift may take to start answering, or stay silent within a download; never a limit on a whole
+    /// transfer [default: 60]
+    #[arg(
+        long = "swift-timeout",
+        env = "SWIFTFTP_SWIFT_TIMEOUT",
+        value_name = "SECONDS"
+    )]
+    pub swift_timeout: Option<u64>,
+
     /// Also trust the CA certificate(s) in this PEM file for TLS to the auth service and Swift
     #[arg(long = "ca-file", env = "SWIFTFTP_CA_FILE", value_name = "FILE")]
     pub ca_file: Option<PathBuf>,

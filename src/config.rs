@@ -56,6 +56,7 @@ const KNOWN_KEYS: &[&str] = &[
     "rackspace-service-net",
     "storage-policy",
     "ca-file",
+    "swift-timeout",
     "workers",
     "service-net",
 ];
@@ -112,6 +113,8 @@ pub struct Config {
     pub insecure: bool,
     /// Extra CA certificates (PEM) to trust towards auth and Swift.
     pub ca_file: Option<PathBuf>,
+    /// How long Swift may take to start answering, or stay silent within a download.
+    pub swift_timeout: std::time::Duration,
     /// Memcache servers (`host:port`).
     pub memcache: Vec<String>,
     /// Debug logging.
@@ -454,6 +457,11 @@ impl Config {
             ca_file: cli
                 .ca_file
                 .or_else(|| file.string("ca-file").map(PathBuf::from)),
+            swift_timeout: std::time::Duration::from_secs(match cli.swift_timeout {
+                Some(s) => s,
+                None => file.parsed::<u64>("swift-timeout")?.unwrap_or(60),
+            })
+            .max(std::time::Duration::from_secs(1)),
             memcache,
             verbose,
             foreground: cli.foreground,

@@ -59,6 +59,7 @@ impl Bound {
         let client = swift::Client::new(&swift::ClientConfig {
             insecure: config.insecure,
             ca_pem,
+            read_timeout: config.swift_timeout,
             ..swift::ClientConfig::default()
         })
         .context("building the HTTP client")?;

@@ -336,3 +336,41 @@ fn an_upload_past_max_file_size_gets_552_without_waiting_for_swift() {
     assert!(raw.silent_for(Duration::from_millis(200)), "a second reply");
     assert!(fx.head("huge.bin").is_none(), "something was stored");
 }
+
+#[test]
+fn slow_transfers_are_never_cut_by_the_answer_timeout() {
+    // With a 2 s answer timeout, an upload and a download that each last about 5 s must succeed: the timeout
+    // bounds Swift's silence, not the length of a transfer paced by the FTP client.
+    let fx = Fixture::new("slow");
+    let gw = TestGateway::start_with(&["--swift-timeout", "2"]);
+    let mut raw = gw.raw_logged_in();
+    let mut data = raw.data();
+    raw.send(&format!("STOR {}", fx.path("slow.bin")));
+    assert_eq!(raw.reply().0, 150);
+    for _ in 0..20 {
+        data.write_all(&[3u8; 32 * 1024]).unwrap();
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    drop(data);
+    assert_eq!(raw.reply().0, 226);
+    assert_eq!(fx.get("slow.bin").len(), 20 * 32 * 1024);
+
+    fx.put("big.bin", vec![9u8; 32 << 20]);
+    let mut data = raw.data();
+    raw.send(&format!("RETR {}", fx.path("big.bin")));
+    assert_eq!(raw.reply().0, 150);
+    let mut got = 0usize;
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = std::io::Read::read(&mut data, &mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        got += n;
+        if got < 8 << 20 {
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+    assert_eq!(raw.reply().0, 226);
+    assert_eq!(got, 32 << 20);
+}

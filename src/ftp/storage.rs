@@ -339,7 +339,18 @@ impl SwiftStorage {
         }
         let mut body = download.into_stream();
         let mut sent = 0u64;
-        while let Some(chunk) = body.try_next().await? {
+        let idle = session.idle_timeout();
+        loop {
+            // Swift may pause between chunks, but not for longer than the client's answer timeout.
+            let next = tokio::time::timeout(idle, body.try_next())
+                .await
+                .map_err(|_| {
+                    swift::Error::timed_out(swift::Op::GetObject {
+                        container: container.clone(),
+                        key: key.clone(),
+                    })
+                })?;
+            let Some(chunk) = next? else { break };
             output
                 .write_all(&chunk)
                 .await

@@ -2,8 +2,14 @@
 //!
 //! Every request goes through [`Session::send`], which adds the token and `X-Forwarded-For`, re-authenticates
 //! once on a 401 (single-flight: concurrent requests that all see the same expired token log in once), and
-//! retries idempotent requests on transient failures (`retry.rs`). The HTTP client has a connect timeout and a
-//! per-read idle timeout but no total timeout, so a slow but moving transfer paced by an FTP client is never cut.
+//! retries idempotent requests on transient failures (`retry.rs`).
+//!
+//! Timeouts: a connect timeout, and an answer timeout ([`ClientConfig::read_timeout`]) applied here per request:
+//! Swift must start answering within it (a server-side copy gets [`COPY_WAIT`]). A streamed upload has no answer
+//! deadline while its body flows (Swift answers after the last byte); it gets the same timeout from its last byte
+//! on (`upload.rs`), and downloads get it between two chunks of the body (the caller). There is no total timeout,
+//! so a slow but moving transfer paced by an FTP client is never cut. (reqwest's own `read_timeout` is not used:
+//! it runs from the request's start until the answer's headers, so it would cut every upload longer than it.)
 //!
 //! Deliberately not here: anything about FTP, paths or listings' meaning (the `ftp` module), and paging
 //! (`list.rs`).
@@ -30,7 +36,8 @@ pub struct ClientConfig {
     pub ca_pem: Option<Vec<u8>>,
     /// Time allowed to open a TCP (and TLS) connection.
     pub connect_timeout: Duration,
-    /// Longest silence while waiting for an answer or for the next bytes of a body. Not a total timeout.
+    /// Longest wait for Swift to start answering, and longest silence between two chunks of a body. Not a total
+    /// timeout.
     pub read_timeout: Duration,
     /// Retries of idempotent requests.
     pub retry: RetryConfig,
@@ -48,12 +55,18 @@ impl Default for ClientConfig {
     }
 }
 
-/// Whether a request may be sent again.
+/// How long the longest server-side copy may take before Swift answers (Swift answers a copy only when done).
+pub(crate) const COPY_WAIT: Duration = Duration::from_secs(3600);
+
+/// Whether a request may be sent again, and how long its answer may take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Replay {
-    /// Idempotent, with a body that can be rebuilt: retried on 401 and transient failures.
+    /// Idempotent, with a body that can be rebuilt: retried on 401 and transient failures; answered within the
+    /// client's answer timeout.
     Retry,
-    /// A streamed body: sent once.
+    /// Like `Retry`, but Swift does the work before answering (server-side copy): answered within [`COPY_WAIT`].
+    RetryPatient,
+    /// A streamed body: sent once, no answer deadline here (the caller times the end of the body).
     Never,
 }
 
@@ -62,6 +75,7 @@ pub(crate) enum Replay {
 pub struct Client {
     http: reqwest::Client,
     retry: RetryConfig,
+    idle: Duration,
     tokens: Arc<TokenStore>,
 }
 
@@ -81,7 +95,6 @@ impl Client {
     pub fn new(config: &ClientConfig) -> Result<Self, ClientError> {
         let mut builder = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
-            .read_timeout(config.read_timeout)
             .tls_danger_accept_invalid_certs(config.insecure)
             .tcp_nodelay(true)
             .user_agent(concat!("swiftftp/", env!("CARGO_PKG_VERSION")));
@@ -91,6 +104,7 @@ impl Client {
         Ok(Self {
             http: builder.build()?,
             retry: config.retry.clone(),
+            idle: config.read_timeout,
             tokens: Arc::new(TokenStore::new().map_err(|_| ClientError::Random)?),
         })
     }
@@ -209,6 +223,11 @@ impl Session {
         self.creds.display_user()
     }
 
+    /// How long Swift may stay silent: before it starts answering, and between two chunks of a body.
+    pub fn idle_timeout(&self) -> Duration {
+        self.client.idle
+    }
+
     /// The cluster's limits (`/info`), asked on behalf of this session's client.
     pub async fn info(&self) -> Result<Info, Error> {
         let url = self
@@ -240,13 +259,27 @@ impl Session {
             if let Some(ip) = self.forwarded_for {
                 req = req.header("X-Forwarded-For", ip.to_string());
             }
-            let err = match req.send().await {
+            let answer = match replay {
+                Replay::Retry => tokio::time::timeout(self.client.idle, req.send()).await,
+                Replay::RetryPatient => tokio::time::timeout(COPY_WAIT, req.send()).await,
+                Replay::Never => Ok(req.send().await),
+            };
+            let Ok(answer) = answer else {
+                let err = Error::timed_out(op.clone());
+                if retries < self.client.retry.max_retries {
+                    retries += 1;
+                    tracing::warn!(error = %err, retry = retries, "retrying Swift request");
+                    continue;
+                }
+                return Err(err);
+            };
+            let err = match answer {
                 Ok(resp) if resp.status().is_success() => return Ok(resp),
                 Ok(resp) if resp.status().as_u16() == 401 && !relogged => {
                     relogged = true;
                     tracing::info!(user = %self.creds.display_user(), "Swift answered 401: logging in again");
                     self.slot.replace(&token, || self.login()).await?;
-                    if replay == Replay::Retry {
+                    if replay != Replay::Never {
                         continue;
                     }
                     Error::from_status(op.clone(), 401)
@@ -254,7 +287,7 @@ impl Session {
                 Ok(resp) => Error::from_status(op.clone(), resp.status().as_u16()),
                 Err(e) => Error::from_transport(op.clone(), e),
             };
-            if replay == Replay::Retry
+            if replay != Replay::Never
                 && err.kind() == ErrorKind::Unavailable
                 && retries < self.client.retry.max_retries
             {
@@ -503,7 +536,7 @@ impl Session {
                 .path()
                 .to_owned()
         };
-        self.send(&op, Replay::Retry, |http, base| {
+        self.send(&op, Replay::RetryPatient, |http, base| {
             let mut url = object_url(base, to_container, to_key);
             url.query_pairs_mut()
                 .append_pair("multipart-manifest", "get");

@@ -179,6 +179,17 @@ impl Error {
         }
     }
 
+    /// Swift did not start answering (or went silent) within the client's timeout.
+    pub fn timed_out(op: Op) -> Self {
+        Self {
+            op,
+            kind: ErrorKind::Unavailable,
+            status: None,
+            detail: "Swift did not answer in time".to_owned(),
+            source: None,
+        }
+    }
+
     /// An answer we cannot use (missing header, bad JSON): `detail` says what was wrong.
     pub fn protocol(op: Op, detail: impl Into<String>) -> Self {
         Self {

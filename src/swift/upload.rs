@@ -99,6 +99,16 @@ impl BackgroundMd5 {
     }
 }
 
+/// Resolves `idle` after the body's last byte went out: the upload's answer deadline. Swift answers a streamed
+/// PUT only after the last byte, so there is no deadline while the body flows; if the body never ends (the
+/// request failed first), this never resolves and the request's own error wins.
+async fn answer_deadline(ended: tokio::sync::oneshot::Receiver<()>, idle: std::time::Duration) {
+    if ended.await.is_err() {
+        std::future::pending::<()>().await;
+    }
+    tokio::time::sleep(idle).await;
+}
+
 /// What the body stream leaves behind for the caller once the request is over.
 #[derive(Default)]
 struct Progress {
@@ -165,24 +175,32 @@ impl Session {
                     }
                 }
             });
+        // The end of the source also starts the clock for Swift's answer (see `answer_deadline`).
+        let (ended_tx, ended_rx) = tokio::sync::oneshot::channel::<()>();
+        let ended_tx = Mutex::new(Some(ended_tx));
         let end = futures_util::stream::poll_fn(move |_| {
             at_end.lock().unwrap_or_else(|e| e.into_inner()).take();
+            if let Some(tx) = ended_tx.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                let _ = tx.send(());
+            }
             std::task::Poll::Ready(None::<std::io::Result<Bytes>>)
         });
         let stream = stream.chain(end);
         let mut body = Some(reqwest::Body::wrap_stream(stream));
-        let result = self
-            .send(&op, Replay::Never, |http, base| {
-                let mut req = http.put(super::client::object_url(base, container, key));
-                for (k, v) in headers {
-                    req = req.header(*k, *v);
-                }
-                match body.take() {
-                    Some(b) => req.body(b),
-                    None => req,
-                }
-            })
-            .await;
+        let put = self.send(&op, Replay::Never, |http, base| {
+            let mut req = http.put(super::client::object_url(base, container, key));
+            for (k, v) in headers {
+                req = req.header(*k, *v);
+            }
+            match body.take() {
+                Some(b) => req.body(b),
+                None => req,
+            }
+        });
+        let result = tokio::select! {
+            result = put => result,
+            () = answer_deadline(ended_rx, self.idle_timeout()) => Err(Error::timed_out(op.clone())),
+        };
         let (bytes, failure, too_large) = {
             let mut p = progress.lock().unwrap_or_else(|e| e.into_inner());
             (p.bytes, p.failure.take(), p.too_large)
