@@ -374,3 +374,27 @@ fn slow_transfers_are_never_cut_by_the_answer_timeout() {
     assert_eq!(raw.reply().0, 226);
     assert_eq!(got, 32 << 20);
 }
+
+#[test]
+fn a_write_only_acl_is_a_drop_box() {
+    let fx = Fixture::new("dropbox");
+    fx.block_on(
+        fx.session
+            .put_container(&fx.container, &[("X-Container-Write", "test:reader")]),
+    )
+    .unwrap();
+    let gw = TestGateway::start();
+    let mut raw = gw.raw();
+    raw.cmd("USER test:reader");
+    assert_eq!(raw.cmd("PASS reading").0, 230);
+    // The user can neither list nor HEAD, but may put files in.
+    assert_eq!(
+        upload(
+            &mut raw,
+            &format!("STOR {}", fx.path("incoming.txt")),
+            b"dropped"
+        ),
+        226
+    );
+    assert_eq!(fx.get("incoming.txt"), b"dropped");
+}

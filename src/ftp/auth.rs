@@ -8,9 +8,9 @@
 //! leaves nothing behind. Two simultaneous logins of one name both hold valid sessions of that name; which one
 //! each connection gets does not matter.
 //!
-//! Every refusal is `BadPassword`, whether the user exists or not, so libunftp's failed-login policy counts it
-//! and the `530` tells nothing. Why a login failed (the auth service's answer, no endpoint in the catalog, the
-//! service unreachable) goes to the log only.
+//! Every refusal is `BadPassword`, whether the user exists or not, so the `530` tells nothing and libunftp's
+//! failed-login policy (not switched on yet; it comes with the hardening work) would count it. Why a login
+//! failed (the auth service's answer, no endpoint in the catalog, the service unreachable) goes to the log only.
 
 use super::Shared;
 use super::listing::owner_name;

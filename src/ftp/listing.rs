@@ -218,7 +218,14 @@ const SIX_MONTHS: Duration = Duration::from_secs(180 * 24 * 3600);
 pub fn list_line(name: &str, meta: &Meta, owner: &str, now: SystemTime) -> String {
     let perms = if meta.dir { "drwxr-xr-x" } else { "-rw-r--r--" };
     let modified = meta.modified.unwrap_or(now);
-    let when: DateTime<Utc> = modified.into();
+    // chrono's From<SystemTime> panics out of its range; a garbled time shows as the epoch instead.
+    let when = modified
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .and_then(|d| {
+            DateTime::<Utc>::from_timestamp(i64::try_from(d.as_secs()).ok()?, d.subsec_nanos())
+        })
+        .unwrap_or_default();
     let old = now
         .duration_since(modified)
         .is_ok_and(|age| age > SIX_MONTHS);

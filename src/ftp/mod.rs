@@ -3,7 +3,7 @@
 //! | FTP | Swift |
 //! |---|---|
 //! | `USER`/`PASS` | v1 or Keystone login (`login.rs` splits the name); the token lives in the session (`auth.rs`) |
-//! | `CWD`, `CDUP` | `HEAD` container, or object `HEAD` + one-entry `prefix=key/` listing |
+//! | `CWD`, `CDUP` | `HEAD` container, or object `HEAD` + two-entry `prefix=key/` listing |
 //! | `LIST`, `NLST`, `MLSD`, `STAT path` | account listing, or container listing with `prefix` + `delimiter=/`, paged |
 //! | `SIZE`, `MDTM`, `MLST` | `HEAD` (plus the prefix probe, so a directory wins over a same-named file) |
 //! | `RETR` (after `REST n`) | streamed `GET` (with `Range: bytes=n-`) |

@@ -4,7 +4,7 @@
 //! The read path lives here: metadata (SIZE, MDTM, MLST), CWD, LIST/NLST/MLSD/STAT listings, RETR with REST.
 //! Writes delegate to `write.rs` (STOR, MKD, RMD, DELE) and `rename.rs` (RNFR/RNTO).
 //!
-//! Costs, per command: CWD and SIZE/MDTM of an object make a HEAD and a one-entry prefix listing concurrently
+//! Costs, per command: CWD and SIZE/MDTM of an object make a HEAD and a two-entry prefix listing concurrently
 //! (the prefix listing is what finds pseudo-directories with no marker, and lets a directory win over a file of
 //! the same name); listings page through Swift until an empty page and HEAD only the 0-byte files (possible
 //! Dynamic Large Object manifests, whose listing size is 0), at most [`HEAD_CONCURRENCY`] at a time.

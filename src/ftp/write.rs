@@ -46,9 +46,12 @@ impl SwiftStorage {
                 "uploads cannot start at an offset (REST + STOR, or APPE to a non-empty file)",
             ));
         }
-        let probe = self.probe(session, container, key).await?;
-        if probe.is_dir() {
-            return Err(FtpError::NotAFile(loc.clone()));
+        match self.probe(session, container, key).await {
+            Ok(probe) if probe.is_dir() => return Err(FtpError::NotAFile(loc.clone())),
+            Ok(_) => {}
+            // A write-only ACL (a drop box) lets the PUT through but not the checks: let Swift decide.
+            Err(FtpError::Swift(e)) if e.kind() == swift::ErrorKind::PermissionDenied => {}
+            Err(e) => return Err(e),
         }
         let content_type = mime_guess::from_path(key).first_or_octet_stream();
         let uploaded = session

@@ -513,7 +513,9 @@ async fn login_v1(
             )
         })?,
         token: Secret::new(token),
-        expires_at: None,
+        expires_at: header("X-Auth-Token-Expires")
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .and_then(|secs| SystemTime::now().checked_add(std::time::Duration::from_secs(secs))),
         issued_at: SystemTime::now(),
     })
 }

@@ -608,7 +608,8 @@ pub(crate) fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
 /// `X-Timestamp` (seconds since the epoch, with decimals) as a time.
 pub(crate) fn header_timestamp(headers: &HeaderMap) -> Option<SystemTime> {
     let secs: f64 = header_str(headers, "X-Timestamp")?.trim().parse().ok()?;
-    (secs.is_finite() && secs >= 0.0).then(|| UNIX_EPOCH + Duration::from_secs_f64(secs))
+    // A garbled header must not panic: from_secs_f64 and SystemTime addition both can.
+    UNIX_EPOCH.checked_add(Duration::try_from_secs_f64(secs).ok()?)
 }
 
 #[cfg(test)]

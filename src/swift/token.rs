@@ -72,9 +72,25 @@ impl TokenSlot {
         {
             return Ok(t);
         }
-        let token = Arc::new(login().await?);
-        self.set(Arc::clone(&token));
-        Ok(token)
+        match login().await {
+            Ok(token) => {
+                let token = Arc::new(token);
+                self.set(Arc::clone(&token));
+                Ok(token)
+            }
+            // An early renewal that fails keeps the token that still works (the auth service may be down for a
+            // moment); the next request tries again.
+            Err(e) => match self
+                .current()
+                .filter(|t| t.expires_at.is_some_and(|x| x > SystemTime::now()))
+            {
+                Some(still_valid) => {
+                    tracing::warn!(error = %e, "renewing a token failed; using it until it expires");
+                    Ok(still_valid)
+                }
+                None => Err(e),
+            },
+        }
     }
 
     /// After a 401 with `seen`: a new token, unless another task already replaced `seen`.
