@@ -176,3 +176,28 @@ fn every_swift_request_carries_x_forwarded_for() {
         "requests without X-Forwarded-For:\n{sent}"
     );
 }
+
+#[test]
+fn appe_while_swift_is_unreachable_never_overwrites() {
+    // libunftp's APPE asks for the file's size and appends at 0 (overwrites) when that fails for any reason.
+    let fx = Fixture::new("appe-cut");
+    fx.put("log.txt", "first line\n");
+    let proxy = FaultProxy::start(swift_addr());
+    let gw = gateway_through(&proxy);
+    let mut raw = gw.raw_logged_in();
+    proxy.cut();
+    let mut data = raw.data();
+    raw.send(&format!("APPE {}", fx.path("log.txt")));
+    let (code, _) = raw.reply();
+    let code = if code == 150 {
+        let _ = data.write_all(b"second line\n");
+        drop(data);
+        raw.reply().0
+    } else {
+        code
+    };
+    assert_eq!(code, 451);
+    assert!(raw.silent_for(Duration::from_millis(200)), "a second reply");
+    proxy.heal();
+    assert_eq!(fx.get("log.txt"), b"first line\n");
+}

@@ -60,6 +60,9 @@ pub enum FtpError {
     /// An upload failed (the client, Swift, or the checksum).
     #[error(transparent)]
     Upload(#[from] swift::UploadError),
+    /// Whether the file exists could not be found out just before, so writing it could overwrite it blindly.
+    #[error("{0}: its state could not be read just before; refusing to write it blindly")]
+    StateUnknown(Location),
     /// A directory that must be empty for this is not.
     #[error("{0}: directory not empty")]
     DirectoryNotEmpty(Location),
@@ -99,6 +102,7 @@ impl FtpError {
                 FtpKind::ExceededStorageAllocationError
             }
             Self::Upload(swift::UploadError::Checksum { .. }) => FtpKind::LocalError,
+            Self::StateUnknown(_) => FtpKind::LocalError,
             Self::DirectoryNotEmpty(_) => FtpKind::PermanentDirectoryNotEmpty,
             Self::FileExists(_) => FtpKind::PermanentFileNotAvailable,
             Self::Refused { .. } => FtpKind::PermissionDenied,

@@ -30,10 +30,14 @@ use unftp_core::storage::{
 /// HEADs in flight at once while sizing 0-byte listing entries.
 pub const HEAD_CONCURRENCY: usize = 16;
 
-/// The backend libunftp creates per control connection (cheap: it only clones an `Arc`).
-#[derive(Debug, Clone)]
+/// The backend libunftp creates per control connection (cheap: an `Arc` and an empty slot).
+#[derive(Debug)]
 pub struct SwiftStorage {
     pub(super) shared: Arc<Shared>,
+    /// The last path whose metadata could not be read for a reason other than "not found". libunftp's APPE asks
+    /// for the file's size first and, on *any* error, appends at 0, i.e. overwrites: an upload to this path is
+    /// refused once (451) rather than risk replacing a file that may well exist.
+    unknown_state: std::sync::Mutex<Option<Location>>,
 }
 
 /// What exists at an object path.
@@ -68,7 +72,24 @@ enum Listing {
 impl SwiftStorage {
     /// A backend over the gateway's shared state.
     pub fn new(shared: Arc<Shared>) -> Self {
-        Self { shared }
+        Self {
+            shared,
+            unknown_state: std::sync::Mutex::new(None),
+        }
+    }
+
+    fn remember_unknown(&self, loc: Option<Location>) {
+        *self.unknown_state.lock().unwrap_or_else(|e| e.into_inner()) = loc;
+    }
+
+    /// Whether an upload to `loc` must be refused because a size lookup of it just failed (see `unknown_state`).
+    fn take_unknown(&self, loc: &Location) -> bool {
+        let mut slot = self.unknown_state.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.as_ref() == Some(loc) {
+            *slot = None;
+            return true;
+        }
+        false
     }
 
     pub(super) fn locate<P: AsRef<Path>>(
@@ -436,7 +457,13 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
         path: P,
     ) -> Result<Self::Metadata> {
         self.at("metadata", path.as_ref(), On::File, |loc| async move {
-            self.metadata_of(user, &loc).await
+            let result = self.metadata_of(user, &loc).await;
+            let unknown = match &result {
+                Ok(_) | Err(FtpError::NotFound(_)) => None,
+                Err(_) => Some(loc),
+            };
+            self.remember_unknown(unknown);
+            result
         })
         .await
     }
@@ -587,6 +614,9 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
         start_pos: u64,
     ) -> Result<u64> {
         self.at("STOR", path.as_ref(), On::File, |loc| async move {
+            if start_pos == 0 && self.take_unknown(&loc) {
+                return Err(FtpError::StateUnknown(loc));
+            }
             self.store(&user.session, &loc, input, start_pos).await
         })
         .await
