@@ -47,12 +47,10 @@ fn swift_stopped_mid_upload_gets_451_quickly_and_service_resumes() {
         fx.head("partial.bin").is_none(),
         "a partial object was committed"
     );
-    let mut data = raw.data();
-    raw.send(&format!("STOR {}", fx.path("after.bin")));
-    assert_eq!(raw.reply().0, 150);
-    data.write_all(b"back again").unwrap();
-    drop(data);
-    assert_eq!(raw.reply().0, 226);
+    assert_eq!(
+        raw.upload(&format!("STOR {}", fx.path("after.bin")), b"back again"),
+        226
+    );
     assert_eq!(fx.get("after.bin"), b"back again");
 }
 
@@ -127,13 +125,10 @@ fn corruption_on_the_way_to_swift_is_caught_and_nothing_kept() {
     let mut raw = gw.raw_logged_in();
     proxy.corrupt(b"PRISTINE-PAYLOAD", b"CORRUPTED-BYTES!");
     let payload = b"PRISTINE-PAYLOAD".repeat(10_000);
-    let mut data = raw.data();
-    raw.send(&format!("STOR {}", fx.path("file.bin")));
-    assert_eq!(raw.reply().0, 150);
-    data.write_all(&payload).unwrap();
-    drop(data);
-    assert_eq!(raw.reply().0, 451);
-    assert!(raw.silent_for(Duration::from_millis(200)), "a second reply");
+    assert_eq!(
+        raw.upload(&format!("STOR {}", fx.path("file.bin")), &payload),
+        451
+    );
     assert!(
         fx.head("file.bin").is_none(),
         "the corrupted object is still there"
@@ -152,12 +147,7 @@ fn every_swift_request_carries_x_forwarded_for() {
     assert_eq!(raw.cmd(&format!("SIZE {}", fx.path("a.txt"))).0, 213);
     let (replies, _) = raw.transfer(&format!("RETR {}", fx.path("a.txt")));
     assert_eq!(replies.last().unwrap().0, 226);
-    let mut data = raw.data();
-    raw.send(&format!("STOR {}", fx.path("b.txt")));
-    assert_eq!(raw.reply().0, 150);
-    data.write_all(b"b").unwrap();
-    drop(data);
-    assert_eq!(raw.reply().0, 226);
+    assert_eq!(raw.upload(&format!("STOR {}", fx.path("b.txt")), b"b"), 226);
     assert_eq!(raw.cmd(&format!("DELE {}", fx.path("b.txt"))).0, 250);
     let sent = String::from_utf8_lossy(&proxy.recorded()).to_lowercase();
     let requests = sent
@@ -186,18 +176,10 @@ fn appe_while_swift_is_unreachable_never_overwrites() {
     let gw = gateway_through(&proxy);
     let mut raw = gw.raw_logged_in();
     proxy.cut();
-    let mut data = raw.data();
-    raw.send(&format!("APPE {}", fx.path("log.txt")));
-    let (code, _) = raw.reply();
-    let code = if code == 150 {
-        let _ = data.write_all(b"second line\n");
-        drop(data);
-        raw.reply().0
-    } else {
-        code
-    };
-    assert_eq!(code, 451);
-    assert!(raw.silent_for(Duration::from_millis(200)), "a second reply");
+    assert_eq!(
+        raw.upload(&format!("APPE {}", fx.path("log.txt")), b"second line\n"),
+        451
+    );
     proxy.heal();
     assert_eq!(fx.get("log.txt"), b"first line\n");
 }

@@ -68,12 +68,11 @@ fn round_trip(raw: &mut RawFtp, tag: &str) {
     let container = format!("ks-{tag}-{}", std::process::id());
     assert_eq!(raw.cmd(&format!("MKD /{container}")).0, 257, "MKD as {tag}");
     let body = format!("hello from {tag}").into_bytes();
-    let mut data = raw.data();
-    raw.send(&format!("STOR /{container}/file ☺.txt"));
-    assert_eq!(raw.reply().0, 150);
-    data.write_all(&body).unwrap();
-    drop(data);
-    assert_eq!(raw.reply().0, 226, "STOR as {tag}");
+    assert_eq!(
+        raw.upload(&format!("STOR /{container}/file ☺.txt"), &body),
+        226,
+        "STOR as {tag}"
+    );
     let (replies, listing) = raw.transfer(&format!("NLST /{container}"));
     assert_eq!(replies.last().unwrap().0, 226);
     assert_eq!(String::from_utf8_lossy(&listing).trim(), "file ☺.txt");

@@ -59,17 +59,8 @@ fn stor_outside_a_container_or_over_a_directory_is_550() {
         fx.path("pseudo"),
         "/no-such-container-here/x.bin".to_owned(),
     ] {
-        let mut data = raw.data();
-        raw.send(&format!("STOR {target}"));
-        let (code, text) = raw.reply();
-        let code = if code == 150 {
-            let _ = data.write_all(b"payload");
-            drop(data);
-            raw.reply().0
-        } else {
-            code
-        };
-        assert_eq!(code, 550, "STOR {target}: {text}");
+        let code = raw.upload(&format!("STOR {target}"), b"payload");
+        assert_eq!(code, 550, "STOR {target}");
         assert!(
             raw.silent_for(Duration::from_millis(100)),
             "STOR {target}: a second reply"
@@ -159,24 +150,6 @@ fn dele_removes_files_only() {
     assert_eq!(fx.names(), ["keep/b.txt", "marker"]);
 }
 
-/// Sends `payload` on a data connection for `command`; the final reply code.
-fn upload(raw: &mut crate::common::RawFtp, command: &str, payload: &[u8]) -> u32 {
-    let mut data = raw.data();
-    raw.send(command);
-    let (code, _) = raw.reply();
-    if code != 150 {
-        return code;
-    }
-    let _ = data.write_all(payload);
-    drop(data);
-    let code = raw.reply().0;
-    assert!(
-        raw.silent_for(Duration::from_millis(100)),
-        "{command}: a second reply"
-    );
-    code
-}
-
 #[test]
 fn appe_rest_and_stale_offsets_never_overwrite() {
     let fx = Fixture::new("offsets");
@@ -187,13 +160,13 @@ fn appe_rest_and_stale_offsets_never_overwrite() {
 
     // APPE to a non-empty file would need a write at an offset: refused, the file intact.
     assert_eq!(
-        upload(&mut raw, &format!("APPE {}", fx.path("keep.txt")), b" more"),
+        raw.upload(&format!("APPE {}", fx.path("keep.txt")), b" more"),
         502
     );
     assert_eq!(fx.get("keep.txt"), b"original");
     // APPE to a new file is a plain upload.
     assert_eq!(
-        upload(&mut raw, &format!("APPE {}", fx.path("new.txt")), b"fresh"),
+        raw.upload(&format!("APPE {}", fx.path("new.txt")), b"fresh"),
         226
     );
     assert_eq!(fx.get("new.txt"), b"fresh");
@@ -201,7 +174,7 @@ fn appe_rest_and_stale_offsets_never_overwrite() {
     // REST + STOR: refused, intact.
     assert_eq!(raw.cmd("REST 3").0, 350);
     assert_eq!(
-        upload(&mut raw, &format!("STOR {}", fx.path("keep.txt")), b"xx"),
+        raw.upload(&format!("STOR {}", fx.path("keep.txt")), b"xx"),
         502
     );
     assert_eq!(fx.get("keep.txt"), b"original");
@@ -211,20 +184,20 @@ fn appe_rest_and_stale_offsets_never_overwrite() {
     let (replies, _) = raw.transfer(&format!("RETR {}", fx.path("missing")));
     assert_eq!(replies.last().unwrap().0, 550);
     assert_eq!(
-        upload(&mut raw, &format!("STOR {}", fx.path("keep.txt")), b"yy"),
+        raw.upload(&format!("STOR {}", fx.path("keep.txt")), b"yy"),
         502
     );
     assert_eq!(fx.get("keep.txt"), b"original");
     // libunftp keeps that offset until a transfer succeeds: `REST 0` clears it.
     assert_eq!(
-        upload(&mut raw, &format!("STOR {}", fx.path("other.txt")), b"zz"),
+        raw.upload(&format!("STOR {}", fx.path("other.txt")), b"zz"),
         502
     );
     assert_eq!(raw.cmd("REST 0").0, 350);
 
     // STOU stores under a fresh unique name in the current directory.
     assert_eq!(raw.cmd(&format!("CWD {}", fx.path(""))).0, 250);
-    assert_eq!(upload(&mut raw, "STOU", b"unique"), 226);
+    assert_eq!(raw.upload("STOU", b"unique"), 226);
     let names = fx.names();
     assert_eq!(names.len(), 3, "{names:?}");
     let unique = names
@@ -248,11 +221,11 @@ fn a_read_only_acl_refuses_writes_with_550() {
     raw.cmd("USER test:reader");
     assert_eq!(raw.cmd("PASS reading").0, 230);
     assert_eq!(
-        upload(&mut raw, &format!("STOR {}", fx.path("new.txt")), b"nope"),
+        raw.upload(&format!("STOR {}", fx.path("new.txt")), b"nope"),
         550
     );
     assert_eq!(
-        upload(&mut raw, &format!("STOR {}", fx.path("doc.txt")), b"nope"),
+        raw.upload(&format!("STOR {}", fx.path("doc.txt")), b"nope"),
         550
     );
     assert_eq!(raw.cmd(&format!("DELE {}", fx.path("doc.txt"))).0, 550);
@@ -273,11 +246,7 @@ fn over_quota_gets_552_and_stores_nothing() {
     let gw = TestGateway::start();
     let mut raw = gw.raw_logged_in();
     assert_eq!(
-        upload(
-            &mut raw,
-            &format!("STOR {}", fx.path("more.bin")),
-            &random(100_000)
-        ),
+        raw.upload(&format!("STOR {}", fx.path("more.bin")), &random(100_000)),
         552
     );
     assert_eq!(fx.names(), ["existing.bin"]);
@@ -389,11 +358,7 @@ fn a_write_only_acl_is_a_drop_box() {
     assert_eq!(raw.cmd("PASS reading").0, 230);
     // The user can neither list nor HEAD, but may put files in.
     assert_eq!(
-        upload(
-            &mut raw,
-            &format!("STOR {}", fx.path("incoming.txt")),
-            b"dropped"
-        ),
+        raw.upload(&format!("STOR {}", fx.path("incoming.txt")), b"dropped"),
         226
     );
     assert_eq!(fx.get("incoming.txt"), b"dropped");

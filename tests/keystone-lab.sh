@@ -54,36 +54,9 @@ PY=/usr/bin/python3
 PACKAGES=(keystone python3-keystonemiddleware python3-keystoneclient python3-memcache uwsgi-core
   uwsgi-plugin-python3 openssl curl util-linux)
 
-log() { printf 'keystone-lab: %s\n' "$*" >&2; }
-
-cmd_install() {
-  local missing=()
-  for p in "${PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-  done
-  [ ${#missing[@]} -eq 0 ] && return 0
-  log "installing: ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  if ! apt-get install -y -qq --no-install-recommends "${missing[@]}" >"${TMPDIR:-/tmp}/keystone-lab-apt.log" 2>&1; then
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >"${TMPDIR:-/tmp}/keystone-lab-apt.log" 2>&1 ||
-      { cat "${TMPDIR:-/tmp}/keystone-lab-apt.log" >&2; exit 1; }
-  fi
-}
-
-# Writes $1 with the content on stdin only when it changed; records the change in $LAB/.changed.
-write_if_changed() {
-  local target=$1 tmp
-  tmp=$(mktemp)
-  cat >"$tmp"
-  if [ -f "$target" ] && cmp -s "$tmp" "$target"; then
-    rm -f "$tmp"
-  else
-    mv "$tmp" "$target"
-    chmod 0644 "$target"
-    touch "$LAB/.changed"
-  fi
-}
+LAB_NAME=keystone-lab
+# shellcheck source=tests/lab-common.sh
+. "$here/lab-common.sh"
 
 write_configs() {
   mkdir -p "$LAB/etc" "$LAB/db" "$LAB/fernet-keys" "$LAB/credential-keys" "$LAB/tls" "$LAB/run" "$LAB/log"

@@ -221,6 +221,26 @@ impl RawFtp {
         (replies, bytes)
     }
 
+    /// Runs an upload command (STOR, APPE, STOU) sending `payload` on a data connection; the final reply code
+    /// (or the first, when it is not `150`). Also checks that no second reply follows.
+    pub fn upload(&mut self, command: &str, payload: &[u8]) -> u32 {
+        let mut data = self.data();
+        self.send(command);
+        let (code, _) = self.reply();
+        if code != 150 {
+            return code;
+        }
+        // The server may refuse mid-way and close the data connection: a failed write is expected then.
+        let _ = data.write_all(payload);
+        drop(data);
+        let code = self.reply().0;
+        assert!(
+            self.silent_for(Duration::from_millis(100)),
+            "{command}: a second reply"
+        );
+        code
+    }
+
     /// Whether the server sends anything more within `wait` (there should be exactly one reply per command).
     pub fn silent_for(&mut self, wait: Duration) -> bool {
         let stream = self.reader.get_ref();

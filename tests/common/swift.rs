@@ -156,6 +156,10 @@ impl Fixture {
 
     /// Every object name in the container, in order.
     pub fn names(&self) -> Vec<String> {
+        self.try_names().unwrap()
+    }
+
+    fn try_names(&self) -> Result<Vec<String>, swiftftp::swift::Error> {
         self.rt.block_on(async {
             self.session
                 .list_objects(&self.container, "", None)
@@ -167,7 +171,6 @@ impl Fixture {
                 })
                 .try_collect()
                 .await
-                .unwrap()
         })
     }
 
@@ -186,20 +189,10 @@ impl Drop for Fixture {
         if self.keep {
             return;
         }
+        let names = self.try_names().unwrap_or_default();
         let session = &self.session;
         let container = &self.container;
         self.rt.block_on(async {
-            let names: Vec<String> = session
-                .list_objects(container, "", None)
-                .try_filter_map(|e| async move {
-                    Ok(match e {
-                        ObjectEntry::Object(o) => Some(o.name),
-                        ObjectEntry::Subdir(_) => None,
-                    })
-                })
-                .try_collect()
-                .await
-                .unwrap_or_default();
             let _ = stream::iter(names)
                 .map(|n| async move { session.delete_object(container, &n).await })
                 .buffer_unordered(32)
