@@ -54,8 +54,8 @@ pub struct Cli {
     #[arg(short = 'v', long, env = "SWIFTFTP_VERBOSE")]
     pub verbose: bool,
 
-    /// Stay in the foreground, logging to stderr (daemon mode is not available yet: swiftftp always stays in the
-    /// foreground and warns without this flag)
+    /// Stay in the foreground, logging to stderr; without it swiftftp detaches (daemon mode), writes a pid file
+    /// and logs to --log-file, else to syslog
     #[arg(short = 'f', long, env = "SWIFTFTP_FOREGROUND")]
     pub foreground: bool,
 
@@ -68,21 +68,44 @@ pub struct Cli {
     )]
     pub log_file: Option<PathBuf>,
 
-    /// Log to syslog, daemon facility (not available yet: warns)
+    /// Log to syslog, daemon facility (overrides --log-file, as in ftp-cloudfs)
     #[arg(long, env = "SWIFTFTP_SYSLOG")]
     pub syslog: bool,
 
-    /// Pid file in daemon mode (not available yet: warns)
+    /// Pid file, locked while running so a second instance refuses to start; removed on exit [default in daemon
+    /// mode: $RUNTIME_DIRECTORY, $XDG_RUNTIME_DIR, /run (root) or the temporary directory, + /swiftftp.pid]
     #[arg(long = "pid-file", env = "SWIFTFTP_PID_FILE", value_name = "FILE")]
     pub pid_file: Option<PathBuf>,
 
-    /// User to run as after binding the listening socket, numeric or name (not available yet: warns)
+    /// User to run as after binding the listening socket, numeric or name (its primary group unless --gid)
     #[arg(long, env = "SWIFTFTP_UID", value_name = "UID")]
     pub uid: Option<String>,
 
-    /// Group to run as after binding the listening socket, numeric or name (not available yet: warns)
+    /// Group to run as after binding the listening socket, numeric or name
     #[arg(long, env = "SWIFTFTP_GID", value_name = "GID")]
     pub gid: Option<String>,
+
+    /// Log format: text (one line per event) or json (one JSON object per line) [default: text]
+    #[arg(long = "log-format", env = "SWIFTFTP_LOG_FORMAT", value_name = "FORMAT")]
+    pub log_format: Option<String>,
+
+    /// Seconds running transfers may go on after SIGTERM or SIGINT before the process exits; a second signal
+    /// exits at once [default: 10]
+    #[arg(
+        long = "shutdown-grace",
+        env = "SWIFTFTP_SHUTDOWN_GRACE",
+        value_name = "SECONDS"
+    )]
+    pub shutdown_grace: Option<u64>,
+
+    /// Serve Prometheus metrics (/metrics) and a health check (/health) over HTTP on this address, e.g.
+    /// 127.0.0.1:9121 (off unless set)
+    #[arg(
+        long = "metrics-address",
+        env = "SWIFTFTP_METRICS_ADDRESS",
+        value_name = "IP:PORT"
+    )]
+    pub metrics_address: Option<String>,
 
     /// Do not verify TLS certificates of the auth service and Swift
     #[arg(long, env = "SWIFTFTP_INSECURE")]

@@ -57,9 +57,21 @@ const KNOWN_KEYS: &[&str] = &[
     "storage-policy",
     "ca-file",
     "swift-timeout",
+    "log-format",
+    "shutdown-grace",
+    "metrics-address",
     "workers",
     "service-net",
 ];
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable text, one line per event.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
 
 /// Keystone API versions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,8 +137,14 @@ pub struct Config {
     pub log_file: Option<PathBuf>,
     /// Log to syslog.
     pub syslog: bool,
-    /// Pid file (daemon mode).
+    /// Pid file (always one in daemon mode: see [`Config::pid_file_path`]).
     pub pid_file: Option<PathBuf>,
+    /// Log line format.
+    pub log_format: LogFormat,
+    /// How long transfers may go on after a shutdown signal.
+    pub shutdown_grace: std::time::Duration,
+    /// Where the metrics and health listener listens, if anywhere.
+    pub metrics_address: Option<SocketAddr>,
     /// User to run as.
     pub uid: Option<String>,
     /// Group to run as.
@@ -331,6 +349,34 @@ pub fn expand_banner(banner: &str) -> String {
 }
 
 impl Config {
+    /// The pid file to write: the configured one, or in daemon mode the default in the runtime directory
+    /// (systemd's `$RUNTIME_DIRECTORY`, else `$XDG_RUNTIME_DIR`, else `/run` when running as root, else the
+    /// temporary directory). In the foreground there is one only when asked for.
+    pub fn pid_file_path(&self) -> Option<PathBuf> {
+        if let Some(p) = &self.pid_file {
+            return Some(p.clone());
+        }
+        if self.foreground {
+            return None;
+        }
+        let dir = ["RUNTIME_DIRECTORY", "XDG_RUNTIME_DIR"]
+            .iter()
+            .find_map(|v| std::env::var_os(v).filter(|d| !d.is_empty()))
+            .map(|d| {
+                // systemd may list several runtime directories, separated by colons.
+                let d = d.to_string_lossy().into_owned();
+                PathBuf::from(d.split(':').next().unwrap_or_default())
+            })
+            .unwrap_or_else(|| {
+                if nix::unistd::geteuid().is_root() {
+                    PathBuf::from("/run")
+                } else {
+                    std::env::temp_dir()
+                }
+            });
+        Some(dir.join("swiftftp.pid"))
+    }
+
     /// Builds the configuration from the command line and the configuration file it points to (or the default
     /// one). Errors name the flag or key and the file.
     pub fn from_cli(cli: Cli) -> anyhow::Result<Self> {
@@ -472,6 +518,27 @@ impl Config {
             pid_file: cli
                 .pid_file
                 .or_else(|| file.string("pid-file").map(PathBuf::from)),
+            log_format: match cli
+                .log_format
+                .or_else(|| file.string("log-format"))
+                .as_deref()
+            {
+                None | Some("text") => LogFormat::Text,
+                Some("json") => LogFormat::Json,
+                Some(other) => bail!("log format {other:?}: use text or json"),
+            },
+            shutdown_grace: std::time::Duration::from_secs(match cli.shutdown_grace {
+                Some(s) => s,
+                None => file.parsed::<u64>("shutdown-grace")?.unwrap_or(10),
+            }),
+            metrics_address: cli
+                .metrics_address
+                .or_else(|| file.string("metrics-address"))
+                .map(|a| {
+                    a.parse::<SocketAddr>()
+                        .map_err(|_| anyhow!("metrics address {a:?} is not IP:PORT"))
+                })
+                .transpose()?,
             uid,
             gid,
             storage_policy: cli.storage_policy.or_else(|| file.string("storage-policy")),
@@ -492,14 +559,7 @@ impl Config {
     /// Refuses what would run wrongly, and lists what is accepted but has no effect yet.
     fn check_not_yet_built(mut self) -> anyhow::Result<Self> {
         let mut pending = Vec::new();
-        if !self.foreground {
-            pending.push("daemon mode (running in the foreground; pass -f to silence this)");
-        }
         let set = [
-            (self.syslog, "--syslog (logging to stderr or --log-file)"),
-            (self.pid_file.is_some(), "--pid-file"),
-            (self.uid.is_some(), "--uid"),
-            (self.gid.is_some(), "--gid"),
             (!self.memcache.is_empty(), "--memcache"),
             (self.storage_policy.is_some(), "--storage-policy"),
             (self.max_cons_per_ip > 0, "max-cons-per-ip"),
@@ -720,7 +780,6 @@ mod tests {
         for want in [
             "`workers`",
             "`service-net`",
-            "daemon mode",
             "split-large-files",
             "--keystone-*",
         ] {

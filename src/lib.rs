@@ -4,11 +4,12 @@
 //!
 //! Three layers, each knowing only the one below:
 //!
-//! - `src/main.rs`: parse the command line, set up logging, build the runtime,
-//!   call [`server::run`], turn its error into an exit code.
-//! - [`server`], [`config`], [`cli`], [`daemon`]: the process. `cli` is the raw command line, `config` the
-//!   validated settings (command line over INI file over defaults), `daemon` logging and signals, `server` builds
-//!   the libunftp server.
+//! - `src/main.rs`: parse the command line, lock the pid file, detach, set up logging, build the runtime,
+//!   serve, turn errors into an exit code.
+//! - [`server`], [`config`], [`cli`], [`daemon`], [`logging`], [`metrics`]: the process. `cli` is the raw command
+//!   line, `config` the validated settings (command line over INI file over defaults), `daemon` detaching, the
+//!   pid file, privilege drop and signals, `logging` where lines go, `metrics` the Prometheus figures and their
+//!   HTTP listener, `server` builds the libunftp server.
 //! - [`ftp`]: the adapter, the only place where libunftp and Swift meet: path mapping, listings, the
 //!   `StorageBackend`, login, and the one error → reply map.
 //! - [`swift`]: a Swift client that knows nothing of FTP.
@@ -27,6 +28,8 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod ftp;
+pub mod logging;
+pub mod metrics;
 pub mod server;
 pub mod swift;
 

@@ -1,39 +1,32 @@
-//! The `swiftftp` binary: command line → configuration → logging → runtime → [`swiftftp::run`] → exit code.
+//! The `swiftftp` binary: command line → configuration → pid file → detach → logging → runtime → serve → exit
+//! code. The order, and why, is in `daemon.rs`.
 //!
-//! Exit codes: 0 after a clean shutdown, 1 when serving failed, 2 for a bad command line or configuration.
+//! Exit codes: 0 after a clean shutdown (and, in the starting process of daemon mode, once the daemon serves),
+//! 1 when starting or serving failed, 2 for a bad command line or configuration.
 
 use clap::Parser;
 use std::process::ExitCode;
 use swiftftp::cli::Cli;
 use swiftftp::config::Config;
-use swiftftp::daemon;
+use swiftftp::{daemon, logging, server};
 
 fn main() -> ExitCode {
-    let config = match Config::from_cli(Cli::parse()) {
+    let config = match Config::from_cli(Cli::parse()).and_then(absolute_paths) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("swiftftp: {e:#}");
             return ExitCode::from(2);
         }
     };
-    if let Err(e) = daemon::init_logging(&config) {
-        eprintln!("swiftftp: {e:#}");
-        return ExitCode::from(2);
-    }
-    for warning in &config.warnings {
-        tracing::warn!("{warning}");
-    }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("swiftftp: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(swiftftp::run(config, daemon::shutdown_signal())) {
+    let identity =
+        match daemon::resolve_identity(config.uid.as_deref(), config.gid.as_deref()) {
+            Ok(id) => id,
+            Err(e) => {
+                eprintln!("swiftftp: {e:#}");
+                return ExitCode::from(2);
+            }
+        };
+    match start(config, identity) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
@@ -41,4 +34,71 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn start(config: Config, identity: Option<daemon::Identity>) -> anyhow::Result<()> {
+    // Bound (and the pid file locked) before detaching, so that those failures reach the terminal.
+    let bound = server::bind(config.clone())?;
+    let mut pid_file = config
+        .pid_file_path()
+        .map(|p| daemon::PidFile::lock(&p))
+        .transpose()?;
+    let readiness = if config.foreground {
+        daemon::Readiness::default()
+    } else {
+        daemon::detach()?
+    };
+    let result = serve(config, identity, bound, pid_file.as_mut(), &readiness);
+    if let Err(e) = &result {
+        readiness.failed(&format!("{e:#}"));
+    }
+    drop(pid_file);
+    result
+}
+
+fn serve(
+    config: Config,
+    identity: Option<daemon::Identity>,
+    bound: server::Bound,
+    pid_file: Option<&mut daemon::PidFile>,
+    readiness: &daemon::Readiness,
+) -> anyhow::Result<()> {
+    if let Some(pid_file) = pid_file {
+        pid_file.write_pid()?;
+    }
+    let logs = logging::init(&config)?;
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))?;
+    let ready = readiness.clone();
+    runtime.block_on(async move {
+        daemon::reopen_logs_on_hangup(logs);
+        bound
+            .serve_with(
+                daemon::shutdown_signal(),
+                Box::new(move || {
+                    if let Some(id) = &identity {
+                        daemon::drop_privileges(id)?;
+                    }
+                    ready.ready();
+                    Ok(())
+                }),
+            )
+            .await
+    })
+}
+
+/// Daemon mode works from `/`: paths given relative to where swiftftp was started are made absolute first.
+fn absolute_paths(mut config: Config) -> anyhow::Result<Config> {
+    for path in [&mut config.log_file, &mut config.pid_file, &mut config.ca_file]
+        .into_iter()
+        .flatten()
+    {
+        *path = std::path::absolute(&*path)?;
+    }
+    Ok(config)
 }

@@ -28,6 +28,10 @@ use unftp_core::auth::{
 
 /// A logged-in FTP user: the login as typed, the owner name `LIST` shows, and the Swift session.
 pub struct SwiftUser {
+    /// This FTP session's id in the logs (8 hex digits).
+    pub id: String,
+    /// The `session{id user}` span every log line of this session runs in.
+    pub span: tracing::Span,
     /// The login as typed (`account:user`).
     pub login: String,
     /// The user part of the login, as `LIST` shows it for owner and group.
@@ -46,8 +50,9 @@ impl fmt::Debug for SwiftUser {
 }
 
 impl fmt::Display for SwiftUser {
+    // libunftp logs this in its login line, next to its own trace id: that line ties the two ids together.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.login)
+        write!(f, "{} (session {})", self.login, self.id)
     }
 }
 
@@ -123,6 +128,7 @@ impl Authenticator for SwiftAuthenticator {
             Ok(parsed) => parsed,
             Err(e) => {
                 tracing::info!(user = username, client = %creds.source_ip, reason = %e, "login refused");
+                crate::metrics::login(crate::metrics::Login::Refused);
                 return Err(AuthenticationError::BadPassword);
             }
         };
@@ -136,6 +142,7 @@ impl Authenticator for SwiftAuthenticator {
                 let session = Arc::new(session);
                 self.shared.learn_limits(&session).await;
                 tracing::info!(user = username, client = %creds.source_ip, "login accepted by Swift");
+                crate::metrics::login(crate::metrics::Login::Ok);
                 self.park(username, session, owner_name(&owner));
                 Ok(Principal {
                     username: username.to_owned(),
@@ -143,10 +150,12 @@ impl Authenticator for SwiftAuthenticator {
             }
             Err(e) if e.kind() == swift::ErrorKind::Unauthenticated => {
                 tracing::info!(user = username, client = %creds.source_ip, reason = %e, "login refused by the auth service");
+                crate::metrics::login(crate::metrics::Login::Refused);
                 Err(AuthenticationError::BadPassword)
             }
             Err(e) => {
                 tracing::warn!(user = username, client = %creds.source_ip, error = %e, "login failed");
+                crate::metrics::login(crate::metrics::Login::Error);
                 Err(AuthenticationError::new(
                     "login failed (the log line before says why)",
                 ))
@@ -170,7 +179,11 @@ impl UserDetailProvider for SwiftAuthenticator {
         let (session, owner) = self
             .take(&principal.username)
             .ok_or_else(|| UserDetailError::new("the Swift session of this login has expired"))?;
+        let id = format!("{:08x}", fastrand::u32(..));
+        let span = tracing::info_span!("session", id = %id, user = %principal.username);
         Ok(SwiftUser {
+            id,
+            span,
             login: principal.username.clone(),
             owner,
             session,

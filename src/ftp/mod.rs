@@ -29,6 +29,7 @@ pub mod storage;
 mod write;
 
 use crate::swift;
+use reqwest::Url;
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -39,15 +40,44 @@ pub struct Shared {
     pub client: swift::Client,
     info: RwLock<swift::Info>,
     info_known: AtomicBool,
+    auth_url: Url,
+    /// A storage URL from the latest login: where `/health` finds Swift.
+    storage_url: RwLock<Option<Url>>,
 }
 
 impl Shared {
     /// Shared state over `client`; the limits start at Swift's defaults until a login reads `/info`.
-    pub fn new(client: swift::Client) -> Self {
+    pub fn new(client: swift::Client, auth_url: Url) -> Self {
         Self {
             client,
             info: RwLock::new(swift::Info::default()),
             info_known: AtomicBool::new(false),
+            auth_url,
+            storage_url: RwLock::new(None),
+        }
+    }
+
+    /// Whether Swift answers: `GET /info` on the proxy of the latest login's storage URL. Before any login, the
+    /// proxy at the auth URL's address (a v1 auth URL is usually Swift's own proxy; a Keystone one is not, and
+    /// then only "the auth service answers" can be said).
+    pub async fn health(&self) -> Result<String, String> {
+        let known = self
+            .storage_url
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        match known {
+            Some(url) => match self.client.info(&url, None).await {
+                Ok(_) => Ok("Swift answers /info".to_owned()),
+                Err(e) => Err(e.to_string()),
+            },
+            None => match self.client.info(&self.auth_url, None).await {
+                Ok(_) => Ok("Swift answers /info at the auth URL's address".to_owned()),
+                Err(e) if e.status().is_some() => {
+                    Ok(format!("no login yet; the auth service answers ({e})"))
+                }
+                Err(e) => Err(e.to_string()),
+            },
         }
     }
 
@@ -59,6 +89,9 @@ impl Shared {
     /// Reads `/info` once, through the first session that logs in (the cluster's address is only known from a
     /// storage URL). Failure keeps the defaults and is tried again at the next login.
     pub async fn learn_limits(&self, session: &swift::Session) {
+        if let Some(url) = session.storage_url() {
+            *self.storage_url.write().unwrap_or_else(|p| p.into_inner()) = Some(url);
+        }
         if self.info_known.load(Ordering::Relaxed) {
             return;
         }

@@ -17,6 +17,7 @@ use super::location::Location;
 use crate::swift::{self, ObjectHead};
 use async_trait::async_trait;
 use futures_util::{StreamExt, TryStreamExt};
+use tracing::Instrument;
 use std::fmt::Debug;
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
@@ -38,6 +39,8 @@ pub struct SwiftStorage {
     /// for the file's size first and, on *any* error, appends at 0, i.e. overwrites: an upload to this path is
     /// refused once (451) rather than risk replacing a file that may well exist.
     unknown_state: std::sync::Mutex<Option<Location>>,
+    /// Counts this connection in the sessions gauge while it lives.
+    _counted: crate::metrics::SessionGuard,
 }
 
 /// What exists at an object path.
@@ -75,6 +78,7 @@ impl SwiftStorage {
         Self {
             shared,
             unknown_state: std::sync::Mutex::new(None),
+            _counted: crate::metrics::SessionGuard::start(),
         }
     }
 
@@ -327,6 +331,7 @@ impl SwiftStorage {
         loc: &Location,
         start_pos: u64,
         output: &mut W,
+        sent_so_far: &std::sync::atomic::AtomicU64,
     ) -> std::result::Result<u64, FtpError>
     where
         W: AsyncWrite + Unpin + Send + ?Sized,
@@ -377,6 +382,7 @@ impl SwiftStorage {
                 .await
                 .map_err(FtpError::ClientGone)?;
             sent += chunk.len() as u64;
+            sent_so_far.store(sent, std::sync::atomic::Ordering::Relaxed);
         }
         output.flush().await.map_err(FtpError::ClientGone)?;
         Ok(sent)
@@ -408,23 +414,56 @@ enum On {
 impl SwiftStorage {
     /// Resolves `path`, runs `f` on the location, and turns a failure into its reply, logged with its cause:
     /// the one shape of every backend method.
-    async fn at<T, F, Fut>(&self, op: &'static str, path: &Path, on: On, f: F) -> Result<T>
+    async fn at<T, F, Fut>(
+        &self,
+        user: &SwiftUser,
+        op: &'static str,
+        path: &Path,
+        on: On,
+        f: F,
+    ) -> Result<T>
     where
         F: FnOnce(Location) -> Fut,
         Fut: Future<Output = std::result::Result<T, FtpError>>,
     {
-        let result = match self.locate(path) {
-            Ok(loc) => f(loc).await,
-            Err(e) => Err(e),
-        };
-        result.map_err(|e| {
-            let e = match on {
-                On::File => e.into_storage_error(),
-                On::Dir => e.in_directory_context(),
+        async {
+            let result = match self.locate(path) {
+                Ok(loc) => f(loc).await,
+                Err(e) => Err(e),
             };
-            logged(op, path, e)
-        })
+            result.map_err(|e| {
+                let e = match on {
+                    On::File => e.into_storage_error(),
+                    On::Dir => e.in_directory_context(),
+                };
+                logged(op, path, e)
+            })
+        }
+        .instrument(user.span.clone())
+        .await
     }
+}
+
+/// The one log line and the metrics of a finished transfer (bytes of a failed upload are not known: 0).
+fn transferred<T>(
+    user: &SwiftUser,
+    command: &'static str,
+    path: &Path,
+    started: std::time::Instant,
+    bytes: u64,
+    result: &Result<T>,
+) {
+    let seconds = started.elapsed().as_secs_f64();
+    let _in = user.span.enter();
+    match result {
+        Ok(_) => {
+            tracing::info!(command, path = %path.display(), bytes, seconds, result = "ok", "transfer")
+        }
+        Err(e) => {
+            tracing::info!(command, path = %path.display(), bytes, seconds, result = %e, "transfer")
+        }
+    }
+    crate::metrics::transfer(command, result.is_ok(), bytes);
 }
 
 /// Logs a failure with its cause (the reply text is fixed by libunftp) and converts it.
@@ -456,7 +495,7 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
         user: &SwiftUser,
         path: P,
     ) -> Result<Self::Metadata> {
-        self.at("metadata", path.as_ref(), On::File, |loc| async move {
+        self.at(user, "metadata", path.as_ref(), On::File, |loc| async move {
             let result = self.metadata_of(user, &loc).await;
             let unknown = match &result {
                 Ok(_) | Err(FtpError::NotFound(_)) => None,
@@ -477,7 +516,7 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
         <Self as StorageBackend<SwiftUser>>::Metadata: Metadata,
     {
         let listing = self
-            .at("list", path.as_ref(), On::Dir, |loc| async move {
+            .at(user, "list", path.as_ref(), On::Dir, |loc| async move {
                 self.listing(user, &loc).await
             })
             .await?;
@@ -508,8 +547,9 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
         let path = path.as_ref();
         let lines = self
             .list_lines(user, path)
+            .instrument(user.span.clone())
             .await
-            .map_err(|e| logged("LIST", path, e))?;
+            .map_err(|e| user.span.in_scope(|| logged("LIST", path, e)))?;
         Ok(Cursor::new(lines.concat().into_bytes()))
     }
 
@@ -525,8 +565,9 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
         let path = path.as_ref();
         let lines = self
             .list_lines(user, path)
+            .instrument(user.span.clone())
             .await
-            .map_err(|e| logged("STAT", path, e))?;
+            .map_err(|e| user.span.in_scope(|| logged("STAT", path, e)))?;
         Ok(lines
             .into_iter()
             .map(|l| l.trim_end_matches(['\r', '\n']).to_owned())
@@ -543,7 +584,7 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
         Self::Metadata: Metadata + 'static,
     {
         let names = self
-            .at("NLST", path.as_ref(), On::Dir, |loc| async move {
+            .at(user, "NLST", path.as_ref(), On::Dir, |loc| async move {
                 self.listing(user, &loc).await
             })
             .await
@@ -575,10 +616,16 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
         W: AsyncWrite + Unpin + Sync + Send,
         P: AsRef<Path> + Send + Debug,
     {
-        self.at("RETR", path.as_ref(), On::File, |loc| async move {
-            self.download(user, &loc, start_pos, output).await
-        })
-        .await
+        let started = std::time::Instant::now();
+        let sent = std::sync::atomic::AtomicU64::new(0);
+        let result = self
+            .at(user, "RETR", path.as_ref(), On::File, |loc| {
+                let sent = &sent;
+                async move { self.download(user, &loc, start_pos, output, sent).await }
+            })
+            .await;
+        transferred(user, "RETR", path.as_ref(), started, sent.into_inner(), &result);
+        result
     }
 
     async fn get<P: AsRef<Path> + Send + Debug>(
@@ -587,7 +634,7 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
         path: P,
         start_pos: u64,
     ) -> Result<Box<dyn AsyncRead + Send + Sync + Unpin>> {
-        self.at("GET", path.as_ref(), On::File, |loc| async move {
+        self.at(user, "GET", path.as_ref(), On::File, |loc| async move {
             let Location::Object { container, key } = &loc else {
                 return Err(FtpError::NotAFile(loc.clone()));
             };
@@ -613,24 +660,29 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
         path: P,
         start_pos: u64,
     ) -> Result<u64> {
-        self.at("STOR", path.as_ref(), On::File, |loc| async move {
-            if start_pos == 0 && self.take_unknown(&loc) {
-                return Err(FtpError::StateUnknown(loc));
-            }
-            self.store(&user.session, &loc, input, start_pos).await
-        })
-        .await
+        let started = std::time::Instant::now();
+        let result = self
+            .at(user, "STOR", path.as_ref(), On::File, |loc| async move {
+                if start_pos == 0 && self.take_unknown(&loc) {
+                    return Err(FtpError::StateUnknown(loc));
+                }
+                self.store(&user.session, &loc, input, start_pos).await
+            })
+            .await;
+        let bytes = *result.as_ref().unwrap_or(&0);
+        transferred(user, "STOR", path.as_ref(), started, bytes, &result);
+        result
     }
 
     async fn del<P: AsRef<Path> + Send + Debug>(&self, user: &SwiftUser, path: P) -> Result<()> {
-        self.at("DELE", path.as_ref(), On::File, |loc| async move {
+        self.at(user, "DELE", path.as_ref(), On::File, |loc| async move {
             self.delete_file(&user.session, &loc).await
         })
         .await
     }
 
     async fn mkd<P: AsRef<Path> + Send + Debug>(&self, user: &SwiftUser, path: P) -> Result<()> {
-        self.at("MKD", path.as_ref(), On::File, |loc| async move {
+        self.at(user, "MKD", path.as_ref(), On::File, |loc| async move {
             self.make_dir(&user.session, &loc).await
         })
         .await
@@ -643,7 +695,7 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
         to: P,
     ) -> Result<()> {
         let to = to.as_ref();
-        self.at("RNTO", from.as_ref(), On::File, |from| async move {
+        self.at(user, "RNTO", from.as_ref(), On::File, |from| async move {
             let to = self.locate(to)?;
             self.rename_path(&user.session, &from, &to).await
         })
@@ -651,14 +703,14 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
     }
 
     async fn rmd<P: AsRef<Path> + Send + Debug>(&self, user: &SwiftUser, path: P) -> Result<()> {
-        self.at("RMD", path.as_ref(), On::Dir, |loc| async move {
+        self.at(user, "RMD", path.as_ref(), On::Dir, |loc| async move {
             self.remove_dir(&user.session, &loc).await
         })
         .await
     }
 
     async fn cwd<P: AsRef<Path> + Send + Debug>(&self, user: &SwiftUser, path: P) -> Result<()> {
-        self.at("CWD", path.as_ref(), On::Dir, |loc| async move {
+        self.at(user, "CWD", path.as_ref(), On::Dir, |loc| async move {
             let meta = self.metadata_of(user, &loc).await?;
             if meta.dir {
                 Ok(())

@@ -315,8 +315,7 @@ async fn post_json(
     if let Some(ip) = forwarded_for {
         req = req.header("X-Forwarded-For", ip.to_string());
     }
-    let resp = req
-        .send()
+    let resp = send_counted(req)
         .await
         .map_err(|e| Error::from_transport(Op::Authenticate, e))?;
     let status = resp.status().as_u16();
@@ -336,6 +335,19 @@ async fn post_json(
         .await
         .map_err(|e| Error::from_transport(Op::Authenticate, e))?;
     Ok((headers, bytes))
+}
+
+/// Sends a request to the auth service, counting it in the metrics.
+async fn send_counted(req: reqwest::RequestBuilder) -> reqwest::Result<reqwest::Response> {
+    let started = std::time::Instant::now();
+    let resp = req.send().await;
+    let answer = match &resp {
+        Ok(r) => crate::metrics::Answer::Status(r.status().as_u16()),
+        Err(e) if e.is_timeout() => crate::metrics::Answer::Timeout,
+        Err(_) => crate::metrics::Answer::Error,
+    };
+    crate::metrics::swift_request(Op::Authenticate.name(), answer, started.elapsed());
+    resp
 }
 
 fn parse_time(s: &str) -> Option<SystemTime> {
@@ -480,8 +492,7 @@ async fn login_v1(
     if let Some(ip) = forwarded_for {
         req = req.header("X-Forwarded-For", ip.to_string());
     }
-    let resp = req
-        .send()
+    let resp = send_counted(req)
         .await
         .map_err(|e| Error::from_transport(Op::Authenticate, e))?;
     let status = resp.status();

@@ -259,11 +259,22 @@ impl Session {
             if let Some(ip) = self.forwarded_for {
                 req = req.header("X-Forwarded-For", ip.to_string());
             }
+            let started = std::time::Instant::now();
             let answer = match replay {
                 Replay::Retry => tokio::time::timeout(self.client.idle, req.send()).await,
                 Replay::RetryPatient => tokio::time::timeout(COPY_WAIT, req.send()).await,
                 Replay::Never => Ok(req.send().await),
             };
+            crate::metrics::swift_request(
+                op.name(),
+                match &answer {
+                    Ok(Ok(resp)) => crate::metrics::Answer::Status(resp.status().as_u16()),
+                    Ok(Err(e)) if e.is_timeout() => crate::metrics::Answer::Timeout,
+                    Ok(Err(_)) => crate::metrics::Answer::Error,
+                    Err(_) => crate::metrics::Answer::Timeout,
+                },
+                started.elapsed(),
+            );
             let Ok(answer) = answer else {
                 let err = Error::timed_out(op.clone());
                 if retries < self.client.retry.max_retries {

@@ -75,6 +75,26 @@ pub enum Op {
     },
 }
 
+impl Op {
+    /// A short stable name of the operation, for metrics labels.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Authenticate => "authenticate",
+            Self::Info => "info",
+            Self::ListAccount => "list_account",
+            Self::ListContainer { .. } => "list_container",
+            Self::HeadContainer { .. } => "head_container",
+            Self::PutContainer { .. } => "put_container",
+            Self::DeleteContainer { .. } => "delete_container",
+            Self::HeadObject { .. } => "head_object",
+            Self::GetObject { .. } => "get_object",
+            Self::PutObject { .. } => "put_object",
+            Self::CopyObject { .. } => "copy_object",
+            Self::DeleteObject { .. } => "delete_object",
+        }
+    }
+}
+
 impl fmt::Display for Op {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

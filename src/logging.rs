@@ -1,0 +1,257 @@
+//! Where log lines go and what they look like.
+//!
+//! - Destination: `--syslog` (daemon facility; it wins over `--log-file`, as in ftp-cloudfs), else `--log-file`
+//!   (appended, reopened by [`Logging::reopen`] on SIGHUP so logrotate can move it), else stderr in the
+//!   foreground. A daemon with neither logs to syslog: ftp-cloudfs lost those lines to /dev/null.
+//! - Format: text, or JSON lines (`--log-format json`). `-v` turns on debug; `RUST_LOG` overrides both.
+//! - Sessions: every line about an FTP session names it. Our lines run inside a `session{id=… user=…}` span
+//!   (`ftp/auth.rs` makes it at login); libunftp's lines carry its own `trace_id` and the client address, and
+//!   its login line (`PASS: User test:tester (session 1f2e3d4c) logged in`) ties the two ids together.
+//! - libunftp logs through `slog`: [`libunftp_logger`] hands its records, with their keys, to tracing. Its
+//!   tracing spans Debug-print whole sessions (kilobytes a line), so they are filtered out.
+//!
+//! Secrets never reach a log: tokens and passwords live in `swift::Secret`, whose Debug and Display print a
+//! placeholder, and no line prints a request's headers.
+
+use crate::config::{Config, LogFormat};
+use anyhow::Context;
+use std::fs::File;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::filter_fn;
+use tracing_subscriber::fmt::{self, MakeWriter, writer::BoxMakeWriter};
+use tracing_subscriber::prelude::*;
+
+/// The installed logger, for reopening its file.
+#[derive(Debug, Default, Clone)]
+pub struct Logging {
+    file: Option<Arc<ReopenableFile>>,
+}
+
+impl Logging {
+    /// Reopens the log file at its path (after logrotate moved it). A failure keeps writing to the old file.
+    pub fn reopen(&self) {
+        let Some(file) = &self.file else { return };
+        match file.reopen() {
+            Ok(()) => tracing::info!(path = %file.path.display(), "log file reopened"),
+            Err(e) => {
+                tracing::error!(path = %file.path.display(), error = %e, "cannot reopen the log file: still writing to the old one")
+            }
+        }
+    }
+}
+
+/// A log file that can be swapped for a fresh open of the same path.
+#[derive(Debug)]
+struct ReopenableFile {
+    path: PathBuf,
+    file: Mutex<File>,
+}
+
+impl ReopenableFile {
+    fn open(path: PathBuf) -> std::io::Result<Self> {
+        let file = Self::open_file(&path)?;
+        Ok(Self {
+            path,
+            file: Mutex::new(file),
+        })
+    }
+
+    fn open_file(path: &std::path::Path) -> std::io::Result<File> {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+    }
+
+    fn reopen(&self) -> std::io::Result<()> {
+        let fresh = Self::open_file(&self.path)?;
+        *self.file.lock().unwrap_or_else(|p| p.into_inner()) = fresh;
+        Ok(())
+    }
+}
+
+/// One formatted event is written with one `write_all`, under the lock.
+struct FileWriter<'a>(&'a ReopenableFile);
+
+impl Write for FileWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .file
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .write(buf)
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.0
+            .file
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .write_all(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[derive(Clone)]
+struct SharedFile(Arc<ReopenableFile>);
+
+impl<'a> MakeWriter<'a> for SharedFile {
+    type Writer = FileWriter<'a>;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        FileWriter(&self.0)
+    }
+}
+
+/// Where the lines go, decided from the configuration.
+enum Destination {
+    Syslog,
+    File(PathBuf),
+    Stderr,
+}
+
+fn destination(config: &Config) -> Destination {
+    match (&config.log_file, config.syslog, config.foreground) {
+        (_, true, _) | (None, false, false) => Destination::Syslog,
+        (Some(path), false, _) => Destination::File(path.clone()),
+        (None, false, true) => Destination::Stderr,
+    }
+}
+
+/// Installs the global tracing subscriber per the configuration. Call it after daemonizing (syslog and file
+/// handles then belong to the daemon) and before dropping privileges (the log file may be root's).
+pub fn init(config: &Config) -> anyhow::Result<Logging> {
+    let default = if config.verbose { "debug" } else { "info" };
+    let env_filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let no_libunftp_spans =
+        filter_fn(|meta| !(meta.is_span() && meta.target().starts_with("libunftp")));
+    let mut logging = Logging::default();
+    let (writer, ansi) = match destination(config) {
+        Destination::Syslog => {
+            let identity = c"swiftftp";
+            let syslog = syslog_tracing::Syslog::new(
+                identity,
+                syslog_tracing::Options::LOG_PID,
+                syslog_tracing::Facility::Daemon,
+            )
+            .context("opening syslog")?
+            .invalid_chars(syslog_tracing::InvalidCharAction::Remove);
+            (BoxMakeWriter::new(syslog), false)
+        }
+        Destination::File(path) => {
+            let file = Arc::new(
+                ReopenableFile::open(path.clone())
+                    .with_context(|| format!("opening the log file {}", path.display()))?,
+            );
+            logging.file = Some(Arc::clone(&file));
+            (BoxMakeWriter::new(SharedFile(file)), false)
+        }
+        Destination::Stderr => (
+            BoxMakeWriter::new(std::io::stderr),
+            std::io::stderr().is_terminal(),
+        ),
+    };
+    // syslog stamps its own time and program name.
+    let with_time = !matches!(destination(config), Destination::Syslog);
+    let layer = match (config.log_format, with_time) {
+        (LogFormat::Json, _) => fmt::layer()
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_writer(writer)
+            .boxed(),
+        (LogFormat::Text, true) => fmt::layer()
+            .with_ansi(ansi)
+            .with_writer(writer)
+            .boxed(),
+        (LogFormat::Text, false) => fmt::layer()
+            .with_ansi(false)
+            .without_time()
+            .with_writer(writer)
+            .boxed(),
+    };
+    tracing_subscriber::registry()
+        .with(layer.with_filter(env_filter).with_filter(no_libunftp_spans))
+        .try_init()
+        .map_err(|e| anyhow::anyhow!("installing the logger: {e}"))?;
+    // A daemon's stderr is /dev/null: a panic (in any task) must reach the log, or it is silent.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        tracing::error!(panic = %info, "panic");
+        default_hook(info);
+    }));
+    Ok(logging)
+}
+
+/// A slog logger for libunftp whose records become tracing events (target `libunftp`), keeping the keys libunftp
+/// attaches to a session's logger (`trace-id`, `source`) as fields.
+pub fn libunftp_logger() -> slog::Logger {
+    slog::Logger::root(SlogToTracing, slog::o!())
+}
+
+/// The slog → tracing drain. (tracing-slog exists but drops the logger's own keys, which is where libunftp puts
+/// the session's trace id.)
+struct SlogToTracing;
+
+/// Collects slog key-values as `key=value` pairs.
+#[derive(Default)]
+struct KeyValues {
+    trace_id: Option<String>,
+    source: Option<String>,
+    rest: String,
+}
+
+impl slog::Serializer for KeyValues {
+    fn emit_arguments(&mut self, key: slog::Key, val: &std::fmt::Arguments<'_>) -> slog::Result {
+        match key {
+            "trace-id" => self.trace_id = Some(val.to_string()),
+            "source" => self.source = Some(val.to_string()),
+            _ => {
+                if !self.rest.is_empty() {
+                    self.rest.push(' ');
+                }
+                self.rest.push_str(&format!("{key}={val}"));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl slog::Drain for SlogToTracing {
+    type Ok = ();
+    type Err = slog::Never;
+
+    fn log(
+        &self,
+        record: &slog::Record<'_>,
+        values: &slog::OwnedKVList,
+    ) -> Result<Self::Ok, Self::Err> {
+        use slog::KV;
+        let mut kv = KeyValues::default();
+        let _ = values.serialize(record, &mut kv);
+        let _ = record.kv().serialize(record, &mut kv);
+        let msg = record.msg().to_string();
+        let trace_id = kv.trace_id.as_deref();
+        let client = kv.source.as_deref();
+        let extra = Some(kv.rest.as_str()).filter(|s| !s.is_empty());
+        macro_rules! emit {
+            ($level:expr) => {
+                tracing::event!(target: "libunftp", $level, trace_id, client, extra, "{msg}")
+            };
+        }
+        match record.level() {
+            slog::Level::Critical | slog::Level::Error => emit!(tracing::Level::ERROR),
+            slog::Level::Warning => emit!(tracing::Level::WARN),
+            slog::Level::Info => emit!(tracing::Level::INFO),
+            slog::Level::Debug => emit!(tracing::Level::DEBUG),
+            slog::Level::Trace => emit!(tracing::Level::TRACE),
+        }
+        Ok(())
+    }
+}
