@@ -86,7 +86,11 @@ pub struct Cli {
     pub gid: Option<String>,
 
     /// Log format: text (one line per event) or json (one JSON object per line) [default: text]
-    #[arg(long = "log-format", env = "SWIFTFTP_LOG_FORMAT", value_name = "FORMAT")]
+    #[arg(
+        long = "log-format",
+        env = "SWIFTFTP_LOG_FORMAT",
+        value_name = "FORMAT"
+    )]
     pub log_format: Option<String>,
 
     /// Seconds running transfers may go on after SIGTERM or SIGINT before the process exits; a second signal

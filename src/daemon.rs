@@ -2,14 +2,15 @@
 //! signals.
 //!
 //! Order at start (`main.rs`), chosen so every failure is reported on the terminal with an exit code:
-//! resolve `--uid`/`--gid` → lock the pid file → detach ([`detach`]: the parent waits on a pipe until the daemon
-//! says it serves, then exits 0, or prints the daemon's error and exits 1) → write the pid → set up logging → bind
-//! → [`drop_privileges`] → tell the parent "ready".
+//! resolve `--uid`/`--gid` → bind the sockets → lock the pid file → detach ([`detach`]: the parent waits on a
+//! pipe until the daemon says it serves, then exits 0, or prints the daemon's error and exits 1) → write the pid
+//! → set up logging → [`drop_privileges`] → start the async runtime → tell the parent "ready" → serve.
 //!
 //! - The pid file is locked with `flock` before forking (the lock is shared with the daemon through the fork and
 //!   outlives the parent), so a second instance fails at once with the holder's pid; it is removed on exit.
-//! - Privileges are dropped after the listening sockets are bound (port 21 needs root), in daemon and foreground
-//!   mode alike: setgid, setgroups (only that group), setuid, then a check that root cannot be regained.
+//! - Privileges are dropped after the listening sockets are bound (port 21 needs root) and before any thread
+//!   exists, in daemon and foreground mode alike: setgid, setgroups (only that group), setuid, then a check that
+//!   root cannot be regained.
 //! - SIGTERM/SIGINT start a graceful shutdown; a second one exits at once. SIGHUP reopens the log file.
 //!
 //! Not here: what runs (`server.rs`) and how lines are written (`logging.rs`).
@@ -80,7 +81,9 @@ pub fn drop_privileges(identity: &Identity) -> anyhow::Result<()> {
         if same_user && same_group {
             return Ok(());
         }
-        bail!("--uid/--gid: cannot switch identity when not started as root (running as uid {euid})");
+        bail!(
+            "--uid/--gid: cannot switch identity when not started as root (running as uid {euid})"
+        );
     }
     if let Some(gid) = identity.gid {
         nix::unistd::setgid(gid).with_context(|| format!("setgid({gid})"))?;
@@ -273,7 +276,9 @@ mod tests {
 
     #[test]
     fn numeric_ids_need_no_passwd_entry() {
-        let id = resolve_identity(Some("64999"), Some("64998")).unwrap().unwrap();
+        let id = resolve_identity(Some("64999"), Some("64998"))
+            .unwrap()
+            .unwrap();
         assert_eq!(id.uid, Some(Uid::from_raw(64999)));
         assert_eq!(id.gid, Some(Gid::from_raw(64998)));
     }

@@ -166,10 +166,7 @@ pub fn init(config: &Config) -> anyhow::Result<Logging> {
             .with_span_list(false)
             .with_writer(writer)
             .boxed(),
-        (LogFormat::Text, true) => fmt::layer()
-            .with_ansi(ansi)
-            .with_writer(writer)
-            .boxed(),
+        (LogFormat::Text, true) => fmt::layer().with_ansi(ansi).with_writer(writer).boxed(),
         (LogFormat::Text, false) => fmt::layer()
             .with_ansi(false)
             .without_time()

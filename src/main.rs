@@ -18,14 +18,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let identity =
-        match daemon::resolve_identity(config.uid.as_deref(), config.gid.as_deref()) {
-            Ok(id) => id,
-            Err(e) => {
-                eprintln!("swiftftp: {e:#}");
-                return ExitCode::from(2);
-            }
-        };
+    let identity = match daemon::resolve_identity(config.uid.as_deref(), config.gid.as_deref()) {
+        Ok(id) => id,
+        Err(e) => {
+            eprintln!("swiftftp: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
     match start(config, identity) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -70,33 +69,30 @@ fn serve(
     for warning in &config.warnings {
         tracing::warn!("{warning}");
     }
+    // The sockets are bound: nothing needs root any more. Dropped before the runtime starts its threads.
+    if let Some(id) = &identity {
+        daemon::drop_privileges(id)?;
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))?;
-    let ready = readiness.clone();
+    readiness.ready();
     runtime.block_on(async move {
         daemon::reopen_logs_on_hangup(logs);
-        bound
-            .serve_with(
-                daemon::shutdown_signal(),
-                Box::new(move || {
-                    if let Some(id) = &identity {
-                        daemon::drop_privileges(id)?;
-                    }
-                    ready.ready();
-                    Ok(())
-                }),
-            )
-            .await
+        bound.serve(daemon::shutdown_signal()).await
     })
 }
 
 /// Daemon mode works from `/`: paths given relative to where swiftftp was started are made absolute first.
 fn absolute_paths(mut config: Config) -> anyhow::Result<Config> {
-    for path in [&mut config.log_file, &mut config.pid_file, &mut config.ca_file]
-        .into_iter()
-        .flatten()
+    for path in [
+        &mut config.log_file,
+        &mut config.pid_file,
+        &mut config.ca_file,
+    ]
+    .into_iter()
+    .flatten()
     {
         *path = std::path::absolute(&*path)?;
     }

@@ -190,9 +190,8 @@ pub fn render() -> String {
 }
 
 /// The health check: `Ok(what was checked)` or `Err(why it failed)`.
-pub type HealthCheck = Arc<
-    dyn Fn() -> Pin<Box<dyn Future<Output = Result<String, String>> + Send>> + Send + Sync,
->;
+pub type HealthCheck =
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<String, String>> + Send>> + Send + Sync>;
 
 /// Serves `/metrics` and `/health` on `listener` until the task is dropped.
 pub async fn serve(listener: tokio::net::TcpListener, health: HealthCheck) {
@@ -227,20 +226,26 @@ async fn answer(
         (&Method::GET, "/metrics") => (StatusCode::OK, render()),
         (&Method::GET, "/health") => match health().await {
             Ok(what) => (StatusCode::OK, format!("ok: {what}\n")),
-            Err(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("unhealthy: {why}\n")),
+            Err(why) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("unhealthy: {why}\n"),
+            ),
         },
-        (&Method::GET, _) => (StatusCode::NOT_FOUND, "try /metrics or /health\n".to_owned()),
+        (&Method::GET, _) => (
+            StatusCode::NOT_FOUND,
+            "try /metrics or /health\n".to_owned(),
+        ),
         _ => (StatusCode::METHOD_NOT_ALLOWED, "GET only\n".to_owned()),
     };
     let mut resp = Response::new(Full::new(Bytes::from(body)));
     *resp.status_mut() = status;
-    if let Ok(v) = hyper::header::HeaderValue::from_str(if status == StatusCode::OK
-        && req.uri().path() == "/metrics"
-    {
-        "text/plain; version=0.0.4"
-    } else {
-        "text/plain; charset=utf-8"
-    }) {
+    if let Ok(v) = hyper::header::HeaderValue::from_str(
+        if status == StatusCode::OK && req.uri().path() == "/metrics" {
+            "text/plain; version=0.0.4"
+        } else {
+            "text/plain; charset=utf-8"
+        },
+    ) {
         resp.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
     }
     Ok(resp)

@@ -1,12 +1,17 @@
-//! Builds the libunftp server from a [`Config`] and runs it until the shutdown future resolves.
+//! The FTP listener: binds, accepts, hands each connection to libunftp, and shuts down gracefully.
 //!
-//! [`bind`] resolves the listening address first (port 0 picks a free port, which the tests use), so a caller
-//! learns the address before serving, and binds the metrics listener; [`run`] is `bind` then `serve`. libunftp
-//! binds the FTP socket itself inside `listen`, so the port is reserved by binding and releasing it: another
-//! process could take it in between, in which case `serve` fails with the bind error rather than serving
-//! elsewhere. For the same reason `serve` learns that libunftp is listening by watching the kernel's socket
-//! table (`/proc/net/tcp`), and only then runs the caller's `on_listening` hook (the privilege drop and the
-//! daemon's "ready").
+//! [`bind`] binds the FTP socket and the metrics socket (port 0 picks a free port, which the tests use), so the
+//! caller can drop privileges before serving. [`Bound::serve`] accepts connections itself and gives each one to
+//! libunftp's `Server::service` (a `Server` per connection: building one is a few `Arc` clones), rather than
+//! letting libunftp's `listen` bind and accept, because:
+//!
+//! - the socket must be bound before the privilege drop, and libunftp's `listen` binds by address inside;
+//! - libunftp's own shutdown closes every control connection at once, transfers or not (its control loop has a
+//!   TODO for exactly that). Here the first signal closes the listening socket (new clients are refused), new
+//!   transfers are refused with `451`, and running ones may finish within the grace period; then the process
+//!   ends, closing idle sessions.
+//!
+//! Not here: FTP semantics (`ftp/`), process concerns (`daemon.rs`).
 
 use crate::config::{Config, EndpointType, KeystoneVersion};
 use crate::ftp::Shared;
@@ -16,64 +21,42 @@ use crate::ftp::storage::SwiftStorage;
 use crate::swift;
 use anyhow::Context;
 use libunftp::ServerBuilder;
-use libunftp::options::{PassiveHost, Shutdown, SiteMd5};
+use libunftp::options::{PassiveHost, SiteMd5};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// How long `serve` waits for libunftp to be listening before giving up.
-const LISTEN_WAIT: Duration = Duration::from_secs(10);
+/// After the last transfer ended, how long libunftp gets to write its final reply before the process ends.
+const SETTLE: Duration = Duration::from_millis(300);
 
-/// A gateway whose listening address is decided, ready to serve.
+/// A gateway whose sockets are bound, ready to serve.
 #[derive(Debug)]
 pub struct Bound {
     config: Config,
+    listener: std::net::TcpListener,
     addr: SocketAddr,
     metrics: Option<std::net::TcpListener>,
 }
 
-/// Decides the listening address (checking it can be bound) and binds the metrics listener, if any.
+/// Binds the FTP listening socket and the metrics listener, if any.
 pub fn bind(config: Config) -> anyhow::Result<Bound> {
-    let probe = std::net::TcpListener::bind(config.listen)
+    let listener = std::net::TcpListener::bind(config.listen)
         .with_context(|| format!("cannot listen on {}", config.listen))?;
-    let addr = probe.local_addr().context("reading the bound address")?;
-    drop(probe);
-    let metrics = config.metrics_address.map(crate::metrics::bind).transpose()?;
+    listener
+        .set_nonblocking(true)
+        .context("setting the FTP socket non-blocking")?;
+    let addr = listener.local_addr().context("reading the bound address")?;
+    let metrics = config
+        .metrics_address
+        .map(crate::metrics::bind)
+        .transpose()?;
     Ok(Bound {
         config,
+        listener,
         addr,
         metrics,
     })
 }
-
-/// Whether the kernel's socket table shows a TCP socket listening on `addr`'s port (`/proc/net/tcp` or
-/// `/proc/net/tcp6`).
-fn listening(addr: SocketAddr) -> bool {
-    let table = if addr.is_ipv4() {
-        "/proc/net/tcp"
-    } else {
-        "/proc/net/tcp6"
-    };
-    std::fs::read_to_string(table).is_ok_and(|t| table_has_listener(&t, addr.port()))
-}
-
-/// Parses a `/proc/net/tcp` table: is some socket in state LISTEN (`0A`) on `port`?
-fn table_has_listener(table: &str, port: u16) -> bool {
-    table.lines().skip(1).any(|line| {
-        let mut fields = line.split_whitespace();
-        let local = fields.nth(1);
-        let state = fields.nth(1);
-        state == Some("0A")
-            && local
-                .and_then(|l| l.rsplit_once(':'))
-                .and_then(|(_, p)| u16::from_str_radix(p, 16).ok())
-                == Some(port)
-    })
-}
-
-/// What `serve` runs once libunftp listens, before the first client is likely to be served: the privilege drop
-/// and the daemon's "ready". An error stops the server.
-pub type OnListening = Box<dyn FnOnce() -> anyhow::Result<()> + Send>;
 
 impl Bound {
     /// The address FTP clients connect to.
@@ -81,21 +64,12 @@ impl Bound {
         self.addr
     }
 
-    /// Serves FTP until `shutdown` resolves, then lets transfers finish for the configured grace period.
+    /// Serves FTP until `shutdown` resolves, then lets running transfers finish within the grace period.
     pub async fn serve<F>(self, shutdown: F) -> anyhow::Result<()>
     where
-        F: Future<Output = ()> + Send + Sync + 'static,
-    {
-        self.serve_with(shutdown, Box::new(|| Ok(()))).await
-    }
-
-    /// [`Bound::serve`], running `on_listening` once the FTP port listens.
-    pub async fn serve_with<F>(self, shutdown: F, on_listening: OnListening) -> anyhow::Result<()>
-    where
-        F: Future<Output = ()> + Send + Sync + 'static,
+        F: Future<Output = ()> + Send + 'static,
     {
         let config = self.config;
-        let grace = config.shutdown_grace;
         let ca_pem = match &config.ca_file {
             Some(path) => Some(
                 std::fs::read(path)
@@ -113,25 +87,42 @@ impl Bound {
         let shared = Arc::new(Shared::new(client, config.auth_url.clone()));
         let (auth, scheme) = auth_of(&config);
         let authenticator = Arc::new(SwiftAuthenticator::new(Arc::clone(&shared), auth, scheme));
-        let storage_shared = Arc::clone(&shared);
         // libunftp wants a 'static greeting; it is made once per process.
         let greeting: &'static str = Box::leak(config.banner.clone().into_boxed_str());
-        let mut builder = ServerBuilder::<SwiftStorage, SwiftUser>::with_user_detail_provider(
-            Box::new(move || SwiftStorage::new(Arc::clone(&storage_shared))),
-            Arc::clone(&authenticator) as _,
-        )
-        // Without this, libunftp's default AnonymousAuthenticator would let everyone in.
-        .authenticator(authenticator)
-        .greeting(greeting)
-        .logger(crate::logging::libunftp_logger())
-        .sitemd5(SiteMd5::None)
-        .shutdown_indicator(async move {
-            shutdown.await;
-            Shutdown::new().grace_period(grace)
-        });
-        let metrics_task = match self.metrics {
+        let metrics_on = self.metrics.is_some();
+        let make_server = {
+            let shared = Arc::clone(&shared);
+            let passive_ports = config.passive_ports.clone();
+            let passive_host = config.masquerade_firewall.clone();
+            move || {
+                let storage_shared = Arc::clone(&shared);
+                let mut builder =
+                    ServerBuilder::<SwiftStorage, SwiftUser>::with_user_detail_provider(
+                        Box::new(move || SwiftStorage::new(Arc::clone(&storage_shared))),
+                        Arc::clone(&authenticator) as _,
+                    )
+                    // Without this, libunftp's default AnonymousAuthenticator would let everyone in.
+                    .authenticator(Arc::clone(&authenticator) as _)
+                    .greeting(greeting)
+                    .logger(crate::logging::libunftp_logger())
+                    .sitemd5(SiteMd5::None);
+                if metrics_on {
+                    builder = builder.metrics();
+                }
+                if let Some(range) = &passive_ports {
+                    builder = builder.passive_ports(range.clone());
+                }
+                if let Some(host) = &passive_host {
+                    builder = builder.passive_host(PassiveHost::from(host.as_str()));
+                }
+                builder.build()
+            }
+        };
+        // A configuration libunftp refuses is found at start, not at the first client.
+        make_server().context("configuring the FTP server")?;
+
+        let _metrics_task = match self.metrics {
             Some(listener) => {
-                builder = builder.metrics();
                 let listener = tokio::net::TcpListener::from_std(listener)
                     .context("serving the metrics listener")?;
                 let health_shared = Arc::clone(&shared);
@@ -140,46 +131,50 @@ impl Bound {
                     Box::pin(async move { shared.health().await })
                 });
                 tracing::info!(address = %config.metrics_address.map(|a| a.to_string()).unwrap_or_default(), "serving /metrics and /health");
-                Some(AbortOnDrop(tokio::spawn(crate::metrics::serve(listener, health))))
+                Some(AbortOnDrop(tokio::spawn(crate::metrics::serve(
+                    listener, health,
+                ))))
             }
             None => None,
         };
-        if let Some(range) = &config.passive_ports {
-            builder = builder.passive_ports(range.clone());
-        }
-        if let Some(host) = &config.masquerade_firewall {
-            builder = builder.passive_host(PassiveHost::from(host.as_str()));
-        }
-        let server = builder.build().context("configuring the FTP server")?;
+
+        let listener =
+            tokio::net::TcpListener::from_std(self.listener).context("serving the FTP socket")?;
         tracing::info!(
             listen = %self.addr,
             auth_url = %config.auth_url,
             keystone = config.keystone.enabled,
             "swiftftp {} serving FTP", env!("CARGO_PKG_VERSION")
         );
-        let addr = self.addr;
-        let mut listen = std::pin::pin!(server.listen(addr.to_string()));
-        let waited = tokio::time::Instant::now();
+        let mut shutdown = std::pin::pin!(shutdown);
         loop {
-            tokio::select! {
-                result = &mut listen => {
-                    return result.with_context(|| format!("serving FTP on {addr}"));
+            let accepted = tokio::select! {
+                () = &mut shutdown => break,
+                accepted = listener.accept() => accepted,
+            };
+            match accepted {
+                Ok((stream, peer)) => match make_server() {
+                    Ok(server) => {
+                        tokio::spawn(async move {
+                            if let Err(e) = server.service(stream).await {
+                                tracing::warn!(client = %peer, error = %e, "control connection failed");
+                            }
+                        });
+                    }
+                    Err(e) => {
+                        tracing::error!(client = %peer, error = %e, "cannot serve a connection")
+                    }
+                },
+                Err(e) => {
+                    // Out of file descriptors, typically: wait instead of spinning.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
                 }
-                () = tokio::time::sleep(Duration::from_millis(5)) => {}
-            }
-            if listening(addr) {
-                break;
-            }
-            if waited.elapsed() > LISTEN_WAIT {
-                anyhow::bail!("libunftp did not start listening on {addr} within {LISTEN_WAIT:?}");
             }
         }
-        on_listening()?;
-        let result = listen
-            .await
-            .with_context(|| format!("serving FTP on {addr}"));
-        drop(metrics_task);
-        result
+        drop(listener);
+        shared.transfers.drain(config.shutdown_grace, SETTLE).await;
+        Ok(())
     }
 }
 
@@ -226,24 +221,7 @@ fn auth_of(config: &Config) -> (swift::AuthMethod, LoginScheme) {
 /// Serves FTP per `config` until `shutdown` resolves.
 pub async fn run<F>(config: Config, shutdown: F) -> anyhow::Result<()>
 where
-    F: Future<Output = ()> + Send + Sync + 'static,
+    F: Future<Output = ()> + Send + 'static,
 {
     bind(config)?.serve(shutdown).await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::table_has_listener;
-
-    #[test]
-    fn reads_listeners_from_the_kernel_table() {
-        let table = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n\
-   0: 0100007F:07E5 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1\n\
-   1: 0100007F:1F90 0100007F:9C40 01 00000000:00000000 00:00000000 00000000     0        0 2 1\n";
-        assert!(table_has_listener(table, 2021));
-        // Established, not listening.
-        assert!(!table_has_listener(table, 8080));
-        assert!(!table_has_listener(table, 21));
-        assert!(!table_has_listener("", 2021));
-    }
 }

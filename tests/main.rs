@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+mod daemon;
 mod ftp_faults;
 mod ftp_keystone;
 mod ftp_login;

@@ -63,6 +63,9 @@ pub enum FtpError {
     /// Whether the file exists could not be found out just before, so writing it could overwrite it blindly.
     #[error("{0}: its state could not be read just before; refusing to write it blindly")]
     StateUnknown(Location),
+    /// The gateway is shutting down: running transfers may finish, new ones are refused.
+    #[error("the server is shutting down; try again in a moment")]
+    ShuttingDown,
     /// A directory that must be empty for this is not.
     #[error("{0}: directory not empty")]
     DirectoryNotEmpty(Location),
@@ -103,6 +106,7 @@ impl FtpError {
             }
             Self::Upload(swift::UploadError::Checksum { .. }) => FtpKind::LocalError,
             Self::StateUnknown(_) => FtpKind::LocalError,
+            Self::ShuttingDown => FtpKind::LocalError,
             Self::DirectoryNotEmpty(_) => FtpKind::PermanentDirectoryNotEmpty,
             Self::FileExists(_) => FtpKind::PermanentFileNotAvailable,
             Self::Refused { .. } => FtpKind::PermissionDenied,

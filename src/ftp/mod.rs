@@ -14,7 +14,8 @@
 //!
 //! Files: `location.rs` (path → container/object), `listing.rs` (Swift entries → directory entries and LIST
 //! lines), `storage.rs` (the `StorageBackend` and the read path), `write.rs` (STOR, MKD, RMD, DELE),
-//! `rename.rs` (RNFR/RNTO), `auth.rs` (login), `error.rs` (the one error → reply map).
+//! `rename.rs` (RNFR/RNTO), `auth.rs` (login), `error.rs` (the one error → reply map), `transfers.rs` (transfers
+//! in flight, for the graceful shutdown).
 //!
 //! Limits of the model, said once: Swift has no rename (copy + delete, not atomic), directories are names with a
 //! `/` in them (plus optional marker objects), and there are no permissions, owners or links to show.
@@ -26,6 +27,7 @@ pub mod location;
 pub mod login;
 mod rename;
 pub mod storage;
+pub mod transfers;
 mod write;
 
 use crate::swift;
@@ -43,6 +45,8 @@ pub struct Shared {
     auth_url: Url,
     /// A storage URL from the latest login: where `/health` finds Swift.
     storage_url: RwLock<Option<Url>>,
+    /// Transfers in flight, for the graceful shutdown.
+    pub transfers: transfers::Transfers,
 }
 
 impl Shared {
@@ -54,6 +58,7 @@ impl Shared {
             info_known: AtomicBool::new(false),
             auth_url,
             storage_url: RwLock::new(None),
+            transfers: transfers::Transfers::default(),
         }
     }
 

@@ -17,13 +17,13 @@ use super::location::Location;
 use crate::swift::{self, ObjectHead};
 use async_trait::async_trait;
 use futures_util::{StreamExt, TryStreamExt};
-use tracing::Instrument;
 use std::fmt::Debug;
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tracing::Instrument;
 use unftp_core::storage::{
     Error as StorageError, FEATURE_RESTART, Fileinfo, Metadata, Result, StorageBackend,
 };
@@ -495,15 +495,21 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
         user: &SwiftUser,
         path: P,
     ) -> Result<Self::Metadata> {
-        self.at(user, "metadata", path.as_ref(), On::File, |loc| async move {
-            let result = self.metadata_of(user, &loc).await;
-            let unknown = match &result {
-                Ok(_) | Err(FtpError::NotFound(_)) => None,
-                Err(_) => Some(loc),
-            };
-            self.remember_unknown(unknown);
-            result
-        })
+        self.at(
+            user,
+            "metadata",
+            path.as_ref(),
+            On::File,
+            |loc| async move {
+                let result = self.metadata_of(user, &loc).await;
+                let unknown = match &result {
+                    Ok(_) | Err(FtpError::NotFound(_)) => None,
+                    Err(_) => Some(loc),
+                };
+                self.remember_unknown(unknown);
+                result
+            },
+        )
         .await
     }
 
@@ -621,10 +627,24 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
         let result = self
             .at(user, "RETR", path.as_ref(), On::File, |loc| {
                 let sent = &sent;
-                async move { self.download(user, &loc, start_pos, output, sent).await }
+                async move {
+                    let _running = self
+                        .shared
+                        .transfers
+                        .begin()
+                        .ok_or(FtpError::ShuttingDown)?;
+                    self.download(user, &loc, start_pos, output, sent).await
+                }
             })
             .await;
-        transferred(user, "RETR", path.as_ref(), started, sent.into_inner(), &result);
+        transferred(
+            user,
+            "RETR",
+            path.as_ref(),
+            started,
+            sent.into_inner(),
+            &result,
+        );
         result
     }
 
@@ -666,6 +686,11 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
                 if start_pos == 0 && self.take_unknown(&loc) {
                     return Err(FtpError::StateUnknown(loc));
                 }
+                let _running = self
+                    .shared
+                    .transfers
+                    .begin()
+                    .ok_or(FtpError::ShuttingDown)?;
                 self.store(&user.session, &loc, input, start_pos).await
             })
             .await;

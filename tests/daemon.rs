@@ -1,0 +1,527 @@
+//! The real binary as an operator runs it: daemon mode, the pid file lock, the privilege drop (read back from
+//! /proc), log reopening on SIGHUP, no secret in any log, graceful and immediate shutdown, and the metrics and
+//! health listener.
+
+use crate::common::faulty::{FaultProxy, swift_addr};
+use crate::common::swift::Fixture;
+use crate::common::{KEY, RawFtp, USER, auth_url};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_swiftftp");
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A scratch directory, removed on drop; world-writable so a dropped-privilege daemon can reopen its log there.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("swiftftp-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        Self(dir)
+    }
+
+    fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn base_args(port: u16, auth: &str) -> Vec<String> {
+    let conf = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/empty.conf");
+    vec![
+        "--port".into(),
+        port.to_string(),
+        "--auth-url".into(),
+        auth.into(),
+        "--config".into(),
+        conf.to_string_lossy().into_owned(),
+    ]
+}
+
+/// A daemon started by the test; stopped by its pid (SIGKILL) if still running at the end.
+struct Daemon {
+    pid: Pid,
+    ftp: SocketAddr,
+    pid_file: PathBuf,
+}
+
+impl Daemon {
+    /// Starts `swiftftp` in daemon mode; the starting process must exit 0 once the daemon serves.
+    fn start(port: u16, pid_file: &Path, extra: &[&str]) -> Self {
+        let mut args = base_args(port, &auth_url());
+        args.extend(["--pid-file".into(), pid_file.to_string_lossy().into_owned()]);
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let out = run_bounded(Command::new(BIN).args(&args), Duration::from_secs(30));
+        assert!(
+            out.status.success(),
+            "daemon start failed: {:?} {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let pid: i32 = std::fs::read_to_string(pid_file)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        Self {
+            pid: Pid::from_raw(pid),
+            ftp: SocketAddr::from(([127, 0, 0, 1], port)),
+            pid_file: pid_file.to_owned(),
+        }
+    }
+
+    fn alive(&self) -> bool {
+        Path::new(&format!("/proc/{}", self.pid)).exists()
+            && !std::fs::read_to_string(format!("/proc/{}/stat", self.pid))
+                .unwrap_or_default()
+                .contains(") Z ")
+    }
+
+    fn signal(&self, s: Signal) {
+        kill(self.pid, s).unwrap();
+    }
+
+    /// Waits for the daemon to be gone; false if it still runs after `limit`.
+    fn wait_gone(&self, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while self.alive() {
+            if Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        true
+    }
+
+    fn raw_logged_in(&self) -> RawFtp {
+        let mut raw = RawFtp::connect(self.ftp);
+        assert_eq!(raw.cmd(&format!("USER {USER}")).0, 331);
+        assert_eq!(raw.cmd(&format!("PASS {KEY}")).0, 230);
+        raw
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if self.alive() {
+            let _ = kill(self.pid, Signal::SIGKILL);
+        }
+    }
+}
+
+/// Runs a command that must end by itself within `limit` (the starting process of daemon mode).
+fn run_bounded(cmd: &mut Command, limit: Duration) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{cmd:?} did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// `GET path` on the metrics listener: status code and body.
+fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: test\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let status = out
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap();
+    let body = out.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    (status, body.to_owned())
+}
+
+/// The sum of a metric's samples whose line starts with `prefix` (name plus any labels), 0 when absent.
+fn metric(text: &str, prefix: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(prefix))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// The test account's current token, straight from the auth service (tempauth hands the same one out while valid).
+fn swift_token() -> String {
+    let url = auth_url();
+    let host = url.split('/').nth(2).unwrap();
+    let path = format!("/{}", url.splitn(4, '/').nth(3).unwrap());
+    let mut s = TcpStream::connect(host).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.0\r\nHost: {host}\r\nX-Auth-User: {USER}\r\nX-Auth-Key: {KEY}\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out.lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("x-auth-token")
+                .then(|| v.trim().to_owned())
+        })
+        .unwrap()
+}
+
+/// Uid and gid lines of every thread of `pid`.
+fn ids_of_all_threads(pid: Pid) -> Vec<(String, String)> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .map(|t| {
+            let status = std::fs::read_to_string(t.unwrap().path().join("status")).unwrap();
+            let field = |name: &str| {
+                status
+                    .lines()
+                    .find(|l| l.starts_with(name))
+                    .unwrap()
+                    .to_owned()
+            };
+            (field("Uid:"), field("Gid:"))
+        })
+        .collect()
+}
+
+fn wait_for(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn daemon_mode_locks_its_pid_file_drops_privileges_counts_reopens_logs_and_leaks_no_secret() {
+    let fx = Fixture::new("daemon");
+    let dir = Scratch::new("daemon");
+    let (port, metrics_port) = (free_port(), free_port());
+    let metrics_addr = SocketAddr::from(([127, 0, 0, 1], metrics_port));
+    let log = dir.join("swiftftp.log");
+    let pid_file = dir.join("swiftftp.pid");
+    let root = nix::unistd::geteuid().is_root();
+    let mut extra = vec![
+        "-v".to_owned(),
+        "--log-file".into(),
+        log.to_string_lossy().into_owned(),
+        "--metrics-address".into(),
+        metrics_addr.to_string(),
+    ];
+    if root {
+        extra.extend(["--uid".into(), "nobody".into()]);
+    }
+    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+    let daemon = Daemon::start(port, &pid_file, &extra);
+
+    // Detached: not our child, in a session of its own (whose leader, the first fork, is gone).
+    let stat_of = |pid: u32| {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        let after = stat.rsplit_once(')').unwrap().1.to_owned();
+        after
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let fields = stat_of(daemon.pid.as_raw() as u32);
+    let ours = stat_of(std::process::id());
+    assert_ne!(fields[1], std::process::id().to_string(), "parent pid");
+    assert_ne!(fields[3], ours[3], "session id");
+
+    if root {
+        let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
+        for (uid, gid) in ids_of_all_threads(daemon.pid) {
+            let u = nobody.uid.to_string();
+            let g = nobody.gid.to_string();
+            assert_eq!(uid, format!("Uid:\t{u}\t{u}\t{u}\t{u}"));
+            assert_eq!(gid, format!("Gid:\t{g}\t{g}\t{g}\t{g}"));
+        }
+        let status = std::fs::read_to_string(format!("/proc/{}/status", daemon.pid)).unwrap();
+        let groups = status.lines().find(|l| l.starts_with("Groups:")).unwrap();
+        assert_eq!(groups.trim(), format!("Groups:\t{}", nobody.gid).trim());
+    } else {
+        eprintln!("not root: the privilege drop is not exercised");
+    }
+
+    // A second instance with the same pid file refuses to start and names the first.
+    let mut second = base_args(free_port(), &auth_url());
+    second.extend(["--pid-file".into(), pid_file.to_string_lossy().into_owned()]);
+    let out = run_bounded(Command::new(BIN).args(&second), Duration::from_secs(30));
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("already running (pid {})", daemon.pid)),
+        "{err}"
+    );
+    assert!(daemon.alive());
+
+    // Metrics move after a session.
+    let (code, before) = http_get(metrics_addr, "/metrics");
+    assert_eq!(code, 200);
+    let payload: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let mut raw = daemon.raw_logged_in();
+    assert_eq!(
+        raw.upload(&format!("STOR {}", fx.path("up.bin")), &payload),
+        226
+    );
+    let (replies, back) = raw.transfer(&format!("RETR {}", fx.path("up.bin")));
+    assert_eq!(replies.last().unwrap().0, 226);
+    assert_eq!(back, payload);
+    assert_eq!(raw.cmd("QUIT").0, 221);
+    assert_eq!(fx.get("up.bin"), payload);
+    let (_, after) = http_get(metrics_addr, "/metrics");
+    for (name, at_least) in [
+        ("swiftftp_logins_total{result=\"ok\"}", 1.0),
+        ("swiftftp_sessions_started_total", 1.0),
+        ("swiftftp_transfer_bytes_total{direction=\"in\"}", 3e6),
+        ("swiftftp_transfer_bytes_total{direction=\"out\"}", 3e6),
+        (
+            "swiftftp_transfers_total{command=\"STOR\",result=\"ok\"}",
+            1.0,
+        ),
+        (
+            "swiftftp_swift_requests_total{op=\"put_object\",status=\"201\"}",
+            1.0,
+        ),
+        (
+            "swiftftp_swift_request_seconds_count{op=\"get_object\"}",
+            1.0,
+        ),
+        ("ftp_command_total{command=\"stor\"}", 1.0),
+    ] {
+        let grew = metric(&after, name) - metric(&before, name);
+        assert!(grew >= at_least, "{name} grew by {grew}:\n{after}");
+    }
+    let (code, body) = http_get(metrics_addr, "/health");
+    assert_eq!(code, 200, "{body}");
+
+    // logrotate: move the file away, SIGHUP, and the daemon writes to a new file at the same path.
+    let rotated = dir.join("swiftftp.log.1");
+    std::fs::rename(&log, &rotated).unwrap();
+    daemon.signal(Signal::SIGHUP);
+    wait_for("the reopened log file", Duration::from_secs(10), || {
+        std::fs::read_to_string(&log).is_ok_and(|l| l.contains("log file reopened"))
+    });
+    let mut raw = daemon.raw_logged_in();
+    let (replies, _) = raw.transfer(&format!("LIST {}", fx.path("")));
+    assert_eq!(replies.last().unwrap().0, 226);
+    assert_eq!(raw.cmd("QUIT").0, 221);
+    wait_for(
+        "the second session in the new log",
+        Duration::from_secs(10),
+        || std::fs::read_to_string(&log).is_ok_and(|l| l.contains("QUIT")),
+    );
+    let old = std::fs::read_to_string(&rotated).unwrap();
+    let new = std::fs::read_to_string(&log).unwrap();
+    assert!(old.contains("transfer") && old.contains("up.bin"), "{old}");
+    assert!(!old.contains("log file reopened"));
+    // Every line of ours about the session names it; libunftp's login line ties its trace id to it.
+    let session_id = new
+        .lines()
+        .find_map(|l| l.split("(session ").nth(1)?.split(')').next())
+        .unwrap()
+        .to_owned();
+    assert!(
+        new.contains(&format!("session{{id={session_id} user={USER}}}")),
+        "{new}"
+    );
+
+    // No secret in any log, at debug level.
+    let token = swift_token();
+    for (name, text) in [("rotated", &old), ("current", &new)] {
+        assert!(!text.contains(KEY), "the password is in the {name} log");
+        assert!(!text.contains(&token), "the token is in the {name} log");
+        assert!(!text.contains("panic"), "{text}");
+    }
+
+    daemon.signal(Signal::SIGTERM);
+    assert!(daemon.wait_gone(Duration::from_secs(15)));
+    assert!(
+        !daemon.pid_file.exists()
+            || std::fs::read_to_string(&daemon.pid_file)
+                .unwrap()
+                .is_empty()
+    );
+}
+
+#[test]
+fn sigterm_lets_a_running_upload_finish_in_daemon_mode() {
+    let fx = Fixture::new("sigterm");
+    let dir = Scratch::new("sigterm");
+    let daemon = Daemon::start(
+        free_port(),
+        &dir.join("p.pid"),
+        &["--log-file", dir.join("log").to_str().unwrap()],
+    );
+    let mut raw = daemon.raw_logged_in();
+    let mut data = raw.data();
+    raw.send(&format!("STOR {}", fx.path("during-shutdown.bin")));
+    assert_eq!(raw.reply().0, 150);
+    let chunk = vec![5u8; 1 << 20];
+    for _ in 0..4 {
+        data.write_all(&chunk).unwrap();
+    }
+    daemon.signal(Signal::SIGTERM);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(daemon.alive(), "exited with a transfer running");
+    // No new sessions once shutting down.
+    assert!(
+        TcpStream::connect(daemon.ftp)
+            .and_then(|mut s| {
+                s.set_read_timeout(Some(Duration::from_secs(2)))?;
+                let mut b = [0u8; 3];
+                s.read_exact(&mut b)
+            })
+            .is_err()
+    );
+    for _ in 0..4 {
+        data.write_all(&chunk).unwrap();
+    }
+    drop(data);
+    assert_eq!(raw.reply().0, 226);
+    assert_eq!(
+        fx.head("during-shutdown.bin").unwrap().content_length,
+        8 << 20
+    );
+    assert!(daemon.wait_gone(Duration::from_secs(15)));
+    assert!(!dir.join("p.pid").exists());
+    let log = std::fs::read_to_string(dir.join("log")).unwrap();
+    assert!(log.contains("SIGTERM"), "{log}");
+    assert!(!log.contains("ERROR"), "{log}");
+}
+
+/// A foreground gateway as a child process, killed at the end if still running.
+struct Foreground(Child);
+
+impl Foreground {
+    fn start(port: u16, auth: &str, extra: &[&str]) -> Self {
+        let mut args = base_args(port, auth);
+        args.push("--foreground".into());
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let child = Command::new(BIN)
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_for("the gateway to listen", Duration::from_secs(30), || {
+            TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        Self(child)
+    }
+
+    fn pid(&self) -> Pid {
+        Pid::from_raw(self.0.id() as i32)
+    }
+}
+
+impl Drop for Foreground {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_second_signal_exits_at_once_and_the_cut_upload_is_not_stored() {
+    let fx = Fixture::new("sigterm2");
+    let port = free_port();
+    let mut gw = Foreground::start(port, &auth_url(), &[]);
+    let mut raw = RawFtp::connect(SocketAddr::from(([127, 0, 0, 1], port)));
+    assert_eq!(raw.cmd(&format!("USER {USER}")).0, 331);
+    assert_eq!(raw.cmd(&format!("PASS {KEY}")).0, 230);
+    let mut data = raw.data();
+    raw.send(&format!("STOR {}", fx.path("cut.bin")));
+    assert_eq!(raw.reply().0, 150);
+    data.write_all(&vec![1u8; 1 << 20]).unwrap();
+    kill(gw.pid(), Signal::SIGTERM).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        gw.0.try_wait().unwrap().is_none(),
+        "exited at the first signal"
+    );
+    let second = Instant::now();
+    kill(gw.pid(), Signal::SIGINT).unwrap();
+    let status = loop {
+        if let Some(s) = gw.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(second.elapsed() < Duration::from_secs(5), "still running");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(1));
+    assert!(fx.head("cut.bin").is_none(), "a cut upload became visible");
+}
+
+#[test]
+fn health_turns_unhealthy_while_swift_is_down_and_back() {
+    let proxy = FaultProxy::start(swift_addr());
+    let (port, metrics_port) = (free_port(), free_port());
+    let metrics = SocketAddr::from(([127, 0, 0, 1], metrics_port));
+    let _gw = Foreground::start(
+        port,
+        &proxy.auth_url(),
+        &[
+            "--metrics-address",
+            &metrics.to_string(),
+            "--swift-timeout",
+            "3",
+        ],
+    );
+    // Before any login: Swift's proxy at the auth URL's address.
+    assert_eq!(http_get(metrics, "/health").0, 200);
+    proxy.cut();
+    let (code, body) = http_get(metrics, "/health");
+    assert_eq!(code, 503, "{body}");
+    proxy.heal();
+    assert_eq!(http_get(metrics, "/health").0, 200);
+    // After a login: the proxy of that login's storage URL.
+    let mut raw = RawFtp::connect(SocketAddr::from(([127, 0, 0, 1], port)));
+    assert_eq!(raw.cmd(&format!("USER {USER}")).0, 331);
+    assert_eq!(raw.cmd(&format!("PASS {KEY}")).0, 230);
+    assert_eq!(raw.cmd("QUIT").0, 221);
+    let (code, body) = http_get(metrics, "/health");
+    assert_eq!(
+        (code, body.starts_with("ok: Swift answers /info")),
+        (200, true),
+        "{body}"
+    );
+    proxy.cut();
+    let started = Instant::now();
+    assert_eq!(http_get(metrics, "/health").0, 503);
+    assert!(started.elapsed() < Duration::from_secs(10));
+    proxy.heal();
+    assert_eq!(http_get(metrics, "/health").0, 200);
+    let (code, _) = http_get(metrics, "/nothing");
+    assert_eq!(code, 404);
+}
