@@ -484,11 +484,13 @@ fn a_second_signal_exits_at_once_and_the_cut_upload_is_not_stored() {
 }
 
 #[test]
-fn health_turns_unhealthy_while_swift_is_down_and_back() {
+fn health_turns_unhealthy_while_swift_is_down_and_back_and_json_logs_parse() {
     let proxy = FaultProxy::start(swift_addr());
+    let dir = Scratch::new("health");
+    let log = dir.join("log.json");
     let (port, metrics_port) = (free_port(), free_port());
     let metrics = SocketAddr::from(([127, 0, 0, 1], metrics_port));
-    let _gw = Foreground::start(
+    let gw = Foreground::start(
         port,
         &proxy.auth_url(),
         &[
@@ -496,6 +498,10 @@ fn health_turns_unhealthy_while_swift_is_down_and_back() {
             &metrics.to_string(),
             "--swift-timeout",
             "3",
+            "--log-format",
+            "json",
+            "--log-file",
+            log.to_str().unwrap(),
         ],
     );
     // Before any login: Swift's proxy at the auth URL's address.
@@ -524,4 +530,81 @@ fn health_turns_unhealthy_while_swift_is_down_and_back() {
     assert_eq!(http_get(metrics, "/health").0, 200);
     let (code, _) = http_get(metrics, "/nothing");
     assert_eq!(code, 404);
+
+    // One JSON object per line; our lines about the session carry it as their span.
+    drop(gw);
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(lines.iter().any(|l| {
+        l["target"] == "libunftp"
+            && l["fields"]["trace_id"].is_string()
+            && l["fields"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("logged in")
+    }));
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["span"]["name"] == "session" && l["span"]["user"] == USER)
+            || {
+                // This session only logged in and out: no storage call, so no line of ours inside its span.
+                lines
+                    .iter()
+                    .any(|l| l["fields"]["message"] == "login accepted by Swift")
+            }
+    );
+}
+
+/// syslog(3) writes datagrams to /dev/log. Where no syslog daemon runs (containers, CI), the test plays it.
+#[test]
+fn syslog_gets_the_lines_with_the_daemon_facility() {
+    let dev_log = Path::new("/dev/log");
+    if dev_log.exists() || !nix::unistd::geteuid().is_root() {
+        eprintln!(
+            "/dev/log exists or not root: the syslog test needs to play the syslog daemon; skipped"
+        );
+        return;
+    }
+    let sock = std::os::unix::net::UnixDatagram::bind(dev_log).unwrap();
+    struct Remove;
+    impl Drop for Remove {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file("/dev/log");
+        }
+    }
+    let _remove = Remove;
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let port = free_port();
+    let gw = Foreground::start(port, &auth_url(), &["--syslog"]);
+    let mut raw = RawFtp::connect(SocketAddr::from(([127, 0, 0, 1], port)));
+    assert_eq!(raw.cmd(&format!("USER {USER}")).0, 331);
+    assert_eq!(raw.cmd(&format!("PASS {KEY}")).0, 230);
+    assert_eq!(raw.cmd("QUIT").0, 221);
+    let tag = format!("swiftftp[{}]:", gw.pid());
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut buf = vec![0u8; 65536];
+    while Instant::now() < deadline {
+        let Ok(n) = sock.recv(&mut buf) else { break };
+        let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+        let done = msg.contains("logged in");
+        seen.push(msg);
+        if done {
+            break;
+        }
+    }
+    let login = seen
+        .iter()
+        .find(|m| m.contains("logged in"))
+        .unwrap_or_else(|| panic!("{seen:#?}"));
+    // <PRI>: facility daemon (3) * 8 + severity (syslog-tracing maps INFO to notice, 5).
+    let pri: u32 = login[1..login.find('>').unwrap()].parse().unwrap();
+    assert_eq!(pri / 8, 3, "{login}");
+    assert!(login.contains(&tag), "{login}");
+    assert!(seen.iter().all(|m| !m.contains(KEY)));
 }
