@@ -770,6 +770,21 @@ mod tests {
     }
 
     #[test]
+    fn the_example_file_documents_every_key_and_is_accepted() {
+        let example = include_str!("../examples/swiftftp.conf");
+        for key in KNOWN_KEYS {
+            assert!(
+                example.contains(&format!("# {key} = "))
+                    || example.contains(&format!("\n{key} = ")),
+                "examples/swiftftp.conf does not document {key}"
+            );
+        }
+        let f = file(example);
+        let c = Config::from_cli(cli(&["--config", &f.arg()])).unwrap();
+        assert_eq!(c.auth_url.as_str(), "http://127.0.0.1:8080/auth/v1.0");
+    }
+
+    #[test]
     fn deprecated_and_pending_options_warn() {
         let f = file(
             "[ftpcloudfs]\nauth-url = http://h\nworkers = 4\nservice-net = yes\nsplit-large-files = 100\n",

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test swiftftp has, on a fresh machine too: installs and starts the local Swift (tests/swift-lab.sh)
 # and Keystone (tests/keystone-lab.sh), checks formatting, lints and docs, runs `cargo test` (unit tests and
-# integration tests against the real Swift and Keystone with a Rust FTP client), then the end-to-end suite with
-# lftp and curl (tests/e2e.sh).
+# integration tests against the real Swift and Keystone with a Rust FTP client, and of the real binary as a
+# daemon), verifies the example systemd units (tests/check-examples.sh), then the end-to-end suite with lftp and
+# curl (tests/e2e.sh).
 #
 # The labs are left running if they were running before, and stopped (by pid) if this run started them.
 set -euo pipefail
@@ -35,6 +36,8 @@ step "cargo doc -D warnings"
 RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps --document-private-items
 step "cargo test"
 cargo test --locked
+step "examples: systemd units"
+"$here/check-examples.sh" "$repo/target/debug/swiftftp"
 step "end-to-end: lftp and curl"
 "$here/e2e.sh" "$repo/target/debug/swiftftp"
 step "all tests passed"
