@@ -11,7 +11,8 @@
 # lftp renames, deletes and the refusals (non-empty RMD, a file at the top level).
 # Keystone (needs tests/keystone-lab.sh start): lftp and curl log in through v3 (PROJECT/USER, domains, an
 # application credential) and v2.0 (TENANT.USER, a tenant with a space, a `\` separator), upload, list, download.
-# Last, SIGTERM exits cleanly.
+# Metrics: curl reads /metrics before and after two curl downloads (logins and bytes counters move, libunftp's
+# series are there) and /health. Last, SIGTERM exits cleanly.
 #
 # Usage: tests/e2e.sh [path/to/swiftftp]   (default: target/debug/swiftftp, built if missing)
 # Needs the lab: tests/swift-lab.sh start (tests/run.sh does both).
@@ -58,7 +59,9 @@ curl -fsS -o /dev/null -X PUT -H "X-Auth-Token: $SWIFT_TOKEN" "$SWIFT_URL/$conta
 done
 (cd "$src" && find . -type f -exec sha256sum {} + | sort -k2) >"$work/src.sums"
 
-start_gateway "$BIN" "$work/gateway.log"
+# A free port for the metrics listener (Python's bind to port 0 picks it).
+metrics_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+start_gateway "$BIN" "$work/gateway.log" --metrics-address "127.0.0.1:$metrics_port"
 say "gateway on port $GW_PORT"
 ftp_url="ftp://$(urlpart "$LAB_USER"):$(urlpart "$LAB_KEY")@127.0.0.1:$GW_PORT"
 
@@ -209,6 +212,17 @@ kill -TERM "$KS_PID"; wait "$KS_PID" 2>/dev/null || true
 ks_gateway "$SWIFTFTP_TEST_KEYSTONE_V2_URL" --keystone-auth --keystone-tenant-separator "\\"
 ks_check "$KS_PORT" 'dot.tenant\dave' dave-pw v2-dave
 kill -TERM "$KS_PID"; wait "$KS_PID" 2>/dev/null || true
+
+say "metrics and health with curl"
+metric() { curl -fsS "127.0.0.1:$metrics_port/metrics" | awk -v m="$1" 'index($0, m) == 1 {s += $NF} END {print s + 0}'; }
+logins=$(metric 'swiftftp_logins_total{result="ok"}')
+bytes_out=$(metric 'swiftftp_transfer_bytes_total{direction="out"}')
+curl -fsS -o /dev/null "$ftp_url/$container/top.txt" || die "download for metrics"
+curl -fsS -o /dev/null "$ftp_url/$container/nested/a.bin" || die "download for metrics"
+[ "$(metric 'swiftftp_logins_total{result="ok"}')" -ge $((logins + 2)) ] || die "logins counter did not move"
+[ "$(metric 'swiftftp_transfer_bytes_total{direction="out"}')" -gt "$bytes_out" ] || die "bytes counter did not move"
+[ "$(metric 'ftp_command_total{command="retr"}')" -ge 2 ] || die "libunftp's command counter is missing"
+curl -fsS "127.0.0.1:$metrics_port/health" | grep -q '^ok' || die "/health is not ok"
 
 say "SIGTERM: clean exit"
 kill -TERM "$GW_PID"
