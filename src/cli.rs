@@ -46,7 +46,8 @@ pub struct Cli {
     )]
     pub auth_url: Option<String>,
 
-    /// Memcache server(s) for shared caching, host:port; repeatable or comma-separated; adds to the file's list (not available yet: warns)
+    /// memcached server(s) for the cache shared by several swiftftp instances (listings and tokens), host:port;
+    /// repeatable or comma-separated; adds to the file's list
     #[arg(long, action = ArgAction::Append, env = "SWIFTFTP_MEMCACHE", value_name = "HOST:PORT", value_delimiter = ',')]
     pub memcache: Vec<String>,
 
@@ -84,6 +85,20 @@ pub struct Cli {
     /// Group to run as after binding the listening socket, numeric or name
     #[arg(long, env = "SWIFTFTP_GID", value_name = "GID")]
     pub gid: Option<String>,
+
+    /// Seconds a directory listing is reused (per user; every write through swiftftp invalidates what it
+    /// touches at once); 0 turns listing caching off [default: 5]
+    #[arg(long = "cache-ttl", env = "SWIFTFTP_CACHE_TTL", value_name = "SECONDS")]
+    pub cache_ttl: Option<u64>,
+
+    /// Secret for the cache's keys (HMAC) and token encryption; instances sharing memcached need the same one
+    /// [default: random per process]
+    #[arg(
+        long = "cache-secret",
+        env = "SWIFTFTP_CACHE_SECRET",
+        value_name = "SECRET"
+    )]
+    pub cache_secret: Option<String>,
 
     /// Log format: text (one line per event) or json (one JSON object per line) [default: text]
     #[arg(

@@ -58,6 +58,8 @@ const KNOWN_KEYS: &[&str] = &[
     "ca-file",
     "swift-timeout",
     "log-format",
+    "cache-ttl",
+    "cache-secret",
     "shutdown-grace",
     "metrics-address",
     "workers",
@@ -129,6 +131,10 @@ pub struct Config {
     pub swift_timeout: std::time::Duration,
     /// Memcache servers (`host:port`).
     pub memcache: Vec<String>,
+    /// How long a listing is reused (zero: not cached).
+    pub cache_ttl: std::time::Duration,
+    /// Secret for cache keys and token encryption (random per process when unset).
+    pub cache_secret: Option<String>,
     /// Debug logging.
     pub verbose: bool,
     /// Run in the foreground.
@@ -509,6 +515,14 @@ impl Config {
             })
             .max(std::time::Duration::from_secs(1)),
             memcache,
+            cache_ttl: std::time::Duration::from_secs(match cli.cache_ttl {
+                Some(s) => s,
+                None => file.parsed::<u64>("cache-ttl")?.unwrap_or(5),
+            }),
+            cache_secret: cli
+                .cache_secret
+                .or_else(|| file.string("cache-secret"))
+                .filter(|s| !s.is_empty()),
             verbose,
             foreground: cli.foreground,
             log_file: cli
@@ -560,7 +574,6 @@ impl Config {
     fn check_not_yet_built(mut self) -> anyhow::Result<Self> {
         let mut pending = Vec::new();
         let set = [
-            (!self.memcache.is_empty(), "--memcache"),
             (self.storage_policy.is_some(), "--storage-policy"),
             (self.max_cons_per_ip > 0, "max-cons-per-ip"),
             (self.permit_foreign_addresses, "permit-foreign-addresses"),
@@ -573,6 +586,13 @@ impl Config {
             self.warnings.push(format!(
                 "{name}: not available in this version of swiftftp yet; it has no effect"
             ));
+        }
+        if !self.memcache.is_empty() && self.cache_secret.is_none() {
+            self.warnings.push(
+                "--memcache without cache-secret: this instance's cache keys are its own (random secret), so \
+                 other instances cannot share its listings and tokens; set the same cache-secret on all of them"
+                    .to_owned(),
+            );
         }
         let keystone_only = [
             self.keystone.version != KeystoneVersion::V2,

@@ -64,9 +64,17 @@ pub fn resolve_identity(uid: Option<&str>, gid: Option<&str>) -> anyhow::Result<
             },
         })
         .transpose()?;
+    let gid = group.or(user.and_then(|(_, primary)| primary));
+    if user.is_some() && gid.is_none() {
+        // Switching only the user would keep group 0 and root's supplementary groups.
+        bail!(
+            "--uid {}: no passwd entry gives its group: add --gid",
+            uid.unwrap_or_default()
+        );
+    }
     Ok(Some(Identity {
         uid: user.map(|(uid, _)| uid),
-        gid: group.or(user.and_then(|(_, primary)| primary)),
+        gid,
     }))
 }
 
@@ -88,6 +96,9 @@ pub fn drop_privileges(identity: &Identity) -> anyhow::Result<()> {
     if let Some(gid) = identity.gid {
         nix::unistd::setgid(gid).with_context(|| format!("setgid({gid})"))?;
         nix::unistd::setgroups(&[gid]).with_context(|| format!("setgroups([{gid}])"))?;
+    } else if identity.uid.is_some() {
+        // Not reached (a uid always comes with a group), but never keep root's groups for another user.
+        nix::unistd::setgroups(&[]).context("setgroups([])")?;
     }
     if let Some(uid) = identity.uid {
         nix::unistd::setuid(uid).with_context(|| format!("setuid({uid})"))?;
@@ -124,18 +135,39 @@ pub struct PidFile {
 impl PidFile {
     /// Opens and locks `path`. Another running instance holding it is an error naming its pid.
     pub fn lock(path: &Path) -> anyhow::Result<Self> {
+        // An instance that is exiting unlinks its file while still holding the lock: a lock taken on that
+        // unlinked file would lock nothing anyone sees. Retry until the locked file is the one at the path.
+        for _ in 0..10 {
+            if let Some(locked) = Self::try_lock(path)? {
+                return Ok(locked);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        bail!("the pid file {} keeps being replaced", path.display())
+    }
+
+    fn try_lock(path: &Path) -> anyhow::Result<Option<Self>> {
+        use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
         let file = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
+            // Never follow a link planted where the pid file goes (we may be root, and we truncate it).
+            .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
             .open(path)
             .with_context(|| format!("opening the pid file {}", path.display()))?;
         match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-            Ok(file) => Ok(Self {
-                path: path.to_owned(),
-                file,
-            }),
+            Ok(file) => {
+                let same = match (file.metadata(), std::fs::symlink_metadata(path)) {
+                    (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+                    _ => false,
+                };
+                Ok(same.then(|| Self {
+                    path: path.to_owned(),
+                    file,
+                }))
+            }
             Err((mut file, nix::errno::Errno::EWOULDBLOCK)) => {
                 let mut pid = String::new();
                 let _ = file.read_to_string(&mut pid);
@@ -231,16 +263,32 @@ pub fn detach() -> anyhow::Result<Readiness> {
     }
 }
 
-/// Resolves on the first SIGTERM or SIGINT, and arms a second one to exit the process at once.
-pub async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        tracing::error!("cannot install signal handlers: stop the gateway with SIGKILL");
-        return std::future::pending().await;
-    };
+/// SIGTERM and SIGINT handlers, installed as soon as the runtime exists (before the daemon says it is ready,
+/// so an early signal is never the default "die now").
+#[derive(Debug)]
+pub struct ShutdownSignals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignals {
+    /// Installs the handlers; call it inside the runtime.
+    pub fn install() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            term: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
+            int: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
+        })
+    }
+
+    /// Resolves on the first SIGTERM or SIGINT, and arms a second one to exit the process at once.
+    pub async fn first(self) {
+        shutdown_signal(self).await;
+    }
+}
+
+async fn shutdown_signal(signals: ShutdownSignals) {
+    let ShutdownSignals { mut term, mut int } = signals;
     tokio::select! {
         _ = term.recv() => tracing::info!("SIGTERM: shutting down, letting transfers finish"),
         _ = int.recv() => tracing::info!("SIGINT: shutting down, letting transfers finish"),

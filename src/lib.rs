@@ -6,10 +6,11 @@
 //!
 //! - `src/main.rs`: parse the command line, lock the pid file, detach, set up logging, build the runtime,
 //!   serve, turn errors into an exit code.
-//! - [`server`], [`config`], [`cli`], [`daemon`], [`logging`], [`metrics`]: the process. `cli` is the raw command
+//! - [`server`], [`config`], [`cli`], [`daemon`], [`logging`], [`metrics`], [`cache`]: the process. `cli` is the raw command
 //!   line, `config` the validated settings (command line over INI file over defaults), `daemon` detaching, the
 //!   pid file, privilege drop and signals, `logging` where lines go, `metrics` the Prometheus figures and their
-//!   HTTP listener, `server` builds the libunftp server.
+//!   HTTP listener, `cache` the local or memcached cache, `server` binds, accepts and hands connections to
+//!   libunftp.
 //! - [`ftp`]: the adapter, the only place where libunftp and Swift meet: path mapping, listings, the
 //!   `StorageBackend`, login, and the one error → reply map.
 //! - [`swift`]: a Swift client that knows nothing of FTP.
@@ -24,6 +25,7 @@
 //! once on a 401 and retrying on a 503; the body is streamed chunk by chunk to the data socket. A Swift 404
 //! becomes `FtpError::NotFound`, which `ftp/error.rs` maps to `550`.
 
+pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod daemon;

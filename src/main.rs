@@ -77,11 +77,17 @@ fn serve(
         .enable_all()
         .build()
         .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))?;
-    readiness.ready();
-    runtime.block_on(async move {
+    // Handlers first: a signal right after "ready" must start a graceful shutdown, not kill the process.
+    let signals = {
+        let _in_runtime = runtime.enter();
         daemon::reopen_logs_on_hangup(logs);
-        bound.serve(daemon::shutdown_signal()).await
-    })
+        daemon::ShutdownSignals::install()?
+    };
+    readiness.ready();
+    let result = runtime.block_on(bound.serve(signals.first()));
+    // Blocking tasks (an upload's hashing, a DNS lookup) cut by the grace period must not hold the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    result
 }
 
 /// Daemon mode works from `/`: paths given relative to where swiftftp was started are made absolute first.

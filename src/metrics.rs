@@ -193,9 +193,39 @@ pub fn render() -> String {
 pub type HealthCheck =
     Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<String, String>> + Send>> + Send + Sync>;
 
+/// Connections the metrics listener serves at once; more wait in the kernel's backlog.
+const MAX_CONNECTIONS: usize = 32;
+/// How long a health answer is reused: a scraper hammering `/health` costs Swift one request per period.
+const HEALTH_REUSE: Duration = Duration::from_secs(2);
+
+/// A health check that asks Swift at most once per [`HEALTH_REUSE`], whoever asks (single-flight).
+fn reused(check: HealthCheck) -> HealthCheck {
+    type Last = Option<(std::time::Instant, Result<String, String>)>;
+    let last: Arc<tokio::sync::Mutex<Last>> = Arc::new(tokio::sync::Mutex::new(None));
+    Arc::new(move || {
+        let (check, last) = (Arc::clone(&check), Arc::clone(&last));
+        Box::pin(async move {
+            let mut last = last.lock().await;
+            if let Some((at, result)) = last.as_ref()
+                && at.elapsed() < HEALTH_REUSE
+            {
+                return result.clone();
+            }
+            let result = check().await;
+            *last = Some((std::time::Instant::now(), result.clone()));
+            result
+        })
+    })
+}
+
 /// Serves `/metrics` and `/health` on `listener` until the task is dropped.
 pub async fn serve(listener: tokio::net::TcpListener, health: HealthCheck) {
+    let health = reused(health);
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
+        let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+            return;
+        };
         let (stream, peer) = match listener.accept().await {
             Ok(s) => s,
             Err(e) => {
@@ -206,6 +236,7 @@ pub async fn serve(listener: tokio::net::TcpListener, health: HealthCheck) {
         };
         let health = Arc::clone(&health);
         tokio::spawn(async move {
+            let _slot = slot;
             let service = hyper::service::service_fn(move |req| answer(req, Arc::clone(&health)));
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(hyper_util::rt::TokioTimer::new())

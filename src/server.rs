@@ -13,9 +13,11 @@
 //!
 //! Not here: FTP semantics (`ftp/`), process concerns (`daemon.rs`).
 
+use crate::cache::{Cache, SharedTokenCache};
 use crate::config::{Config, EndpointType, KeystoneVersion};
 use crate::ftp::Shared;
 use crate::ftp::auth::{SwiftAuthenticator, SwiftUser};
+use crate::ftp::listing_cache::ListingCache;
 use crate::ftp::login::LoginScheme;
 use crate::ftp::storage::SwiftStorage;
 use crate::swift;
@@ -29,16 +31,18 @@ use std::time::Duration;
 /// After the last transfer ended, how long libunftp gets to write its final reply before the process ends.
 const SETTLE: Duration = Duration::from_millis(300);
 
-/// A gateway whose sockets are bound, ready to serve.
+/// A gateway whose sockets are bound and whose Swift client is built (files such as `--ca-file` are read
+/// before any privilege drop), ready to serve.
 #[derive(Debug)]
 pub struct Bound {
     config: Config,
     listener: std::net::TcpListener,
     addr: SocketAddr,
     metrics: Option<std::net::TcpListener>,
+    shared: Arc<Shared>,
 }
 
-/// Binds the FTP listening socket and the metrics listener, if any.
+/// Binds the FTP listening socket and the metrics listener, if any, and builds the Swift client and caches.
 pub fn bind(config: Config) -> anyhow::Result<Bound> {
     let listener = std::net::TcpListener::bind(config.listen)
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -50,12 +54,53 @@ pub fn bind(config: Config) -> anyhow::Result<Bound> {
         .metrics_address
         .map(crate::metrics::bind)
         .transpose()?;
+    let shared = Arc::new(shared_state(&config)?);
     Ok(Bound {
         config,
         listener,
         addr,
         metrics,
+        shared,
     })
+}
+
+/// The Swift client, the cache (in this process, or memcached shared with other instances) and the listing cache.
+fn shared_state(config: &Config) -> anyhow::Result<Shared> {
+    let ca_pem = match &config.ca_file {
+        Some(path) => Some(
+            std::fs::read(path)
+                .with_context(|| format!("reading the CA file {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let mut client = swift::Client::new(&swift::ClientConfig {
+        insecure: config.insecure,
+        ca_pem,
+        read_timeout: config.swift_timeout,
+        ..swift::ClientConfig::default()
+    })
+    .context("building the HTTP client")?;
+    let secret = match &config.cache_secret {
+        Some(s) => s.as_bytes().to_vec(),
+        None => {
+            use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+            let mut random = vec![0u8; 32];
+            SystemRandom::new()
+                .fill(&mut random)
+                .map_err(|_| anyhow::anyhow!("no random numbers for the cache secret"))?;
+            random
+        }
+    };
+    let cache = Arc::new(if config.memcache.is_empty() {
+        Cache::local(&secret)
+    } else {
+        Cache::memcached(&secret, &config.memcache)
+    });
+    if cache.is_shared() {
+        client = client.with_shared_tokens(Arc::new(SharedTokenCache::new(Arc::clone(&cache))));
+    }
+    let listings = ListingCache::new(cache, config.cache_ttl);
+    Ok(Shared::new(client, config.auth_url.clone(), listings))
 }
 
 impl Bound {
@@ -70,21 +115,7 @@ impl Bound {
         F: Future<Output = ()> + Send + 'static,
     {
         let config = self.config;
-        let ca_pem = match &config.ca_file {
-            Some(path) => Some(
-                std::fs::read(path)
-                    .with_context(|| format!("reading the CA file {}", path.display()))?,
-            ),
-            None => None,
-        };
-        let client = swift::Client::new(&swift::ClientConfig {
-            insecure: config.insecure,
-            ca_pem,
-            read_timeout: config.swift_timeout,
-            ..swift::ClientConfig::default()
-        })
-        .context("building the HTTP client")?;
-        let shared = Arc::new(Shared::new(client, config.auth_url.clone()));
+        let shared = self.shared;
         let (auth, scheme) = auth_of(&config);
         let authenticator = Arc::new(SwiftAuthenticator::new(Arc::clone(&shared), auth, scheme));
         // libunftp wants a 'static greeting; it is made once per process.

@@ -182,13 +182,13 @@ impl DirEntries {
         }
     }
 
-    /// Names of 0-byte files: the only entries that may be Dynamic Large Object manifests, whose listing size
-    /// (0) is not their real size.
-    pub fn zero_byte_files(&self) -> Vec<String> {
+    /// Names (and times) of 0-byte files: the only entries that may be Dynamic Large Object manifests, whose
+    /// listing size (0) is not their real size.
+    pub fn zero_byte_files(&self) -> Vec<(String, Option<SystemTime>)> {
         self.entries
             .iter()
             .filter(|(_, m)| !m.dir && m.size == 0)
-            .map(|(n, _)| n.clone())
+            .map(|(n, m)| (n.clone(), m.modified))
             .collect()
     }
 
@@ -207,6 +207,23 @@ impl DirEntries {
     /// The entries in name order.
     pub fn into_entries(self) -> impl Iterator<Item = (String, Meta)> {
         self.entries.into_iter()
+    }
+
+    /// The entries in name order, borrowed.
+    pub fn entries(&self) -> impl Iterator<Item = (&String, &Meta)> {
+        self.entries.iter()
+    }
+
+    /// One entry by name.
+    pub fn get(&self, name: &str) -> Option<&Meta> {
+        self.entries.get(name)
+    }
+
+    /// Entries already merged and checked (from the cache), in any order.
+    pub fn from_entries(entries: impl IntoIterator<Item = (String, Meta)>) -> Self {
+        Self {
+            entries: entries.into_iter().collect(),
+        }
     }
 }
 
@@ -337,7 +354,8 @@ mod tests {
                 ("x.txt".to_owned(), false),
             ]
         );
-        assert_eq!(zero, vec!["empty".to_owned()]);
+        let names: Vec<String> = zero.into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, vec!["empty".to_owned()]);
     }
 
     #[test]

@@ -120,6 +120,24 @@ impl Location {
     pub fn dir_prefix(key: &str) -> String {
         format!("{key}/")
     }
+
+    /// The directory containing this path and the name within it; `None` for the root.
+    pub fn parent_and_name(&self) -> Option<(Self, String)> {
+        match self {
+            Self::Root => None,
+            Self::Container(c) => Some((Self::Root, c.clone())),
+            Self::Object { container, key } => Some(match key.rsplit_once('/') {
+                Some((dir, name)) => (
+                    Self::Object {
+                        container: container.clone(),
+                        key: dir.to_owned(),
+                    },
+                    name.to_owned(),
+                ),
+                None => (Self::Container(container.clone()), key.clone()),
+            }),
+        }
+    }
 }
 
 impl fmt::Display for Location {
@@ -130,6 +148,33 @@ impl fmt::Display for Location {
             Self::Container(c) => write!(f, "/{c}"),
             Self::Object { container, key } => write!(f, "/{container}/{key}"),
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod parent_tests {
+    use super::Location;
+
+    #[test]
+    fn parents_go_up_to_the_root() {
+        let obj = |k: &str| Location::Object {
+            container: "c".into(),
+            key: k.into(),
+        };
+        assert_eq!(
+            obj("a/b/f").parent_and_name(),
+            Some((obj("a/b"), "f".into()))
+        );
+        assert_eq!(
+            obj("f").parent_and_name(),
+            Some((Location::Container("c".into()), "f".into()))
+        );
+        assert_eq!(
+            Location::Container("c".into()).parent_and_name(),
+            Some((Location::Root, "c".into()))
+        );
+        assert_eq!(Location::Root.parent_and_name(), None);
     }
 }
 

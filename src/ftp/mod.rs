@@ -15,7 +15,7 @@
 //! Files: `location.rs` (path → container/object), `listing.rs` (Swift entries → directory entries and LIST
 //! lines), `storage.rs` (the `StorageBackend` and the read path), `write.rs` (STOR, MKD, RMD, DELE),
 //! `rename.rs` (RNFR/RNTO), `auth.rs` (login), `error.rs` (the one error → reply map), `transfers.rs` (transfers
-//! in flight, for the graceful shutdown).
+//! in flight, for the graceful shutdown), `listing_cache.rs` (listings and DLO sizes, cached per user).
 //!
 //! Limits of the model, said once: Swift has no rename (copy + delete, not atomic), directories are names with a
 //! `/` in them (plus optional marker objects), and there are no permissions, owners or links to show.
@@ -23,6 +23,7 @@
 pub mod auth;
 pub mod error;
 pub mod listing;
+pub mod listing_cache;
 pub mod location;
 pub mod login;
 mod rename;
@@ -47,11 +48,17 @@ pub struct Shared {
     storage_url: RwLock<Option<Url>>,
     /// Transfers in flight, for the graceful shutdown.
     pub transfers: transfers::Transfers,
+    /// Cached listings and DLO sizes.
+    pub listings: listing_cache::ListingCache,
 }
 
 impl Shared {
     /// Shared state over `client`; the limits start at Swift's defaults until a login reads `/info`.
-    pub fn new(client: swift::Client, auth_url: Url) -> Self {
+    pub fn new(
+        client: swift::Client,
+        auth_url: Url,
+        listings: listing_cache::ListingCache,
+    ) -> Self {
         Self {
             client,
             info: RwLock::new(swift::Info::default()),
@@ -59,6 +66,7 @@ impl Shared {
             auth_url,
             storage_url: RwLock::new(None),
             transfers: transfers::Transfers::default(),
+            listings,
         }
     }
 

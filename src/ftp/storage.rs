@@ -13,6 +13,7 @@ use super::Shared;
 use super::auth::SwiftUser;
 use super::error::FtpError;
 use super::listing::{DirEntries, Meta, is_marker_content_type, list_line};
+use super::listing_cache::Listing;
 use super::location::Location;
 use crate::swift::{self, ObjectHead};
 use async_trait::async_trait;
@@ -64,12 +65,6 @@ impl Probe {
     pub(super) fn is_dir(&self) -> bool {
         self.head.as_ref().is_some_and(is_marker) || self.slash_marker || self.has_children
     }
-}
-
-/// A directory's entries, or the single file a listing command named.
-enum Listing {
-    Dir(DirEntries),
-    File(String, Meta),
 }
 
 impl SwiftStorage {
@@ -170,6 +165,9 @@ impl SwiftStorage {
         loc: &Location,
     ) -> std::result::Result<Meta, FtpError> {
         let session = &user.session;
+        if let Some(meta) = self.shared.listings.entry(user, loc).await {
+            return Ok(meta);
+        }
         match loc {
             Location::Root => Ok(Meta::dir()),
             Location::Container(c) => {
@@ -190,8 +188,22 @@ impl SwiftStorage {
         }
     }
 
-    /// Everything `LIST`, `NLST`, `MLSD` and `STAT` show for a path.
+    /// Everything `LIST`, `NLST`, `MLSD` and `STAT` show for a path: from the listing cache, or from Swift (and
+    /// then cached).
     async fn listing(
+        &self,
+        user: &SwiftUser,
+        loc: &Location,
+    ) -> std::result::Result<Listing, FtpError> {
+        if let Some(cached) = self.shared.listings.get(user, loc).await {
+            return Ok(cached);
+        }
+        let listing = self.listing_from_swift(user, loc).await?;
+        self.shared.listings.put(user, loc, &listing).await;
+        Ok(listing)
+    }
+
+    async fn listing_from_swift(
         &self,
         user: &SwiftUser,
         loc: &Location,
@@ -235,8 +247,7 @@ impl SwiftStorage {
                         .await
                         .map_err(|e| not_found(e, loc))?;
                 }
-                self.size_large_objects(session, container, "", &mut dir)
-                    .await;
+                self.size_large_objects(user, container, "", &mut dir).await;
             }
             Location::Object { container, key } => {
                 let prefix = Location::dir_prefix(key);
@@ -262,18 +273,19 @@ impl SwiftStorage {
                         Err(e) => Err(not_found(e, loc)),
                     };
                 }
-                self.size_large_objects(session, container, &prefix, &mut dir)
+                self.size_large_objects(user, container, &prefix, &mut dir)
                     .await;
             }
         }
         Ok(Listing::Dir(dir))
     }
 
-    /// Replaces the listing size (0) of Dynamic Large Object manifests with their real size. A failed HEAD
-    /// leaves the entry at 0 (the listing still works; the log says why).
+    /// Replaces the listing size (0) of Dynamic Large Object manifests with their real size: one HEAD per
+    /// 0-byte entry (concurrently), whose result is remembered per object version. A failed HEAD leaves the
+    /// entry at 0 (the listing still works; the log says why).
     async fn size_large_objects(
         &self,
-        session: &swift::Session,
+        user: &SwiftUser,
         container: &str,
         prefix: &str,
         dir: &mut DirEntries,
@@ -282,12 +294,23 @@ impl SwiftStorage {
         if candidates.is_empty() {
             return;
         }
+        let session = &user.session;
+        let cache = &self.shared.listings;
         let sizes: Vec<(String, Option<u64>)> = futures_util::stream::iter(candidates)
-            .map(|name| async move {
+            .map(|(name, modified)| async move {
                 let key = format!("{prefix}{name}");
+                let path = format!("{container}/{key}");
+                if let Some(known) = cache.dlo_size(user, &path, modified).await {
+                    return (name, known);
+                }
                 match session.head_object(container, &key).await {
-                    Ok(h) if h.dlo_manifest.is_some() => (name, Some(h.content_length)),
-                    Ok(_) => (name, None),
+                    Ok(h) => {
+                        let size = h.dlo_manifest.is_some().then_some(h.content_length);
+                        // Remembered under the version the listing showed; a HEAD racing a change may see a
+                        // newer one, which then only costs another HEAD next time.
+                        cache.set_dlo_size(user, &path, modified, size).await;
+                        (name, size)
+                    }
                     Err(e) => {
                         tracing::warn!(error = %e, "cannot size a possible large object");
                         (name, None)
@@ -441,6 +464,16 @@ impl SwiftStorage {
         }
         .instrument(user.span.clone())
         .await
+    }
+}
+
+impl SwiftStorage {
+    /// After a write to `path` (successful or not: a failure may have changed something), forgets the cached
+    /// listings it touches.
+    async fn written(&self, user: &SwiftUser, path: &Path) {
+        if let Ok(loc) = self.locate(path) {
+            self.shared.listings.invalidate(user, &loc).await;
+        }
     }
 }
 
@@ -696,21 +729,28 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
             .await;
         let bytes = *result.as_ref().unwrap_or(&0);
         transferred(user, "STOR", path.as_ref(), started, bytes, &result);
+        self.written(user, path.as_ref()).await;
         result
     }
 
     async fn del<P: AsRef<Path> + Send + Debug>(&self, user: &SwiftUser, path: P) -> Result<()> {
-        self.at(user, "DELE", path.as_ref(), On::File, |loc| async move {
-            self.delete_file(&user.session, &loc).await
-        })
-        .await
+        let result = self
+            .at(user, "DELE", path.as_ref(), On::File, |loc| async move {
+                self.delete_file(&user.session, &loc).await
+            })
+            .await;
+        self.written(user, path.as_ref()).await;
+        result
     }
 
     async fn mkd<P: AsRef<Path> + Send + Debug>(&self, user: &SwiftUser, path: P) -> Result<()> {
-        self.at(user, "MKD", path.as_ref(), On::File, |loc| async move {
-            self.make_dir(&user.session, &loc).await
-        })
-        .await
+        let result = self
+            .at(user, "MKD", path.as_ref(), On::File, |loc| async move {
+                self.make_dir(&user.session, &loc).await
+            })
+            .await;
+        self.written(user, path.as_ref()).await;
+        result
     }
 
     async fn rename<P: AsRef<Path> + Send + Debug>(
@@ -720,18 +760,29 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
         to: P,
     ) -> Result<()> {
         let to = to.as_ref();
-        self.at(user, "RNTO", from.as_ref(), On::File, |from| async move {
-            let to = self.locate(to)?;
-            self.rename_path(&user.session, &from, &to).await
-        })
-        .await
+        let result = self
+            .at(user, "RNTO", from.as_ref(), On::File, |from| async move {
+                let to = self.locate(to)?;
+                self.rename_path(&user.session, &from, &to).await
+            })
+            .await;
+        self.written(user, from.as_ref()).await;
+        self.written(user, to).await;
+        // Moved into an existing directory: the file landed one level below `to`.
+        if let Some(name) = from.as_ref().file_name() {
+            self.written(user, &to.join(name)).await;
+        }
+        result
     }
 
     async fn rmd<P: AsRef<Path> + Send + Debug>(&self, user: &SwiftUser, path: P) -> Result<()> {
-        self.at(user, "RMD", path.as_ref(), On::Dir, |loc| async move {
-            self.remove_dir(&user.session, &loc).await
-        })
-        .await
+        let result = self
+            .at(user, "RMD", path.as_ref(), On::Dir, |loc| async move {
+                self.remove_dir(&user.session, &loc).await
+            })
+            .await;
+        self.written(user, path.as_ref()).await;
+        result
     }
 
     async fn cwd<P: AsRef<Path> + Send + Debug>(&self, user: &SwiftUser, path: P) -> Result<()> {

@@ -44,7 +44,8 @@ impl Transfers {
     /// one's final reply gets written.
     pub async fn drain(&self, grace: Duration, settle: Duration) {
         self.draining.store(true, Ordering::SeqCst);
-        let deadline = tokio::time::Instant::now() + grace;
+        // A grace too long to add means "wait as long as it takes".
+        let deadline = tokio::time::Instant::now().checked_add(grace);
         let waited_for = self.running();
         if waited_for > 0 {
             tracing::info!(
@@ -54,7 +55,7 @@ impl Transfers {
             );
         }
         while self.running() > 0 {
-            if tokio::time::Instant::now() >= deadline {
+            if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
                 tracing::warn!(
                     transfers = self.running(),
                     "grace period over: cutting running transfers"

@@ -17,7 +17,7 @@
 use super::auth::{AuthMethod, Credentials, Secret, Token};
 use super::error::{Error, ErrorKind, Op};
 use super::retry::RetryConfig;
-use super::token::{TokenSlot, TokenStore};
+use super::token::{SharedTokens, TokenSlot, TokenStore};
 use super::{ContainerHead, ContainerInfo, Info, ObjectEntry, ObjectHead};
 use bytes::Bytes;
 use futures_util::{Stream, TryStreamExt};
@@ -77,6 +77,7 @@ pub struct Client {
     retry: RetryConfig,
     idle: Duration,
     tokens: Arc<TokenStore>,
+    shared_tokens: Option<Arc<dyn SharedTokens>>,
 }
 
 /// Why the client could not be built.
@@ -106,7 +107,14 @@ impl Client {
             retry: config.retry.clone(),
             idle: config.read_timeout,
             tokens: Arc::new(TokenStore::new().map_err(|_| ClientError::Random)?),
+            shared_tokens: None,
         })
+    }
+
+    /// Also shares tokens through `shared` (other gateway processes).
+    pub fn with_shared_tokens(mut self, shared: Arc<dyn SharedTokens>) -> Self {
+        self.shared_tokens = Some(shared);
+        self
     }
 
     /// Logs in and returns a session. Sessions of the same credentials (password included) share one token:
@@ -126,6 +134,7 @@ impl Client {
             creds,
             forwarded_for,
             slot,
+            material: material.into(),
         };
         session.token().await?;
         Ok(session)
@@ -174,6 +183,8 @@ pub struct Session {
     creds: Credentials,
     forwarded_for: Option<IpAddr>,
     slot: Arc<TokenSlot>,
+    /// What identifies the credentials (password included) to the token stores.
+    material: Arc<[u8]>,
 }
 
 impl std::fmt::Debug for Session {
@@ -188,15 +199,40 @@ impl std::fmt::Debug for Session {
 impl Session {
     async fn login(&self) -> Result<Token, Error> {
         tracing::info!(user = %self.creds.display_user(), "logging in to Swift");
-        self.auth
+        let token = self
+            .auth
             .login(&self.client.http, &self.creds, self.forwarded_for)
-            .await
+            .await?;
+        if let Some(shared) = &self.client.shared_tokens {
+            shared.store(&self.material, &token).await;
+        }
+        Ok(token)
+    }
+
+    /// A token from another process's login, when it has time left; else a login.
+    async fn shared_or_login(&self) -> Result<Token, Error> {
+        if let Some(shared) = &self.client.shared_tokens
+            && let Some(token) = shared.load(&self.material).await
+            && !super::token::needs_renewal(&token, SystemTime::now())
+        {
+            tracing::debug!(user = %self.creds.display_user(), "using a shared token");
+            return Ok(token);
+        }
+        self.login().await
+    }
+
+    /// After a 401: the shared copy is as bad as ours.
+    async fn relogin(&self) -> Result<Token, Error> {
+        if let Some(shared) = &self.client.shared_tokens {
+            shared.forget(&self.material).await;
+        }
+        self.login().await
     }
 
     /// A token with time left (renewed first when about to expire). Called before every request, including
     /// every upload, whose streamed body could not be sent again after a 401.
     async fn token(&self) -> Result<Arc<Token>, Error> {
-        self.slot.fresh(|| self.login()).await
+        self.slot.fresh(|| self.shared_or_login()).await
     }
 
     /// The account's storage URL (known once the session has a token, i.e. always after `Client::login`).
@@ -289,7 +325,7 @@ impl Session {
                 Ok(resp) if resp.status().as_u16() == 401 && !relogged => {
                     relogged = true;
                     tracing::info!(user = %self.creds.display_user(), "Swift answered 401: logging in again");
-                    self.slot.replace(&token, || self.login()).await?;
+                    self.slot.replace(&token, || self.relogin()).await?;
                     if replay != Replay::Never {
                         continue;
                     }

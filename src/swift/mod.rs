@@ -25,6 +25,7 @@ pub use auth::{AuthMethod, CatalogFilter, Credentials, Interface, Secret, Token}
 pub use client::{Client, ClientConfig, ClientError, ObjectDownload, Session};
 pub use error::{Error, ErrorKind, Op};
 pub use retry::RetryConfig;
+pub use token::SharedTokens;
 pub use upload::{UploadError, Uploaded};
 
 use chrono::NaiveDateTime;

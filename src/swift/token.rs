@@ -11,6 +11,10 @@
 //! When to renew: when less than a third of the token's lifetime is left, at most five minutes before expiry
 //! (Keystone's hour-long tokens renew at 55 minutes; a 20-second test token at 13 seconds). v1 tokens carry no
 //! expiry and are renewed only after a 401.
+//!
+//! Across processes: an optional [`SharedTokens`] store (memcached, `src/cache.rs`) is asked before logging in
+//! and told about every new token, so several gateway instances behind one address share tokens too. After a
+//! 401 the shared copy is forgotten before logging in again, so a revoked token is not handed back.
 
 use super::auth::Token;
 use super::error::Error;
@@ -19,6 +23,19 @@ use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime};
+
+/// Tokens shared between processes, looked up by the same credential material the in-process store hashes
+/// (password included). Implementations must never hand a token to other credentials, and never keep it in
+/// clear where others can read it.
+#[async_trait::async_trait]
+pub trait SharedTokens: Send + Sync + std::fmt::Debug {
+    /// The token stored for these credentials, if any.
+    async fn load(&self, material: &[u8]) -> Option<Token>;
+    /// Stores a new token for these credentials.
+    async fn store(&self, material: &[u8], token: &Token);
+    /// Drops the stored token (Swift refused it).
+    async fn forget(&self, material: &[u8]);
+}
 
 /// Renew no earlier than this before expiry, however long the token lives.
 const MAX_MARGIN: Duration = Duration::from_secs(300);
@@ -119,7 +136,7 @@ impl TokenSlot {
 }
 
 /// Whether `token` should be renewed at `now`.
-fn needs_renewal(token: &Token, now: SystemTime) -> bool {
+pub(crate) fn needs_renewal(token: &Token, now: SystemTime) -> bool {
     let Some(expires) = token.expires_at else {
         return false;
     };

@@ -1,0 +1,223 @@
+//! Directory listings cached per user for a short time (`cache-ttl`), in this process or in memcached
+//! (`src/cache.rs`), and the sizes of possible Dynamic Large Objects, cached per object version.
+//!
+//! - What a client sees: its own writes at once (every write through this gateway invalidates the written path
+//!   and every directory above it, on every instance sharing memcached), other clients' writes within the TTL.
+//! - One listing serves the per-file questions that follow it: `SIZE`, `MDTM`, `MLST` and `CWD` of an entry are
+//!   answered from the cached listing of its parent (FileZilla's LIST, then SIZE and MDTM of each file, costs one
+//!   Swift listing). An entry missing from that listing is looked up in Swift, never refused from the cache.
+//! - Keys carry the account's storage URL and the login: users never see each other's cached listings (the
+//!   ftp-cloudfs leak of 0.25.1 cannot happen), and the HMAC hides both from memcached.
+//! - A 0-byte entry's HEAD result (DLO manifest size, or "not a manifest") is kept for a day under the object's
+//!   name *and* last-modified time: a changed object has a new time, so the entry can never be stale.
+//!
+//! Not here: fetching listings (`storage.rs`), deciding what a write touches (the callers name the path).
+
+use super::auth::SwiftUser;
+use super::listing::{DirEntries, Meta};
+use super::location::Location;
+use crate::cache::Cache;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+/// How long a possible DLO's HEAD result is kept (it is keyed by the object's version, so only memory bounds it).
+const DLO_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// What `LIST` of a path found: a directory's entries, or the one file the path names.
+#[derive(Debug)]
+pub enum Listing {
+    /// The entries of a directory (or container, or the account).
+    Dir(DirEntries),
+    /// The path is a file: its name and metadata.
+    File(String, Meta),
+}
+
+/// An entry as stored: name, directory flag, size, link count, modification time (nanoseconds since 1970).
+type WireEntry = (String, bool, u64, u64, Option<u128>);
+
+#[derive(Serialize, Deserialize)]
+enum Wire {
+    Dir(Vec<WireEntry>),
+    File(WireEntry),
+}
+
+fn to_wire(name: &str, m: &Meta) -> WireEntry {
+    let t = m
+        .modified
+        .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+        .map(|d| d.as_nanos());
+    (name.to_owned(), m.dir, m.size, m.links, t)
+}
+
+fn from_wire(w: WireEntry) -> (String, Meta) {
+    let (name, dir, size, links, t) = w;
+    let modified = t.and_then(|n| {
+        let secs = u64::try_from(n / 1_000_000_000).ok()?;
+        let nanos = u32::try_from(n % 1_000_000_000).ok()?;
+        SystemTime::UNIX_EPOCH.checked_add(Duration::new(secs, nanos))
+    });
+    (
+        name,
+        Meta {
+            dir,
+            size,
+            modified,
+            links,
+        },
+    )
+}
+
+/// The listing cache of the gateway.
+#[derive(Debug)]
+pub struct ListingCache {
+    cache: Arc<Cache>,
+    ttl: Duration,
+}
+
+impl ListingCache {
+    /// Listings kept for `ttl` in `cache`; a zero `ttl` turns listing caching off (DLO sizes are still kept).
+    pub fn new(cache: Arc<Cache>, ttl: Duration) -> Self {
+        Self { cache, ttl }
+    }
+
+    fn key(&self, user: &SwiftUser, what: &str, path: &str) -> String {
+        let account = user
+            .session
+            .storage_url()
+            .map(|u| u.to_string())
+            .unwrap_or_default();
+        self.cache.key(&[what, &account, &user.login, path])
+    }
+
+    /// The cached listing of `loc`, if any.
+    pub async fn get(&self, user: &SwiftUser, loc: &Location) -> Option<Listing> {
+        if self.ttl.is_zero() {
+            return None;
+        }
+        let bytes = self
+            .cache
+            .get(&self.key(user, "ls", &loc.to_string()))
+            .await?;
+        match serde_json::from_slice::<Wire>(&bytes).ok()? {
+            Wire::Dir(entries) => Some(Listing::Dir(DirEntries::from_entries(
+                entries.into_iter().map(from_wire),
+            ))),
+            Wire::File(entry) => {
+                let (name, meta) = from_wire(entry);
+                Some(Listing::File(name, meta))
+            }
+        }
+    }
+
+    /// Caches the listing of `loc`.
+    pub async fn put(&self, user: &SwiftUser, loc: &Location, listing: &Listing) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let wire = match listing {
+            Listing::Dir(dir) => Wire::Dir(dir.entries().map(|(n, m)| to_wire(n, m)).collect()),
+            Listing::File(name, meta) => Wire::File(to_wire(name, meta)),
+        };
+        if let Ok(bytes) = serde_json::to_vec(&wire) {
+            self.cache
+                .set(&self.key(user, "ls", &loc.to_string()), bytes, self.ttl)
+                .await;
+        }
+    }
+
+    /// An entry's metadata from its parent's cached listing: `None` when that listing is not cached or does not
+    /// show the entry.
+    pub async fn entry(&self, user: &SwiftUser, loc: &Location) -> Option<Meta> {
+        let (parent, name) = loc.parent_and_name()?;
+        match self.get(user, &parent).await? {
+            Listing::Dir(dir) => dir.get(&name).cloned(),
+            Listing::File(..) => None,
+        }
+    }
+
+    /// Forgets what a write to `loc` may have changed: its own listing and those of every directory above it
+    /// (a new file can create pseudo-directories all the way up; the account listing shows container sizes).
+    pub async fn invalidate(&self, user: &SwiftUser, loc: &Location) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let mut at = Some(loc.clone());
+        while let Some(l) = at {
+            self.cache
+                .delete(&self.key(user, "ls", &l.to_string()))
+                .await;
+            at = l.parent_and_name().map(|(p, _)| p);
+        }
+    }
+
+    /// The remembered HEAD result of a 0-byte entry: `Some(Some(size))` for a DLO manifest, `Some(None)` for a
+    /// plain empty object, `None` when unknown.
+    pub async fn dlo_size(
+        &self,
+        user: &SwiftUser,
+        path: &str,
+        modified: Option<SystemTime>,
+    ) -> Option<Option<u64>> {
+        let modified = modified?;
+        let bytes = self.cache.get(&self.dlo_key(user, path, modified)).await?;
+        let text = String::from_utf8(bytes).ok()?;
+        match text.as_str() {
+            "-" => Some(None),
+            n => n.parse().ok().map(Some),
+        }
+    }
+
+    /// Remembers a 0-byte entry's HEAD result (see [`ListingCache::dlo_size`]).
+    pub async fn set_dlo_size(
+        &self,
+        user: &SwiftUser,
+        path: &str,
+        modified: Option<SystemTime>,
+        size: Option<u64>,
+    ) {
+        let Some(modified) = modified else { return };
+        let value = size.map_or_else(|| "-".to_owned(), |s| s.to_string());
+        self.cache
+            .set(
+                &self.dlo_key(user, path, modified),
+                value.into_bytes(),
+                DLO_TTL,
+            )
+            .await;
+    }
+
+    fn dlo_key(&self, user: &SwiftUser, path: &str, modified: SystemTime) -> String {
+        let version = modified
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+            .to_string();
+        self.key(user, "dlo", &format!("{path}\0{version}"))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_survive_the_wire() {
+        let t = SystemTime::UNIX_EPOCH + Duration::new(1_790_000_000, 123_456_789);
+        for meta in [
+            Meta::file(42, Some(t)),
+            Meta::dir(),
+            Meta {
+                dir: true,
+                size: 7,
+                modified: Some(t),
+                links: 3,
+            },
+        ] {
+            let (name, back) = from_wire(to_wire("a b ☺", &meta));
+            assert_eq!(name, "a b ☺");
+            assert_eq!(back, meta);
+        }
+    }
+}
