@@ -3,25 +3,16 @@
 //! health listener.
 
 use crate::common::faulty::{FaultProxy, swift_addr};
+use crate::common::process::{BIN, Foreground, base_args, free_port, http_get, metric, wait_for};
 use crate::common::swift::Fixture;
 use crate::common::{KEY, RawFtp, USER, auth_url};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-const BIN: &str = env!("CARGO_BIN_EXE_swiftftp");
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A scratch directory, removed on drop; world-writable so a dropped-privilege daemon can reopen its log there.
 struct Scratch(PathBuf);
@@ -45,18 +36,6 @@ impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
-}
-
-fn base_args(port: u16, auth: &str) -> Vec<String> {
-    let conf = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/empty.conf");
-    vec![
-        "--port".into(),
-        port.to_string(),
-        "--auth-url".into(),
-        auth.into(),
-        "--config".into(),
-        conf.to_string_lossy().into_owned(),
-    ]
 }
 
 /// A daemon started by the test; stopped by its pid (SIGKILL) if still running at the end.
@@ -149,30 +128,6 @@ fn run_bounded(cmd: &mut Command, limit: Duration) -> Output {
     child.wait_with_output().unwrap()
 }
 
-/// `GET path` on the metrics listener: status code and body.
-fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    write!(s, "GET {path} HTTP/1.0\r\nHost: test\r\n\r\n").unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let status = out
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap();
-    let body = out.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    (status, body.to_owned())
-}
-
-/// The sum of a metric's samples whose line starts with `prefix` (name plus any labels), 0 when absent.
-fn metric(text: &str, prefix: &str) -> f64 {
-    text.lines()
-        .filter(|l| l.starts_with(prefix))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
 /// The test account's current token, straight from the auth service (tempauth hands the same one out while valid).
 fn swift_token() -> String {
     let url = auth_url();
@@ -211,14 +166,6 @@ fn ids_of_all_threads(pid: Pid) -> Vec<(String, String)> {
             (field("Uid:"), field("Gid:"))
         })
         .collect()
-}
-
-fn wait_for(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !ok() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 #[test]
@@ -417,39 +364,6 @@ fn sigterm_lets_a_running_upload_finish_in_daemon_mode() {
     let log = std::fs::read_to_string(dir.join("log")).unwrap();
     assert!(log.contains("SIGTERM"), "{log}");
     assert!(!log.contains("ERROR"), "{log}");
-}
-
-/// A foreground gateway as a child process, killed at the end if still running.
-struct Foreground(Child);
-
-impl Foreground {
-    fn start(port: u16, auth: &str, extra: &[&str]) -> Self {
-        let mut args = base_args(port, auth);
-        args.push("--foreground".into());
-        args.extend(extra.iter().map(|s| s.to_string()));
-        let child = Command::new(BIN)
-            .args(&args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        wait_for("the gateway to listen", Duration::from_secs(30), || {
-            TcpStream::connect(("127.0.0.1", port)).is_ok()
-        });
-        Self(child)
-    }
-
-    fn pid(&self) -> Pid {
-        Pid::from_raw(self.0.id() as i32)
-    }
-}
-
-impl Drop for Foreground {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[test]

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod caching;
 mod common;
 mod daemon;
 mod ftp_faults;

@@ -8,6 +8,10 @@
 //!   Swift listing). An entry missing from that listing is looked up in Swift, never refused from the cache.
 //! - Keys carry the account's storage URL and the login: users never see each other's cached listings (the
 //!   ftp-cloudfs leak of 0.25.1 cannot happen), and the HMAC hides both from memcached.
+//! - Two levels, so that a listing is decoded once, not once per `SIZE`: the listing's key holds only the id of a
+//!   stored snapshot (`ls` → id), the snapshot holds the entries (`snap` → data), and the last few snapshots are
+//!   kept decoded in this process. A lookup costs one small cache read (the id) and, for a snapshot already
+//!   decoded here, nothing more. Invalidation deletes the id: snapshots are immutable and simply expire.
 //! - A 0-byte entry's HEAD result (DLO manifest size, or "not a manifest") is kept for a day under the object's
 //!   name *and* last-modified time: a changed object has a new time, so the entry can never be stale.
 //!
@@ -68,17 +72,71 @@ fn from_wire(w: WireEntry) -> (String, Meta) {
     )
 }
 
+/// Decoded snapshots kept in this process (the most recent ones).
+const DECODED: usize = 4;
+
 /// The listing cache of the gateway.
 #[derive(Debug)]
 pub struct ListingCache {
     cache: Arc<Cache>,
     ttl: Duration,
+    /// Recently used snapshots, decoded: (snapshot id, listing), most recent last.
+    decoded: std::sync::Mutex<std::collections::VecDeque<(String, Arc<Listing>)>>,
 }
 
 impl ListingCache {
     /// Listings kept for `ttl` in `cache`; a zero `ttl` turns listing caching off (DLO sizes are still kept).
     pub fn new(cache: Arc<Cache>, ttl: Duration) -> Self {
-        Self { cache, ttl }
+        Self {
+            cache,
+            ttl,
+            decoded: std::sync::Mutex::new(std::collections::VecDeque::new()),
+        }
+    }
+
+    fn remember(&self, id: &str, listing: Arc<Listing>) {
+        let mut d = self.decoded.lock().unwrap_or_else(|p| p.into_inner());
+        d.retain(|(i, _)| i != id);
+        d.push_back((id.to_owned(), listing));
+        while d.len() > DECODED {
+            d.pop_front();
+        }
+    }
+
+    fn recall(&self, id: &str) -> Option<Arc<Listing>> {
+        let d = self.decoded.lock().unwrap_or_else(|p| p.into_inner());
+        d.iter().find(|(i, _)| i == id).map(|(_, l)| Arc::clone(l))
+    }
+
+    /// The current snapshot of `loc`'s listing, decoded.
+    async fn snapshot(&self, user: &SwiftUser, loc: &Location) -> Option<Arc<Listing>> {
+        if self.ttl.is_zero() {
+            return None;
+        }
+        let id = self
+            .cache
+            .get(&self.key(user, "ls", &loc.to_string()))
+            .await?;
+        let id = String::from_utf8(id).ok()?;
+        if let Some(listing) = self.recall(&id) {
+            return Some(listing);
+        }
+        let bytes = self.cache.get(&self.snapshot_key(&id)).await?;
+        let listing = Arc::new(match serde_json::from_slice::<Wire>(&bytes).ok()? {
+            Wire::Dir(entries) => {
+                Listing::Dir(DirEntries::from_entries(entries.into_iter().map(from_wire)))
+            }
+            Wire::File(entry) => {
+                let (name, meta) = from_wire(entry);
+                Listing::File(name, meta)
+            }
+        });
+        self.remember(&id, Arc::clone(&listing));
+        Some(listing)
+    }
+
+    fn snapshot_key(&self, id: &str) -> String {
+        self.cache.key(&["snap", id])
     }
 
     fn key(&self, user: &SwiftUser, what: &str, path: &str) -> String {
@@ -92,22 +150,13 @@ impl ListingCache {
 
     /// The cached listing of `loc`, if any.
     pub async fn get(&self, user: &SwiftUser, loc: &Location) -> Option<Listing> {
-        if self.ttl.is_zero() {
-            return None;
-        }
-        let bytes = self
-            .cache
-            .get(&self.key(user, "ls", &loc.to_string()))
-            .await?;
-        match serde_json::from_slice::<Wire>(&bytes).ok()? {
-            Wire::Dir(entries) => Some(Listing::Dir(DirEntries::from_entries(
-                entries.into_iter().map(from_wire),
-            ))),
-            Wire::File(entry) => {
-                let (name, meta) = from_wire(entry);
-                Some(Listing::File(name, meta))
-            }
-        }
+        let listing = self.snapshot(user, loc).await?;
+        Some(match listing.as_ref() {
+            Listing::Dir(dir) => Listing::Dir(DirEntries::from_entries(
+                dir.entries().map(|(n, m)| (n.clone(), m.clone())),
+            )),
+            Listing::File(name, meta) => Listing::File(name.clone(), meta.clone()),
+        })
     }
 
     /// Caches the listing of `loc`.
@@ -119,18 +168,28 @@ impl ListingCache {
             Listing::Dir(dir) => Wire::Dir(dir.entries().map(|(n, m)| to_wire(n, m)).collect()),
             Listing::File(name, meta) => Wire::File(to_wire(name, meta)),
         };
-        if let Ok(bytes) = serde_json::to_vec(&wire) {
-            self.cache
-                .set(&self.key(user, "ls", &loc.to_string()), bytes, self.ttl)
-                .await;
-        }
+        let Ok(bytes) = serde_json::to_vec(&wire) else {
+            return;
+        };
+        let id = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
+        // The snapshot first, then the id that makes it current: a reader never finds an id without data.
+        self.cache
+            .set(&self.snapshot_key(&id), bytes, self.ttl)
+            .await;
+        self.cache
+            .set(
+                &self.key(user, "ls", &loc.to_string()),
+                id.into_bytes(),
+                self.ttl,
+            )
+            .await;
     }
 
     /// An entry's metadata from its parent's cached listing: `None` when that listing is not cached or does not
     /// show the entry.
     pub async fn entry(&self, user: &SwiftUser, loc: &Location) -> Option<Meta> {
         let (parent, name) = loc.parent_and_name()?;
-        match self.get(user, &parent).await? {
+        match self.snapshot(user, &parent).await?.as_ref() {
             Listing::Dir(dir) => dir.get(&name).cloned(),
             Listing::File(..) => None,
         }

@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# Listing benchmark: a directory of BENCH_LIST_N objects (20,000) listed through swiftftp, cold (a fresh gateway,
+# empty cache) and warm (the same listing again, from the cache), next to the same listing made directly against
+# Swift with curl (every page, plain text); then 1,000 SIZE+MDTM pairs after a LIST (FileZilla's pattern,
+# answered from the cached listing) next to 1,000 HEADs made directly with one keep-alive curl. Each figure is
+# the median of BENCH_RUNS runs, measured in the same run as its baseline; swiftftp's peak RSS over the whole
+# run comes from GNU time.
+#
+# Targets: warm LIST at least 10x faster than cold; cold LIST within 1.2x of the direct listing.
+# Usage: tests/bench-listing.sh   (BENCH_LIST_N=20000, BENCH_PAIRS=1000, BENCH_RUNS=5)
+# The objects (1 byte each, so no DLO HEADs) are created once with one bulk extract-archive PUT and kept in the
+# container bench-list-N between runs.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/.." && pwd)
+# shellcheck source=tests/lib.sh
+. "$here/lib.sh"
+
+N=${BENCH_LIST_N:-20000}
+PAIRS=${BENCH_PAIRS:-1000}
+RUNS=${BENCH_RUNS:-5}
+"$here/swift-lab.sh" start
+(cd "$repo" && cargo build --release --locked --bin swiftftp)
+BIN=$repo/target/release/swiftftp
+work=$(mktemp -d "${TMPDIR:-/tmp}/swiftftp-bench-list.XXXXXX")
+gw_child=
+cleanup() {
+  [ -n "$gw_child" ] && kill -TERM "$gw_child" 2>/dev/null
+  stop_gateway
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+swift_login
+container="bench-list-$N"
+have=$(curl -sS -o /dev/null -w "%{http_code}" -I -H "X-Auth-Token: $SWIFT_TOKEN" "$SWIFT_URL/$container" 2>/dev/null || true)
+count=$(curl -fsS -I -H "X-Auth-Token: $SWIFT_TOKEN" "$SWIFT_URL/$container" 2>/dev/null |
+  awk 'tolower($1)=="x-container-object-count:"{print $2+0}' || true)
+if [ "$have" != 204 ] || [ "${count:-0}" -lt "$N" ]; then
+  say "creating $N objects in $container (one extract-archive PUT)"
+  curl -fsS -o /dev/null -X PUT -H "X-Auth-Token: $SWIFT_TOKEN" "$SWIFT_URL/$container"
+  /usr/bin/python3 - "$N" "$work/objects.tar" <<'PY'
+import io, sys, tarfile
+n, path = int(sys.argv[1]), sys.argv[2]
+with tarfile.open(path, "w") as tar:
+    for i in range(n):
+        info = tarfile.TarInfo("object-%06d.dat" % i)
+        info.size = 1
+        tar.addfile(info, io.BytesIO(b"x"))
+PY
+  curl -fsS -o "$work/extract.txt" -X PUT -H "X-Auth-Token: $SWIFT_TOKEN" -H 'Accept: application/json' \
+    -T "$work/objects.tar" "$SWIFT_URL/$container?extract-archive=tar" || die "extract-archive"
+  grep -q '"Number Files Created": *'"$N" "$work/extract.txt" || die "extract-archive: $(cat "$work/extract.txt")"
+fi
+
+# Direct: every page of the plain-text listing, as `swift list` does.
+direct_list() {
+  local marker="" total=0 t0 t1 page
+  t0=$(date +%s.%N)
+  while :; do
+    page=$(curl -fsS -H "X-Auth-Token: $SWIFT_TOKEN" "$SWIFT_URL/$container?marker=$marker")
+    [ -z "$page" ] && break
+    total=$((total + $(printf '%s\n' "$page" | wc -l)))
+    marker=$(printf '%s\n' "$page" | tail -n 1)
+  done
+  t1=$(date +%s.%N)
+  [ "$total" -ge "$N" ] || die "direct listing showed $total entries"
+  awk -v a="$t0" -v b="$t1" 'BEGIN{print b-a}'
+}
+
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
+GW_WRAP=(/usr/bin/time -v -o "$work/time.txt")
+ftp_user=$(urlpart "$LAB_USER"):$(urlpart "$LAB_KEY")
+
+direct=() cold=() warm=() pairs=() heads=()
+for run in $(seq 1 "$RUNS"); do
+  direct+=("$(direct_list)")
+  # A fresh gateway per run: its cache is empty. One curl: a tiny listing (login), the cold LIST, the warm LIST.
+  start_gateway "$BIN" "$work/gateway-$run.log" --cache-ttl 60
+  [ -z "$gw_child" ] && gw_child=$(pgrep -P "$GW_PID" | head -n 1)
+  times=$(curl -fsS -o /dev/null -o "$work/cold.txt" -o "$work/warm.txt" -w '%{time_total}\n' \
+    "ftp://$ftp_user@127.0.0.1:$GW_PORT/" "ftp://$ftp_user@127.0.0.1:$GW_PORT/$container/" \
+    "ftp://$ftp_user@127.0.0.1:$GW_PORT/$container/")
+  [ "$(wc -l <"$work/warm.txt")" -ge "$N" ] || die "the warm LIST showed $(wc -l <"$work/warm.txt") lines"
+  cold+=("$(printf '%s\n' "$times" | sed -n 2p)")
+  warm+=("$(printf '%s\n' "$times" | sed -n 3p)")
+  # FileZilla's pattern: LIST, then SIZE and MDTM of PAIRS files, in one session.
+  pairs+=("$(/usr/bin/python3 - "$GW_PORT" "$LAB_USER" "$LAB_KEY" "$container" "$PAIRS" <<'PY'
+import ftplib, sys, time
+port, user, key, container, n = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
+ftp = ftplib.FTP()
+ftp.connect("127.0.0.1", port)
+ftp.login(user, key)
+ftp.voidcmd("TYPE I")
+ftp.cwd("/" + container)
+lines = []
+ftp.retrlines("LIST", lines.append)
+t0 = time.monotonic()
+for i in range(n):
+    name = "object-%06d.dat" % i
+    assert ftp.sendcmd("SIZE " + name).startswith("213")
+    assert ftp.sendcmd("MDTM " + name).startswith("213")
+print(time.monotonic() - t0)
+ftp.quit()
+PY
+)")
+  # Direct: the same number of HEADs, one keep-alive curl.
+  for i in $(seq 0 $((PAIRS - 1))); do
+    printf 'url = "%s/%s/object-%06d.dat"\noutput = "/dev/null"\n' "$SWIFT_URL" "$container" "$i"
+  done >"$work/heads.cfg"
+  t0=$(date +%s.%N)
+  curl -fsS -I -H "X-Auth-Token: $SWIFT_TOKEN" -K "$work/heads.cfg" || die "direct HEADs"
+  t1=$(date +%s.%N)
+  heads+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN{print b-a}')")
+  say "run $run: direct listing ${direct[-1]}s, LIST cold ${cold[-1]}s, warm ${warm[-1]}s; $PAIRS SIZE+MDTM ${pairs[-1]}s, $PAIRS direct HEADs ${heads[-1]}s"
+  kill -TERM "$gw_child"
+  wait "$GW_PID" 2>/dev/null || true
+  GW_PID=
+  gw_child=
+  rss_kb=$(awk -F': ' '/Maximum resident set size/{print $2}' "$work/time.txt")
+  rss+=("$rss_kb")
+done
+
+ms() { awk -v s="$1" 'BEGIN{printf "%.0f", s*1000}'; }
+d=$(median "${direct[@]}") c=$(median "${cold[@]}") w=$(median "${warm[@]}") p=$(median "${pairs[@]}") h=$(median "${heads[@]}")
+printf '\n%-46s %10s %10s %8s\n' "median of $RUNS runs (ms)" "baseline" "swiftftp" "ratio"
+printf '%-46s %10s %10s %8.2f   (target <= 1.2)\n' "LIST $N entries, cold vs direct listing" "$(ms "$d")" "$(ms "$c")" "$(awk -v a="$c" -v b="$d" 'BEGIN{print a/b}')"
+printf '%-46s %10s %10s %8.1f   (target >= 10: cold / warm)\n' "LIST $N entries, warm vs cold" "$(ms "$c")" "$(ms "$w")" "$(awk -v a="$c" -v b="$w" 'BEGIN{print a/b}')"
+printf '%-46s %10s %10s %8.2f\n' "$PAIRS SIZE+MDTM after LIST vs $PAIRS direct HEADs" "$(ms "$h")" "$(ms "$p")" "$(awk -v a="$p" -v b="$h" 'BEGIN{print a/b}')"
+printf '%-46s %10s %10.1f\n' "swiftftp peak RSS (MiB), max over runs" "" "$(printf '%s\n' "${rss[@]}" | sort -n | tail -n 1 | awk '{print $1/1024}')"
