@@ -148,23 +148,17 @@ impl ListingCache {
         self.cache.key(&[what, &account, &user.login, path])
     }
 
-    /// The cached listing of `loc`, if any.
-    pub async fn get(&self, user: &SwiftUser, loc: &Location) -> Option<Listing> {
-        let listing = self.snapshot(user, loc).await?;
-        Some(match listing.as_ref() {
-            Listing::Dir(dir) => Listing::Dir(DirEntries::from_entries(
-                dir.entries().map(|(n, m)| (n.clone(), m.clone())),
-            )),
-            Listing::File(name, meta) => Listing::File(name.clone(), meta.clone()),
-        })
+    /// The cached listing of `loc`, if any (shared, not copied).
+    pub async fn get(&self, user: &SwiftUser, loc: &Location) -> Option<Arc<Listing>> {
+        self.snapshot(user, loc).await
     }
 
     /// Caches the listing of `loc`.
-    pub async fn put(&self, user: &SwiftUser, loc: &Location, listing: &Listing) {
+    pub async fn put(&self, user: &SwiftUser, loc: &Location, listing: &Arc<Listing>) {
         if self.ttl.is_zero() {
             return;
         }
-        let wire = match listing {
+        let wire = match listing.as_ref() {
             Listing::Dir(dir) => Wire::Dir(dir.entries().map(|(n, m)| to_wire(n, m)).collect()),
             Listing::File(name, meta) => Wire::File(to_wire(name, meta)),
         };
@@ -172,6 +166,7 @@ impl ListingCache {
             return;
         };
         let id = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
+        self.remember(&id, Arc::clone(listing));
         // The snapshot first, then the id that makes it current: a reader never finds an id without data.
         self.cache
             .set(&self.snapshot_key(&id), bytes, self.ttl)

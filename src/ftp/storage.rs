@@ -194,11 +194,11 @@ impl SwiftStorage {
         &self,
         user: &SwiftUser,
         loc: &Location,
-    ) -> std::result::Result<Listing, FtpError> {
+    ) -> std::result::Result<Arc<Listing>, FtpError> {
         if let Some(cached) = self.shared.listings.get(user, loc).await {
             return Ok(cached);
         }
-        let listing = self.listing_from_swift(user, loc).await?;
+        let listing = Arc::new(self.listing_from_swift(user, loc).await?);
         self.shared.listings.put(user, loc, &listing).await;
         Ok(listing)
     }
@@ -339,12 +339,12 @@ impl SwiftStorage {
             .await
             .map_err(FtpError::in_directory_context)?;
         let now = SystemTime::now();
-        Ok(match listing {
+        Ok(match listing.as_ref() {
             Listing::Dir(dir) => dir
-                .into_entries()
-                .map(|(name, meta)| list_line(&name, &meta, &user.owner, now))
+                .entries()
+                .map(|(name, meta)| list_line(name, meta, &user.owner, now))
                 .collect(),
-            Listing::File(name, meta) => vec![list_line(&name, &meta, &user.owner, now)],
+            Listing::File(name, meta) => vec![list_line(name, meta, &user.owner, now)],
         })
     }
 
@@ -559,17 +559,17 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
                 self.listing(user, &loc).await
             })
             .await?;
-        Ok(match listing {
+        Ok(match listing.as_ref() {
             Listing::Dir(dir) => dir
-                .into_entries()
+                .entries()
                 .map(|(name, metadata)| Fileinfo {
                     path: PathBuf::from(name),
-                    metadata,
+                    metadata: metadata.clone(),
                 })
                 .collect(),
             Listing::File(name, metadata) => vec![Fileinfo {
                 path: PathBuf::from(name),
-                metadata,
+                metadata: metadata.clone(),
             }],
         })
     }
@@ -629,15 +629,15 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
             .await
             .map_err(std::io::Error::other)?;
         let mut out = String::new();
-        match names {
+        match names.as_ref() {
             Listing::Dir(dir) => {
-                for (name, _) in dir.into_entries() {
-                    out.push_str(&name);
+                for (name, _) in dir.entries() {
+                    out.push_str(name);
                     out.push_str("\r\n");
                 }
             }
             Listing::File(name, _) => {
-                out.push_str(&name);
+                out.push_str(name);
                 out.push_str("\r\n");
             }
         }
