@@ -214,7 +214,7 @@ ks_check "$KS_PORT" 'dot.tenant\dave' dave-pw v2-dave
 kill -TERM "$KS_PID"; wait "$KS_PID" 2>/dev/null || true
 
 say "metrics and health with curl"
-metric() { curl -fsS "127.0.0.1:$metrics_port/metrics" | awk -v m="$1" 'index($0, m) == 1 {s += $NF} END {print s + 0}'; }
+metric() { curl -fsS "127.0.0.1:$metrics_port/metrics" | awk -v m="$1" 'index($0, m) == 1 {s += $NF} END {printf "%.0f\n", s}'; }
 logins=$(metric 'swiftftp_logins_total{result="ok"}')
 bytes_out=$(metric 'swiftftp_transfer_bytes_total{direction="out"}')
 curl -fsS -o /dev/null "$ftp_url/$container/top.txt" || die "download for metrics"
