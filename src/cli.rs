@@ -19,7 +19,7 @@ use std::path::PathBuf;
     about,
     after_help = "Settings not given on the command line are read from the configuration file: --config FILE, \
                   else /etc/swiftftp.conf (section [swiftftp]), else /etc/ftpcloudfs.conf (section [ftpcloudfs]). \
-                  The file also takes keys with no flag: banner, max-cons-per-ip, passive-ports, \
+                  The file also takes keys with no flag: banner, passive-ports, \
                   masquerade-firewall, permit-foreign-addresses, split-large-files, hide-part-dir, \
                   rackspace-service-net. See examples/swiftftp.conf."
 )]
@@ -99,6 +99,56 @@ pub struct Cli {
         value_name = "SECRET"
     )]
     pub cache_secret: Option<String>,
+
+    /// Most FTP connections at once, all clients together; more get 421 [default: 1000; 0: no limit]
+    #[arg(
+        long = "max-connections",
+        env = "SWIFTFTP_MAX_CONNECTIONS",
+        value_name = "N"
+    )]
+    pub max_connections: Option<u32>,
+
+    /// Most FTP connections from one client IP address; more get 421 (the file's max-cons-per-ip)
+    /// [default: 0, no limit]
+    #[arg(
+        long = "max-cons-per-ip",
+        env = "SWIFTFTP_MAX_CONS_PER_IP",
+        value_name = "N"
+    )]
+    pub max_cons_per_ip: Option<u32>,
+
+    /// Most sessions logged in as the same user at once; more are refused at login [default: 0, no limit]
+    #[arg(
+        long = "max-sessions-per-user",
+        env = "SWIFTFTP_MAX_SESSIONS_PER_USER",
+        value_name = "N"
+    )]
+    pub max_sessions_per_user: Option<u32>,
+
+    /// Seconds a control connection may stay silent (no transfer running) before it is closed [default: 300]
+    #[arg(
+        long = "idle-timeout",
+        env = "SWIFTFTP_IDLE_TIMEOUT",
+        value_name = "SECONDS"
+    )]
+    pub idle_timeout: Option<u64>,
+
+    /// Failed logins (of one user from one IP address) before that pair is locked out [default: 5; 0: never]
+    #[arg(
+        long = "max-login-failures",
+        env = "SWIFTFTP_MAX_LOGIN_FAILURES",
+        value_name = "N"
+    )]
+    pub max_login_failures: Option<u32>,
+
+    /// Seconds a locked-out user and IP pair stays locked (every attempt meanwhile fails without reaching the
+    /// auth service) [default: 300]
+    #[arg(
+        long = "login-lockout",
+        env = "SWIFTFTP_LOGIN_LOCKOUT",
+        value_name = "SECONDS"
+    )]
+    pub login_lockout: Option<u64>,
 
     /// Log format: text (one line per event) or json (one JSON object per line) [default: text]
     #[arg(

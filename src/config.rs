@@ -58,6 +58,11 @@ const KNOWN_KEYS: &[&str] = &[
     "ca-file",
     "swift-timeout",
     "log-format",
+    "max-connections",
+    "max-sessions-per-user",
+    "idle-timeout",
+    "max-login-failures",
+    "login-lockout",
     "cache-ttl",
     "cache-secret",
     "shutdown-grace",
@@ -161,6 +166,16 @@ pub struct Config {
     pub banner: String,
     /// Connections allowed per client IP (0: no limit).
     pub max_cons_per_ip: u32,
+    /// Connections allowed at once in all (0: no limit).
+    pub max_connections: u32,
+    /// Sessions of one user at once (0: no limit).
+    pub max_sessions_per_user: u32,
+    /// How long a control connection may stay silent.
+    pub idle_timeout: std::time::Duration,
+    /// Failed logins of a user from an IP before the pair is locked out (0: never).
+    pub max_login_failures: u32,
+    /// How long a lockout lasts.
+    pub login_lockout: std::time::Duration,
     /// Ports for passive data connections.
     pub passive_ports: Option<RangeInclusive<u16>>,
     /// Address (IP or name) announced in `PASV` replies.
@@ -557,7 +572,33 @@ impl Config {
             gid,
             storage_policy: cli.storage_policy.or_else(|| file.string("storage-policy")),
             banner: expand_banner(file.get("banner").unwrap_or(DEFAULT_BANNER)),
-            max_cons_per_ip: file.parsed::<u32>("max-cons-per-ip")?.unwrap_or(0),
+            max_cons_per_ip: match cli.max_cons_per_ip {
+                Some(n) => n,
+                None => file.parsed::<u32>("max-cons-per-ip")?.unwrap_or(0),
+            },
+            max_connections: match cli.max_connections {
+                Some(n) => n,
+                None => file.parsed::<u32>("max-connections")?.unwrap_or(1000),
+            },
+            max_sessions_per_user: match cli.max_sessions_per_user {
+                Some(n) => n,
+                None => file.parsed::<u32>("max-sessions-per-user")?.unwrap_or(0),
+            },
+            idle_timeout: std::time::Duration::from_secs(
+                match cli.idle_timeout {
+                    Some(n) => n,
+                    None => file.parsed::<u64>("idle-timeout")?.unwrap_or(300),
+                }
+                .max(1),
+            ),
+            max_login_failures: match cli.max_login_failures {
+                Some(n) => n,
+                None => file.parsed::<u32>("max-login-failures")?.unwrap_or(5),
+            },
+            login_lockout: std::time::Duration::from_secs(match cli.login_lockout {
+                Some(n) => n,
+                None => file.parsed::<u64>("login-lockout")?.unwrap_or(300),
+            }),
             passive_ports,
             masquerade_firewall: file.string("masquerade-firewall"),
             permit_foreign_addresses: file.bool("permit-foreign-addresses")?.unwrap_or(false),
@@ -575,7 +616,6 @@ impl Config {
         let mut pending = Vec::new();
         let set = [
             (self.storage_policy.is_some(), "--storage-policy"),
-            (self.max_cons_per_ip > 0, "max-cons-per-ip"),
             (self.permit_foreign_addresses, "permit-foreign-addresses"),
             (self.split_large_files > 0, "split-large-files"),
             (self.hide_part_dir, "hide-part-dir"),

@@ -139,6 +139,19 @@ impl Drop for SessionGuard {
     }
 }
 
+static REFUSED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter_vec(
+        "swiftftp_connections_refused_total",
+        "Connections turned away with 421 (max-connections, max-cons-per-ip).",
+        &[],
+    )
+});
+
+/// Counts a connection turned away by a limit.
+pub fn connection_refused() {
+    REFUSED.with_label_values(&[] as &[&str]).inc();
+}
+
 /// Counts a finished transfer: `command` is `RETR` or `STOR`; `bytes` moved (also for a failed one).
 pub fn transfer(command: &str, ok: bool, bytes: u64) {
     TRANSFERS
@@ -178,6 +191,7 @@ pub fn render() -> String {
     LazyLock::force(&LOGINS);
     LazyLock::force(&SESSIONS);
     LazyLock::force(&SESSIONS_STARTED);
+    LazyLock::force(&REFUSED);
     LazyLock::force(&TRANSFERS);
     LazyLock::force(&BYTES);
     LazyLock::force(&SWIFT_REQUESTS);

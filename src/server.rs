@@ -9,7 +9,9 @@
 //! - libunftp's own shutdown closes every control connection at once, transfers or not (its control loop has a
 //!   TODO for exactly that). Here the first signal closes the listening socket (new clients are refused), new
 //!   transfers are refused with `451`, and running ones may finish within the grace period; then the process
-//!   ends, closing idle sessions.
+//!   ends, closing idle sessions;
+//! - connection limits (`max-connections`, `max-cons-per-ip`) must apply before libunftp greets: over them the
+//!   client gets `421` and the socket is closed.
 //!
 //! Not here: FTP semantics (`ftp/`), process concerns (`daemon.rs`).
 
@@ -17,6 +19,7 @@ use crate::cache::{Cache, SharedTokenCache};
 use crate::config::{Config, EndpointType, KeystoneVersion};
 use crate::ftp::Shared;
 use crate::ftp::auth::{SwiftAuthenticator, SwiftUser};
+use crate::ftp::limits::{Lockout, UserSessions};
 use crate::ftp::listing_cache::ListingCache;
 use crate::ftp::login::LoginScheme;
 use crate::ftp::storage::SwiftStorage;
@@ -117,7 +120,14 @@ impl Bound {
         let config = self.config;
         let shared = self.shared;
         let (auth, scheme) = auth_of(&config);
-        let authenticator = Arc::new(SwiftAuthenticator::new(Arc::clone(&shared), auth, scheme));
+        let authenticator = Arc::new(SwiftAuthenticator::new(
+            Arc::clone(&shared),
+            auth,
+            scheme,
+            Lockout::new(config.max_login_failures, config.login_lockout),
+            UserSessions::new(config.max_sessions_per_user),
+        ));
+        let idle_timeout = config.idle_timeout.as_secs();
         // libunftp wants a 'static greeting; it is made once per process.
         let greeting: &'static str = Box::leak(config.banner.clone().into_boxed_str());
         let metrics_on = self.metrics.is_some();
@@ -136,6 +146,7 @@ impl Bound {
                     .authenticator(Arc::clone(&authenticator) as _)
                     .greeting(greeting)
                     .logger(crate::logging::libunftp_logger())
+                    .idle_session_timeout(idle_timeout)
                     .sitemd5(SiteMd5::None);
                 if metrics_on {
                     builder = builder.metrics();
@@ -177,6 +188,10 @@ impl Bound {
             keystone = config.keystone.enabled,
             "swiftftp {} serving FTP", env!("CARGO_PKG_VERSION")
         );
+        let connections = Arc::new(Connections::new(
+            config.max_connections,
+            config.max_cons_per_ip,
+        ));
         let mut shutdown = std::pin::pin!(shutdown);
         loop {
             let accepted = tokio::select! {
@@ -184,18 +199,28 @@ impl Bound {
                 accepted = listener.accept() => accepted,
             };
             match accepted {
-                Ok((stream, peer)) => match make_server() {
-                    Ok(server) => {
-                        tokio::spawn(async move {
-                            if let Err(e) = server.service(stream).await {
-                                tracing::warn!(client = %peer, error = %e, "control connection failed");
-                            }
-                        });
+                Ok((stream, peer)) => {
+                    let admitted = match connections.admit(peer.ip()) {
+                        Ok(admitted) => admitted,
+                        Err(refusal) => {
+                            tokio::spawn(refuse(stream, peer, refusal));
+                            continue;
+                        }
+                    };
+                    match make_server() {
+                        Ok(server) => {
+                            tokio::spawn(async move {
+                                let _admitted = admitted;
+                                if let Err(e) = server.service(stream).await {
+                                    tracing::warn!(client = %peer, error = %e, "control connection failed");
+                                }
+                            });
+                        }
+                        Err(e) => {
+                            tracing::error!(client = %peer, error = %e, "cannot serve a connection")
+                        }
                     }
-                    Err(e) => {
-                        tracing::error!(client = %peer, error = %e, "cannot serve a connection")
-                    }
-                },
+                }
                 Err(e) => {
                     // Out of file descriptors, typically: wait instead of spinning.
                     tracing::warn!(error = %e, "accepting a connection failed");
@@ -207,6 +232,90 @@ impl Bound {
         shared.transfers.drain(config.shutdown_grace, SETTLE).await;
         Ok(())
     }
+}
+
+/// Why a connection is turned away before libunftp sees it.
+#[derive(Debug, Clone, Copy)]
+enum Refusal {
+    /// `max-connections` are open.
+    Total,
+    /// `max-cons-per-ip` are open from this address.
+    PerIp,
+}
+
+/// Open control connections, in all and per client address.
+#[derive(Debug)]
+struct Connections {
+    max_total: u32,
+    max_per_ip: u32,
+    open: std::sync::Mutex<(u32, std::collections::HashMap<std::net::IpAddr, u32>)>,
+}
+
+/// One admitted connection; it leaves the counts when dropped (when its session ends).
+struct Admitted {
+    connections: Arc<Connections>,
+    ip: std::net::IpAddr,
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        let mut open = self
+            .connections
+            .open
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        open.0 -= 1;
+        if let Some(n) = open.1.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                open.1.remove(&self.ip);
+            }
+        }
+    }
+}
+
+impl Connections {
+    fn new(max_total: u32, max_per_ip: u32) -> Self {
+        Self {
+            max_total,
+            max_per_ip,
+            open: std::sync::Mutex::new((0, std::collections::HashMap::new())),
+        }
+    }
+
+    fn admit(self: &Arc<Self>, ip: std::net::IpAddr) -> Result<Admitted, Refusal> {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        if self.max_total > 0 && open.0 >= self.max_total {
+            return Err(Refusal::Total);
+        }
+        let from_ip = open.1.get(&ip).copied().unwrap_or(0);
+        if self.max_per_ip > 0 && from_ip >= self.max_per_ip {
+            return Err(Refusal::PerIp);
+        }
+        open.0 += 1;
+        open.1.insert(ip, from_ip + 1);
+        Ok(Admitted {
+            connections: Arc::clone(self),
+            ip,
+        })
+    }
+}
+
+/// Tells a turned-away client why (`421`, ftp-cloudfs's text for the per-address limit) and closes.
+async fn refuse(mut stream: tokio::net::TcpStream, peer: SocketAddr, refusal: Refusal) {
+    use tokio::io::AsyncWriteExt;
+    let reply: &[u8] = match refusal {
+        Refusal::Total => b"421 Too many connections, try again later.\r\n",
+        Refusal::PerIp => b"421 Too many connections from the same IP address.\r\n",
+    };
+    tracing::info!(client = %peer, ?refusal, "connection refused: over the limit");
+    crate::metrics::connection_refused();
+    // A client that does not read gets no more than a second.
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        let _ = stream.write_all(reply).await;
+        let _ = stream.shutdown().await;
+    })
+    .await;
 }
 
 /// A spawned task that stops when its handle is dropped.

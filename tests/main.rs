@@ -12,4 +12,5 @@ mod ftp_login;
 mod ftp_read;
 mod ftp_rename;
 mod ftp_write;
+mod limits;
 mod swift_client;

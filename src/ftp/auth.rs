@@ -8,11 +8,13 @@
 //! leaves nothing behind. Two simultaneous logins of one name both hold valid sessions of that name; which one
 //! each connection gets does not matter.
 //!
-//! Every refusal is `BadPassword`, whether the user exists or not, so the `530` tells nothing and libunftp's
-//! failed-login policy (not switched on yet; it comes with the hardening work) would count it. Why a login
-//! failed (the auth service's answer, no endpoint in the catalog, the service unreachable) goes to the log only.
+//! Every refusal is `BadPassword`, whether the user exists or not, so the `530` tells nothing. Why a login failed
+//! (the auth service's answer, no endpoint in the catalog, the service unreachable, a lockout, the session cap)
+//! goes to the log only. Brute force is met here (`limits.rs`): a locked-out user and address pair is refused
+//! before the auth service is asked, and every refusal of bad credentials waits [`FAILURE_DELAY`] first.
 
 use super::Shared;
+use super::limits::{Lockout, SessionSlot, UserSessions};
 use super::listing::owner_name;
 use super::login::{LoginScheme, parse_login};
 use crate::swift::{self, AuthMethod};
@@ -26,8 +28,14 @@ use unftp_core::auth::{
     UserDetailProvider,
 };
 
+/// How long a refusal of bad credentials (or of a locked-out pair) waits before it is answered: a guesser gets
+/// one try per connection per this, while other sessions are not slowed.
+pub const FAILURE_DELAY: Duration = Duration::from_millis(1000);
+
 /// A logged-in FTP user: the login as typed, the owner name `LIST` shows, and the Swift session.
 pub struct SwiftUser {
+    /// Its place under `max-sessions-per-user`, freed when the session ends.
+    pub slot: Option<SessionSlot>,
     /// This FTP session's id in the logs (8 hex digits).
     pub id: String,
     /// The `session{id user}` span every log line of this session runs in.
@@ -61,8 +69,9 @@ impl UserDetail for SwiftUser {}
 /// How long a Swift session waits between the two login steps before it is dropped.
 const PENDING_TTL: Duration = Duration::from_secs(60);
 
-/// A session waiting between the two login steps: when it was made, the session, the owner name for `LIST`.
-type Parked = (Instant, Arc<swift::Session>, String);
+/// A session waiting between the two login steps: when it was made, the session, the owner name for `LIST`, its
+/// place under the per-user cap.
+type Parked = (Instant, Arc<swift::Session>, String, Option<SessionSlot>);
 
 /// Logs FTP users in against Swift.
 pub struct SwiftAuthenticator {
@@ -70,6 +79,8 @@ pub struct SwiftAuthenticator {
     auth: AuthMethod,
     scheme: LoginScheme,
     pending: Mutex<HashMap<String, Vec<Parked>>>,
+    lockout: Lockout,
+    sessions: UserSessions,
 }
 
 impl fmt::Debug for SwiftAuthenticator {
@@ -80,36 +91,60 @@ impl fmt::Debug for SwiftAuthenticator {
 
 impl SwiftAuthenticator {
     /// An authenticator using `auth`, reading login names per `scheme`, with the gateway's shared HTTP client.
-    pub fn new(shared: Arc<Shared>, auth: AuthMethod, scheme: LoginScheme) -> Self {
+    pub fn new(
+        shared: Arc<Shared>,
+        auth: AuthMethod,
+        scheme: LoginScheme,
+        lockout: Lockout,
+        sessions: UserSessions,
+    ) -> Self {
         Self {
             shared,
             auth,
             scheme,
             pending: Mutex::new(HashMap::new()),
+            lockout,
+            sessions,
         }
     }
 
-    fn park(&self, login: &str, session: Arc<swift::Session>, owner: String) {
+    /// Counts a refusal of bad credentials, then waits before it is answered.
+    async fn refused(&self, login: &str, ip: std::net::IpAddr) -> AuthenticationError {
+        crate::metrics::login(crate::metrics::Login::Refused);
+        if self.lockout.failed(login, ip) {
+            tracing::warn!(user = login, client = %ip, "too many failed logins: this user is locked out from this address for a while");
+        }
+        tokio::time::sleep(FAILURE_DELAY).await;
+        AuthenticationError::BadPassword
+    }
+
+    fn park(
+        &self,
+        login: &str,
+        session: Arc<swift::Session>,
+        owner: String,
+        slot: Option<SessionSlot>,
+    ) {
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
         pending.retain(|_, v| {
-            v.retain(|(t, _, _)| now.duration_since(*t) < PENDING_TTL);
+            v.retain(|(t, _, _, _)| now.duration_since(*t) < PENDING_TTL);
             !v.is_empty()
         });
         pending
             .entry(login.to_owned())
             .or_default()
-            .push((now, session, owner));
+            .push((now, session, owner, slot));
     }
 
-    fn take(&self, login: &str) -> Option<(Arc<swift::Session>, String)> {
+    fn take(&self, login: &str) -> Option<(Arc<swift::Session>, String, Option<SessionSlot>)> {
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
         let list = pending.get_mut(login)?;
-        let (_, session, owner) = list.pop()?;
+        let (_, session, owner, slot) = list.pop()?;
         if list.is_empty() {
             pending.remove(login);
         }
-        Some((session, owner))
+        Some((session, owner, slot))
     }
 }
 
@@ -121,15 +156,21 @@ impl Authenticator for SwiftAuthenticator {
         creds: &Credentials,
     ) -> Result<Principal, AuthenticationError> {
         let password = creds.password.as_deref().unwrap_or("");
-        if username.is_empty() || password.is_empty() {
+        let ip = creds.source_ip;
+        if self.lockout.is_locked(username, ip) {
+            tracing::info!(user = username, client = %ip, "login refused: locked out after failed logins");
+            crate::metrics::login(crate::metrics::Login::Refused);
+            tokio::time::sleep(FAILURE_DELAY).await;
             return Err(AuthenticationError::BadPassword);
+        }
+        if username.is_empty() || password.is_empty() {
+            return Err(self.refused(username, ip).await);
         }
         let (swift_creds, owner) = match parse_login(&self.scheme, username, password) {
             Ok(parsed) => parsed,
             Err(e) => {
-                tracing::info!(user = username, client = %creds.source_ip, reason = %e, "login refused");
-                crate::metrics::login(crate::metrics::Login::Refused);
-                return Err(AuthenticationError::BadPassword);
+                tracing::info!(user = username, client = %ip, reason = %e, "login refused");
+                return Err(self.refused(username, ip).await);
             }
         };
         match self
@@ -139,19 +180,24 @@ impl Authenticator for SwiftAuthenticator {
             .await
         {
             Ok(session) => {
+                self.lockout.succeeded(username, ip);
+                let Some(slot) = self.sessions.acquire(username) else {
+                    tracing::warn!(user = username, client = %ip, "login refused: this user has max-sessions-per-user sessions already");
+                    crate::metrics::login(crate::metrics::Login::Refused);
+                    return Err(AuthenticationError::new("too many sessions of this user"));
+                };
                 let session = Arc::new(session);
                 self.shared.learn_limits(&session).await;
-                tracing::info!(user = username, client = %creds.source_ip, "login accepted by Swift");
+                tracing::info!(user = username, client = %ip, "login accepted by Swift");
                 crate::metrics::login(crate::metrics::Login::Ok);
-                self.park(username, session, owner_name(&owner));
+                self.park(username, session, owner_name(&owner), Some(slot));
                 Ok(Principal {
                     username: username.to_owned(),
                 })
             }
             Err(e) if e.kind() == swift::ErrorKind::Unauthenticated => {
-                tracing::info!(user = username, client = %creds.source_ip, reason = %e, "login refused by the auth service");
-                crate::metrics::login(crate::metrics::Login::Refused);
-                Err(AuthenticationError::BadPassword)
+                tracing::info!(user = username, client = %ip, reason = %e, "login refused by the auth service");
+                Err(self.refused(username, ip).await)
             }
             Err(e) => {
                 tracing::warn!(user = username, client = %creds.source_ip, error = %e, "login failed");
@@ -176,12 +222,13 @@ impl UserDetailProvider for SwiftAuthenticator {
         &self,
         principal: &Principal,
     ) -> Result<SwiftUser, UserDetailError> {
-        let (session, owner) = self
+        let (session, owner, slot) = self
             .take(&principal.username)
             .ok_or_else(|| UserDetailError::new("the Swift session of this login has expired"))?;
         let id = format!("{:08x}", fastrand::u32(..));
         let span = tracing::info_span!("session", id = %id, user = %principal.username);
         Ok(SwiftUser {
+            slot,
             id,
             span,
             login: principal.username.clone(),

@@ -15,13 +15,15 @@
 //! Files: `location.rs` (path → container/object), `listing.rs` (Swift entries → directory entries and LIST
 //! lines), `storage.rs` (the `StorageBackend` and the read path), `write.rs` (STOR, MKD, RMD, DELE),
 //! `rename.rs` (RNFR/RNTO), `auth.rs` (login), `error.rs` (the one error → reply map), `transfers.rs` (transfers
-//! in flight, for the graceful shutdown), `listing_cache.rs` (listings and DLO sizes, cached per user).
+//! in flight, for the graceful shutdown), `listing_cache.rs` (listings and DLO sizes, cached per user), `limits.rs`
+//! (brute-force lockout, sessions per user).
 //!
 //! Limits of the model, said once: Swift has no rename (copy + delete, not atomic), directories are names with a
 //! `/` in them (plus optional marker objects), and there are no permissions, owners or links to show.
 
 pub mod auth;
 pub mod error;
+pub mod limits;
 pub mod listing;
 pub mod listing_cache;
 pub mod location;

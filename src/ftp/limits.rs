@@ -1,0 +1,194 @@
+//! Limits applied at login: the brute-force lockout and the cap on sessions per user.
+//!
+//! - Lockout: failed logins are counted per (login name, client IP). After `max_failures` of them, each less than
+//!   `lockout` after the previous, the pair is locked for `lockout`: every attempt then fails at once with the same
+//!   `530` as a wrong password, without reaching the auth service (libunftp's own policy still asks Keystone, which
+//!   may lock the real account). A successful login clears the count. Other users from that address, and the same
+//!   user from other addresses, are not affected.
+//! - Sessions per user: a login over the cap is refused (`530`); the slot is freed when the session ends.
+//!
+//! Memory is bounded: entries older than the lockout are swept once the table grows.
+//! Not here: limits on connections (`server.rs`), which apply before any login.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Table size from which stale entries are swept on insert.
+const SWEEP_FROM: usize = 10_000;
+
+#[derive(Debug)]
+struct Failures {
+    count: u32,
+    last: Instant,
+    locked_until: Option<Instant>,
+}
+
+/// Failed logins per (login, client IP).
+#[derive(Debug)]
+pub struct Lockout {
+    max_failures: u32,
+    lockout: Duration,
+    table: Mutex<HashMap<(String, IpAddr), Failures>>,
+}
+
+impl Lockout {
+    /// Locks a pair after `max_failures` (0: never) for `lockout`.
+    pub fn new(max_failures: u32, lockout: Duration) -> Self {
+        Self {
+            max_failures,
+            lockout,
+            table: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Whether `login` from `ip` is locked now.
+    pub fn is_locked(&self, login: &str, ip: IpAddr) -> bool {
+        let table = self.table.lock().unwrap_or_else(|p| p.into_inner());
+        table
+            .get(&(login.to_owned(), ip))
+            .and_then(|f| f.locked_until)
+            .is_some_and(|until| Instant::now() < until)
+    }
+
+    /// Counts a failed login; returns true when this failure locked the pair.
+    pub fn failed(&self, login: &str, ip: IpAddr) -> bool {
+        if self.max_failures == 0 {
+            return false;
+        }
+        let now = Instant::now();
+        let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
+        if table.len() >= SWEEP_FROM {
+            let lockout = self.lockout;
+            table.retain(|_, f| {
+                now.duration_since(f.last) < lockout
+                    || f.locked_until.is_some_and(|until| now < until)
+            });
+        }
+        let f = table.entry((login.to_owned(), ip)).or_insert(Failures {
+            count: 0,
+            last: now,
+            locked_until: None,
+        });
+        if now.duration_since(f.last) >= self.lockout {
+            f.count = 0;
+        }
+        f.count += 1;
+        f.last = now;
+        if f.count >= self.max_failures {
+            f.locked_until = Some(now + self.lockout);
+            f.count = 0;
+            return true;
+        }
+        false
+    }
+
+    /// A successful login clears the pair's failures.
+    pub fn succeeded(&self, login: &str, ip: IpAddr) {
+        self.table
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&(login.to_owned(), ip));
+    }
+}
+
+/// Sessions per login name.
+#[derive(Debug, Clone)]
+pub struct UserSessions {
+    max: u32,
+    counts: Arc<Mutex<HashMap<String, u32>>>,
+}
+
+/// One session's place under the cap; freed on drop.
+#[derive(Debug)]
+pub struct SessionSlot {
+    login: String,
+    counts: Arc<Mutex<HashMap<String, u32>>>,
+}
+
+impl Drop for SessionSlot {
+    fn drop(&mut self) {
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = counts.get_mut(&self.login) {
+            *n -= 1;
+            if *n == 0 {
+                counts.remove(&self.login);
+            }
+        }
+    }
+}
+
+impl UserSessions {
+    /// At most `max` sessions per login (0: no limit).
+    pub fn new(max: u32) -> Self {
+        Self {
+            max,
+            counts: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// A slot for one more session of `login`, or `None` at the cap.
+    pub fn acquire(&self, login: &str) -> Option<SessionSlot> {
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        let n = counts.entry(login.to_owned()).or_insert(0);
+        if self.max > 0 && *n >= self.max {
+            return None;
+        }
+        *n += 1;
+        Some(SessionSlot {
+            login: login.to_owned(),
+            counts: Arc::clone(&self.counts),
+        })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    const A: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1));
+    const B: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 2));
+
+    #[test]
+    fn a_pair_locks_after_its_failures_and_unlocks_after_the_lockout() {
+        let l = Lockout::new(3, Duration::from_millis(200));
+        assert!(!l.failed("u", A));
+        assert!(!l.failed("u", A));
+        assert!(!l.is_locked("u", A));
+        assert!(l.failed("u", A));
+        assert!(l.is_locked("u", A));
+        assert!(!l.is_locked("u", B));
+        assert!(!l.is_locked("v", A));
+        std::thread::sleep(Duration::from_millis(250));
+        assert!(!l.is_locked("u", A));
+    }
+
+    #[test]
+    fn success_clears_and_zero_never_locks() {
+        let l = Lockout::new(2, Duration::from_secs(60));
+        l.failed("u", A);
+        l.succeeded("u", A);
+        assert!(!l.failed("u", A));
+        let never = Lockout::new(0, Duration::from_secs(60));
+        for _ in 0..10 {
+            never.failed("u", A);
+        }
+        assert!(!never.is_locked("u", A));
+    }
+
+    #[test]
+    fn sessions_per_user_are_capped_and_freed() {
+        let s = UserSessions::new(2);
+        let a = s.acquire("u").unwrap();
+        let _b = s.acquire("u").unwrap();
+        assert!(s.acquire("u").is_none());
+        assert!(s.acquire("v").is_some());
+        drop(a);
+        assert!(s.acquire("u").is_some());
+        let unlimited = UserSessions::new(0);
+        let all: Vec<_> = (0..100).map(|_| unlimited.acquire("u").unwrap()).collect();
+        assert_eq!(all.len(), 100);
+    }
+}

@@ -1,0 +1,157 @@
+//! Limits: connections per client address and in all (421 before any greeting), sessions per user, the idle
+//! timeout, and the brute-force lockout (which must not reach the auth service).
+
+use crate::common::faulty::{FaultProxy, swift_addr};
+use crate::common::{KEY, RawFtp, TestGateway, USER};
+use std::io::{BufRead, BufReader};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+/// Opens `n` connections and reads each one's first line; keeps them open.
+fn open_many(gw: &TestGateway, n: usize) -> Vec<(String, TcpStream)> {
+    (0..n)
+        .map(|_| {
+            let s = TcpStream::connect(gw.addr).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+            let mut line = String::new();
+            BufReader::new(s.try_clone().unwrap())
+                .read_line(&mut line)
+                .unwrap();
+            (line, s)
+        })
+        .collect()
+}
+
+fn count(lines: &[(String, TcpStream)], prefix: &str) -> usize {
+    lines.iter().filter(|(l, _)| l.starts_with(prefix)).count()
+}
+
+#[test]
+fn exactly_the_connections_over_max_cons_per_ip_get_421() {
+    let gw = TestGateway::start_with(&["--max-cons-per-ip", "20"]);
+    let conns = open_many(&gw, 300);
+    assert_eq!(count(&conns, "220 "), 20);
+    assert_eq!(
+        count(&conns, "421 Too many connections from the same IP address."),
+        280
+    );
+    drop(conns);
+    // The slots come back once the sessions end.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let again = open_many(&gw, 20);
+        if count(&again, "220 ") == 20 {
+            break;
+        }
+        drop(again);
+        assert!(Instant::now() < deadline, "slots not freed");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn the_global_cap_turns_away_the_excess() {
+    let gw = TestGateway::start_with(&["--max-connections", "5"]);
+    let conns = open_many(&gw, 7);
+    assert_eq!(count(&conns, "220 "), 5);
+    assert_eq!(
+        count(&conns, "421 Too many connections, try again later."),
+        2
+    );
+}
+
+#[test]
+fn sessions_per_user_are_capped() {
+    let gw = TestGateway::start_with(&["--max-sessions-per-user", "2"]);
+    let a = gw.raw_logged_in();
+    let _b = gw.raw_logged_in();
+    let mut c = gw.raw();
+    assert_eq!(c.cmd(&format!("USER {USER}")).0, 331);
+    assert_eq!(c.cmd(&format!("PASS {KEY}")).0, 530);
+    // Another user is not affected.
+    let mut other = gw.raw();
+    assert_eq!(other.cmd("USER test:reader").0, 331);
+    assert_eq!(other.cmd("PASS reading").0, 230);
+    drop(a);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut d = gw.raw();
+        assert_eq!(d.cmd(&format!("USER {USER}")).0, 331);
+        if d.cmd(&format!("PASS {KEY}")).0 == 230 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the slot was not freed");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn an_idle_control_connection_is_closed() {
+    let gw = TestGateway::start_with(&["--idle-timeout", "2"]);
+    let mut raw = gw.raw_logged_in();
+    let started = Instant::now();
+    // libunftp says 221 "Session timed out. Closing control connection" (421 would be the usual code).
+    let (code, text) = raw.reply();
+    assert!(code == 221 || code == 421, "{code} {text}");
+    assert!(text.contains("timed out"), "{text}");
+    assert!(started.elapsed() >= Duration::from_millis(1500));
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+/// Logins that reached the auth service through the proxy.
+fn auth_requests(proxy: &FaultProxy) -> usize {
+    String::from_utf8_lossy(&proxy.recorded())
+        .split("\r\n")
+        .filter(|l| l.starts_with("GET /auth/"))
+        .count()
+}
+
+fn login(gw: &TestGateway, user: &str, key: &str) -> u32 {
+    let mut raw = gw.raw();
+    assert_eq!(raw.cmd(&format!("USER {user}")).0, 331);
+    raw.cmd(&format!("PASS {key}")).0
+}
+
+#[test]
+fn failed_logins_lock_the_user_and_address_without_asking_the_auth_service() {
+    let proxy = FaultProxy::start(swift_addr());
+    let gw = TestGateway::start_with(&[
+        "-a",
+        &proxy.auth_url(),
+        "--max-login-failures",
+        "3",
+        "--login-lockout",
+        "4",
+    ]);
+    for _ in 0..3 {
+        assert_eq!(login(&gw, USER, "wrong"), 530);
+    }
+    let asked = auth_requests(&proxy);
+    // Locked: even the right password gets the same 530, and nothing reaches the auth service.
+    let started = Instant::now();
+    assert_eq!(login(&gw, USER, KEY), 530);
+    assert_eq!(login(&gw, USER, "wrong again"), 530);
+    assert_eq!(auth_requests(&proxy), asked);
+    // Another user from the same address is not locked.
+    assert_eq!(login(&gw, "test:reader", "reading"), 230);
+    // After the lockout, the right password works again.
+    let left = Duration::from_secs(4).saturating_sub(started.elapsed());
+    std::thread::sleep(left + Duration::from_millis(300));
+    assert_eq!(login(&gw, USER, KEY), 230);
+}
+
+#[test]
+fn a_refused_login_takes_a_second_and_the_reply_does_not_tell_users_apart() {
+    let gw = TestGateway::start();
+    let started = Instant::now();
+    let mut raw = gw.raw();
+    assert_eq!(raw.cmd("USER nosuch:user").0, 331);
+    let unknown = raw.cmd("PASS whatever");
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    let mut raw = gw.raw();
+    assert_eq!(raw.cmd(&format!("USER {USER}")).0, 331);
+    let wrong = raw.cmd("PASS wrong");
+    assert_eq!(unknown, wrong);
+    assert_eq!(unknown.0, 530);
+    let _ = RawFtp::connect(gw.addr);
+}
