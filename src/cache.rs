@@ -24,23 +24,40 @@ use std::time::{Duration, Instant, SystemTime};
 
 /// The largest piece stored under one memcached key (its default item limit is 1 MiB, key and header included).
 const PART: usize = 900 * 1024;
-/// How long memcached may take before the gateway goes on without it.
+/// How long one memcached operation may take before the gateway goes on without it.
 const MEMCACHED_TIMEOUT: Duration = Duration::from_millis(500);
 /// After a failure, how long memcached is left alone before it is tried again.
 const RETRY_AFTER: Duration = Duration::from_secs(5);
-/// The most this process keeps in its own cache (values' bytes); beyond it, the oldest entries go.
+/// memcached operations in flight at once (each holds a blocking-pool thread).
+const MEMCACHED_IN_FLIGHT: usize = 32;
+/// The most this process keeps in its own cache (keys, values and bookkeeping); beyond it, it starts afresh.
 const LOCAL_LIMIT: usize = 64 * 1024 * 1024;
+/// Bookkeeping counted per local entry, beside its key and value.
+const LOCAL_OVERHEAD: usize = 128;
+/// The longest time to live (a larger one is clamped, so no clock arithmetic can overflow).
+const MAX_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// Where entries live.
 enum Backend {
     Local(Mutex<Local>),
-    Memcached(Memcached),
+    Memcached(Box<Memcached>),
 }
 
 /// The cache.
 pub struct Cache {
     key: hmac::Key,
     backend: Backend,
+}
+
+/// What a read saw of a key, for a later conditional store ([`Cache::set_if`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seen {
+    /// The key was absent (or expired).
+    Absent,
+    /// The key held a value of this version (memcached's CAS).
+    Version(u64),
+    /// The cache could not be read: a conditional store must not happen.
+    Unknown,
 }
 
 impl std::fmt::Debug for Cache {
@@ -64,14 +81,17 @@ impl Cache {
 
     /// A cache in memcached (`host:port` each; keys are spread over the servers by hash).
     pub fn memcached(secret: &[u8], servers: &[String]) -> Self {
+        let key = hmac::Key::new(hmac::HMAC_SHA256, secret);
         Self {
-            key: hmac::Key::new(hmac::HMAC_SHA256, secret),
-            backend: Backend::Memcached(Memcached {
+            backend: Backend::Memcached(Box::new(Memcached {
                 servers: servers.to_vec(),
                 client: Mutex::new(None),
                 down_since: Mutex::new(None),
                 said_down: AtomicBool::new(false),
-            }),
+                in_flight: Arc::new(tokio::sync::Semaphore::new(MEMCACHED_IN_FLIGHT)),
+                tag_key: key.clone(),
+            })),
+            key,
         }
     }
 
@@ -96,80 +116,134 @@ impl Cache {
 
     /// The value under `key`, if present and not expired.
     pub async fn get(&self, key: &str) -> Option<Vec<u8>> {
+        self.get_seen(key).await.0
+    }
+
+    /// The value under `key` and what was seen, for [`Cache::set_if`].
+    pub async fn get_seen(&self, key: &str) -> (Option<Vec<u8>>, Seen) {
         match &self.backend {
             Backend::Local(l) => l.lock().unwrap_or_else(|p| p.into_inner()).get(key),
             Backend::Memcached(m) => m.get(key).await,
         }
     }
 
-    /// Stores `value` under `key` for `ttl`.
-    pub async fn set(&self, key: &str, value: Vec<u8>, ttl: Duration) {
+    /// Stores `value` under `key` for `ttl`; false when the cache could not be written.
+    pub async fn set(&self, key: &str, value: Vec<u8>, ttl: Duration) -> bool {
+        let ttl = ttl.min(MAX_TTL);
         match &self.backend {
-            Backend::Local(l) => l
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .set(key, value, ttl),
-            Backend::Memcached(m) => m.set(key, value, ttl).await,
+            Backend::Local(l) => {
+                l.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .set(key, value, ttl);
+                true
+            }
+            Backend::Memcached(m) => m.set(key, value, ttl, None).await,
         }
     }
 
-    /// Removes `key`.
-    pub async fn delete(&self, key: &str) {
+    /// Stores `value` under `key` only if the key is still as `seen` (absent, or that version): a store based on
+    /// what was read before a concurrent change must not overwrite the change. True when stored.
+    pub async fn set_if(&self, key: &str, seen: &Seen, value: Vec<u8>, ttl: Duration) -> bool {
+        let ttl = ttl.min(MAX_TTL);
+        match (&self.backend, seen) {
+            (_, Seen::Unknown) => false,
+            (Backend::Local(l), seen) => l
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .set_if(key, seen, value, ttl),
+            (Backend::Memcached(m), seen) => m.set(key, value, ttl, Some(seen.clone())).await,
+        }
+    }
+
+    /// Removes `key`; false when the cache could not be written.
+    pub async fn delete(&self, key: &str) -> bool {
         match &self.backend {
-            Backend::Local(l) => l.lock().unwrap_or_else(|p| p.into_inner()).delete(key),
+            Backend::Local(l) => {
+                l.lock().unwrap_or_else(|p| p.into_inner()).delete(key);
+                true
+            }
             Backend::Memcached(m) => m.delete(key).await,
         }
     }
 }
 
+/// One entry of this process's cache.
+struct LocalEntry {
+    expires: Instant,
+    version: u64,
+    value: Vec<u8>,
+}
+
 /// This process's cache: a map with expiry times, bounded in bytes.
 #[derive(Default)]
 struct Local {
-    entries: HashMap<String, (Instant, Instant, Vec<u8>)>,
+    entries: HashMap<String, LocalEntry>,
     bytes: usize,
+    versions: u64,
 }
 
 impl Local {
-    fn get(&mut self, key: &str) -> Option<Vec<u8>> {
+    fn cost(key: &str, value: &[u8]) -> usize {
+        key.len() + value.len() + LOCAL_OVERHEAD
+    }
+
+    fn get(&mut self, key: &str) -> (Option<Vec<u8>>, Seen) {
         let now = Instant::now();
         match self.entries.get(key) {
-            Some((_, expires, v)) if *expires > now => Some(v.clone()),
+            Some(e) if e.expires > now => (Some(e.value.clone()), Seen::Version(e.version)),
             Some(_) => {
                 self.delete(key);
-                None
+                (None, Seen::Absent)
             }
-            None => None,
+            None => (None, Seen::Absent),
         }
     }
 
     fn set(&mut self, key: &str, value: Vec<u8>, ttl: Duration) {
-        if value.len() > LOCAL_LIMIT / 4 {
+        let cost = Self::cost(key, &value);
+        if cost > LOCAL_LIMIT / 4 {
+            self.delete(key);
             return;
         }
         self.delete(key);
         let now = Instant::now();
-        if self.bytes + value.len() > LOCAL_LIMIT {
-            self.entries.retain(|_, (_, expires, _)| *expires > now);
-            self.bytes = self.entries.values().map(|(_, _, v)| v.len()).sum();
-        }
-        while self.bytes + value.len() > LOCAL_LIMIT {
-            let Some(oldest) = self
+        if self.bytes + cost > LOCAL_LIMIT {
+            self.entries.retain(|_, e| e.expires > now);
+            self.bytes = self
                 .entries
                 .iter()
-                .min_by_key(|(_, (stored, _, _))| *stored)
-                .map(|(k, _)| k.clone())
-            else {
-                break;
-            };
-            self.delete(&oldest);
+                .map(|(k, e)| Self::cost(k, &e.value))
+                .sum();
         }
-        self.bytes += value.len();
-        self.entries.insert(key.to_owned(), (now, now + ttl, value));
+        if self.bytes + cost > LOCAL_LIMIT {
+            // Still full of live entries: start afresh rather than scan for the oldest under the lock.
+            self.entries.clear();
+            self.bytes = 0;
+        }
+        self.versions += 1;
+        self.bytes += cost;
+        self.entries.insert(
+            key.to_owned(),
+            LocalEntry {
+                expires: now + ttl,
+                version: self.versions,
+                value,
+            },
+        );
+    }
+
+    fn set_if(&mut self, key: &str, seen: &Seen, value: Vec<u8>, ttl: Duration) -> bool {
+        let (_, now_seen) = self.get(key);
+        if &now_seen != seen {
+            return false;
+        }
+        self.set(key, value, ttl);
+        true
     }
 
     fn delete(&mut self, key: &str) {
-        if let Some((_, _, v)) = self.entries.remove(key) {
-            self.bytes -= v.len();
+        if let Some(e) = self.entries.remove(key) {
+            self.bytes -= Self::cost(key, &e.value);
         }
     }
 }
@@ -180,15 +254,32 @@ struct Memcached {
     client: Mutex<Option<Arc<memcache::Client>>>,
     down_since: Mutex<Option<Instant>>,
     said_down: AtomicBool,
+    in_flight: Arc<tokio::sync::Semaphore>,
+    /// Every stored value starts with a tag of its key, checked on read: a pooled connection left out of step
+    /// by a timeout can never hand one key's value to another.
+    tag_key: hmac::Key,
 }
 
-/// The first byte of a stored value: the value itself follows, or a part count (u32, big endian).
+/// The length of the key tag at the start of every stored value.
+const TAG: usize = 8;
+/// After the tag: the value itself follows, or a part count (u32, big endian).
 const WHOLE: u8 = 0;
 const SPLIT: u8 = 1;
 
+/// A memcached call gave nothing: memcached is down, slow or broken (already logged and counted).
+struct Down;
+
 impl Memcached {
-    /// The client, unless memcached failed less than [`RETRY_AFTER`] ago.
-    fn client(&self) -> Option<Arc<memcache::Client>> {
+    fn tag(&self, key: &str) -> [u8; TAG] {
+        let t = hmac::sign(&self.tag_key, key.as_bytes());
+        let mut out = [0u8; TAG];
+        out.copy_from_slice(&t.as_ref()[..TAG]);
+        out
+    }
+
+    /// The client, built on the blocking pool without holding any lock; `None` while memcached is considered
+    /// down (for [`RETRY_AFTER`] after a failure).
+    async fn client(&self) -> Option<Arc<memcache::Client>> {
         if self
             .down_since
             .lock()
@@ -197,39 +288,52 @@ impl Memcached {
         {
             return None;
         }
-        let mut slot = self.client.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(c) = slot.as_ref() {
+        if let Some(c) = self
+            .client
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
             return Some(Arc::clone(c));
         }
-        let mut builder = memcache::Client::builder()
-            .with_connection_timeout(MEMCACHED_TIMEOUT)
-            .with_read_timeout(MEMCACHED_TIMEOUT)
-            .with_write_timeout(MEMCACHED_TIMEOUT)
-            .with_max_pool_size(8)
-            .with_min_idle_conns(0);
-        for s in &self.servers {
-            builder = match builder.add_server(format!("memcache://{s}?tcp_nodelay=true")) {
-                Ok(b) => b,
-                Err(e) => {
-                    self.failed(&e);
-                    return None;
-                }
-            };
-        }
-        match builder.build() {
-            Ok(c) => {
+        let servers = self.servers.clone();
+        let timeout = MEMCACHED_TIMEOUT.as_secs_f64();
+        let build = tokio::task::spawn_blocking(move || {
+            let mut builder = memcache::Client::builder()
+                .with_connection_timeout(MEMCACHED_TIMEOUT)
+                .with_read_timeout(MEMCACHED_TIMEOUT)
+                .with_write_timeout(MEMCACHED_TIMEOUT)
+                .with_max_pool_size(MEMCACHED_IN_FLIGHT as u32)
+                .with_min_idle_conns(0);
+            for s in &servers {
+                // The URL's timeout applies to every pooled connection, not only the first.
+                builder = builder
+                    .add_server(format!("memcache://{s}?tcp_nodelay=true&timeout={timeout}"))?;
+            }
+            builder.build()
+        });
+        match tokio::time::timeout(MEMCACHED_TIMEOUT * 4, build).await {
+            Ok(Ok(Ok(c))) => {
                 let c = Arc::new(c);
-                *slot = Some(Arc::clone(&c));
+                *self.client.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::clone(&c));
                 Some(c)
             }
-            Err(e) => {
-                self.failed(&e);
+            Ok(Ok(Err(e))) => {
+                self.failed(&e.to_string());
+                None
+            }
+            Ok(Err(e)) => {
+                self.failed(&e.to_string());
+                None
+            }
+            Err(_) => {
+                self.failed("connecting timed out");
                 None
             }
         }
     }
 
-    fn failed(&self, e: &dyn std::fmt::Display) {
+    fn failed(&self, e: &str) {
         *self.down_since.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
         // Connections may be half-dead: start from a new pool next time.
         *self.client.lock().unwrap_or_else(|p| p.into_inner()) = None;
@@ -245,84 +349,127 @@ impl Memcached {
         }
     }
 
-    /// Runs `op` with the client on the blocking pool; `None` when memcached is down or fails.
-    async fn run<T, F>(&self, op: F) -> Option<T>
+    /// Runs `op` with the client on the blocking pool, bounded in time and in calls in flight.
+    async fn run<T, F>(&self, op: F) -> Result<T, Down>
     where
         T: Send + 'static,
         F: FnOnce(&memcache::Client) -> Result<T, memcache::MemcacheError> + Send + 'static,
     {
-        let client = self.client()?;
-        match tokio::task::spawn_blocking(move || op(&client)).await {
-            Ok(Ok(v)) => {
+        let Ok(permit) = Arc::clone(&self.in_flight).try_acquire_owned() else {
+            // Every slot is busy: memcached is slow. Going on without it beats queueing behind it.
+            return Err(Down);
+        };
+        let client = self.client().await.ok_or(Down)?;
+        let call = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            op(&client)
+        });
+        let result = match tokio::time::timeout(MEMCACHED_TIMEOUT * 2, call).await {
+            Ok(Ok(Ok(v))) => Ok(v),
+            Ok(Ok(Err(e))) => Err(e.to_string()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("timed out".to_owned()),
+        };
+        match result {
+            Ok(v) => {
                 self.worked();
-                Some(v)
-            }
-            Ok(Err(e)) => {
-                self.failed(&e);
-                None
+                Ok(v)
             }
             Err(e) => {
                 self.failed(&e);
-                None
+                Err(Down)
             }
         }
     }
 
-    async fn get(&self, key: &str) -> Option<Vec<u8>> {
-        let key = key.to_owned();
-        self.run(move |c| {
-            let Some(head) = c.get::<Vec<u8>>(&key)? else {
-                return Ok(None);
-            };
-            match head.split_first() {
-                Some((&WHOLE, rest)) => Ok(Some(rest.to_vec())),
-                Some((&SPLIT, count)) if count.len() == 4 => {
-                    let n = u32::from_be_bytes([count[0], count[1], count[2], count[3]]) as usize;
-                    let names: Vec<String> = (0..n).map(|i| format!("{key}.{i}")).collect();
-                    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-                    let mut parts = c.gets::<Vec<u8>>(&refs)?;
-                    let mut out = Vec::new();
-                    for name in &names {
-                        match parts.remove(name) {
-                            Some(p) => out.extend_from_slice(&p),
-                            None => return Ok(None),
-                        }
-                    }
-                    Ok(Some(out))
+    async fn get(&self, key: &str) -> (Option<Vec<u8>>, Seen) {
+        let owned = key.to_owned();
+        let tag = self.tag(key);
+        let result = self
+            .run(move |c| {
+                let Some((head, _flags, cas)) = c.get::<(Vec<u8>, u32, Option<u64>)>(&owned)?
+                else {
+                    return Ok((None, Seen::Absent));
+                };
+                let seen = cas.map_or(Seen::Unknown, Seen::Version);
+                if head.len() <= TAG || head[..TAG] != tag {
+                    return Ok((None, seen));
                 }
-                _ => Ok(None),
-            }
-        })
-        .await
-        .flatten()
+                let body = &head[TAG..];
+                match body.split_first() {
+                    Some((&WHOLE, rest)) => Ok((Some(rest.to_vec()), seen)),
+                    Some((&SPLIT, count)) if count.len() == 4 => {
+                        let n =
+                            u32::from_be_bytes([count[0], count[1], count[2], count[3]]) as usize;
+                        let names: Vec<String> = (0..n).map(|i| format!("{owned}.{i}")).collect();
+                        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+                        let mut parts = c.gets::<Vec<u8>>(&refs)?;
+                        let mut out = Vec::new();
+                        for name in &names {
+                            match parts.remove(name) {
+                                // Parts carry the head's tag: a part of another value is never mixed in.
+                                Some(p) if p.len() >= TAG && p[..TAG] == tag => {
+                                    out.extend_from_slice(&p[TAG..])
+                                }
+                                _ => return Ok((None, seen)),
+                            }
+                        }
+                        Ok((Some(out), seen))
+                    }
+                    _ => Ok((None, seen)),
+                }
+            })
+            .await;
+        match result {
+            Ok(found) => found,
+            Err(Down) => (None, Seen::Unknown),
+        }
     }
 
-    async fn set(&self, key: &str, value: Vec<u8>, ttl: Duration) {
-        let key = key.to_owned();
-        // memcached reads expirations over 30 days as absolute times; ours are far shorter.
-        let ttl = ttl.as_secs().clamp(1, 30 * 24 * 3600) as u32;
-        self.run(move |c| {
-            if value.len() < PART {
-                let mut whole = Vec::with_capacity(value.len() + 1);
-                whole.push(WHOLE);
-                whole.extend_from_slice(&value);
-                return c.set(&key, whole.as_slice(), ttl);
-            }
-            let parts: Vec<&[u8]> = value.chunks(PART).collect();
-            for (i, p) in parts.iter().enumerate() {
-                c.set(&format!("{key}.{i}"), *p, ttl)?;
-            }
-            let mut head = vec![SPLIT];
-            head.extend_from_slice(&(parts.len() as u32).to_be_bytes());
-            c.set(&key, head.as_slice(), ttl)
-        })
-        .await;
+    /// Stores (conditionally, when `only_if` is given); true when stored.
+    async fn set(&self, key: &str, value: Vec<u8>, ttl: Duration, only_if: Option<Seen>) -> bool {
+        let owned = key.to_owned();
+        let tag = self.tag(key);
+        // memcached reads expirations over 30 days as absolute times; MAX_TTL keeps ours below that.
+        let ttl = ttl.as_secs().clamp(1, MAX_TTL.as_secs()) as u32;
+        let result = self
+            .run(move |c| {
+                let mut head = tag.to_vec();
+                if value.len() < PART {
+                    head.push(WHOLE);
+                    head.extend_from_slice(&value);
+                } else {
+                    let parts: Vec<&[u8]> = value.chunks(PART).collect();
+                    for (i, p) in parts.iter().enumerate() {
+                        let mut part = tag.to_vec();
+                        part.extend_from_slice(p);
+                        c.set(&format!("{owned}.{i}"), part.as_slice(), ttl)?;
+                    }
+                    head.push(SPLIT);
+                    head.extend_from_slice(&(parts.len() as u32).to_be_bytes());
+                }
+                match only_if {
+                    None => c.set(&owned, head.as_slice(), ttl).map(|()| true),
+                    Some(Seen::Version(v)) => c.cas(&owned, head.as_slice(), ttl, v),
+                    Some(Seen::Absent) => match c.add(&owned, head.as_slice(), ttl) {
+                        Ok(()) => Ok(true),
+                        // Someone stored it meanwhile: not a failure of memcached.
+                        Err(memcache::MemcacheError::CommandError(
+                            memcache::CommandError::KeyExists,
+                        )) => Ok(false),
+                        Err(e) => Err(e),
+                    },
+                    Some(Seen::Unknown) => Ok(false),
+                }
+            })
+            .await;
+        result.unwrap_or(false)
     }
 
-    async fn delete(&self, key: &str) {
+    async fn delete(&self, key: &str) -> bool {
         let key = key.to_owned();
         // Deleting the head is enough: parts without a head are never read, and expire.
-        self.run(move |c| c.delete(&key).map(|_| ())).await;
+        self.run(move |c| c.delete(&key).map(|_| ())).await.is_ok()
     }
 }
 
@@ -471,8 +618,37 @@ mod tests {
             l.set(&format!("k{i}"), big.clone(), Duration::from_secs(60));
         }
         assert!(l.bytes <= LOCAL_LIMIT);
-        assert!(l.get("k9").is_some());
-        assert!(l.get("k0").is_none());
+        assert!(l.get("k9").0.is_some());
+        for i in 0..100_000 {
+            l.set(&format!("small{i}"), vec![1], Duration::from_secs(60));
+        }
+        assert!(l.bytes <= LOCAL_LIMIT);
+    }
+
+    #[tokio::test]
+    async fn a_conditional_store_loses_to_a_change_made_meanwhile() {
+        let c = Cache::local(b"s");
+        let (_, seen) = c.get_seen("k").await;
+        assert_eq!(seen, Seen::Absent);
+        // A concurrent writer changes the key after our read...
+        assert!(c.set("k", b"newer".to_vec(), Duration::from_secs(60)).await);
+        // ...so our store, based on the older read, does not happen.
+        assert!(
+            !c.set_if("k", &seen, b"older".to_vec(), Duration::from_secs(60))
+                .await
+        );
+        assert_eq!(c.get("k").await.unwrap(), b"newer");
+        let (_, seen) = c.get_seen("k").await;
+        assert!(
+            c.set_if("k", &seen, b"next".to_vec(), Duration::from_secs(60))
+                .await
+        );
+        assert!(
+            !c.set_if("k", &Seen::Unknown, b"x".to_vec(), Duration::from_secs(60))
+                .await
+        );
+        // A huge TTL is clamped, not an overflow.
+        assert!(c.set("forever", b"v".to_vec(), Duration::MAX).await);
     }
 
     #[tokio::test]

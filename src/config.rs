@@ -530,10 +530,14 @@ impl Config {
             })
             .max(std::time::Duration::from_secs(1)),
             memcache,
-            cache_ttl: std::time::Duration::from_secs(match cli.cache_ttl {
-                Some(s) => s,
-                None => file.parsed::<u64>("cache-ttl")?.unwrap_or(5),
-            }),
+            // Capped at a day: longer makes no sense for listings, and keeps time arithmetic far from overflow.
+            cache_ttl: std::time::Duration::from_secs(
+                match cli.cache_ttl {
+                    Some(s) => s,
+                    None => file.parsed::<u64>("cache-ttl")?.unwrap_or(5),
+                }
+                .min(86_400),
+            ),
             cache_secret: cli
                 .cache_secret
                 .or_else(|| file.string("cache-secret"))
@@ -595,10 +599,13 @@ impl Config {
                 Some(n) => n,
                 None => file.parsed::<u32>("max-login-failures")?.unwrap_or(5),
             },
-            login_lockout: std::time::Duration::from_secs(match cli.login_lockout {
-                Some(n) => n,
-                None => file.parsed::<u64>("login-lockout")?.unwrap_or(300),
-            }),
+            login_lockout: std::time::Duration::from_secs(
+                match cli.login_lockout {
+                    Some(n) => n,
+                    None => file.parsed::<u64>("login-lockout")?.unwrap_or(300),
+                }
+                .min(7 * 86_400),
+            ),
             passive_ports,
             masquerade_firewall: file.string("masquerade-firewall"),
             permit_foreign_addresses: file.bool("permit-foreign-addresses")?.unwrap_or(false),

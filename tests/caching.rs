@@ -283,7 +283,8 @@ fn two_instances_share_listings_and_tokens_through_memcached_and_survive_its_los
     // A write from outside shows through both within the TTL.
     fx.put("outside.txt", "o");
     assert_eq!(names(&mut b, &dir), ["seed.txt", "via-a.txt"]);
-    std::thread::sleep(Duration::from_millis(4200));
+    // memcached counts expiry in whole seconds: a TTL of 4 may last up to 5.
+    std::thread::sleep(Duration::from_millis(5500));
     assert_eq!(
         names(&mut b, &dir),
         ["outside.txt", "seed.txt", "via-a.txt"]
@@ -351,4 +352,27 @@ fn values_over_memcacheds_item_limit_are_split_and_read_back() {
         cache.delete("big").await;
         assert!(cache.get("big").await.is_none());
     });
+}
+
+#[test]
+fn an_unreachable_memcached_never_stalls_the_gateway() {
+    let fx = Fixture::new("cache-nomc");
+    fx.put("a.txt", "a");
+    // Nothing listens there: every connection attempt is refused.
+    let nowhere = format!("127.0.0.1:{}", free_port());
+    let gw = TestGateway::start_with(&["--memcache", &nowhere, "--cache-secret", "s"]);
+    let started = std::time::Instant::now();
+    let mut raw = gw.raw_logged_in();
+    assert_eq!(names(&mut raw, &fx.path("")), ["a.txt"]);
+    // Past the retry delay the client is built again (and fails again): still no stall.
+    std::thread::sleep(Duration::from_millis(5500));
+    assert_eq!(raw.upload(&format!("STOR {}", fx.path("b.txt")), b"b"), 226);
+    assert_eq!(names(&mut raw, &fx.path("")), ["a.txt", "b.txt"]);
+    assert_eq!(raw.cmd(&format!("SIZE {}", fx.path("b.txt"))).0, 213);
+    assert_eq!(raw.cmd("QUIT").0, 221);
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
 }

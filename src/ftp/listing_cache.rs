@@ -12,15 +12,20 @@
 //!   stored snapshot (`ls` → id), the snapshot holds the entries (`snap` → data), and the last few snapshots are
 //!   kept decoded in this process. A lookup costs one small cache read (the id) and, for a snapshot already
 //!   decoded here, nothing more. Invalidation deletes the id: snapshots are immutable and simply expire.
-//! - A 0-byte entry's HEAD result (DLO manifest size, or "not a manifest") is kept for a day under the object's
-//!   name *and* last-modified time: a changed object has a new time, so the entry can never be stale.
+//! - Races: a write stores a tombstone (not a deletion) in the keys it invalidates, and a listing fetched from
+//!   Swift is stored only if its key is still as it was before the fetch (memcached CAS), so a slow LIST can
+//!   never put back what a write in another session of the user just invalidated. If an invalidation cannot be
+//!   written (memcached down), this process ignores the cache for one TTL.
+//! - A 0-byte entry's HEAD result is kept under the object's name *and* last-modified time: "not a manifest"
+//!   for a day (a changed object has a new time), a DLO manifest's size only for the listing TTL (segments can
+//!   be added without changing the manifest). 0-byte files are never answered from a cached listing.
 //!
 //! Not here: fetching listings (`storage.rs`), deciding what a write touches (the callers name the path).
 
 use super::auth::SwiftUser;
 use super::listing::{DirEntries, Meta};
 use super::location::Location;
-use crate::cache::Cache;
+use crate::cache::{Cache, Seen};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -82,7 +87,14 @@ pub struct ListingCache {
     ttl: Duration,
     /// Recently used snapshots, decoded: (snapshot id, listing), most recent last.
     decoded: std::sync::Mutex<std::collections::VecDeque<(String, Arc<Listing>)>>,
+    /// Until when this process ignores the cache because an invalidation could not be written (memcached
+    /// down or slow): listings cached before it may be stale.
+    distrust_until: std::sync::Mutex<Option<std::time::Instant>>,
 }
+
+/// The first byte of a listing key's value when a write invalidated it (a tombstone, not a deletion: a reader
+/// that saw the key before the write then fails its conditional store).
+const TOMBSTONE: u8 = b'x';
 
 impl ListingCache {
     /// Listings kept for `ttl` in `cache`; a zero `ttl` turns listing caching off (DLO sizes are still kept).
@@ -91,7 +103,15 @@ impl ListingCache {
             cache,
             ttl,
             decoded: std::sync::Mutex::new(std::collections::VecDeque::new()),
+            distrust_until: std::sync::Mutex::new(None),
         }
+    }
+
+    fn distrusted(&self) -> bool {
+        self.distrust_until
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some_and(|until| std::time::Instant::now() < until)
     }
 
     fn remember(&self, id: &str, listing: Arc<Listing>) {
@@ -108,15 +128,27 @@ impl ListingCache {
         d.iter().find(|(i, _)| i == id).map(|(_, l)| Arc::clone(l))
     }
 
-    /// The current snapshot of `loc`'s listing, decoded.
-    async fn snapshot(&self, user: &SwiftUser, loc: &Location) -> Option<Arc<Listing>> {
-        if self.ttl.is_zero() {
-            return None;
+    /// The current snapshot of `loc`'s listing, decoded, and what was seen of its key (for [`ListingCache::put`]).
+    pub async fn lookup(&self, user: &SwiftUser, loc: &Location) -> (Option<Arc<Listing>>, Seen) {
+        if self.ttl.is_zero() || self.distrusted() {
+            return (None, Seen::Unknown);
         }
-        let id = self
+        let (id, seen) = self
             .cache
-            .get(&self.key(user, "ls", &loc.to_string()))
-            .await?;
+            .get_seen(&self.key(user, "ls", &loc.to_string()))
+            .await;
+        let listing = match id {
+            Some(id) if id.first() != Some(&TOMBSTONE) => self.decode(id).await,
+            _ => None,
+        };
+        (listing, seen)
+    }
+
+    async fn snapshot(&self, user: &SwiftUser, loc: &Location) -> Option<Arc<Listing>> {
+        self.lookup(user, loc).await.0
+    }
+
+    async fn decode(&self, id: Vec<u8>) -> Option<Arc<Listing>> {
         let id = String::from_utf8(id).ok()?;
         if let Some(listing) = self.recall(&id) {
             return Some(listing);
@@ -148,14 +180,10 @@ impl ListingCache {
         self.cache.key(&[what, &account, &user.login, path])
     }
 
-    /// The cached listing of `loc`, if any (shared, not copied).
-    pub async fn get(&self, user: &SwiftUser, loc: &Location) -> Option<Arc<Listing>> {
-        self.snapshot(user, loc).await
-    }
-
-    /// Caches the listing of `loc`.
-    pub async fn put(&self, user: &SwiftUser, loc: &Location, listing: &Arc<Listing>) {
-        if self.ttl.is_zero() {
+    /// Caches the listing of `loc`, fetched after [`ListingCache::lookup`] saw `seen`: if a write invalidated
+    /// the key meanwhile, the listing may predate it and is not stored.
+    pub async fn put(&self, user: &SwiftUser, loc: &Location, listing: &Arc<Listing>, seen: Seen) {
+        if self.ttl.is_zero() || seen == Seen::Unknown {
             return;
         }
         let wire = match listing.as_ref() {
@@ -168,12 +196,17 @@ impl ListingCache {
         let id = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
         self.remember(&id, Arc::clone(listing));
         // The snapshot first, then the id that makes it current: a reader never finds an id without data.
-        self.cache
+        if !self
+            .cache
             .set(&self.snapshot_key(&id), bytes, self.ttl)
-            .await;
+            .await
+        {
+            return;
+        }
         self.cache
-            .set(
+            .set_if(
                 &self.key(user, "ls", &loc.to_string()),
+                &seen,
                 id.into_bytes(),
                 self.ttl,
             )
@@ -185,7 +218,9 @@ impl ListingCache {
     pub async fn entry(&self, user: &SwiftUser, loc: &Location) -> Option<Meta> {
         let (parent, name) = loc.parent_and_name()?;
         match self.snapshot(user, &parent).await?.as_ref() {
-            Listing::Dir(dir) => dir.get(&name).cloned(),
+            // Not a 0-byte file: libunftp's APPE starts at the size it is told, and a file another client
+            // filled within the TTL must not be appended to (overwritten) at 0.
+            Listing::Dir(dir) => dir.get(&name).filter(|m| m.dir || m.size > 0).cloned(),
             Listing::File(..) => None,
         }
     }
@@ -198,9 +233,19 @@ impl ListingCache {
         }
         let mut at = Some(loc.clone());
         while let Some(l) = at {
-            self.cache
-                .delete(&self.key(user, "ls", &l.to_string()))
-                .await;
+            let tombstone = format!("x{:016x}", fastrand::u64(..)).into_bytes();
+            if !self
+                .cache
+                .set(&self.key(user, "ls", &l.to_string()), tombstone, self.ttl)
+                .await
+            {
+                // The cache may still hold what this write changed: ignore it for as long as that can live.
+                *self
+                    .distrust_until
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) =
+                    Some(std::time::Instant::now() + self.ttl);
+            }
             at = l.parent_and_name().map(|(p, _)| p);
         }
     }

@@ -195,11 +195,12 @@ impl SwiftStorage {
         user: &SwiftUser,
         loc: &Location,
     ) -> std::result::Result<Arc<Listing>, FtpError> {
-        if let Some(cached) = self.shared.listings.get(user, loc).await {
+        let (cached, seen) = self.shared.listings.lookup(user, loc).await;
+        if let Some(cached) = cached {
             return Ok(cached);
         }
         let listing = Arc::new(self.listing_from_swift(user, loc).await?);
-        self.shared.listings.put(user, loc, &listing).await;
+        self.shared.listings.put(user, loc, &listing, seen).await;
         Ok(listing)
     }
 
