@@ -184,6 +184,38 @@ impl RawFtp {
         self.reply()
     }
 
+    /// Sends raw bytes (no line end added): malformed commands, invalid UTF-8.
+    pub fn send_bytes(&mut self, bytes: &[u8]) {
+        self.writer.write_all(bytes).unwrap();
+    }
+
+    /// Reads one reply, or `None` if the server closed the connection instead.
+    pub fn try_reply(&mut self) -> Option<(u32, String)> {
+        let mut line = String::new();
+        let mut buf = Vec::new();
+        match self.reader.read_until(b'\n', &mut buf) {
+            Ok(0) | Err(_) => return None,
+            Ok(_) => line.push_str(&String::from_utf8_lossy(&buf)),
+        }
+        let code: u32 = line.get(..3)?.parse().ok()?;
+        let mut text = line.get(4..).unwrap_or("").trim_end().to_owned();
+        if line.as_bytes().get(3) == Some(&b'-') {
+            loop {
+                let mut next = Vec::new();
+                if self.reader.read_until(b'\n', &mut next).ok()? == 0 {
+                    return None;
+                }
+                let next = String::from_utf8_lossy(&next).into_owned();
+                text.push('\n');
+                text.push_str(next.trim_end());
+                if next.len() >= 4 && next[..3] == line[..3] && next.as_bytes()[3] == b' ' {
+                    break;
+                }
+            }
+        }
+        Some((code, text))
+    }
+
     pub fn send(&mut self, line: &str) {
         self.writer
             .write_all(format!("{line}\r\n").as_bytes())
