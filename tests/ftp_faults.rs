@@ -183,3 +183,121 @@ fn appe_while_swift_is_unreachable_never_overwrites() {
     proxy.heal();
     assert_eq!(fx.get("log.txt"), b"first line\n");
 }
+
+/// A gateway through `proxy` whose Swift may stay silent for 3 s at most.
+fn impatient_gateway_through(proxy: &FaultProxy) -> TestGateway {
+    TestGateway::start_with(&["-a", &proxy.auth_url(), "--swift-timeout", "3"])
+}
+
+#[test]
+fn a_hung_swift_fails_listings_downloads_and_uploads_within_the_timeout() {
+    let fx = Fixture::new("stall");
+    fx.put("big.bin", vec![9u8; 32 * 1024 * 1024]);
+    fx.put("x", "x");
+    let proxy = FaultProxy::start(swift_addr());
+    let gw = TestGateway::start_with(&[
+        "-a",
+        &proxy.auth_url(),
+        "--swift-timeout",
+        "3",
+        "--cache-ttl",
+        "0",
+    ]);
+    let mut raw = gw.raw_logged_in();
+
+    // A listing.
+    proxy.stall();
+    let started = Instant::now();
+    let (replies, _) = raw.transfer(&format!("LIST {}", fx.path("")));
+    assert_eq!(replies.last().unwrap().0, 451, "{replies:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    proxy.heal();
+    let (replies, _) = raw.transfer(&format!("LIST {}", fx.path("")));
+    assert_eq!(replies.last().unwrap().0, 226);
+
+    // A download, hung mid-body.
+    let mut data = raw.data();
+    raw.send(&format!("RETR {}", fx.path("big.bin")));
+    assert_eq!(raw.reply().0, 150);
+    let mut buf = vec![0u8; 1024 * 1024];
+    data.read_exact(&mut buf).unwrap();
+    proxy.stall();
+    let started = Instant::now();
+    let mut rest = Vec::new();
+    let _ = data.read_to_end(&mut rest);
+    let (code, _) = raw.reply();
+    assert!(code == 451 || code == 426, "{code}");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(rest.len() < 31 * 1024 * 1024, "the whole object arrived");
+    proxy.heal();
+
+    // An upload: Swift stops taking bytes; the client keeps sending until the gateway gives up.
+    let mut data = raw.data();
+    raw.send(&format!("STOR {}", fx.path("hung.bin")));
+    assert_eq!(raw.reply().0, 150);
+    data.write_all(&vec![3u8; 1024 * 1024]).unwrap();
+    proxy.stall();
+    let started = Instant::now();
+    data.set_write_timeout(Some(Duration::from_secs(1)))
+        .unwrap();
+    let chunk = vec![4u8; 64 * 1024];
+    while started.elapsed() < Duration::from_secs(20) && data.write_all(&chunk).is_ok() {}
+    drop(data);
+    let (code, _) = raw.reply();
+    assert_eq!(code, 451);
+    assert!(
+        started.elapsed() < Duration::from_secs(25),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(raw.silent_for(Duration::from_millis(200)), "a second reply");
+    proxy.heal();
+    assert!(
+        fx.head("hung.bin").is_none(),
+        "a partial object was committed"
+    );
+
+    // And the gateway serves again.
+    assert_eq!(
+        raw.upload(&format!("STOR {}", fx.path("after.bin")), b"ok"),
+        226
+    );
+    assert_eq!(fx.get("after.bin"), b"ok");
+}
+
+#[test]
+fn a_slow_swift_is_slow_but_never_timed_out_while_bytes_move() {
+    let fx = Fixture::new("slow");
+    let payload: Vec<u8> = (0..6 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+    fx.put("slow.bin", payload.clone());
+    let proxy = FaultProxy::start(swift_addr());
+    let gw = impatient_gateway_through(&proxy);
+    let mut raw = gw.raw_logged_in();
+    // 1 MB/s: the download takes about 6 s, twice the 3 s timeout, and must succeed.
+    proxy.slow(1024 * 1024);
+    let started = Instant::now();
+    let (replies, bytes) = raw.transfer(&format!("RETR {}", fx.path("slow.bin")));
+    assert_eq!(replies.last().unwrap().0, 226, "{replies:?}");
+    assert!(bytes == payload, "bytes differ");
+    assert!(
+        started.elapsed() > Duration::from_secs(4),
+        "not slowed: {:?}",
+        started.elapsed()
+    );
+    // An upload at that rate too.
+    let up: Vec<u8> = payload[..5 * 1024 * 1024].to_vec();
+    assert_eq!(
+        raw.upload(&format!("STOR {}", fx.path("slow-up.bin")), &up),
+        226
+    );
+    proxy.heal();
+    assert!(fx.get("slow-up.bin") == up);
+}

@@ -150,17 +150,14 @@ impl Client {
         if let Some(ip) = forwarded_for {
             req = req.header("X-Forwarded-For", ip.to_string());
         }
-        let resp = req
-            .send()
+        let resp = tokio::time::timeout(self.idle, req.send())
             .await
+            .map_err(|_| Error::timed_out(Op::Info))?
             .map_err(|e| Error::from_transport(Op::Info, e))?;
         if !resp.status().is_success() {
             return Err(Error::from_status(Op::Info, resp.status().as_u16()));
         }
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|e| Error::from_transport(Op::Info, e))?;
+        let body = read_body(&Op::Info, resp, self.idle).await?;
         Info::from_json(&body)
             .map_err(|e| Error::protocol(Op::Info, format!("bad /info JSON: {e}")))
     }
@@ -367,7 +364,7 @@ impl Session {
                 http.get(url)
             })
             .await?;
-        let body = read_body(&op, resp).await?;
+        let body = read_body(&op, resp, self.client.idle).await?;
         serde_json::from_slice::<Vec<super::RawContainer>>(&body)
             .map(|v| v.into_iter().map(ContainerInfo::from).collect())
             .map_err(|e| Error::protocol(op, format!("bad listing JSON: {e}")))
@@ -408,7 +405,7 @@ impl Session {
                 http.get(url)
             })
             .await?;
-        let body = read_body(&op, resp).await?;
+        let body = read_body(&op, resp, self.client.idle).await?;
         serde_json::from_slice::<Vec<super::RawObjectEntry>>(&body)
             .map(|v| v.into_iter().map(ObjectEntry::from).collect())
             .map_err(|e| Error::protocol(op, format!("bad listing JSON: {e}")))
@@ -617,9 +614,12 @@ impl ObjectDownload {
     }
 }
 
-async fn read_body(op: &Op, resp: Response) -> Result<Bytes, Error> {
-    resp.bytes()
+/// A whole (small) answer body: a listing page, `/info`. Bounded by the answer timeout, so a Swift that sends
+/// headers and then stalls cannot hold the command.
+async fn read_body(op: &Op, resp: Response, idle: Duration) -> Result<Bytes, Error> {
+    tokio::time::timeout(idle, resp.bytes())
         .await
+        .map_err(|_| Error::timed_out(op.clone()))?
         .map_err(|e| Error::from_transport(op.clone(), e))
 }
 

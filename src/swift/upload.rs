@@ -7,6 +7,9 @@
 //! A source that simply ends early (a clean close) cannot be told from a complete upload: stream mode FTP has no
 //! length.
 //!
+//! Timeouts bound Swift's silence, never the upload's length: Swift not taking bytes for the answer timeout (its
+//! socket stays full) fails the upload, and so does no answer within that time after the last byte.
+//!
 //! An upload that goes past the cluster's `max_file_size` is stopped at that point ([`UploadError::TooLarge`])
 //! instead of streaming gigabytes that Swift would then refuse with 413. Storing such objects needs segments,
 //! which are not here.
@@ -99,14 +102,34 @@ impl BackgroundMd5 {
     }
 }
 
-/// Resolves `idle` after the body's last byte went out: the upload's answer deadline. Swift answers a streamed
-/// PUT only after the last byte, so there is no deadline while the body flows; if the body never ends (the
-/// request failed first), this never resolves and the request's own error wins.
+/// Added to the answer deadline: the body's "last byte" left this process, but megabytes of it may still sit in
+/// the kernel's socket buffers (several MiB on a fast local link) on their way to a slow Swift.
+const IN_FLIGHT_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Resolves `idle` (plus [`IN_FLIGHT_GRACE`]) after the body's last byte went out: the upload's answer deadline.
+/// Swift answers a streamed PUT only after the last byte, so there is no deadline while the body flows; if the
+/// body never ends (the request failed first), this never resolves and the request's own error wins.
 async fn answer_deadline(ended: tokio::sync::oneshot::Receiver<()>, idle: std::time::Duration) {
     if ended.await.is_err() {
         std::future::pending::<()>().await;
     }
-    tokio::time::sleep(idle).await;
+    tokio::time::sleep(idle + IN_FLIGHT_GRACE).await;
+}
+
+/// Since when hyper has held the last chunk without asking for the next: Swift is not taking the bytes.
+type Held = Arc<Mutex<Option<std::time::Instant>>>;
+
+/// Resolves when Swift has not taken a chunk for `idle` (its socket buffers are full and stay full): a stalled
+/// Swift, which would otherwise hold the upload (and the FTP client behind it) forever. A slow FTP client does
+/// not count: hyper is then waiting for the next chunk, not holding one.
+async fn swift_stalled(held: Held, idle: std::time::Duration) {
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        let since = *held.lock().unwrap_or_else(|e| e.into_inner());
+        if since.is_some_and(|t| t.elapsed() >= idle) {
+            return;
+        }
+    }
 }
 
 /// What the body stream leaves behind for the caller once the request is over.
@@ -186,6 +209,18 @@ impl Session {
             std::task::Poll::Ready(None::<std::io::Result<Bytes>>)
         });
         let stream = stream.chain(end);
+        // Stamped when a chunk goes to hyper, cleared when hyper asks for the next one.
+        let held: Held = Arc::new(Mutex::new(None));
+        let stamp = Arc::clone(&held);
+        let mut stream = Box::pin(stream);
+        let stream = futures_util::stream::poll_fn(move |cx| {
+            *stamp.lock().unwrap_or_else(|e| e.into_inner()) = None;
+            let next = stream.as_mut().poll_next_unpin(cx);
+            if let std::task::Poll::Ready(Some(Ok(_))) = &next {
+                *stamp.lock().unwrap_or_else(|e| e.into_inner()) = Some(std::time::Instant::now());
+            }
+            next
+        });
         let mut body = Some(reqwest::Body::wrap_stream(stream));
         let put = self.send(&op, Replay::Never, |http, base| {
             let mut req = http.put(super::client::object_url(base, container, key));
@@ -200,6 +235,10 @@ impl Session {
         let result = tokio::select! {
             result = put => result,
             () = answer_deadline(ended_rx, self.idle_timeout()) => Err(Error::timed_out(op.clone())),
+            () = swift_stalled(held, self.idle_timeout()) => {
+                tracing::warn!(%container, %key, "Swift stopped taking the upload: giving up");
+                Err(Error::timed_out(op.clone()))
+            }
         };
         let (bytes, failure, too_large) = {
             let mut p = progress.lock().unwrap_or_else(|e| e.into_inner());

@@ -1,5 +1,6 @@
 //! A TCP proxy in front of the real Swift that a test controls: pass traffic, cut every connection and refuse
-//! new ones (the Swift proxy "stopped"), heal, or rewrite bytes on their way to Swift (corruption in transit).
+//! new ones (the Swift proxy "stopped"), stall (connections open, no byte moving: a hung Swift), slow (a rate
+//! limit), heal, or rewrite bytes on their way to Swift (corruption in transit).
 //! Faults a real Swift cannot be made to produce on demand, without stopping the Swift other tests use.
 
 use std::net::SocketAddr;
@@ -11,6 +12,10 @@ use tokio::sync::watch;
 #[derive(Default)]
 struct Rules {
     refusing: bool,
+    /// Connections stay open but no byte moves, either way (a hung Swift).
+    stalled: bool,
+    /// Bytes per second each way, when set (a slow link).
+    rate: Option<u64>,
     corrupt: Option<(Vec<u8>, Vec<u8>)>,
     /// Everything sent towards Swift, up to [`RECORD_LIMIT`] bytes.
     recorded: Vec<u8>,
@@ -75,9 +80,22 @@ impl FaultProxy {
         self.generation.send_modify(|g| *g += 1);
     }
 
-    /// Lets traffic through again.
+    /// Lets traffic through again, at full speed.
     pub fn heal(&self) {
-        self.rules.lock().unwrap().refusing = false;
+        let mut r = self.rules.lock().unwrap();
+        r.refusing = false;
+        r.stalled = false;
+        r.rate = None;
+    }
+
+    /// Keeps every connection open but moves no byte until healed (a hung Swift).
+    pub fn stall(&self) {
+        self.rules.lock().unwrap().stalled = true;
+    }
+
+    /// Lets at most `bytes_per_second` through each way, per connection.
+    pub fn slow(&self, bytes_per_second: u64) {
+        self.rules.lock().unwrap().rate = Some(bytes_per_second);
     }
 
     /// What was sent towards Swift so far (the first few MiB).
@@ -97,6 +115,25 @@ pub fn swift_addr() -> SocketAddr {
     let url = super::auth_url();
     let host = url.split('/').nth(2).unwrap();
     host.parse().unwrap()
+}
+
+/// Waits while stalled, then as long as the rate asks for `n` bytes; false if the connection should end.
+async fn obey(rules: &Arc<Mutex<Rules>>, n: usize) -> bool {
+    loop {
+        let (stalled, rate) = {
+            let r = rules.lock().unwrap();
+            (r.stalled, r.rate)
+        };
+        if stalled {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            continue;
+        }
+        if let Some(rate) = rate {
+            let secs = n as f64 / rate.max(1) as f64;
+            tokio::time::sleep(std::time::Duration::from_secs_f64(secs)).await;
+        }
+        return true;
+    }
 }
 
 async fn pump(
@@ -136,14 +173,23 @@ async fn pump(
                     }
                 }
             }
-            if sw.write_all(chunk).await.is_err() {
+            if !obey(&rules, n).await || sw.write_all(chunk).await.is_err() {
                 break;
             }
         }
         let _ = sw.shutdown().await;
     };
     let down = async {
-        let _ = tokio::io::copy(&mut sr, &mut cw).await;
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = match sr.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            if !obey(&rules, n).await || cw.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+        }
         let _ = cw.shutdown().await;
     };
     tokio::select! {
