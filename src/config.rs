@@ -623,7 +623,6 @@ impl Config {
         let mut pending = Vec::new();
         let set = [
             (self.storage_policy.is_some(), "--storage-policy"),
-            (self.permit_foreign_addresses, "permit-foreign-addresses"),
             (self.split_large_files > 0, "split-large-files"),
             (self.hide_part_dir, "hide-part-dir"),
             (self.rackspace_service_net, "rackspace-service-net"),
@@ -633,6 +632,13 @@ impl Config {
             self.warnings.push(format!(
                 "{name}: not available in this version of swiftftp yet; it has no effect"
             ));
+        }
+        if self.permit_foreign_addresses {
+            self.warnings.push(
+                "permit-foreign-addresses has no effect: active mode (PORT) is off, so data connections only \
+                 ever go back to the client"
+                    .to_owned(),
+            );
         }
         if !self.memcache.is_empty() && self.cache_secret.is_none() {
             self.warnings.push(

@@ -3,7 +3,7 @@
 # and Keystone (tests/keystone-lab.sh), checks formatting, lints and docs, runs `cargo test` (unit tests and
 # integration tests against the real Swift and Keystone with a Rust FTP client, and of the real binary as a
 # daemon), verifies the example systemd units (tests/check-examples.sh), then the end-to-end suite with lftp and
-# curl (tests/e2e.sh).
+# curl (tests/e2e.sh) and the load test (tests/load.sh).
 #
 # The labs are left running if they were running before, and stopped (by pid) if this run started them.
 set -euo pipefail
@@ -40,4 +40,6 @@ step "examples: systemd units"
 "$here/check-examples.sh" "$repo/target/debug/swiftftp"
 step "end-to-end: lftp and curl"
 "$here/e2e.sh" "$repo/target/debug/swiftftp"
+step "load: 200 sessions for two minutes"
+"$here/load.sh" "$repo/target/debug/swiftftp"
 step "all tests passed"

@@ -144,6 +144,9 @@ use = egg:swift#proxy_logging
 [filter:cache]
 use = egg:swift#memcache
 memcache_servers = 127.0.0.1:$MEMCACHE_PORT
+# The default pool of 2 connections starves under a few hundred concurrent requests: token lookups then miss and
+# tempauth answers 401 (and its auth endpoint 503). Production proxies raise it too.
+memcache_max_connections = 64
 [filter:listing_formats]
 use = egg:swift#listing_formats
 [filter:bulk]

@@ -70,6 +70,11 @@ pub(crate) enum Replay {
     Never,
 }
 
+/// Idle connections kept per Swift host for reuse.
+const POOL_IDLE_PER_HOST: usize = 32;
+/// How long an idle connection is kept.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// The shared HTTP client: cheap to clone, one connection pool and one token store for every session.
 #[derive(Debug, Clone)]
 pub struct Client {
@@ -98,6 +103,10 @@ impl Client {
             .connect_timeout(config.connect_timeout)
             .tls_danger_accept_invalid_certs(config.insecure)
             .tcp_nodelay(true)
+            // Connections kept for reuse after a burst: a few, not long (each is a descriptor and a Swift
+            // worker's socket).
+            .pool_max_idle_per_host(POOL_IDLE_PER_HOST)
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .user_agent(concat!("swiftftp/", env!("CARGO_PKG_VERSION")));
         if let Some(pem) = &config.ca_pem {
             builder = builder.tls_certs_merge(reqwest::Certificate::from_pem_bundle(pem)?);
