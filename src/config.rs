@@ -219,6 +219,22 @@ impl FileSettings {
             .transpose()
     }
 
+    /// The command line's value, else the file's, else `default`.
+    fn number<T: std::str::FromStr>(
+        &self,
+        cli: Option<T>,
+        key: &str,
+        default: T,
+    ) -> anyhow::Result<T>
+    where
+        T::Err: std::error::Error + Send + Sync + 'static,
+    {
+        match cli {
+            Some(v) => Ok(v),
+            None => Ok(self.parsed(key)?.unwrap_or(default)),
+        }
+    }
+
     fn parsed<T: std::str::FromStr>(&self, key: &str) -> anyhow::Result<Option<T>>
     where
         T::Err: std::error::Error + Send + Sync + 'static,
@@ -412,10 +428,7 @@ impl Config {
             }
         }
 
-        let port = match cli.port {
-            Some(p) => p,
-            None => file.parsed::<u16>("port")?.unwrap_or(2021),
-        };
+        let port = file.number(cli.port, "port", 2021)?;
         let bind = cli
             .bind_address
             .or_else(|| file.string("bind-address"))
@@ -524,19 +537,16 @@ impl Config {
             ca_file: cli
                 .ca_file
                 .or_else(|| file.string("ca-file").map(PathBuf::from)),
-            swift_timeout: std::time::Duration::from_secs(match cli.swift_timeout {
-                Some(s) => s,
-                None => file.parsed::<u64>("swift-timeout")?.unwrap_or(60),
-            })
+            swift_timeout: std::time::Duration::from_secs(file.number(
+                cli.swift_timeout,
+                "swift-timeout",
+                60,
+            )?)
             .max(std::time::Duration::from_secs(1)),
             memcache,
             // Capped at a day: longer makes no sense for listings, and keeps time arithmetic far from overflow.
             cache_ttl: std::time::Duration::from_secs(
-                match cli.cache_ttl {
-                    Some(s) => s,
-                    None => file.parsed::<u64>("cache-ttl")?.unwrap_or(5),
-                }
-                .min(86_400),
+                file.number(cli.cache_ttl, "cache-ttl", 5)?.min(86_400),
             ),
             cache_secret: cli
                 .cache_secret
@@ -560,10 +570,11 @@ impl Config {
                 Some("json") => LogFormat::Json,
                 Some(other) => bail!("log format {other:?}: use text or json"),
             },
-            shutdown_grace: std::time::Duration::from_secs(match cli.shutdown_grace {
-                Some(s) => s,
-                None => file.parsed::<u64>("shutdown-grace")?.unwrap_or(10),
-            }),
+            shutdown_grace: std::time::Duration::from_secs(file.number(
+                cli.shutdown_grace,
+                "shutdown-grace",
+                10,
+            )?),
             metrics_address: cli
                 .metrics_address
                 .or_else(|| file.string("metrics-address"))
@@ -576,35 +587,20 @@ impl Config {
             gid,
             storage_policy: cli.storage_policy.or_else(|| file.string("storage-policy")),
             banner: expand_banner(file.get("banner").unwrap_or(DEFAULT_BANNER)),
-            max_cons_per_ip: match cli.max_cons_per_ip {
-                Some(n) => n,
-                None => file.parsed::<u32>("max-cons-per-ip")?.unwrap_or(0),
-            },
-            max_connections: match cli.max_connections {
-                Some(n) => n,
-                None => file.parsed::<u32>("max-connections")?.unwrap_or(1000),
-            },
-            max_sessions_per_user: match cli.max_sessions_per_user {
-                Some(n) => n,
-                None => file.parsed::<u32>("max-sessions-per-user")?.unwrap_or(0),
-            },
+            max_cons_per_ip: file.number(cli.max_cons_per_ip, "max-cons-per-ip", 0)?,
+            max_connections: file.number(cli.max_connections, "max-connections", 1000)?,
+            max_sessions_per_user: file.number(
+                cli.max_sessions_per_user,
+                "max-sessions-per-user",
+                0,
+            )?,
             idle_timeout: std::time::Duration::from_secs(
-                match cli.idle_timeout {
-                    Some(n) => n,
-                    None => file.parsed::<u64>("idle-timeout")?.unwrap_or(300),
-                }
-                .max(1),
+                file.number(cli.idle_timeout, "idle-timeout", 300)?.max(1),
             ),
-            max_login_failures: match cli.max_login_failures {
-                Some(n) => n,
-                None => file.parsed::<u32>("max-login-failures")?.unwrap_or(5),
-            },
+            max_login_failures: file.number(cli.max_login_failures, "max-login-failures", 5)?,
             login_lockout: std::time::Duration::from_secs(
-                match cli.login_lockout {
-                    Some(n) => n,
-                    None => file.parsed::<u64>("login-lockout")?.unwrap_or(300),
-                }
-                .min(7 * 86_400),
+                file.number(cli.login_lockout, "login-lockout", 300)?
+                    .min(7 * 86_400),
             ),
             passive_ports,
             masquerade_firewall: file.string("masquerade-firewall"),
