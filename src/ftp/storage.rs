@@ -469,12 +469,27 @@ impl SwiftStorage {
 }
 
 impl SwiftStorage {
-    /// After a write to `path` (successful or not: a failure may have changed something), forgets the cached
-    /// listings it touches.
-    async fn written(&self, user: &SwiftUser, path: &Path) {
-        if let Ok(loc) = self.locate(path) {
-            self.shared.listings.invalidate(user, &loc).await;
-        }
+    /// [`SwiftStorage::at`] for a command that writes: once `f` is done (successful or not: a failure may have
+    /// changed something), the cached listings the location touches are forgotten.
+    async fn write_at<T, F, Fut>(
+        &self,
+        user: &SwiftUser,
+        op: &'static str,
+        path: &Path,
+        on: On,
+        f: F,
+    ) -> Result<T>
+    where
+        F: FnOnce(Location) -> Fut,
+        Fut: Future<Output = std::result::Result<T, FtpError>>,
+    {
+        self.at(user, op, path, on, |loc| async move {
+            let touched = loc.clone();
+            let result = f(loc).await;
+            self.shared.listings.invalidate(user, &touched).await;
+            result
+        })
+        .await
     }
 }
 
@@ -716,7 +731,7 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
     ) -> Result<u64> {
         let started = std::time::Instant::now();
         let result = self
-            .at(user, "STOR", path.as_ref(), On::File, |loc| async move {
+            .write_at(user, "STOR", path.as_ref(), On::File, |loc| async move {
                 if start_pos == 0 && self.take_unknown(&loc) {
                     return Err(FtpError::StateUnknown(loc));
                 }
@@ -730,28 +745,21 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
             .await;
         let bytes = *result.as_ref().unwrap_or(&0);
         transferred(user, "STOR", path.as_ref(), started, bytes, &result);
-        self.written(user, path.as_ref()).await;
         result
     }
 
     async fn del<P: AsRef<Path> + Send + Debug>(&self, user: &SwiftUser, path: P) -> Result<()> {
-        let result = self
-            .at(user, "DELE", path.as_ref(), On::File, |loc| async move {
-                self.delete_file(&user.session, &loc).await
-            })
-            .await;
-        self.written(user, path.as_ref()).await;
-        result
+        self.write_at(user, "DELE", path.as_ref(), On::File, |loc| async move {
+            self.delete_file(&user.session, &loc).await
+        })
+        .await
     }
 
     async fn mkd<P: AsRef<Path> + Send + Debug>(&self, user: &SwiftUser, path: P) -> Result<()> {
-        let result = self
-            .at(user, "MKD", path.as_ref(), On::File, |loc| async move {
-                self.make_dir(&user.session, &loc).await
-            })
-            .await;
-        self.written(user, path.as_ref()).await;
-        result
+        self.write_at(user, "MKD", path.as_ref(), On::File, |loc| async move {
+            self.make_dir(&user.session, &loc).await
+        })
+        .await
     }
 
     async fn rename<P: AsRef<Path> + Send + Debug>(
@@ -761,29 +769,28 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
         to: P,
     ) -> Result<()> {
         let to = to.as_ref();
-        let result = self
-            .at(user, "RNTO", from.as_ref(), On::File, |from| async move {
-                let to = self.locate(to)?;
-                self.rename_path(&user.session, &from, &to).await
-            })
-            .await;
-        self.written(user, from.as_ref()).await;
-        self.written(user, to).await;
-        // Moved into an existing directory: the file landed one level below `to`.
-        if let Some(name) = from.as_ref().file_name() {
-            self.written(user, &to.join(name)).await;
-        }
-        result
+        // The source's listings are forgotten by `write_at`; the target's here, once it is known.
+        self.write_at(user, "RNTO", from.as_ref(), On::File, |from| async move {
+            let to = self.locate(to)?;
+            let result = self.rename_path(&user.session, &from, &to).await;
+            let listings = &self.shared.listings;
+            listings.invalidate(user, &to).await;
+            // Moved into an existing directory: the file landed one level below `to`.
+            if let Some((_, name)) = from.parent_and_name() {
+                listings
+                    .invalidate(user, &Location::parse_str(&format!("{to}/{name}")))
+                    .await;
+            }
+            result
+        })
+        .await
     }
 
     async fn rmd<P: AsRef<Path> + Send + Debug>(&self, user: &SwiftUser, path: P) -> Result<()> {
-        let result = self
-            .at(user, "RMD", path.as_ref(), On::Dir, |loc| async move {
-                self.remove_dir(&user.session, &loc).await
-            })
-            .await;
-        self.written(user, path.as_ref()).await;
-        result
+        self.write_at(user, "RMD", path.as_ref(), On::Dir, |loc| async move {
+            self.remove_dir(&user.session, &loc).await
+        })
+        .await
     }
 
     async fn cwd<P: AsRef<Path> + Send + Debug>(&self, user: &SwiftUser, path: P) -> Result<()> {
