@@ -5,7 +5,7 @@
 use crate::common::faulty::{FaultProxy, swift_addr};
 use crate::common::process::{Foreground, free_port, http_get, metric, wait_for};
 use crate::common::swift::Fixture;
-use crate::common::{KEY, RawFtp, TestGateway, USER, auth_url};
+use crate::common::{KEY, RawFtp, TestGateway, USER, auth_url, swift_token};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -221,10 +221,7 @@ impl Drop for Memcached {
 }
 
 fn login(port: u16) -> RawFtp {
-    let mut raw = RawFtp::connect(SocketAddr::from(([127, 0, 0, 1], port)));
-    assert_eq!(raw.cmd(&format!("USER {USER}")).0, 331);
-    assert_eq!(raw.cmd(&format!("PASS {KEY}")).0, 230);
-    raw
+    RawFtp::logged_in(SocketAddr::from(([127, 0, 0, 1], port)))
 }
 
 #[test]
@@ -295,18 +292,7 @@ fn two_instances_share_listings_and_tokens_through_memcached_and_survive_its_los
     );
 
     // Nothing readable in memcached carries the password or the token.
-    let token = {
-        let url = auth_url();
-        let host = url.split('/').nth(2).unwrap().to_owned();
-        let path = format!("/{}", url.splitn(4, '/').nth(3).unwrap());
-        let mut s = TcpStream::connect(&host).unwrap();
-        write!(s, "GET {path} HTTP/1.0\r\nHost: {host}\r\nX-Auth-User: {USER}\r\nX-Auth-Key: {KEY}\r\n\r\n").unwrap();
-        let mut out = String::new();
-        std::io::Read::read_to_string(&mut s, &mut out).unwrap();
-        out.lines()
-            .find_map(|l| l.strip_prefix("X-Auth-Token: ").map(str::to_owned))
-            .unwrap()
-    };
+    let token = swift_token();
     let dump = mc.dump();
     assert!(dump.len() >= 2, "memcached holds {} entries", dump.len());
     for (k, v) in &dump {

@@ -5,10 +5,10 @@
 use crate::common::faulty::{FaultProxy, swift_addr};
 use crate::common::process::{BIN, Foreground, base_args, free_port, http_get, metric, wait_for};
 use crate::common::swift::Fixture;
-use crate::common::{KEY, RawFtp, USER, auth_url};
+use crate::common::{KEY, RawFtp, USER, auth_url, swift_token};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -94,10 +94,7 @@ impl Daemon {
     }
 
     fn raw_logged_in(&self) -> RawFtp {
-        let mut raw = RawFtp::connect(self.ftp);
-        assert_eq!(raw.cmd(&format!("USER {USER}")).0, 331);
-        assert_eq!(raw.cmd(&format!("PASS {KEY}")).0, 230);
-        raw
+        RawFtp::logged_in(self.ftp)
     }
 }
 
@@ -126,28 +123,6 @@ fn run_bounded(cmd: &mut Command, limit: Duration) -> Output {
         std::thread::sleep(Duration::from_millis(20));
     }
     child.wait_with_output().unwrap()
-}
-
-/// The test account's current token, straight from the auth service (tempauth hands the same one out while valid).
-fn swift_token() -> String {
-    let url = auth_url();
-    let host = url.split('/').nth(2).unwrap();
-    let path = format!("/{}", url.splitn(4, '/').nth(3).unwrap());
-    let mut s = TcpStream::connect(host).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.0\r\nHost: {host}\r\nX-Auth-User: {USER}\r\nX-Auth-Key: {KEY}\r\n\r\n"
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out.lines()
-        .find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("x-auth-token")
-                .then(|| v.trim().to_owned())
-        })
-        .unwrap()
 }
 
 /// Uid and gid lines of every thread of `pid`.
@@ -365,9 +340,7 @@ fn a_second_signal_exits_at_once_and_the_cut_upload_is_not_stored() {
     let fx = Fixture::new("sigterm2");
     let port = free_port();
     let mut gw = Foreground::start(port, &auth_url(), &[]);
-    let mut raw = RawFtp::connect(SocketAddr::from(([127, 0, 0, 1], port)));
-    assert_eq!(raw.cmd(&format!("USER {USER}")).0, 331);
-    assert_eq!(raw.cmd(&format!("PASS {KEY}")).0, 230);
+    let mut raw = RawFtp::logged_in(SocketAddr::from(([127, 0, 0, 1], port)));
     let mut data = raw.data();
     raw.send(&format!("STOR {}", fx.path("cut.bin")));
     assert_eq!(raw.reply().0, 150);
@@ -430,9 +403,7 @@ fn health_turns_unhealthy_while_swift_is_down_and_back_and_json_logs_parse() {
     proxy.heal();
     health_becomes(200);
     // After a login: the proxy of that login's storage URL.
-    let mut raw = RawFtp::connect(SocketAddr::from(([127, 0, 0, 1], port)));
-    assert_eq!(raw.cmd(&format!("USER {USER}")).0, 331);
-    assert_eq!(raw.cmd(&format!("PASS {KEY}")).0, 230);
+    let mut raw = RawFtp::logged_in(SocketAddr::from(([127, 0, 0, 1], port)));
     assert_eq!(raw.cmd("QUIT").0, 221);
     wait_for("/health after a login", Duration::from_secs(10), || {
         let (code, body) = http_get(metrics, "/health");
@@ -495,9 +466,7 @@ fn syslog_gets_the_lines_with_the_daemon_facility() {
         .unwrap();
     let port = free_port();
     let gw = Foreground::start(port, &auth_url(), &["--syslog"]);
-    let mut raw = RawFtp::connect(SocketAddr::from(([127, 0, 0, 1], port)));
-    assert_eq!(raw.cmd(&format!("USER {USER}")).0, 331);
-    assert_eq!(raw.cmd(&format!("PASS {KEY}")).0, 230);
+    let mut raw = RawFtp::logged_in(SocketAddr::from(([127, 0, 0, 1], port)));
     assert_eq!(raw.cmd("QUIT").0, 221);
     let tag = format!("swiftftp[{}]:", gw.pid());
     let mut seen = Vec::new();

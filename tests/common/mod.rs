@@ -22,6 +22,29 @@ pub fn auth_url() -> String {
         .unwrap_or_else(|_| "http://127.0.0.1:8080/auth/v1.0".to_owned())
 }
 
+/// The test account's current token, straight from the v1 auth service (tempauth hands the same one out while
+/// it is valid): what must never show in a log or a cache.
+pub fn swift_token() -> String {
+    let url = auth_url();
+    let host = url.split('/').nth(2).unwrap();
+    let path = format!("/{}", url.splitn(4, '/').nth(3).unwrap());
+    let mut s = TcpStream::connect(host).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.0\r\nHost: {host}\r\nX-Auth-User: {USER}\r\nX-Auth-Key: {KEY}\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out.lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("x-auth-token")
+                .then(|| v.trim().to_owned())
+        })
+        .unwrap()
+}
+
 /// The admin login of the test account.
 pub const USER: &str = "test:tester";
 /// Its key.
@@ -112,10 +135,7 @@ impl TestGateway {
 
     /// A raw control connection, logged in.
     pub fn raw_logged_in(&self) -> RawFtp {
-        let mut raw = self.raw();
-        assert_eq!(raw.cmd(&format!("USER {USER}")).0, 331);
-        assert_eq!(raw.cmd(&format!("PASS {KEY}")).0, 230);
-        raw
+        RawFtp::logged_in(self.addr)
     }
 }
 
@@ -149,6 +169,14 @@ impl RawFtp {
         };
         let (code, _) = raw.reply();
         assert_eq!(code, 220);
+        raw
+    }
+
+    /// Connects to `addr` and logs in as the test admin.
+    pub fn logged_in(addr: SocketAddr) -> Self {
+        let mut raw = Self::connect(addr);
+        assert_eq!(raw.cmd(&format!("USER {USER}")).0, 331);
+        assert_eq!(raw.cmd(&format!("PASS {KEY}")).0, 230);
         raw
     }
 
