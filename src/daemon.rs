@@ -283,24 +283,20 @@ impl ShutdownSignals {
 
     /// Resolves on the first SIGTERM or SIGINT, and arms a second one to exit the process at once.
     pub async fn first(self) {
-        shutdown_signal(self).await;
-    }
-}
-
-async fn shutdown_signal(signals: ShutdownSignals) {
-    let ShutdownSignals { mut term, mut int } = signals;
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: shutting down, letting transfers finish"),
-        _ = int.recv() => tracing::info!("SIGINT: shutting down, letting transfers finish"),
-    }
-    tokio::spawn(async move {
+        let Self { mut term, mut int } = self;
         tokio::select! {
-            _ = term.recv() => {},
-            _ = int.recv() => {},
+            _ = term.recv() => tracing::info!("SIGTERM: shutting down, letting transfers finish"),
+            _ = int.recv() => tracing::info!("SIGINT: shutting down, letting transfers finish"),
         }
-        tracing::warn!("second signal: exiting now, cutting running transfers");
-        std::process::exit(1);
-    });
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = term.recv() => {},
+                _ = int.recv() => {},
+            }
+            tracing::warn!("second signal: exiting now, cutting running transfers");
+            std::process::exit(1);
+        });
+    }
 }
 
 /// Reopens the log file on every SIGHUP (for logrotate).

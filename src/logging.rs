@@ -132,7 +132,8 @@ pub fn init(config: &Config) -> anyhow::Result<Logging> {
     let no_libunftp_spans =
         filter_fn(|meta| !(meta.is_span() && meta.target().starts_with("libunftp")));
     let mut logging = Logging::default();
-    let (writer, ansi) = match destination(config) {
+    // syslog stamps its own time and program name.
+    let (writer, ansi, with_time) = match destination(config) {
         Destination::Syslog => {
             let identity = c"swiftftp";
             let syslog = syslog_tracing::Syslog::new(
@@ -142,7 +143,7 @@ pub fn init(config: &Config) -> anyhow::Result<Logging> {
             )
             .context("opening syslog")?
             .invalid_chars(syslog_tracing::InvalidCharAction::Remove);
-            (BoxMakeWriter::new(syslog), false)
+            (BoxMakeWriter::new(syslog), false, false)
         }
         Destination::File(path) => {
             let file = Arc::new(
@@ -150,15 +151,14 @@ pub fn init(config: &Config) -> anyhow::Result<Logging> {
                     .with_context(|| format!("opening the log file {}", path.display()))?,
             );
             logging.file = Some(Arc::clone(&file));
-            (BoxMakeWriter::new(SharedFile(file)), false)
+            (BoxMakeWriter::new(SharedFile(file)), false, true)
         }
         Destination::Stderr => (
             BoxMakeWriter::new(std::io::stderr),
             std::io::stderr().is_terminal(),
+            true,
         ),
     };
-    // syslog stamps its own time and program name.
-    let with_time = !matches!(destination(config), Destination::Syslog);
     let layer = match (config.log_format, with_time) {
         (LogFormat::Json, _) => fmt::layer()
             .json()
