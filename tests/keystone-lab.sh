@@ -381,11 +381,4 @@ SWIFTFTP_TEST_KEYSTONE_V2_TTL=$v2_ttl
 EOF
 }
 
-case "${1:-}" in
-  install) cmd_install ;;
-  start) cmd_start ;;
-  stop) cmd_stop ;;
-  status) cmd_status ;;
-  env) cmd_env ;;
-  *) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
-esac
+lab_main 26 "$@"

@@ -34,3 +34,17 @@ write_if_changed() {
     touch "$LAB/.changed"
   fi
 }
+
+# Runs the subcommand $2 (install, start, stop, status, env) of the sourcing lab; anything else prints the
+# script's header comment (lines 2 to $1) and exits 2.
+lab_main() {
+  local usage_end=$1
+  case "${2:-}" in
+    install) cmd_install ;;
+    start) cmd_start ;;
+    stop) cmd_stop ;;
+    status) cmd_status ;;
+    env) cmd_env ;;
+    *) sed -n "2,${usage_end}p" "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+  esac
+}

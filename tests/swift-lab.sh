@@ -300,11 +300,4 @@ SWIFTFTP_TEST_KEY=testing
 EOF
 }
 
-case "${1:-}" in
-  install) cmd_install ;;
-  start) cmd_start ;;
-  stop) cmd_stop ;;
-  status) cmd_status ;;
-  env) cmd_env ;;
-  *) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
-esac
+lab_main 10 "$@"
