@@ -13,7 +13,7 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, TextEncoder,
 };
 use std::future::Future;
 use std::net::SocketAddr;
@@ -52,11 +52,18 @@ static SESSIONS: LazyLock<IntGauge> = LazyLock::new(|| {
     registered(g)
 });
 
-static SESSIONS_STARTED: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    counter_vec(
+/// A counter without labels, registered.
+fn counter(name: &str, help: &str) -> IntCounter {
+    registered(
+        IntCounter::new(name, help)
+            .unwrap_or_else(|e| unreachable!("a constant metric definition: {e}")),
+    )
+}
+
+static SESSIONS_STARTED: LazyLock<IntCounter> = LazyLock::new(|| {
+    counter(
         "swiftftp_sessions_started_total",
         "FTP control connections accepted.",
-        &[],
     )
 });
 
@@ -128,7 +135,7 @@ impl SessionGuard {
     /// Counts a new session until the guard is dropped.
     pub fn start() -> Self {
         SESSIONS.inc();
-        SESSIONS_STARTED.with_label_values(&[] as &[&str]).inc();
+        SESSIONS_STARTED.inc();
         Self(())
     }
 }
@@ -139,17 +146,16 @@ impl Drop for SessionGuard {
     }
 }
 
-static REFUSED: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    counter_vec(
+static REFUSED: LazyLock<IntCounter> = LazyLock::new(|| {
+    counter(
         "swiftftp_connections_refused_total",
         "Connections turned away with 421 (max-connections, max-cons-per-ip).",
-        &[],
     )
 });
 
 /// Counts a connection turned away by a limit.
 pub fn connection_refused() {
-    REFUSED.with_label_values(&[] as &[&str]).inc();
+    REFUSED.inc();
 }
 
 /// Counts a finished transfer: `command` is `RETR` or `STOR`; `bytes` moved (also for a failed one).
