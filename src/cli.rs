@@ -91,6 +91,11 @@ pub struct Cli {
     #[arg(long = "cache-ttl", env = "SWIFTFTP_CACHE_TTL", value_name = "SECONDS")]
     pub cache_ttl: Option<u64>,
 
+    /// Which 0-byte files are HEADed to find Dynamic Large Object manifests: `segments` (those whose segments
+    /// are where python-swiftclient, rclone or ftp-cloudfs put them), `all`, or `none` [default: segments]
+    #[arg(long = "dlo-check", env = "SWIFTFTP_DLO_CHECK", value_name = "WHICH")]
+    pub dlo_check: Option<String>,
+
     /// Secret for the cache's keys (HMAC) and token encryption; instances sharing memcached need the same one
     /// [default: random per process]
     #[arg(

@@ -64,6 +64,7 @@ const KNOWN_KEYS: &[&str] = &[
     "max-login-failures",
     "login-lockout",
     "cache-ttl",
+    "dlo-check",
     "cache-secret",
     "shutdown-grace",
     "metrics-address",
@@ -78,6 +79,20 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line.
     Json,
+}
+
+/// Which 0-byte listing entries are HEADed: a Dynamic Large Object manifest lists as 0 bytes, and only a HEAD
+/// tells it from an empty file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DloCheck {
+    /// Only those with segments where the known writers put them: `<container>_segments/<prefix><name>/`
+    /// (python-swiftclient, rclone) or a `<name>.part/` folder beside them (ftp-cloudfs). One extra listing
+    /// instead of one HEAD per empty file.
+    Segments,
+    /// Every one (manifests pointing anywhere are found; costs one HEAD per empty file on the first listing).
+    All,
+    /// None: DLO manifests show as 0 bytes.
+    None,
 }
 
 /// Keystone API versions.
@@ -138,6 +153,8 @@ pub struct Config {
     pub memcache: Vec<String>,
     /// How long a listing is reused (zero: not cached).
     pub cache_ttl: std::time::Duration,
+    /// Which 0-byte entries are HEADed for their real size.
+    pub dlo_check: DloCheck,
     /// Secret for cache keys and token encryption (random per process when unset).
     pub cache_secret: Option<String>,
     /// Debug logging.
@@ -548,6 +565,16 @@ impl Config {
             cache_ttl: std::time::Duration::from_secs(
                 file.number(cli.cache_ttl, "cache-ttl", 5)?.min(86_400),
             ),
+            dlo_check: match cli
+                .dlo_check
+                .or_else(|| file.string("dlo-check"))
+                .as_deref()
+            {
+                None | Some("segments") => DloCheck::Segments,
+                Some("all") => DloCheck::All,
+                Some("none") => DloCheck::None,
+                Some(other) => bail!("dlo-check {other:?}: use segments, all or none"),
+            },
             cache_secret: cli
                 .cache_secret
                 .or_else(|| file.string("cache-secret"))

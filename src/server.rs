@@ -103,7 +103,12 @@ fn shared_state(config: &Config) -> anyhow::Result<Shared> {
         client = client.with_shared_tokens(Arc::new(SharedTokenCache::new(Arc::clone(&cache))));
     }
     let listings = ListingCache::new(cache, config.cache_ttl);
-    Ok(Shared::new(client, config.auth_url.clone(), listings))
+    Ok(Shared::new(
+        client,
+        config.auth_url.clone(),
+        listings,
+        config.dlo_check,
+    ))
 }
 
 impl Bound {

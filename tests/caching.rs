@@ -111,8 +111,16 @@ fn empty_files_are_headed_once_per_version() {
         &[("X-Object-Manifest", &format!("{}/e", fx.container))],
     );
     let proxy = FaultProxy::start(swift_addr());
-    // TTL 0: listings are not cached, so only the remembered HEAD results can spare the HEADs.
-    let gw = TestGateway::start_with(&["-a", &proxy.auth_url(), "--cache-ttl", "0"]);
+    // TTL 0: listings are not cached, so only the remembered HEAD results can spare the HEADs. The manifest
+    // points where no known writer puts segments: only `dlo-check = all` finds it.
+    let gw = TestGateway::start_with(&[
+        "-a",
+        &proxy.auth_url(),
+        "--cache-ttl",
+        "0",
+        "--dlo-check",
+        "all",
+    ]);
     let mut raw = gw.raw_logged_in();
     let (replies, _) = raw.transfer(&format!("LIST {}", fx.path("")));
     assert_eq!(replies.last().unwrap().0, 226);
@@ -128,6 +136,46 @@ fn empty_files_are_headed_once_per_version() {
     assert_eq!(replies.last().unwrap().0, 226);
     assert_eq!(requests(&proxy, "HEAD", &fx.container), first + 1);
     assert_eq!(raw.cmd("QUIT").0, 221);
+}
+
+#[test]
+fn only_empty_files_with_segments_where_writers_put_them_are_headed() {
+    let fx = Fixture::new("cache-dlo-conv");
+    let segments = fx.segments();
+    let files: Vec<String> = (0..200).map(|i| format!("d/e{i:03}")).collect();
+    fx.put_many(files, b"", 16);
+    // python-swiftclient's DLO layout: `<container>_segments/<name>/<mtime>/<size>/<segment size>/<index>`.
+    segments.put("d/swift/1.0/5/3/00000000", "abc");
+    segments.put("d/swift/1.0/5/3/00000001", "de");
+    let manifest = format!("{}/d/swift/1.0/5/3/", segments.container);
+    fx.put_with("d/swift", "", &[("X-Object-Manifest", &manifest)]);
+    // ftp-cloudfs's: `<name>.part/<index>` beside the manifest.
+    fx.put("d/cloudfs.part/000000", "1234");
+    let manifest = format!("{}/d/cloudfs.part/", fx.container);
+    fx.put_with("d/cloudfs", "", &[("X-Object-Manifest", &manifest)]);
+    let proxy = FaultProxy::start(swift_addr());
+    let sizes = |check: &str| {
+        let gw = TestGateway::start_with(&["-a", &proxy.auth_url(), "--dlo-check", check]);
+        let mut raw = gw.raw_logged_in();
+        let before = requests(&proxy, "HEAD", &fx.container);
+        let (replies, bytes) = raw.transfer(&format!("LIST {}", fx.path("d")));
+        assert_eq!(replies.last().unwrap().0, 226);
+        let heads = requests(&proxy, "HEAD", &fx.container) - before;
+        let text = String::from_utf8(bytes).unwrap();
+        let size = |name: &str| {
+            let line = text
+                .lines()
+                .find(|l| l.ends_with(&format!(" {name}")))
+                .unwrap();
+            line.split_whitespace().nth(4).unwrap().to_owned()
+        };
+        assert_eq!(text.lines().count(), 203, "{text}");
+        (heads, size("swift"), size("cloudfs"))
+    };
+    // Default: two HEADs (the two manifests) after one listing of the segments container, both sized.
+    assert_eq!(sizes("segments"), (2, "5".into(), "4".into()));
+    assert_eq!(sizes("all"), (202, "5".into(), "4".into()));
+    assert_eq!(sizes("none"), (0, "0".into(), "0".into()));
 }
 
 /// A memcached of the test's own (not the Swift lab's), stopped by its pid.

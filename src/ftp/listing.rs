@@ -192,6 +192,13 @@ impl DirEntries {
             .collect()
     }
 
+    /// Whether a `<name>.part/` folder is listed beside `name`: ftp-cloudfs's layout for a DLO's segments.
+    pub fn has_part_dir(&self, name: &str) -> bool {
+        self.entries
+            .get(&format!("{name}.part"))
+            .is_some_and(|m| m.dir)
+    }
+
     /// Corrects the size of a file entry (a DLO manifest's real size).
     pub fn set_size(&mut self, name: &str, size: u64) {
         if let Some(m) = self.entries.get_mut(name) {

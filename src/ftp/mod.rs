@@ -52,6 +52,8 @@ pub struct Shared {
     pub transfers: transfers::Transfers,
     /// Cached listings and DLO sizes.
     pub listings: listing_cache::ListingCache,
+    /// Which 0-byte listing entries are HEADed for a DLO manifest's size.
+    pub dlo_check: crate::config::DloCheck,
 }
 
 impl Shared {
@@ -60,6 +62,7 @@ impl Shared {
         client: swift::Client,
         auth_url: Url,
         listings: listing_cache::ListingCache,
+        dlo_check: crate::config::DloCheck,
     ) -> Self {
         Self {
             client,
@@ -69,6 +72,7 @@ impl Shared {
             storage_url: RwLock::new(None),
             transfers: transfers::Transfers::default(),
             listings,
+            dlo_check,
         }
     }
 

@@ -6,8 +6,11 @@
 //!
 //! Costs, per command: CWD and SIZE/MDTM of an object make a HEAD and a two-entry prefix listing concurrently
 //! (the prefix listing is what finds pseudo-directories with no marker, and lets a directory win over a file of
-//! the same name); listings page through Swift until an empty page and HEAD only the 0-byte files (possible
-//! Dynamic Large Object manifests, whose listing size is 0), at most [`HEAD_CONCURRENCY`] at a time.
+//! the same name); listings page through Swift until an empty page and HEAD only the 0-byte files that may be
+//! Dynamic Large Object manifests (whose listing size is 0), at most [`HEAD_CONCURRENCY`] at a time. Which ones
+//! may be is `dlo-check`: by default only those whose segments are where the known writers put them, found
+//! with one listing of `<container>_segments` (so a folder of thousands of empty files costs two listings,
+//! not thousands of HEADs); DLOs whose manifests point elsewhere then show 0 bytes unless `dlo-check = all`.
 
 use super::Shared;
 use super::auth::SwiftUser;
@@ -15,6 +18,7 @@ use super::error::FtpError;
 use super::listing::{DirEntries, Meta, is_marker_content_type, list_line};
 use super::listing_cache::Listing;
 use super::location::Location;
+use crate::config::DloCheck;
 use crate::swift::{self, ObjectHead};
 use async_trait::async_trait;
 use futures_util::{StreamExt, TryStreamExt};
@@ -31,6 +35,9 @@ use unftp_core::storage::{
 
 /// HEADs in flight at once while sizing 0-byte listing entries.
 pub const HEAD_CONCURRENCY: usize = 16;
+
+/// Where python-swiftclient and rclone put a container's large-object segments: `<container>_segments`.
+pub const SEGMENTS_SUFFIX: &str = "_segments";
 
 /// The backend libunftp creates per control connection (cheap: an `Arc` and an empty slot).
 #[derive(Debug)]
@@ -291,7 +298,19 @@ impl SwiftStorage {
         prefix: &str,
         dir: &mut DirEntries,
     ) {
-        let candidates = dir.zero_byte_files();
+        let mut candidates = dir.zero_byte_files();
+        match self.shared.dlo_check {
+            DloCheck::None => return,
+            DloCheck::All => {}
+            // A handful costs one round of concurrent HEADs: no cheaper than the segments listing.
+            DloCheck::Segments if candidates.len() <= HEAD_CONCURRENCY => {}
+            DloCheck::Segments => {
+                if let Some(segmented) = self.segmented_names(user, container, prefix).await {
+                    candidates
+                        .retain(|(name, _)| dir.has_part_dir(name) || segmented.contains(name));
+                }
+            }
+        }
         if candidates.is_empty() {
             return;
         }
@@ -324,6 +343,47 @@ impl SwiftStorage {
         for (name, size) in sizes {
             if let Some(size) = size {
                 dir.set_size(&name, size);
+            }
+        }
+    }
+
+    /// The names under `prefix` that have segments where python-swiftclient and rclone put a DLO's segments,
+    /// `<container>_segments/<prefix><name>/...`: one delimited listing of that container. `None` when it cannot
+    /// be told (every 0-byte entry is then HEADed); a missing or forbidden segments container holds none (a
+    /// DLO whose segments the user cannot read cannot be downloaded by that user either).
+    async fn segmented_names(
+        &self,
+        user: &SwiftUser,
+        container: &str,
+        prefix: &str,
+    ) -> Option<std::collections::HashSet<String>> {
+        let mut names = std::collections::HashSet::new();
+        if container.ends_with(SEGMENTS_SUFFIX) {
+            return Some(names);
+        }
+        let segments = format!("{container}{SEGMENTS_SUFFIX}");
+        let mut entries = std::pin::pin!(user.session.list_objects(&segments, prefix, Some('/')));
+        loop {
+            match entries.try_next().await {
+                Ok(Some(swift::ObjectEntry::Subdir(sub))) => {
+                    if let Some(name) = sub.strip_prefix(prefix).and_then(|n| n.strip_suffix('/')) {
+                        names.insert(name.to_owned());
+                    }
+                }
+                Ok(Some(swift::ObjectEntry::Object(_))) => {}
+                Ok(None) => return Some(names),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        swift::ErrorKind::NotFound | swift::ErrorKind::PermissionDenied
+                    ) =>
+                {
+                    return Some(std::collections::HashSet::new());
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot list the segments container: checking every empty file");
+                    return None;
+                }
             }
         }
     }

@@ -42,6 +42,25 @@ impl Fixture {
     /// The same as another user.
     pub fn new_as(name: &str, user: &str, key: &str) -> Self {
         static N: AtomicUsize = AtomicUsize::new(0);
+        let container = format!(
+            "t-{name}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        );
+        Self::exact(container, user, key)
+    }
+
+    /// This fixture's `<container>_segments` (the large-object segments convention), emptied and deleted on drop
+    /// like any fixture.
+    pub fn segments(&self) -> Self {
+        Self::exact(
+            format!("{}_segments", self.container),
+            super::USER,
+            super::KEY,
+        )
+    }
+
+    fn exact(container: String, user: &str, key: &str) -> Self {
         ensure_lab();
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -49,11 +68,6 @@ impl Fixture {
             .build()
             .unwrap();
         let session = rt.block_on(login(user, key));
-        let container = format!(
-            "t-{name}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        );
         rt.block_on(session.put_container(&container, &[])).unwrap();
         Self {
             container,
