@@ -91,6 +91,15 @@ pub struct Cli {
     #[arg(long = "cache-ttl", env = "SWIFTFTP_CACHE_TTL", value_name = "SECONDS")]
     pub cache_ttl: Option<u64>,
 
+    /// Uploads larger than this become Static Large Objects of segments this size, e.g. 64M, 1G (binary units;
+    /// at least 1M) [default: the cluster's max_file_size, 5G unless configured otherwise]
+    #[arg(
+        long = "segment-size",
+        env = "SWIFTFTP_SEGMENT_SIZE",
+        value_name = "SIZE"
+    )]
+    pub segment_size: Option<String>,
+
     /// Which 0-byte files are HEADed to find Dynamic Large Object manifests: `segments` (those whose segments
     /// are where python-swiftclient, rclone or ftp-cloudfs put them), `all`, or `none` [default: segments]
     #[arg(long = "dlo-check", env = "SWIFTFTP_DLO_CHECK", value_name = "WHICH")]

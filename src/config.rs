@@ -65,6 +65,7 @@ const KNOWN_KEYS: &[&str] = &[
     "login-lockout",
     "cache-ttl",
     "dlo-check",
+    "segment-size",
     "cache-secret",
     "shutdown-grace",
     "metrics-address",
@@ -79,6 +80,30 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line.
     Json,
+}
+
+/// The smallest segment size taken: below it, a large upload would need absurdly many segments.
+pub const MIN_SEGMENT_SIZE: u64 = 1024 * 1024;
+
+/// `--segment-size` (binary units: `64M` is 64 MiB) or else ftp-cloudfs's `split-large-files` (MB of 10^6
+/// bytes; 0 means "not set" there, as ftp-cloudfs's default).
+fn segment_size(size: Option<String>, split_mb: Option<u64>) -> anyhow::Result<Option<u64>> {
+    let bytes = match (size, split_mb) {
+        (Some(s), _) => Some(
+            parse_size::Config::new()
+                .with_binary()
+                .parse_size(s.trim())
+                .map_err(|e| anyhow::anyhow!("segment-size {s:?}: {e}"))?,
+        ),
+        (None, Some(mb)) if mb > 0 => Some(mb.saturating_mul(1_000_000)),
+        (None, _) => None,
+    };
+    match bytes {
+        Some(b) if b < MIN_SEGMENT_SIZE => {
+            bail!("segment-size of {b} bytes: at least 1M (1 MiB) please")
+        }
+        other => Ok(other),
+    }
 }
 
 /// Which 0-byte listing entries are HEADed: a Dynamic Large Object manifest lists as 0 bytes, and only a HEAD
@@ -199,8 +224,9 @@ pub struct Config {
     pub masquerade_firewall: Option<String>,
     /// Accept data connections from an address other than the control connection's.
     pub permit_foreign_addresses: bool,
-    /// Segment size for large uploads in MB (10^6 bytes); 0: off.
-    pub split_large_files: u64,
+    /// Segment size for large uploads in bytes (`--segment-size`, or ftp-cloudfs's `split-large-files` in
+    /// MB); `None`: the cluster's `max_file_size`.
+    pub segment_size: Option<u64>,
     /// Hide `FILE.part` segment directories in listings.
     pub hide_part_dir: bool,
     /// Use Rackspace ServiceNet storage URLs.
@@ -632,7 +658,10 @@ impl Config {
             passive_ports,
             masquerade_firewall: file.string("masquerade-firewall"),
             permit_foreign_addresses: file.bool("permit-foreign-addresses")?.unwrap_or(false),
-            split_large_files: file.parsed::<u64>("split-large-files")?.unwrap_or(0),
+            segment_size: segment_size(
+                cli.segment_size.or_else(|| file.string("segment-size")),
+                file.parsed::<u64>("split-large-files")?,
+            )?,
             hide_part_dir: file.bool("hide-part-dir")?.unwrap_or(false),
             rackspace_service_net: file.bool("rackspace-service-net")?.unwrap_or(false),
             config_file: file.path.clone(),
@@ -646,7 +675,6 @@ impl Config {
         let mut pending = Vec::new();
         let set = [
             (self.storage_policy.is_some(), "--storage-policy"),
-            (self.split_large_files > 0, "split-large-files"),
             (self.hide_part_dir, "hide-part-dir"),
             (self.rackspace_service_net, "rackspace-service-net"),
         ];
@@ -883,7 +911,7 @@ mod tests {
     #[test]
     fn deprecated_and_pending_options_warn() {
         let f = file(
-            "[ftpcloudfs]\nauth-url = http://h\nworkers = 4\nservice-net = yes\nsplit-large-files = 100\n",
+            "[ftpcloudfs]\nauth-url = http://h\nworkers = 4\nservice-net = yes\nhide-part-dir = yes\n",
         );
         let c =
             Config::from_cli(cli(&["--config", &f.arg(), "--keystone-region-name", "r1"])).unwrap();
@@ -891,11 +919,28 @@ mod tests {
         for want in [
             "`workers`",
             "`service-net`",
-            "split-large-files",
+            "hide-part-dir",
             "--keystone-*",
         ] {
             assert!(all.contains(want), "{all:?} lacks {want:?}");
         }
+    }
+
+    #[test]
+    fn segment_sizes_take_units_and_ftp_cloudfs_megabytes() {
+        assert_eq!(
+            segment_size(Some("64M".into()), None).unwrap(),
+            Some(64 << 20)
+        );
+        assert_eq!(
+            segment_size(Some("1GiB".into()), Some(5)).unwrap(),
+            Some(1 << 30)
+        );
+        assert_eq!(segment_size(None, Some(100)).unwrap(), Some(100_000_000));
+        assert_eq!(segment_size(None, Some(0)).unwrap(), None);
+        assert_eq!(segment_size(None, None).unwrap(), None);
+        assert!(segment_size(Some("10K".into()), None).is_err());
+        assert!(segment_size(Some("lots".into()), None).is_err());
     }
 
     #[test]

@@ -108,6 +108,7 @@ fn shared_state(config: &Config) -> anyhow::Result<Shared> {
         config.auth_url.clone(),
         listings,
         config.dlo_check,
+        config.segment_size,
     ))
 }
 
@@ -152,7 +153,7 @@ impl Bound {
                     .greeting(greeting)
                     .logger(crate::logging::libunftp_logger())
                     .idle_session_timeout(idle_timeout)
-                    .sitemd5(SiteMd5::None);
+                    .sitemd5(SiteMd5::All);
                 if metrics_on {
                     builder = builder.metrics();
                 }

@@ -1,22 +1,10 @@
 //! The write path against the real Swift: STOR, MKD, RMD, DELE, and the offsets libunftp passes to uploads
 //! (APPE, REST + STOR, a stale REST), with exact replies and what Swift holds afterwards.
 
-use crate::common::TestGateway;
 use crate::common::swift::Fixture;
+use crate::common::{TestGateway, random};
 use std::io::{Cursor, Write};
 use std::time::Duration;
-
-fn random(len: usize) -> Vec<u8> {
-    let mut x: u32 = 0x9E37_79B9;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
-}
 
 #[test]
 fn stor_streams_into_swift_with_a_guessed_type() {
@@ -279,31 +267,6 @@ fn a_reset_mid_upload_gets_426_and_creates_nothing() {
     assert_eq!(fx.names(), ["kept.bin"]);
     assert_eq!(fx.get("kept.bin"), b"old content");
     assert_eq!(raw.cmd("NOOP").0, 200);
-}
-
-#[test]
-fn an_upload_past_max_file_size_gets_552_without_waiting_for_swift() {
-    let fx = Fixture::new("toolarge");
-    let max = fx.block_on(fx.session.info()).unwrap().max_file_size;
-    let gw = TestGateway::start();
-    let mut raw = gw.raw_logged_in();
-    let mut data = raw.data();
-    raw.send(&format!("STOR {}", fx.path("huge.bin")));
-    assert_eq!(raw.reply().0, 150);
-    // One byte more than the cluster takes, from a reused buffer: the gateway stops at the limit.
-    let chunk = vec![0x5au8; 4 << 20];
-    let mut left = max + 1;
-    while left > 0 {
-        let n = left.min(chunk.len() as u64) as usize;
-        if data.write_all(&chunk[..n]).is_err() {
-            break; // the gateway closed the data connection once it had refused the upload
-        }
-        left -= n as u64;
-    }
-    drop(data);
-    assert_eq!(raw.reply().0, 552);
-    assert!(raw.silent_for(Duration::from_millis(200)), "a second reply");
-    assert!(fx.head("huge.bin").is_none(), "something was stored");
 }
 
 #[test]

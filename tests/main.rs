@@ -13,5 +13,6 @@ mod ftp_login;
 mod ftp_read;
 mod ftp_rename;
 mod ftp_write;
+mod large_files;
 mod limits;
 mod swift_client;

@@ -54,6 +54,8 @@ pub struct Shared {
     pub listings: listing_cache::ListingCache,
     /// Which 0-byte listing entries are HEADed for a DLO manifest's size.
     pub dlo_check: crate::config::DloCheck,
+    /// The configured segment size (`None`: the cluster's `max_file_size`).
+    pub segment_size: Option<u64>,
 }
 
 impl Shared {
@@ -63,6 +65,7 @@ impl Shared {
         auth_url: Url,
         listings: listing_cache::ListingCache,
         dlo_check: crate::config::DloCheck,
+        segment_size: Option<u64>,
     ) -> Self {
         Self {
             client,
@@ -73,6 +76,7 @@ impl Shared {
             transfers: transfers::Transfers::default(),
             listings,
             dlo_check,
+            segment_size,
         }
     }
 
@@ -103,6 +107,19 @@ impl Shared {
     /// The cluster's limits as last read.
     pub fn info(&self) -> swift::Info {
         self.info.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// How uploads are cut: the configured segment size, never above the cluster's `max_file_size`.
+    pub fn segment_plan(&self) -> swift::SegmentPlan {
+        let info = self.info();
+        swift::SegmentPlan {
+            segment_size: self
+                .segment_size
+                .unwrap_or(info.max_file_size)
+                .min(info.max_file_size)
+                .max(crate::config::MIN_SEGMENT_SIZE),
+            max_segments: info.max_manifest_segments,
+        }
     }
 
     /// Reads `/info` once, through the first session that logs in (the cluster's address is only known from a

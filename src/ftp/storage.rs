@@ -30,14 +30,12 @@ use std::time::SystemTime;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tracing::Instrument;
 use unftp_core::storage::{
-    Error as StorageError, FEATURE_RESTART, Fileinfo, Metadata, Result, StorageBackend,
+    Error as StorageError, FEATURE_RESTART, FEATURE_SITEMD5, Fileinfo, Metadata, Result,
+    StorageBackend,
 };
 
 /// HEADs in flight at once while sizing 0-byte listing entries.
 pub const HEAD_CONCURRENCY: usize = 16;
-
-/// Where python-swiftclient and rclone put a container's large-object segments: `<container>_segments`.
-pub const SEGMENTS_SUFFIX: &str = "_segments";
 
 /// The backend libunftp creates per control connection (cheap: an `Arc` and an empty slot).
 #[derive(Debug)]
@@ -358,10 +356,10 @@ impl SwiftStorage {
         prefix: &str,
     ) -> Option<std::collections::HashSet<String>> {
         let mut names = std::collections::HashSet::new();
-        if container.ends_with(SEGMENTS_SUFFIX) {
+        if container.ends_with(swift::SEGMENTS_SUFFIX) {
             return Some(names);
         }
-        let segments = format!("{container}{SEGMENTS_SUFFIX}");
+        let segments = format!("{container}{}", swift::SEGMENTS_SUFFIX);
         let mut entries = std::pin::pin!(user.session.list_objects(&segments, prefix, Some('/')));
         loop {
             match entries.try_next().await {
@@ -596,7 +594,33 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
 
     fn supported_features(&self) -> u32 {
         // REST for downloads. libunftp applies REST to uploads too; `put` refuses any offset (`write.rs`).
-        FEATURE_RESTART
+        FEATURE_RESTART | FEATURE_SITEMD5
+    }
+
+    async fn md5<P: AsRef<Path> + Send + Debug>(
+        &self,
+        user: &SwiftUser,
+        path: P,
+    ) -> Result<String> {
+        self.at(user, "MD5", path.as_ref(), On::File, |loc| async move {
+            let Location::Object { container, key } = &loc else {
+                return Err(FtpError::NotAFile(loc.clone()));
+            };
+            let head = user
+                .session
+                .head_object(container, key)
+                .await
+                .map_err(|e| not_found(e, &loc))?;
+            if is_marker(&head) {
+                return Err(FtpError::NotAFile(loc.clone()));
+            }
+            head.content_md5()
+                .map(str::to_owned)
+                .ok_or(FtpError::NotImplemented(
+                    "no MD5 is known for this large object (it was not written by swiftftp)",
+                ))
+        })
+        .await
     }
 
     async fn metadata<P: AsRef<Path> + Send + Debug>(

@@ -1,7 +1,7 @@
 //! Writing: STOR (and APPE/STOU, which libunftp turns into the same `put`), MKD, RMD and DELE.
 //!
-//! - **Uploads** stream into one chunked `PUT` (`swift/upload.rs`): bounded memory, MD5 checked against the
-//!   ETag, `226` only after Swift confirmed the object, nothing created when the client resets the connection.
+//! - **Uploads** become a plain object or a Static Large Object (`swift/large.rs`): bounded memory, MD5 checked
+//!   against the ETags, `226` only after Swift confirmed the object, nothing created when the client resets the connection.
 //!   A file goes inside a container (never at `/` or as a container), never over a directory, and never at an
 //!   offset: libunftp hands `put` a non-zero offset for `REST n` + `STOR`, for `APPE` to a non-empty file, and
 //!   (a libunftp defect) for a plain `STOR` after a failed transfer that followed a `REST`. Swift cannot write at
@@ -9,9 +9,11 @@
 //! - **MKD** creates a container at the top level and an `application/directory` marker below; it is idempotent,
 //!   and refuses to turn a file into a directory.
 //! - **RMD** removes an empty container or the marker(s) of an empty directory; it never deletes recursively.
-//! - **DELE** removes files only; a Static Large Object goes with its segments.
+//! - **DELE** removes files only; a Static Large Object goes with its segments (`multipart-manifest=delete`,
+//!   whose report is checked), a Dynamic Large Object with the segments under its own folder prefix.
+//! - **Overwriting** a large object deletes its old segments once the new object is in place.
 //!
-//! Not here: rename (`rename.rs`), large uploads (segments).
+//! Not here: rename (`rename.rs`), how an upload becomes a plain object or segments (`swift/large.rs`).
 
 use super::error::FtpError;
 use super::location::Location;
@@ -27,7 +29,7 @@ impl SwiftStorage {
     /// STOR: streams `input` into the object at `loc`; the bytes stored.
     pub(super) async fn store<R>(
         &self,
-        session: &swift::Session,
+        session: &std::sync::Arc<swift::Session>,
         loc: &Location,
         input: R,
         start_pos: u64,
@@ -46,24 +48,40 @@ impl SwiftStorage {
                 "uploads cannot start at an offset (REST + STOR, or APPE to a non-empty file)",
             ));
         }
-        match self.probe(session, container, key).await {
+        let probe_head = match self.probe(session, container, key).await {
             Ok(probe) if probe.is_dir() => return Err(FtpError::NotAFile(loc.clone())),
-            Ok(_) => {}
+            Ok(probe) => probe.head,
             // A write-only ACL (a drop box) lets the PUT through but not the checks: let Swift decide.
-            Err(FtpError::Swift(e)) if e.kind() == swift::ErrorKind::PermissionDenied => {}
+            Err(FtpError::Swift(e)) if e.kind() == swift::ErrorKind::PermissionDenied => None,
             Err(e) => return Err(e),
-        }
+        };
         let content_type = mime_guess::from_path(key).first_or_octet_stream();
+        // The segments of the large object being replaced, read while its manifest still names them.
+        let old_segments = match &probe_head {
+            Some(head) if head.static_large_object || head.dlo_manifest.is_some() => session
+                .segments_of(container, key, head)
+                .await
+                .unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, path = %loc, "cannot read the segments of the object being replaced: they stay");
+                    Vec::new()
+                }),
+            _ => Vec::new(),
+        };
         let uploaded = session
-            .upload(
+            .upload_any(
                 container,
                 key,
                 input,
                 &[("Content-Type", content_type.essence_str())],
-                self.shared.info().max_file_size,
+                self.shared.segment_plan(),
             )
             .await?;
-        tracing::info!(path = %loc, bytes = uploaded.bytes, md5 = %uploaded.md5, "stored");
+        tracing::info!(path = %loc, bytes = uploaded.bytes, md5 = %uploaded.md5, segments = uploaded.segments, "stored");
+        if !old_segments.is_empty() {
+            let count = old_segments.len();
+            let failed = session.delete_segments(old_segments).await.len();
+            tracing::info!(path = %loc, count, failed, "deleted the replaced object's segments");
+        }
         Ok(uploaded.bytes)
     }
 
@@ -174,12 +192,28 @@ impl SwiftStorage {
             None => return Err(FtpError::NotFound(loc.clone())),
             Some(head) => head,
         };
-        let result = if head.static_large_object {
-            session.delete_large_object(container, key).await
+        if head.static_large_object {
+            session
+                .delete_large_object(container, key)
+                .await
+                .map_err(|e| super::storage::not_found(e, loc))?;
         } else {
-            session.delete_object(container, key).await
-        };
-        result.map_err(|e| super::storage::not_found(e, loc))?;
+            // A DLO's segments are listed while the manifest still names them, and go after it.
+            let segments = if head.dlo_manifest.is_some() {
+                session.segments_of(container, key, head).await?
+            } else {
+                Vec::new()
+            };
+            session
+                .delete_object(container, key)
+                .await
+                .map_err(|e| super::storage::not_found(e, loc))?;
+            if !segments.is_empty() {
+                let count = segments.len();
+                let failed = session.delete_segments(segments).await.len();
+                tracing::info!(path = %loc, count, failed, "deleted the DLO's segments");
+            }
+        }
         tracing::info!(path = %loc, "deleted");
         Ok(())
     }

@@ -285,6 +285,17 @@ impl Session {
     /// after transient failures (per `RetryConfig`). With [`Replay::Never`] (a streamed body, consumed by its
     /// first attempt) it is sent once: a 401 still renews the token, for the requests that follow, but fails this
     /// one.
+    /// A request whose small answer body (a manifest, a bulk-delete report) is read whole, within the answer
+    /// timeout; retried like any [`Replay::Retry`] request.
+    pub(crate) async fn fetch_small(
+        &self,
+        op: &Op,
+        build: impl FnMut(&reqwest::Client, &Url) -> RequestBuilder,
+    ) -> Result<Bytes, Error> {
+        let resp = self.send(op, Replay::Retry, build).await?;
+        read_body(op, resp, self.client.idle).await
+    }
+
     pub(crate) async fn send(
         &self,
         op: &Op,
@@ -537,12 +548,6 @@ impl Session {
     /// `DELETE` of an object (of a large object, the manifest alone).
     pub async fn delete_object(&self, container: &str, key: &str) -> Result<(), Error> {
         self.delete_object_query(container, key, None).await
-    }
-
-    /// `DELETE` of a Static Large Object manifest together with its segments (`multipart-manifest=delete`).
-    pub async fn delete_large_object(&self, container: &str, key: &str) -> Result<(), Error> {
-        self.delete_object_query(container, key, Some(("multipart-manifest", "delete")))
-            .await
     }
 
     async fn delete_object_query(

@@ -7,6 +7,7 @@
 //! - `token.rs`: tokens shared by the sessions of one set of credentials, renewed before expiry, single-flight.
 //! - `client.rs`: the shared HTTP [`Client`] and a user's [`Session`], one method per Swift call.
 //! - `upload.rs`: streaming an object up from any `AsyncRead`, with its MD5 checked against Swift's ETag.
+//! - `large.rs`: plain object or Static Large Object (segments, manifest), and the segments of large objects.
 //! - `list.rs`: listings as streams that page with `marker` until Swift returns an empty page.
 //! - `retry.rs`: which failures are retried and the backoff between attempts.
 //! - `error.rs`: [`Error`] (operation + object + kind).
@@ -16,6 +17,7 @@
 mod auth;
 mod client;
 mod error;
+mod large;
 mod list;
 mod retry;
 mod token;
@@ -24,6 +26,7 @@ mod upload;
 pub use auth::{AuthMethod, CatalogFilter, Credentials, Interface, Secret, Token};
 pub use client::{Client, ClientConfig, ClientError, ObjectDownload, Session};
 pub use error::{Error, ErrorKind, Op};
+pub use large::{MD5_META, PLAIN_LOOKAHEAD, SEGMENTS_SUFFIX, SegmentPlan, SegmentRef};
 pub use retry::RetryConfig;
 pub use token::SharedTokens;
 pub use upload::{UploadError, Uploaded};
@@ -144,9 +147,20 @@ pub struct ObjectHead {
     pub dlo_manifest: Option<String>,
     /// `X-Static-Large-Object: True`.
     pub static_large_object: bool,
+    /// The content MD5 stored on a large object by its writer (`X-Object-Meta-Md5`).
+    pub meta_md5: Option<String>,
 }
 
 impl ObjectHead {
+    /// The MD5 of the content, when known: a plain object's ETag, or a large object's stored MD5.
+    pub fn content_md5(&self) -> Option<&str> {
+        if self.static_large_object || self.dlo_manifest.is_some() {
+            self.meta_md5.as_deref()
+        } else {
+            self.etag.as_deref()
+        }
+    }
+
     fn from_headers(h: &HeaderMap) -> Self {
         Self {
             content_length: header_u64(h, "Content-Length").unwrap_or(0),
@@ -156,6 +170,7 @@ impl ObjectHead {
             dlo_manifest: header_str(h, "X-Object-Manifest").map(str::to_owned),
             static_large_object: header_str(h, "X-Static-Large-Object")
                 .is_some_and(|v| v.eq_ignore_ascii_case("true")),
+            meta_md5: header_str(h, large::MD5_META).map(str::to_owned),
         }
     }
 }
@@ -171,6 +186,8 @@ pub struct Info {
     pub max_container_name_length: usize,
     /// Largest page of a container listing.
     pub container_listing_limit: u64,
+    /// Most segments one Static Large Object manifest may list.
+    pub max_manifest_segments: usize,
 }
 
 impl Default for Info {
@@ -180,6 +197,7 @@ impl Default for Info {
             max_object_name_length: 1024,
             max_container_name_length: 256,
             container_listing_limit: 10_000,
+            max_manifest_segments: 1000,
         }
     }
 }
@@ -189,6 +207,11 @@ impl Info {
         #[derive(Deserialize)]
         struct Raw {
             swift: RawSwift,
+            slo: Option<RawSlo>,
+        }
+        #[derive(Deserialize)]
+        struct RawSlo {
+            max_manifest_segments: Option<usize>,
         }
         #[derive(Deserialize)]
         struct RawSwift {
@@ -213,6 +236,10 @@ impl Info {
                 .swift
                 .container_listing_limit
                 .unwrap_or(d.container_listing_limit),
+            max_manifest_segments: raw
+                .slo
+                .and_then(|s| s.max_manifest_segments)
+                .unwrap_or(d.max_manifest_segments),
         })
     }
 }

@@ -26,15 +26,17 @@ use tokio::io::AsyncRead;
 use tokio_util::io::ReaderStream;
 
 /// Bytes read from the source at a time (and so the size of most HTTP chunks).
-const CHUNK: usize = 256 * 1024;
+pub(super) const CHUNK: usize = 256 * 1024;
 
 /// A finished upload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Uploaded {
     /// Bytes stored.
     pub bytes: u64,
-    /// Hex MD5 of the content, equal to the ETag Swift answered.
+    /// Hex MD5 of the content (for a plain object, equal to the ETag Swift answered).
     pub md5: String,
+    /// Segments of a Static Large Object; 0 for a plain object.
+    pub segments: usize,
 }
 
 /// Why an upload failed.
@@ -77,13 +79,13 @@ const HASH_QUEUE: usize = 8;
 /// Hashing in the body stream itself put it on the upload's critical path: on a 2-core machine shared with
 /// Swift, a 2 GiB upload ran at about 0.7 of a direct PUT. Beside the network path, it costs the same CPU but
 /// no longer delays the bytes; when it falls behind by `HASH_QUEUE` chunks, the upload waits for it.
-struct BackgroundMd5 {
+pub(super) struct BackgroundMd5 {
     tx: tokio::sync::mpsc::Sender<Bytes>,
     done: tokio::task::JoinHandle<String>,
 }
 
 impl BackgroundMd5 {
-    fn start() -> Self {
+    pub(super) fn start() -> Self {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(HASH_QUEUE);
         let done = tokio::task::spawn_blocking(move || {
             let mut hasher = Md5::new();
@@ -95,8 +97,13 @@ impl BackgroundMd5 {
         Self { tx, done }
     }
 
+    /// Another handle to feed it.
+    pub(super) fn sender(&self) -> tokio::sync::mpsc::Sender<Bytes> {
+        self.tx.clone()
+    }
+
     /// The hex digest of everything fed, once every sender is gone.
-    async fn finish(self) -> Option<String> {
+    pub(super) async fn finish(self) -> Option<String> {
         drop(self.tx);
         self.done.await.ok()
     }
@@ -254,7 +261,11 @@ impl Session {
         // Dropping the request dropped the body stream and its sender: the hasher has seen every chunk.
         let md5 = md5.finish().await.unwrap_or_default();
         match head.etag {
-            Some(etag) if etag.eq_ignore_ascii_case(&md5) => Ok(Uploaded { bytes, md5 }),
+            Some(etag) if etag.eq_ignore_ascii_case(&md5) => Ok(Uploaded {
+                bytes,
+                md5,
+                segments: 0,
+            }),
             other => {
                 let etag = other.unwrap_or_default();
                 tracing::error!(%container, %key, %md5, %etag, "checksum mismatch after upload: deleting the object");

@@ -322,3 +322,22 @@ impl RawFtp {
         silent && self.reader.buffer().is_empty()
     }
 }
+
+/// `len` pseudo-random bytes (xorshift; the same every time): content no layer can compress or mistake.
+pub fn random(len: usize) -> Vec<u8> {
+    let mut x: u32 = 0x9E37_79B9;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect()
+}
+
+/// Hex MD5 of `bytes`.
+pub fn md5_hex(bytes: &[u8]) -> String {
+    use md5::Digest;
+    hex::encode(md5::Md5::digest(bytes))
+}

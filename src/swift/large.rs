@@ -1,0 +1,655 @@
+//! Objects of any size: an upload becomes a plain object or a Static Large Object, and the segments of large
+//! objects are found and removed when their manifest is replaced or deleted.
+//!
+//! **Plain or segmented, when the size is not known.** FTP announces no size. The first bytes are read into
+//! memory, up to [`PLAIN_LOOKAHEAD`] or the segment size, whichever is smaller. An upload that ends within them
+//! is a plain object: one `PUT`, its MD5 checked against the ETag. An upload that goes on becomes a Static Large Object: segments of the segment size streamed to
+//! `<container>_segments/<key>/slo/<upload id>/<index>`, then the manifest at `<key>`, written last and only
+//! after every segment succeeded. The trade-off, chosen deliberately:
+//!
+//! - No window: no reader ever sees a partial file at `<key>`, and the object being overwritten stays whole
+//!   until the manifest replaces it. Segments live elsewhere until then.
+//! - No extra Swift work: every byte is sent once. (The alternatives cost up to twice the bytes: streaming to
+//!   `<key>` and to a first segment at once, or streaming to a segment and server-side copying small files.)
+//! - The price: a file bigger than the lookahead but smaller than the segment size is a Static Large Object of
+//!   one segment, not a plain object. It reads, ranges, copies and deletes like any object through swiftftp and
+//!   the Swift API, but its ETag is Swift's manifest ETag; the content MD5 is in `X-Object-Meta-Md5`. With a
+//!   segment size at or below the lookahead (say `--segment-size 8M`), every file up to the segment size is
+//!   plain, as the rule "files up to the segment size stay plain objects" asks.
+//!
+//! **Memory.** The lookahead, then per segment a queue of [`SEGMENT_QUEUE`] chunks; at most two segment PUTs in
+//! flight (the next one streams while the previous one waits for Swift's answer). No segment is ever held
+//! whole.
+//!
+//! **Integrity.** Each segment's MD5 is checked against its ETag (`upload.rs`); the whole content's MD5 is
+//! computed while streaming, stored on the manifest as `X-Object-Meta-Md5`, and returned. Any failure (source,
+//! Swift, checksum, the manifest) deletes every segment this upload may have written, also when the upload is
+//! dropped half-way (a guard spawns the clean-up).
+//!
+//! Not here: deciding *whether* old segments may go (the caller reads them before the upload with
+//! [`Session::segments_of`] and deletes them after it with [`Session::delete_segments`]).
+
+use super::client::Replay;
+use super::error::{Error, Op};
+use super::upload::{BackgroundMd5, CHUNK};
+use super::{ObjectEntry, ObjectHead, Session, UploadError, Uploaded};
+use bytes::{Bytes, BytesMut};
+use futures_util::{StreamExt, TryStreamExt};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio_util::io::{ReaderStream, StreamReader};
+
+/// Bytes read into memory before deciding between a plain object and segments.
+pub const PLAIN_LOOKAHEAD: u64 = 8 * 1024 * 1024;
+
+/// Chunks ([`CHUNK`] bytes each) queued towards one segment's PUT.
+const SEGMENT_QUEUE: usize = 4;
+
+/// Segment PUTs in flight at once.
+const SEGMENTS_IN_FLIGHT: usize = 2;
+
+/// Deletes in flight at once when removing segments.
+const DELETE_CONCURRENCY: usize = 8;
+
+/// The suffix of the container holding a container's segments (python-swiftclient's convention).
+pub const SEGMENTS_SUFFIX: &str = "_segments";
+
+/// The metadata header holding a large object's content MD5.
+pub const MD5_META: &str = "X-Object-Meta-Md5";
+
+/// How large uploads are cut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmentPlan {
+    /// Bytes per segment (the last one may be shorter).
+    pub segment_size: u64,
+    /// Most segments one manifest may list (the cluster's `max_manifest_segments`).
+    pub max_segments: usize,
+}
+
+/// One object a large object is made of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentRef {
+    /// Its container.
+    pub container: String,
+    /// Its name.
+    pub key: String,
+}
+
+/// A segment as the manifest lists it.
+#[derive(Debug, Serialize)]
+struct ManifestEntry {
+    path: String,
+    etag: String,
+    size_bytes: u64,
+}
+
+/// A segment as `multipart-manifest=get` shows it.
+#[derive(Debug, Deserialize)]
+struct StoredEntry {
+    name: String,
+}
+
+/// The answer of a `multipart-manifest=delete` (asked as JSON).
+#[derive(Debug, Deserialize)]
+struct BulkDeleteAnswer {
+    #[serde(rename = "Response Status")]
+    status: String,
+    #[serde(rename = "Errors", default)]
+    errors: Vec<serde_json::Value>,
+}
+
+/// Deletes what an unfinished upload may have written, when dropped armed: a cancelled upload future (the FTP
+/// session went away mid-transfer) must not leave segments behind either.
+struct CleanupGuard {
+    session: Arc<Session>,
+    container: String,
+    prefix: String,
+    started: Arc<AtomicUsize>,
+    armed: bool,
+}
+
+impl CleanupGuard {
+    fn segments(&self) -> Vec<SegmentRef> {
+        (0..self.started.load(Ordering::SeqCst))
+            .map(|i| SegmentRef {
+                container: self.container.clone(),
+                key: segment_name(&self.prefix, i),
+            })
+            .collect()
+    }
+
+    /// Deletes now (the failure paths, which can wait for it); what cannot be deleted now (Swift unreachable:
+    /// often the very reason the upload failed) is retried in the background for [`CLEANUP_RETRY_FOR`].
+    async fn run(mut self) {
+        self.armed = false;
+        let left = self.session.delete_segments(self.segments()).await;
+        if !left.is_empty() {
+            retry_in_background(Arc::clone(&self.session), left);
+        }
+    }
+}
+
+impl Drop for CleanupGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            retry_in_background(Arc::clone(&self.session), self.segments());
+        }
+    }
+}
+
+/// How long the segments of a failed upload are retried for when Swift cannot delete them at once.
+const CLEANUP_RETRY_FOR: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Deletes `segments` from a task of its own, trying again every few seconds until they are gone or
+/// [`CLEANUP_RETRY_FOR`] has passed (then logs what stays behind).
+fn retry_in_background(session: Arc<Session>, mut segments: Vec<SegmentRef>) {
+    let Ok(rt) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    rt.spawn(async move {
+        let until = tokio::time::Instant::now() + CLEANUP_RETRY_FOR;
+        loop {
+            segments = session.delete_segments(segments).await;
+            if segments.is_empty() {
+                return;
+            }
+            if tokio::time::Instant::now() >= until {
+                let names: Vec<&str> = segments.iter().map(|s| s.key.as_str()).collect();
+                tracing::error!(
+                    left = segments.len(),
+                    ?names,
+                    "giving up deleting the segments of a failed upload"
+                );
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+        }
+    });
+}
+
+fn segment_name(prefix: &str, index: usize) -> String {
+    format!("{prefix}{index:08}")
+}
+
+/// A name unique to one upload: the time in microseconds and 32 random bits.
+fn upload_id() -> String {
+    let micros = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_micros();
+    format!("{micros}-{:08x}", fastrand::u32(..))
+}
+
+impl Session {
+    /// Stores `source` at `container/key`: a plain object when it ends within the lookahead, else a Static Large
+    /// Object cut by `plan`. `headers` (e.g. `Content-Type`) go on the object or the manifest.
+    pub async fn upload_any<R>(
+        self: &Arc<Self>,
+        container: &str,
+        key: &str,
+        mut source: R,
+        headers: &[(&str, &str)],
+        plan: SegmentPlan,
+    ) -> Result<Uploaded, UploadError>
+    where
+        R: AsyncRead + Send + Unpin + 'static,
+    {
+        let limit = plan.segment_size.min(PLAIN_LOOKAHEAD);
+        let mut head = BytesMut::new();
+        loop {
+            head.reserve(CHUNK);
+            let n = (&mut source)
+                .take(limit + 1 - head.len() as u64)
+                .read_buf(&mut head)
+                .await
+                .map_err(|e| UploadError::Source {
+                    bytes: head.len() as u64,
+                    source: e,
+                })?;
+            if n == 0 || head.len() as u64 > limit {
+                break;
+            }
+        }
+        let head = head.freeze();
+        if head.len() as u64 <= limit {
+            return self.put_whole(container, key, head, headers).await;
+        }
+        let source = std::io::Cursor::new(head).chain(source);
+        self.upload_segmented(container, key, source, headers, plan)
+            .await
+    }
+
+    /// A plain object from memory: streamed like any upload (`upload.rs`), so that a slow Swift taking the
+    /// bytes slowly is never cut by a whole-request timeout; its MD5 is checked against the ETag there.
+    async fn put_whole(
+        &self,
+        container: &str,
+        key: &str,
+        body: Bytes,
+        headers: &[(&str, &str)],
+    ) -> Result<Uploaded, UploadError> {
+        let len = body.len() as u64;
+        self.upload(container, key, std::io::Cursor::new(body), headers, len)
+            .await
+    }
+
+    /// Segments, then the manifest; see the module doc.
+    async fn upload_segmented<R>(
+        self: &Arc<Self>,
+        container: &str,
+        key: &str,
+        source: R,
+        headers: &[(&str, &str)],
+        plan: SegmentPlan,
+    ) -> Result<Uploaded, UploadError>
+    where
+        R: AsyncRead + Send + Unpin + 'static,
+    {
+        let segments_container = format!("{container}{SEGMENTS_SUFFIX}");
+        self.ensure_segments_container(container, &segments_container)
+            .await?;
+        let prefix = format!("{key}/slo/{}/", upload_id());
+        let started = Arc::new(AtomicUsize::new(0));
+        let guard = CleanupGuard {
+            session: Arc::clone(self),
+            container: segments_container.clone(),
+            prefix: prefix.clone(),
+            started: Arc::clone(&started),
+            armed: true,
+        };
+        let result = self
+            .stream_segments(&segments_container, &prefix, source, plan, &started)
+            .await;
+        let (bytes, md5, segments) = match result {
+            Ok(done) => done,
+            Err(e) => {
+                guard.run().await;
+                return Err(e);
+            }
+        };
+        let manifest: Vec<ManifestEntry> = segments
+            .iter()
+            .map(|(name, up)| ManifestEntry {
+                path: format!("/{segments_container}/{name}"),
+                etag: up.md5.clone(),
+                size_bytes: up.bytes,
+            })
+            .collect();
+        let count = manifest.len();
+        let written = match serde_json::to_vec(&manifest) {
+            Ok(body) => {
+                let mut all: Vec<(&str, &str)> = headers.to_vec();
+                all.push((MD5_META, &md5));
+                self.put_manifest(container, key, Bytes::from(body), &all)
+                    .await
+            }
+            Err(e) => Err(Error::protocol(
+                Op::PutObject {
+                    container: container.to_owned(),
+                    key: key.to_owned(),
+                },
+                e.to_string(),
+            )),
+        };
+        match written {
+            Ok(_) => {
+                let mut guard = guard;
+                guard.armed = false;
+                Ok(Uploaded {
+                    bytes,
+                    md5,
+                    segments: count,
+                })
+            }
+            Err(e) => {
+                guard.run().await;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Creates `<container>_segments` when missing, with the storage policy of `container` (so a large object's
+    /// bytes live where its container says). An existing one is left as it is.
+    async fn ensure_segments_container(
+        &self,
+        container: &str,
+        segments: &str,
+    ) -> Result<(), Error> {
+        match self.head_container(segments).await {
+            Ok(_) => return Ok(()),
+            Err(e) if e.kind() == super::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        let policy: Vec<(String, String)> = match self.head_container(container).await {
+            Ok(h) => h
+                .settings
+                .into_iter()
+                .filter(|(k, _)| k.eq_ignore_ascii_case("X-Storage-Policy"))
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        let headers: Vec<(&str, &str)> = policy
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        match self.put_container(segments, &headers).await {
+            // Created meanwhile by another upload, with another policy: use it as it is.
+            Err(e) if e.kind() == super::ErrorKind::Conflict => Ok(()),
+            other => other,
+        }
+    }
+
+    /// Cuts `source` into segment PUTs, at most [`SEGMENTS_IN_FLIGHT`] at once; the total bytes, the content
+    /// MD5 and the segments (name, upload) in order.
+    async fn stream_segments<R>(
+        &self,
+        segments_container: &str,
+        prefix: &str,
+        source: R,
+        plan: SegmentPlan,
+        started: &AtomicUsize,
+    ) -> Result<(u64, String, Vec<(String, Uploaded)>), UploadError>
+    where
+        R: AsyncRead + Send + Unpin + 'static,
+    {
+        type Feed = tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>;
+        let (seg_tx, mut seg_rx) = tokio::sync::mpsc::channel::<(usize, Feed)>(1);
+        let whole = BackgroundMd5::start();
+        let to_hash = whole.sender();
+        let size = plan.segment_size;
+        let feeder = async move {
+            let mut chunks = ReaderStream::with_capacity(source, CHUNK);
+            let mut total = 0u64;
+            let mut in_segment = 0u64;
+            let mut current: Option<tokio::sync::mpsc::Sender<std::io::Result<Bytes>>> = None;
+            while let Some(item) = chunks.next().await {
+                let mut chunk = match item {
+                    Ok(c) => c,
+                    Err(e) => {
+                        if let Some(tx) = &current {
+                            let _ = tx
+                                .send(Err(std::io::Error::new(e.kind(), e.to_string())))
+                                .await;
+                        }
+                        return Err(UploadError::Source {
+                            bytes: total,
+                            source: e,
+                        });
+                    }
+                };
+                total += chunk.len() as u64;
+                // The hasher lives until `finish` below: a send cannot fail before then.
+                let _ = to_hash.send(chunk.clone()).await;
+                while !chunk.is_empty() {
+                    let tx = match &current {
+                        Some(tx) => tx.clone(),
+                        None => {
+                            let index = started.load(Ordering::SeqCst);
+                            if index >= plan.max_segments {
+                                return Err(UploadError::TooLarge {
+                                    limit: size.saturating_mul(plan.max_segments as u64),
+                                });
+                            }
+                            let (tx, rx) = tokio::sync::mpsc::channel(SEGMENT_QUEUE);
+                            started.fetch_add(1, Ordering::SeqCst);
+                            if seg_tx.send((index, rx)).await.is_err() {
+                                // The PUTs stopped on an error, which they report.
+                                std::future::pending::<()>().await;
+                            }
+                            in_segment = 0;
+                            current = Some(tx.clone());
+                            tx
+                        }
+                    };
+                    let room = size - in_segment;
+                    let part = if chunk.len() as u64 > room {
+                        chunk.split_to(room as usize)
+                    } else {
+                        std::mem::take(&mut chunk)
+                    };
+                    in_segment += part.len() as u64;
+                    if tx.send(Ok(part)).await.is_err() {
+                        // That segment's PUT ended early: it reports why.
+                        std::future::pending::<()>().await;
+                    }
+                    if in_segment == size {
+                        current = None;
+                    }
+                }
+            }
+            Ok(total)
+        };
+        let putter = futures_util::stream::poll_fn(move |cx| seg_rx.poll_recv(cx))
+            .map(|(index, mut rx): (usize, Feed)| async move {
+                let name = segment_name(prefix, index);
+                let body =
+                    StreamReader::new(futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)));
+                let up = self
+                    .upload(segments_container, &name, body, &[], size)
+                    .await?;
+                Ok::<_, UploadError>((name, up))
+            })
+            .buffered(SEGMENTS_IN_FLIGHT)
+            .try_collect::<Vec<_>>();
+        let (total, segments) = futures_util::future::try_join(feeder, putter).await?;
+        let md5 = whole.finish().await.unwrap_or_default();
+        Ok((total, md5, segments))
+    }
+
+    /// `PUT ?multipart-manifest=put`: Swift checks every segment's ETag and size before storing it.
+    async fn put_manifest(
+        &self,
+        container: &str,
+        key: &str,
+        body: Bytes,
+        headers: &[(&str, &str)],
+    ) -> Result<ObjectHead, Error> {
+        let op = Op::PutObject {
+            container: container.to_owned(),
+            key: key.to_owned(),
+        };
+        let resp = self
+            .send(&op, Replay::Retry, |http, base| {
+                let mut url = super::client::object_url(base, container, key);
+                url.query_pairs_mut()
+                    .append_pair("multipart-manifest", "put");
+                headers.iter().fold(
+                    http.put(url)
+                        .header(reqwest::header::CONTENT_LENGTH, body.len())
+                        .body(body.clone()),
+                    |r, (k, v)| r.header(*k, *v),
+                )
+            })
+            .await?;
+        Ok(ObjectHead::from_headers(resp.headers()))
+    }
+
+    /// The segments a large object owns, read before it is replaced: a Static Large Object's manifest entries;
+    /// a Dynamic Large Object's objects under its manifest prefix, only when that prefix is a folder of its own
+    /// (ends with `/`, as python-swiftclient and ftp-cloudfs write them, and does not hold the manifest itself);
+    /// nothing for a plain object.
+    pub async fn segments_of(
+        &self,
+        container: &str,
+        key: &str,
+        head: &ObjectHead,
+    ) -> Result<Vec<SegmentRef>, Error> {
+        if head.static_large_object {
+            let op = Op::GetObject {
+                container: container.to_owned(),
+                key: key.to_owned(),
+            };
+            let body = self
+                .fetch_small(&op, |http, base| {
+                    let mut url = super::client::object_url(base, container, key);
+                    url.query_pairs_mut()
+                        .append_pair("multipart-manifest", "get")
+                        .append_pair("format", "raw");
+                    http.get(url)
+                })
+                .await?;
+            let entries: Vec<StoredEntry> = serde_json::from_slice(&body)
+                .or_else(|_| {
+                    // Older clusters ignore format=raw and answer the stored form with "name".
+                    serde_json::from_slice::<Vec<RawPath>>(&body).map(|v| {
+                        v.into_iter()
+                            .map(|p| StoredEntry { name: p.path })
+                            .collect()
+                    })
+                })
+                .map_err(|e| Error::protocol(op.clone(), e.to_string()))?;
+            return Ok(entries
+                .into_iter()
+                .filter_map(|e| split_path(&e.name))
+                .collect());
+        }
+        let Some(manifest) = head.dlo_manifest.as_deref() else {
+            return Ok(Vec::new());
+        };
+        let Some(SegmentRef {
+            container: seg_container,
+            key: prefix,
+        }) = split_path(manifest)
+        else {
+            return Ok(Vec::new());
+        };
+        // ftp-cloudfs wrote `c/FILE.part` (no slash, so `FILE.partX` would match too): its own are under `FILE.part/`.
+        let prefix = if seg_container == container && prefix == format!("{key}.part") {
+            format!("{prefix}/")
+        } else {
+            prefix
+        };
+        if !dlo_prefix_is_its_own(container, key, &seg_container, &prefix) {
+            tracing::info!(%container, %key, manifest, "leaving a DLO's segments: its prefix is not a folder of its own");
+            return Ok(Vec::new());
+        }
+        let mut found = Vec::new();
+        let mut entries = std::pin::pin!(self.list_objects(&seg_container, &prefix, None));
+        while let Some(e) = entries.try_next().await? {
+            if let ObjectEntry::Object(o) = e {
+                found.push(SegmentRef {
+                    container: seg_container.clone(),
+                    key: o.name,
+                });
+            }
+        }
+        Ok(found)
+    }
+
+    /// Deletes segments, [`DELETE_CONCURRENCY`] at a time; already gone is fine. Returns those that could not
+    /// be deleted (logged: a leftover segment costs space, never correctness).
+    pub async fn delete_segments(&self, segments: Vec<SegmentRef>) -> Vec<SegmentRef> {
+        futures_util::stream::iter(segments)
+            .map(|s| async move {
+                match self.delete_object(&s.container, &s.key).await {
+                    Ok(()) => None,
+                    Err(e) if e.kind() == super::ErrorKind::NotFound => None,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot delete a segment");
+                        Some(s)
+                    }
+                }
+            })
+            .buffer_unordered(DELETE_CONCURRENCY)
+            .filter_map(|left| async move { left })
+            .collect()
+            .await
+    }
+
+    /// `DELETE ?multipart-manifest=delete`: a Static Large Object with its segments. Swift answers 200 even when
+    /// a segment could not be deleted; the answer's own status and errors say, and any error fails the call.
+    pub async fn delete_large_object(&self, container: &str, key: &str) -> Result<(), Error> {
+        let op = Op::DeleteObject {
+            container: container.to_owned(),
+            key: key.to_owned(),
+        };
+        let body = self
+            .fetch_small(&op, |http, base| {
+                let mut url = super::client::object_url(base, container, key);
+                url.query_pairs_mut()
+                    .append_pair("multipart-manifest", "delete");
+                http.delete(url)
+                    .header(reqwest::header::ACCEPT, "application/json")
+            })
+            .await?;
+        let answer: BulkDeleteAnswer = serde_json::from_slice(&body)
+            .map_err(|e| Error::protocol(op.clone(), e.to_string()))?;
+        if answer.status.starts_with('2') && answer.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::from_report(op, &answer.status, &answer.errors))
+        }
+    }
+}
+
+/// The stored manifest form some clusters answer (`path` instead of `name`).
+#[derive(Debug, Deserialize)]
+struct RawPath {
+    path: String,
+}
+
+/// `/container/key` or `container/key` (percent-encoded or not) into its parts.
+fn split_path(path: &str) -> Option<SegmentRef> {
+    let path = path.strip_prefix('/').unwrap_or(path);
+    let decoded = percent_encoding::percent_decode_str(path)
+        .decode_utf8()
+        .ok()?;
+    let (container, key) = decoded.split_once('/')?;
+    (!container.is_empty() && !key.is_empty()).then(|| SegmentRef {
+        container: container.to_owned(),
+        key: key.to_owned(),
+    })
+}
+
+/// Whether a DLO's segment prefix is a folder holding only its segments: it ends with `/`, and the manifest
+/// itself is not under it (a prefix like `photos/` would be a whole unrelated folder).
+fn dlo_prefix_is_its_own(container: &str, key: &str, seg_container: &str, prefix: &str) -> bool {
+    prefix.ends_with('/') && !(seg_container == container && key.starts_with(prefix))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_split_and_decode() {
+        assert_eq!(
+            split_path("/c_segments/a%20b/slo/1/00000000"),
+            Some(SegmentRef {
+                container: "c_segments".into(),
+                key: "a b/slo/1/00000000".into()
+            })
+        );
+        assert_eq!(
+            split_path("c/big.part/").map(|s| s.key),
+            Some("big.part/".into())
+        );
+        assert_eq!(split_path("/c"), None);
+        assert_eq!(split_path("/c/"), None);
+    }
+
+    #[test]
+    fn only_a_dlo_prefix_of_its_own_is_deleted() {
+        assert!(dlo_prefix_is_its_own("c", "big", "c", "big.part/"));
+        assert!(dlo_prefix_is_its_own(
+            "c",
+            "d/x",
+            "c_segments",
+            "d/x/1/2/3/"
+        ));
+        // Not a folder: `e` would match every name starting with e.
+        assert!(!dlo_prefix_is_its_own("c", "dlo", "c", "e"));
+        // The folder holds the manifest itself: its siblings are not its segments.
+        assert!(!dlo_prefix_is_its_own("c", "d/big", "c", "d/"));
+        assert!(dlo_prefix_is_its_own("c", "d/big", "other", "d/"));
+    }
+
+    #[test]
+    fn segment_names_sort_in_order() {
+        assert!(segment_name("p/", 9) < segment_name("p/", 10));
+        assert_eq!(segment_name("k/slo/1/", 3), "k/slo/1/00000003");
+    }
+}

@@ -1,0 +1,237 @@
+//! Large files against the real Swift, with 1 MiB segments to stay fast: uploads over the segment size become
+//! Static Large Objects (segments in `<container>_segments`, manifest last, content MD5 stored and answered by
+//! `SITE MD5`); overwrite, delete and rename leave exactly the segments still in use; a client reset, a Swift
+//! cut and a corrupted segment each fail the command and leave no segment behind; DLOs written by
+//! python-swiftclient and ftp-cloudfs are deleted with their own segments and nothing else.
+
+use crate::common::faulty::{FaultProxy, swift_addr};
+use crate::common::process::wait_for;
+use crate::common::swift::Fixture;
+use crate::common::{RawFtp, TestGateway, md5_hex, random};
+use std::io::Write;
+use std::time::Duration;
+
+const MIB: usize = 1 << 20;
+
+fn gateway() -> TestGateway {
+    TestGateway::start_with(&["--segment-size", "1M"])
+}
+
+/// Waits (a failed upload's clean-up may still be running) until `segments` holds exactly `want`.
+fn segments_become(segments: &Fixture, want: usize) {
+    wait_for("the segments container", Duration::from_secs(20), || {
+        segments.names().len() == want
+    });
+}
+
+fn retr(raw: &mut RawFtp, path: &str) -> Vec<u8> {
+    let (replies, bytes) = raw.transfer(&format!("RETR {path}"));
+    assert_eq!(replies.last().unwrap().0, 226, "{replies:?}");
+    bytes
+}
+
+#[test]
+fn a_file_over_the_segment_size_becomes_a_static_large_object() {
+    let fx = Fixture::new("slo");
+    let gw = gateway();
+    let mut raw = gw.raw_logged_in();
+    let body = random(3 * MIB + MIB / 2);
+    let path = fx.path("big.bin");
+    assert_eq!(raw.upload(&format!("STOR {path}"), &body), 226);
+    let segments = fx.segments();
+    let head = fx.head("big.bin").unwrap();
+    assert!(head.static_large_object);
+    assert_eq!(head.content_length, body.len() as u64);
+    assert_eq!(head.meta_md5.as_deref(), Some(md5_hex(&body).as_str()));
+    let names = segments.names();
+    assert_eq!(names.len(), 4, "{names:?}");
+    assert!(
+        names.iter().all(|n| n.starts_with("big.bin/slo/")),
+        "{names:?}"
+    );
+    // Whole, from an offset, sized, and with its true MD5.
+    assert_eq!(retr(&mut raw, &path), body);
+    assert_eq!(raw.cmd("REST 2500000").0, 350);
+    assert_eq!(retr(&mut raw, &path), &body[2_500_000..]);
+    assert_eq!(
+        raw.cmd(&format!("SIZE {path}")),
+        (213, body.len().to_string())
+    );
+    let (code, text) = raw.cmd(&format!("SITE MD5 {path}"));
+    assert_eq!(code, 213);
+    assert!(text.starts_with(&md5_hex(&body)), "{text}");
+    let (replies, listing) = raw.transfer(&format!("LIST {}", fx.path("")));
+    assert_eq!(replies.last().unwrap().0, 226);
+    let line = String::from_utf8(listing).unwrap();
+    assert!(line.contains(&format!(" {} ", body.len())), "{line}");
+}
+
+#[test]
+fn files_up_to_the_segment_size_stay_plain_objects() {
+    let fx = Fixture::new("plain");
+    let gw = gateway();
+    let mut raw = gw.raw_logged_in();
+    let body = random(MIB);
+    assert_eq!(
+        raw.upload(&format!("STOR {}", fx.path("exact.bin")), &body),
+        226
+    );
+    let head = fx.head("exact.bin").unwrap();
+    assert!(!head.static_large_object);
+    assert_eq!(head.etag.as_deref(), Some(md5_hex(&body).as_str()));
+    let (code, text) = raw.cmd(&format!("SITE MD5 {}", fx.path("exact.bin")));
+    assert_eq!(
+        (code, text.starts_with(&md5_hex(&body))),
+        (213, true),
+        "{text}"
+    );
+    // No segments container was needed.
+    let missing = fx.block_on(
+        fx.session
+            .head_container(&format!("{}_segments", fx.container)),
+    );
+    assert!(missing.is_err());
+    // One byte more is a large object of two segments.
+    let body = random(MIB + 1);
+    assert_eq!(
+        raw.upload(&format!("STOR {}", fx.path("over.bin")), &body),
+        226
+    );
+    let segments = fx.segments();
+    assert_eq!(segments.names().len(), 2);
+    assert_eq!(fx.get("over.bin"), body);
+}
+
+#[test]
+fn overwrite_delete_and_rename_keep_exactly_the_segments_in_use() {
+    let fx = Fixture::new("slolife");
+    let gw = gateway();
+    let mut raw = gw.raw_logged_in();
+    let path = fx.path("f.bin");
+    assert_eq!(raw.upload(&format!("STOR {path}"), &random(3 * MIB)), 226);
+    let segments = fx.segments();
+    assert_eq!(segments.names().len(), 3);
+    // A smaller large object replaces it: only its own two segments remain.
+    let smaller = random(2 * MIB - 5);
+    assert_eq!(raw.upload(&format!("STOR {path}"), &smaller), 226);
+    segments_become(&segments, 2);
+    assert_eq!(fx.get("f.bin"), smaller);
+    // A plain file replaces that: no segment remains.
+    assert_eq!(raw.upload(&format!("STOR {path}"), b"tiny"), 226);
+    segments_become(&segments, 0);
+    assert_eq!(fx.get("f.bin"), b"tiny");
+    // Rename moves the manifest, not the data: the same segments, readable under the new name.
+    let body = random(2 * MIB + 7);
+    assert_eq!(raw.upload(&format!("STOR {path}"), &body), 226);
+    let before = segments.names();
+    assert_eq!(raw.cmd(&format!("RNFR {path}")).0, 350);
+    assert_eq!(raw.cmd(&format!("RNTO {}", fx.path("moved.bin"))).0, 250);
+    assert_eq!(segments.names(), before);
+    assert!(fx.head("f.bin").is_none());
+    assert_eq!(retr(&mut raw, &fx.path("moved.bin")), body);
+    // Delete takes the segments along.
+    assert_eq!(raw.cmd(&format!("DELE {}", fx.path("moved.bin"))).0, 250);
+    segments_become(&segments, 0);
+    assert_eq!(fx.names(), Vec::<String>::new());
+}
+
+#[test]
+fn a_client_reset_mid_upload_leaves_no_segment_and_the_old_file_whole() {
+    let fx = Fixture::new("sloreset");
+    fx.put("kept.bin", "old content");
+    let gw = gateway();
+    let mut raw = gw.raw_logged_in();
+    for key in ["new.bin", "kept.bin"] {
+        let mut data = raw.data();
+        raw.send(&format!("STOR {}", fx.path(key)));
+        assert_eq!(raw.reply().0, 150);
+        data.write_all(&random(2 * MIB + MIB / 2)).unwrap();
+        // Two segments are committed by now.
+        std::thread::sleep(Duration::from_millis(500));
+        socket2::SockRef::from(&data)
+            .set_linger(Some(Duration::ZERO))
+            .unwrap();
+        drop(data);
+        assert_eq!(raw.reply().0, 426, "{key}");
+    }
+    let segments = fx.segments();
+    segments_become(&segments, 0);
+    assert_eq!(fx.names(), ["kept.bin"]);
+    assert_eq!(fx.get("kept.bin"), b"old content");
+}
+
+#[test]
+fn swift_cut_mid_upload_fails_and_the_segments_are_cleaned_up_once_it_is_back() {
+    let fx = Fixture::new("slocut");
+    let segments = fx.segments();
+    let proxy = FaultProxy::start(swift_addr());
+    let gw = TestGateway::start_with(&["-a", &proxy.auth_url(), "--segment-size", "1M"]);
+    let mut raw = gw.raw_logged_in();
+    let mut data = raw.data();
+    raw.send(&format!("STOR {}", fx.path("cut.bin")));
+    assert_eq!(raw.reply().0, 150);
+    data.write_all(&random(2 * MIB + MIB / 2)).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    proxy.cut();
+    data.set_write_timeout(Some(Duration::from_secs(1)))
+        .unwrap();
+    let chunk = vec![3u8; 64 * 1024];
+    for _ in 0..200 {
+        if data.write_all(&chunk).is_err() {
+            break;
+        }
+    }
+    drop(data);
+    assert_eq!(raw.reply().0, 451);
+    proxy.heal();
+    segments_become(&segments, 0);
+    assert!(fx.head("cut.bin").is_none());
+}
+
+#[test]
+fn a_corrupted_segment_fails_the_upload_and_leaves_nothing() {
+    let fx = Fixture::new("slocorrupt");
+    let segments = fx.segments();
+    let proxy = FaultProxy::start(swift_addr());
+    let gw = TestGateway::start_with(&["-a", &proxy.auth_url(), "--segment-size", "1M"]);
+    let mut raw = gw.raw_logged_in();
+    // A marker only the second segment holds, changed on its way to Swift.
+    let mut body = vec![b'a'; 3 * MIB];
+    body[MIB + 1000..MIB + 1016].copy_from_slice(b"MARKER-MARKER-XY");
+    proxy.corrupt(b"MARKER-MARKER-XY", b"MARKER-MARKER-ZZ");
+    assert_eq!(
+        raw.upload(&format!("STOR {}", fx.path("bad.bin")), &body),
+        451
+    );
+    segments_become(&segments, 0);
+    assert!(fx.head("bad.bin").is_none());
+}
+
+#[test]
+fn dlos_of_other_tools_are_deleted_with_their_own_segments_only() {
+    let fx = Fixture::new("dlodel");
+    let segments = fx.segments();
+    // python-swiftclient: segments in <container>_segments/<name>/<mtime>/<size>/<segment size>/.
+    segments.put("swift.bin/1.0/6/3/00000000", "abc");
+    segments.put("swift.bin/1.0/6/3/00000001", "def");
+    segments.put("other.bin/1.0/3/3/00000000", "xyz");
+    let manifest = format!("{}/swift.bin/1.0/6/3/", segments.container);
+    fx.put_with("swift.bin", "", &[("X-Object-Manifest", &manifest)]);
+    // ftp-cloudfs: `FILE.part/NNNNNN` beside it, manifest prefix without the slash.
+    fx.put("cfs.bin.part/000000", "123");
+    fx.put("cfs.bin.partX", "not a segment");
+    let manifest = format!("{}/cfs.bin.part", fx.container);
+    fx.put_with("cfs.bin", "", &[("X-Object-Manifest", &manifest)]);
+    // A prefix that is not a folder of its own: only the manifest goes.
+    fx.put("e1", "e");
+    let manifest = format!("{}/e", fx.container);
+    fx.put_with("loose", "", &[("X-Object-Manifest", &manifest)]);
+    let gw = gateway();
+    let mut raw = gw.raw_logged_in();
+    assert_eq!(retr(&mut raw, &fx.path("swift.bin")), b"abcdef");
+    for name in ["swift.bin", "cfs.bin", "loose"] {
+        assert_eq!(raw.cmd(&format!("DELE {}", fx.path(name))).0, 250, "{name}");
+    }
+    assert_eq!(segments.names(), ["other.bin/1.0/3/3/00000000"]);
+    assert_eq!(fx.names(), ["cfs.bin.partX", "e1"]);
+}
