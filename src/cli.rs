@@ -100,6 +100,11 @@ pub struct Cli {
     )]
     pub segment_size: Option<String>,
 
+    /// Hide `<container>_segments` containers (where large objects keep their segments) from the root listing
+    /// when `<container>` is listed too; they can still be entered by name
+    #[arg(long = "hide-segments", env = "SWIFTFTP_HIDE_SEGMENTS")]
+    pub hide_segments: bool,
+
     /// Which 0-byte files are HEADed to find Dynamic Large Object manifests: `segments` (those whose segments
     /// are where python-swiftclient, rclone or ftp-cloudfs put them), `all`, or `none` [default: segments]
     #[arg(long = "dlo-check", env = "SWIFTFTP_DLO_CHECK", value_name = "WHICH")]

@@ -66,6 +66,7 @@ const KNOWN_KEYS: &[&str] = &[
     "cache-ttl",
     "dlo-check",
     "segment-size",
+    "hide-segments",
     "cache-secret",
     "shutdown-grace",
     "metrics-address",
@@ -227,8 +228,10 @@ pub struct Config {
     /// Segment size for large uploads in bytes (`--segment-size`, or ftp-cloudfs's `split-large-files` in
     /// MB); `None`: the cluster's `max_file_size`.
     pub segment_size: Option<u64>,
-    /// Hide `FILE.part` segment directories in listings.
+    /// Hide `FILE.part` segment directories (ftp-cloudfs's DLO layout) beside their file in listings.
     pub hide_part_dir: bool,
+    /// Hide `<container>_segments` beside `<container>` in the root listing.
+    pub hide_segments: bool,
     /// Use Rackspace ServiceNet storage URLs.
     pub rackspace_service_net: bool,
     /// The configuration file read, if any.
@@ -663,6 +666,7 @@ impl Config {
                 file.parsed::<u64>("split-large-files")?,
             )?,
             hide_part_dir: file.bool("hide-part-dir")?.unwrap_or(false),
+            hide_segments: flag(cli.hide_segments, "hide-segments")?,
             rackspace_service_net: file.bool("rackspace-service-net")?.unwrap_or(false),
             config_file: file.path.clone(),
             warnings,
@@ -675,7 +679,6 @@ impl Config {
         let mut pending = Vec::new();
         let set = [
             (self.storage_policy.is_some(), "--storage-policy"),
-            (self.hide_part_dir, "hide-part-dir"),
             (self.rackspace_service_net, "rackspace-service-net"),
         ];
         pending.extend(set.iter().filter(|(on, _)| *on).map(|(_, name)| *name));
@@ -911,7 +914,7 @@ mod tests {
     #[test]
     fn deprecated_and_pending_options_warn() {
         let f = file(
-            "[ftpcloudfs]\nauth-url = http://h\nworkers = 4\nservice-net = yes\nhide-part-dir = yes\n",
+            "[ftpcloudfs]\nauth-url = http://h\nworkers = 4\nservice-net = yes\nrackspace-service-net = yes\n",
         );
         let c =
             Config::from_cli(cli(&["--config", &f.arg(), "--keystone-region-name", "r1"])).unwrap();
@@ -919,7 +922,7 @@ mod tests {
         for want in [
             "`workers`",
             "`service-net`",
-            "hide-part-dir",
+            "rackspace-service-net",
             "--keystone-*",
         ] {
             assert!(all.contains(want), "{all:?} lacks {want:?}");

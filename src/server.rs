@@ -107,8 +107,7 @@ fn shared_state(config: &Config) -> anyhow::Result<Shared> {
         client,
         config.auth_url.clone(),
         listings,
-        config.dlo_check,
-        config.segment_size,
+        crate::ftp::StorageOptions::from_config(config),
     ))
 }
 

@@ -235,3 +235,30 @@ fn dlos_of_other_tools_are_deleted_with_their_own_segments_only() {
     assert_eq!(segments.names(), ["other.bin/1.0/3/3/00000000"]);
     assert_eq!(fx.names(), ["cfs.bin.partX", "e1"]);
 }
+
+#[test]
+fn segment_folders_and_containers_hide_when_asked() {
+    let fx = Fixture::new("hide");
+    let segments = fx.segments();
+    fx.put("cfs.bin.part/000000", "123");
+    let manifest = format!("{}/cfs.bin.part", fx.container);
+    fx.put_with("cfs.bin", "", &[("X-Object-Manifest", &manifest)]);
+    fx.put("lone.part/x", "a folder without its file stays");
+    let dir = std::env::temp_dir().join(format!("swiftftp-hide-{}", std::process::id()));
+    std::fs::write(&dir, "[swiftftp]\nhide-part-dir = yes\n").unwrap();
+    let gw = TestGateway::start_with(&["--config", dir.to_str().unwrap(), "--hide-segments"]);
+    let mut raw = gw.raw_logged_in();
+    let names = |raw: &mut RawFtp, path: &str| {
+        let (replies, bytes) = raw.transfer(&format!("NLST {path}"));
+        assert_eq!(replies.last().unwrap().0, 226);
+        String::from_utf8(bytes).unwrap()
+    };
+    assert_eq!(names(&mut raw, &fx.path("")), "cfs.bin\r\nlone.part\r\n");
+    let root = names(&mut raw, "/");
+    assert!(root.contains(&format!("{}\r\n", fx.container)), "{root}");
+    assert!(!root.contains(&segments.container), "{root}");
+    // Hidden, not gone: both can still be entered.
+    assert_eq!(raw.cmd(&format!("CWD {}", fx.path("cfs.bin.part"))).0, 250);
+    assert_eq!(raw.cmd(&format!("CWD /{}", segments.container)).0, 250);
+    std::fs::remove_file(&dir).unwrap();
+}

@@ -199,6 +199,41 @@ impl DirEntries {
             .is_some_and(|m| m.dir)
     }
 
+    /// Drops `FILE.part` folders listed beside a file `FILE` (ftp-cloudfs's `hide-part-dir`). Only entries are
+    /// hidden: the folder can still be entered by name.
+    pub fn hide_part_dirs(&mut self) {
+        let hidden: Vec<String> = self
+            .entries
+            .iter()
+            .filter(|(n, m)| {
+                m.dir
+                    && n.strip_suffix(".part")
+                        .and_then(|file| self.entries.get(file))
+                        .is_some_and(|f| !f.dir)
+            })
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in hidden {
+            self.entries.remove(&name);
+        }
+    }
+
+    /// Drops `<container>_segments` listed beside `<container>` (the root listing's `hide-segments`).
+    pub fn hide_segment_containers(&mut self) {
+        let hidden: Vec<String> = self
+            .entries
+            .keys()
+            .filter(|n| {
+                n.strip_suffix(crate::swift::SEGMENTS_SUFFIX)
+                    .is_some_and(|c| self.entries.contains_key(c))
+            })
+            .cloned()
+            .collect();
+        for name in hidden {
+            self.entries.remove(&name);
+        }
+    }
+
     /// Corrects the size of a file entry (a DLO manifest's real size).
     pub fn set_size(&mut self, name: &str, size: u64) {
         if let Some(m) = self.entries.get_mut(name) {
@@ -304,6 +339,33 @@ mod tests {
             content_type: Some(content_type.into()),
             last_modified: Some(at(1_795_860_672)),
         })
+    }
+
+    #[test]
+    fn segment_folders_hide_only_beside_their_file_or_container() {
+        let mut d = DirEntries::default();
+        for name in [
+            "big",
+            "big.part",
+            "lone.part",
+            "c",
+            "c_segments",
+            "x_segments",
+        ] {
+            let meta = if name == "big" {
+                Meta::file(5, None)
+            } else {
+                Meta::dir()
+            };
+            d.add(name, meta);
+        }
+        let mut parts = DirEntries::from_entries(d.entries().map(|(n, m)| (n.clone(), m.clone())));
+        parts.hide_part_dirs();
+        let names: Vec<&String> = parts.entries().map(|(n, _)| n).collect();
+        assert_eq!(names, ["big", "c", "c_segments", "lone.part", "x_segments"]);
+        d.hide_segment_containers();
+        let names: Vec<&String> = d.entries().map(|(n, _)| n).collect();
+        assert_eq!(names, ["big", "big.part", "c", "lone.part", "x_segments"]);
     }
 
     #[test]

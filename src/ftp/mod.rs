@@ -52,10 +52,33 @@ pub struct Shared {
     pub transfers: transfers::Transfers,
     /// Cached listings and DLO sizes.
     pub listings: listing_cache::ListingCache,
+    /// How listings and uploads treat large objects.
+    pub options: StorageOptions,
+}
+
+/// The settings that shape listings and uploads, from the configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct StorageOptions {
     /// Which 0-byte listing entries are HEADed for a DLO manifest's size.
     pub dlo_check: crate::config::DloCheck,
     /// The configured segment size (`None`: the cluster's `max_file_size`).
     pub segment_size: Option<u64>,
+    /// Hide `FILE.part` folders beside `FILE` in listings.
+    pub hide_part_dir: bool,
+    /// Hide `<container>_segments` beside `<container>` in the root listing.
+    pub hide_segments: bool,
+}
+
+impl StorageOptions {
+    /// The options `config` sets.
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        Self {
+            dlo_check: config.dlo_check,
+            segment_size: config.segment_size,
+            hide_part_dir: config.hide_part_dir,
+            hide_segments: config.hide_segments,
+        }
+    }
 }
 
 impl Shared {
@@ -64,8 +87,7 @@ impl Shared {
         client: swift::Client,
         auth_url: Url,
         listings: listing_cache::ListingCache,
-        dlo_check: crate::config::DloCheck,
-        segment_size: Option<u64>,
+        options: StorageOptions,
     ) -> Self {
         Self {
             client,
@@ -75,8 +97,7 @@ impl Shared {
             storage_url: RwLock::new(None),
             transfers: transfers::Transfers::default(),
             listings,
-            dlo_check,
-            segment_size,
+            options,
         }
     }
 
@@ -114,6 +135,7 @@ impl Shared {
         let info = self.info();
         swift::SegmentPlan {
             segment_size: self
+                .options
                 .segment_size
                 .unwrap_or(info.max_file_size)
                 .min(info.max_file_size)

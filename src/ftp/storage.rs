@@ -239,6 +239,9 @@ impl SwiftStorage {
                     };
                     dir.add(&c.name, meta);
                 }
+                if self.shared.options.hide_segments {
+                    dir.hide_segment_containers();
+                }
                 return Ok(Listing::Dir(dir));
             }
             Location::Container(container) => {
@@ -254,6 +257,9 @@ impl SwiftStorage {
                         .map_err(|e| not_found(e, loc))?;
                 }
                 self.size_large_objects(user, container, "", &mut dir).await;
+                if self.shared.options.hide_part_dir {
+                    dir.hide_part_dirs();
+                }
             }
             Location::Object { container, key } => {
                 let prefix = Location::dir_prefix(key);
@@ -281,6 +287,9 @@ impl SwiftStorage {
                 }
                 self.size_large_objects(user, container, &prefix, &mut dir)
                     .await;
+                if self.shared.options.hide_part_dir {
+                    dir.hide_part_dirs();
+                }
             }
         }
         Ok(Listing::Dir(dir))
@@ -297,7 +306,7 @@ impl SwiftStorage {
         dir: &mut DirEntries,
     ) {
         let mut candidates = dir.zero_byte_files();
-        match self.shared.dlo_check {
+        match self.shared.options.dlo_check {
             DloCheck::None => return,
             DloCheck::All => {}
             // A handful costs one round of concurrent HEADs: no cheaper than the segments listing.

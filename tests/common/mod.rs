@@ -68,19 +68,15 @@ impl TestGateway {
         Self::start_with(&[])
     }
 
-    /// A gateway with extra command-line arguments (`-a` may be overridden by them).
+    /// A gateway with extra command-line arguments (`-a` and `--config` may be overridden by them).
     pub fn start_with(extra: &[&str]) -> Self {
         swift::ensure_lab();
         let config_file = empty_config();
         let auth = auth_url();
-        let mut args = vec![
-            "swiftftp",
-            "-f",
-            "-p",
-            "0",
-            "--config",
-            config_file.to_str().unwrap(),
-        ];
+        let mut args = vec!["swiftftp", "-f", "-p", "0"];
+        if !extra.contains(&"--config") {
+            args.extend(["--config", config_file.to_str().unwrap()]);
+        }
         if !extra.contains(&"-a") {
             args.extend(["-a", &auth]);
         }
