@@ -6,6 +6,19 @@ use crate::server::{
 use bytes::Bytes;
 use std::{fmt, path::PathBuf};
 
+/// Which command asked for a file's MD5: each has its own reply format.
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+pub enum Md5Style {
+    /// `SITE MD5 path`: `213 <md5>    <path>`.
+    Site,
+    /// `MD5 path` (draft-twine-ftpmd5): `251 <path> <MD5>`.
+    Md5,
+    /// `XMD5 path`: `250 <md5>`.
+    Xmd5,
+    /// `HASH path` (draft-bryan-ftpext-hash, MD5 only): `213 MD5 0-<size> <md5> <path>`.
+    Hash,
+}
+
 #[derive(Debug, PartialEq, Eq, Clone)]
 pub enum Command {
     User {
@@ -133,8 +146,10 @@ pub enum Command {
     Mdtm {
         file: PathBuf,
     },
+    /// A file's MD5, asked with `SITE MD5`, `MD5`, `XMD5` or `HASH` (each answers in its own format).
     Md5 {
         file: PathBuf,
+        style: Md5Style,
     },
     /// A SITE subcommand that is not built-in (i.e. not SITE MD5). When a developer registers a
     /// handler via [`ServerBuilder::site_command`](crate::ServerBuilder::site_command) the

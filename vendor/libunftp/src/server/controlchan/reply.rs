@@ -129,6 +129,8 @@ pub enum ReplyCode {
     AuthOkayNoDataNeeded = 234,
     /// 250 Requested file action okay, completed.
     FileActionOkay = 250,
+    /// 251 File checksum (the `MD5` command of draft-twine-ftpmd5).
+    FileChecksum = 251,
     /// 257 Path name created.
     DirCreated = 257,
 

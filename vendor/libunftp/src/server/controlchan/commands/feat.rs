@@ -40,6 +40,10 @@ where
         }
         if args.sitemd5 != SiteMd5::None && args.storage_features & FEATURE_SITEMD5 > 0 {
             feat_text.push(" SITE MD5");
+            feat_text.push(" MD5");
+            feat_text.push(" XMD5");
+            // MD5 is the only algorithm, so it is the selected one (the star).
+            feat_text.push(" HASH MD5*");
         }
 
         // Show them in alphabetical order.

@@ -4,12 +4,13 @@ use crate::{
         chancomms::ControlChanMsg,
         controlchan::{
             Reply, ReplyCode,
+            command::Md5Style,
             error::ControlChanError,
             handler::{CommandContext, CommandHandler},
         },
         ftpserver::options::SiteMd5,
     },
-    storage::{FEATURE_SITEMD5, StorageBackend},
+    storage::{FEATURE_SITEMD5, Metadata, StorageBackend},
 };
 use async_trait::async_trait;
 use std::{path::PathBuf, sync::Arc};
@@ -18,11 +19,12 @@ use tokio::sync::mpsc::Sender;
 #[derive(Debug)]
 pub struct Md5 {
     path: PathBuf,
+    style: Md5Style,
 }
 
 impl Md5 {
-    pub fn new(path: PathBuf) -> Self {
-        Md5 { path }
+    pub fn new(path: PathBuf, style: Md5Style) -> Self {
+        Md5 { path, style }
     }
 }
 
@@ -41,6 +43,9 @@ where
         let tx_success: Sender<ControlChanMsg> = args.tx_control_chan.clone();
         let tx_fail: Sender<ControlChanMsg> = args.tx_control_chan.clone();
         let logger = args.logger;
+        let style = self.style;
+        // The path as the client gave it, for the replies that echo it.
+        let asked = self.path.display().to_string();
 
         match args.sitemd5 {
             SiteMd5::All => {}
@@ -64,14 +69,28 @@ where
         }
 
         tokio::spawn(async move {
-            match storage.md5((*user).as_ref().unwrap(), &path).await {
-                Ok(md5) => {
-                    if let Err(err) = tx_success
-                        .send(ControlChanMsg::CommandChannelReply(Reply::new_with_string(
-                            ReplyCode::FileStatus,
-                            format!("{}    {}", md5, path.as_path().display()),
-                        )))
-                        .await
+            let Some(user) = (*user).as_ref() else {
+                slog::error!(logger, "MD5: no user in a logged-in session");
+                return;
+            };
+            // HASH names the byte range it covers: the whole file.
+            let size = match style {
+                Md5Style::Hash => storage.metadata(user, &path).await.map(|m| Some(m.len())),
+                _ => Ok(None),
+            };
+            let result = match size {
+                Ok(size) => storage.md5(user, &path).await.map(|md5| (md5, size)),
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok((md5, size)) => {
+                    let reply = match style {
+                        Md5Style::Site => Reply::new_with_string(ReplyCode::FileStatus, format!("{}    {}", md5, path.as_path().display())),
+                        Md5Style::Md5 => Reply::new_with_string(ReplyCode::FileChecksum, format!("{} {}", asked, md5.to_ascii_uppercase())),
+                        Md5Style::Xmd5 => Reply::new_with_string(ReplyCode::FileActionOkay, md5),
+                        Md5Style::Hash => Reply::new_with_string(ReplyCode::FileStatus, format!("MD5 0-{} {} {}", size.unwrap_or(0), md5, asked)),
+                    };
+                    if let Err(err) = tx_success.send(ControlChanMsg::CommandChannelReply(reply)).await
                     {
                         slog::warn!(logger, "MD5: Could not send internal message to notify of MD5 success: {}", err);
                     }

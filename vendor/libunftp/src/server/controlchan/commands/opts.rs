@@ -24,6 +24,8 @@ use async_trait::async_trait;
 pub enum Opt {
     /// The client wants us to enable UTF-8 encoding for file paths and such.
     Utf8 { on: bool },
+    /// `OPTS HASH [algorithm]` (draft-bryan-ftpext-hash): MD5 is the only one there is.
+    Hash { algorithm: String },
 }
 
 #[derive(Debug)]
@@ -49,6 +51,8 @@ where
         match &self.option {
             Opt::Utf8 { on: true } => Ok(Reply::new(ReplyCode::CommandOkay, "Always in UTF-8 mode.")),
             Opt::Utf8 { on: false } => Ok(Reply::new(ReplyCode::CommandNotImplementedForParameter, "Non UTF-8 mode not supported")),
+            Opt::Hash { algorithm } if algorithm.is_empty() || algorithm == "MD5" => Ok(Reply::new(ReplyCode::CommandOkay, "MD5")),
+            Opt::Hash { .. } => Ok(Reply::new(ReplyCode::ParameterSyntaxError, "Unknown algorithm, only MD5 is supported")),
         }
     }
 }

@@ -1,7 +1,7 @@
 use super::error::{ParseErrorKind, Result};
 use crate::server::{
     controlchan::{
-        command::Command,
+        command::{Command, Md5Style},
         commands::{AuthParam, ModeParam, Opt, ProtParam, StruParam},
     },
     password::Password,
@@ -219,6 +219,11 @@ where
                 b"UTF8 OFF" | b"utf8 off" => Command::Opts {
                     option: Opt::Utf8 { on: false },
                 },
+                p if p.len() >= 4 && p[..4].eq_ignore_ascii_case(b"HASH") && (p.len() == 4 || p[4] == b' ') => Command::Opts {
+                    option: Opt::Hash {
+                        algorithm: String::from_utf8_lossy(&p[4..]).trim().to_ascii_uppercase(),
+                    },
+                },
                 _ => return Err(ParseErrorKind::InvalidCommand.into()),
             }
         }
@@ -363,6 +368,19 @@ where
                 return Err(ParseErrorKind::InvalidCommand.into());
             }
         }
+        "MD5" | "XMD5" | "HASH" => {
+            let params = parse_to_eol(cmd_params)?;
+            if params.is_empty() {
+                return Err(ParseErrorKind::InvalidCommand.into());
+            }
+            let style = match &*cmd_token {
+                "MD5" => Md5Style::Md5,
+                "XMD5" => Md5Style::Xmd5,
+                _ => Md5Style::Hash,
+            };
+            let file = String::from_utf8_lossy(&params).to_string().into();
+            Command::Md5 { file, style }
+        }
         "MDTM" => {
             let params = parse_to_eol(cmd_params)?;
             if params.is_empty() {
@@ -384,7 +402,7 @@ where
                     }
 
                     let file = String::from_utf8_lossy(&params).to_string().into();
-                    Command::Md5 { file }
+                    Command::Md5 { file, style: Md5Style::Site }
                 }
                 _ => {
                     let params = parse_to_eol(cmd_params)?;

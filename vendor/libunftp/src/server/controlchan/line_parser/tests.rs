@@ -1,6 +1,6 @@
 use super::error::{ParseError, ParseErrorKind, Result};
 use crate::server::controlchan::{
-    command::Command,
+    command::{Command, Md5Style},
     commands::{AuthParam, ModeParam, Opt, StruParam},
     line_parser::parser::parse,
 };
@@ -637,7 +637,35 @@ fn parse_md5() {
         },
         Test {
             input: "SITE MD5 file.txt\r\n",
-            expected: Ok(Command::Md5 { file: "file.txt".into() }),
+            expected: Ok(Command::Md5 {
+                file: "file.txt".into(),
+                style: Md5Style::Site,
+            }),
+        },
+        Test {
+            input: "MD5 a b.txt\r\n",
+            expected: Ok(Command::Md5 {
+                file: "a b.txt".into(),
+                style: Md5Style::Md5,
+            }),
+        },
+        Test {
+            input: "xmd5 f\r\n",
+            expected: Ok(Command::Md5 {
+                file: "f".into(),
+                style: Md5Style::Xmd5,
+            }),
+        },
+        Test {
+            input: "HASH f\r\n",
+            expected: Ok(Command::Md5 {
+                file: "f".into(),
+                style: Md5Style::Hash,
+            }),
+        },
+        Test {
+            input: "HASH\r\n",
+            expected: Err(ParseErrorKind::InvalidCommand.into()),
         },
     ];
     for test in tests.iter() {
