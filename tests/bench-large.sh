@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Large-file benchmark: files of BENCH_LARGE_MB sizes (1 GiB and 6 GiB) uploaded and downloaded with lftp through
+# Large-file benchmark: files of BENCH_LARGE_MB sizes (1 GiB and 6 GiB) uploaded and downloaded with curl through
 # swiftftp, next to the direct client in the same run: curl (one PUT, one GET) where a single object can hold the
 # file, `swift upload --use-slo` (python-swiftclient, same segment size) where it needs segments. Each size runs
 # with a small segment size (BENCH_SEGMENT, 64M) and with the default (the cluster's max_file_size, 5 GiB), as
-# ratios, with swiftftp's peak RSS for each. Every round trip is checked: the file read back through swiftftp
-# has the source's MD5, `SITE MD5` answers it, and after the deletes no segment is left in
-# <container>_segments.
+# ratios, with swiftftp's peak RSS for each. Every case is checked: the file also goes up with lftp and comes
+# back through swiftftp with the source's MD5, `XMD5` answers it for the curl upload, and after the deletes no
+# segment is left in <container>_segments.
 #
 # Targets: ratio >= 0.9 for plain uploads and downloads, >= 0.8 for segmented uploads; peak RSS < 64 MiB.
 # Usage: tests/bench-large.sh   (BENCH_LARGE_MB="1024 6144", BENCH_SEGMENT=64M; needs ~2x the largest size
@@ -82,26 +82,32 @@ for mb in $SIZES; do
     down_direct=$(secs "$t0" "$(now)")
     swift -A "$LAB_AUTH_URL" -U "$LAB_USER" -K "$LAB_KEY" delete "$container" direct.bin >/dev/null || die "swift delete"
 
-    # Through swiftftp, with lftp; GNU time reports the gateway's peak RSS when it exits.
+    # Through swiftftp: curl for the timed transfers (the same client as the direct figures); then lftp up and
+    # back (the round trip checked by MD5 of every byte) and XMD5 of the curl upload. GNU time reports the
+    # gateway's peak RSS when it exits.
     GW_WRAP=(/usr/bin/time -v -o "$work/time.txt")
     start_gateway "$BIN" "$work/gateway-$name.log" "${args[@]}"
+    ftp_url="ftp://$(urlpart "$LAB_USER"):$(urlpart "$LAB_KEY")@127.0.0.1:$GW_PORT"
     t0=$(now)
-    lftp_gw "put $work/src.bin -o /$container/$name" || die "lftp put $name"
+    curl -fsS -T "$work/src.bin" "$ftp_url/$container/$name" || die "curl STOR $name"
     up_gw=$(secs "$t0" "$(now)")
     t0=$(now)
-    lftp_gw "get /$container/$name -o /dev/null" || die "lftp get $name"
+    curl -fsS -o /dev/null "$ftp_url/$container/$name" || die "curl RETR $name"
     down_gw=$(secs "$t0" "$(now)")
-    got=$(lftp_gw "cat /$container/$name" | md5sum | cut -d' ' -f1)
-    [ "$got" = "$sum" ] || die "$name came back with MD5 $got, not $sum"
-    answer=$(lftp_gw "quote SITE MD5 /$container/$name" 2>&1)
-    case $answer in *"$sum"*) ;; *) die "SITE MD5 of $name: $answer" ;; esac
-    lftp_gw "rm /$container/$name" >/dev/null || die "lftp rm $name"
+    t0=$(now)
+    lftp_gw "put $work/src.bin -o /$container/lftp-$name" || die "lftp put $name"
+    up_lftp=$(secs "$t0" "$(now)")
+    got=$(lftp_gw "cat /$container/lftp-$name" | md5sum | cut -d' ' -f1)
+    [ "$got" = "$sum" ] || die "lftp-$name came back with MD5 $got, not $sum"
+    answer=$(lftp_gw "quote XMD5 /$container/$name" 2>&1)
+    case $answer in *"$sum"*) ;; *) die "XMD5 of $name: $answer" ;; esac
+    lftp_gw "rm /$container/$name /$container/lftp-$name" >/dev/null || die "lftp rm $name"
     stop_timed_gateway
     GW_WRAP=()
     rss=$(awk -F': ' '/Maximum resident set size/{printf "%.1f", $2/1024}' "$work/time.txt")
     left=$(segments_left)
     [ "$left" -eq 0 ] || die "$left segments left after deleting $name"
-    say "$mb MiB, segments $seg ($kind): up direct $(mbs "$bytes" "$up_direct") MB/s, swiftftp $(mbs "$bytes" "$up_gw") MB/s; down direct $(mbs "$bytes" "$down_direct"), swiftftp $(mbs "$bytes" "$down_gw"); RSS $rss MiB; MD5 checked"
+    say "$mb MiB, segments $seg ($kind): up direct $(mbs "$bytes" "$up_direct") MB/s, swiftftp $(mbs "$bytes" "$up_gw") MB/s (lftp $(mbs "$bytes" "$up_lftp")); down direct $(mbs "$bytes" "$down_direct"), swiftftp $(mbs "$bytes" "$down_gw"); RSS $rss MiB; MD5 checked"
     rows+=("$(printf '%-34s %8s %8s %6.2f' "up   $mb MiB, seg $seg ($kind)" "$(mbs "$bytes" "$up_direct")" "$(mbs "$bytes" "$up_gw")" "$(awk -v a="$up_direct" -v b="$up_gw" 'BEGIN{print a/b}')")")
     rows+=("$(printf '%-34s %8s %8s %6.2f   RSS %s MiB' "down $mb MiB, seg $seg" "$(mbs "$bytes" "$down_direct")" "$(mbs "$bytes" "$down_gw")" "$(awk -v a="$down_direct" -v b="$down_gw" 'BEGIN{print a/b}')" "$rss")")
   done

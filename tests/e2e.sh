@@ -11,6 +11,8 @@
 # lftp renames, deletes and the refusals (non-empty RMD, a file at the top level).
 # Keystone (needs tests/keystone-lab.sh start): lftp and curl log in through v3 (PROJECT/USER, domains, an
 # application credential) and v2.0 (TENANT.USER, a tenant with a space, a `\` separator), upload, list, download.
+# Large files: a gateway with 4 MiB segments takes a 20 MiB file from lftp and from curl; both come back
+# identical, are Static Large Objects of 6 segments, XMD5/MD5 answer the true MD5, DELE leaves no segment.
 # Metrics: curl reads /metrics before and after two curl downloads (logins and bytes counters move, libunftp's
 # series are there) and /health. Last, SIGTERM exits cleanly.
 #
@@ -36,6 +38,9 @@ cleanup() {
   if [ -n "${SWIFT_TOKEN:-}" ]; then
     swift_delete_container "$container"
     swift_delete_container "$wcontainer"
+    swift_delete_container "${wcontainer}_segments"
+    swift_delete_container "e2e-$$-large"
+    swift_delete_container "e2e-$$-large_segments"
   fi
   rm -rf "$work"
 }
@@ -212,6 +217,35 @@ kill -TERM "$KS_PID"; wait "$KS_PID" 2>/dev/null || true
 ks_gateway "$SWIFTFTP_TEST_KEYSTONE_V2_URL" --keystone-auth --keystone-tenant-separator "\\"
 ks_check "$KS_PORT" 'dot.tenant\dave' dave-pw v2-dave
 kill -TERM "$KS_PID"; wait "$KS_PID" 2>/dev/null || true
+
+say "large files: 20 MiB through a gateway with 4M segments, up with lftp and curl, back identical, MD5 answered"
+lc="e2e-$$-large"
+main_pid=$GW_PID main_port=$GW_PORT
+start_gateway "$BIN" "$work/large-gateway.log" --segment-size 4M
+LG_PID=$GW_PID LG_PORT=$GW_PORT GW_PID=$main_pid GW_PORT=$main_port
+head -c $((20 * 1024 * 1024 + 5)) /dev/urandom >"$work/large.bin"
+sum=$(md5sum "$work/large.bin" | cut -d' ' -f1)
+lftp -e "set net:max-retries 1; set cmd:fail-exit yes; mkdir '/$lc'; put $work/large.bin -o '/$lc/lftp.bin'; \
+  get '/$lc/lftp.bin' -o $work/large.lftp; quote XMD5 '/$lc/lftp.bin'; quote MD5 '/$lc/lftp.bin'; quit" \
+  -u "$LAB_USER,$LAB_KEY" -p "$LG_PORT" 127.0.0.1 >"$work/large.log" 2>&1 || { cat "$work/large.log" >&2; die "lftp large file"; }
+cmp "$work/large.bin" "$work/large.lftp" || die "the large file came back different through lftp"
+grep -q "^250 $sum" "$work/large.log" || die "XMD5 did not answer $sum: $(cat "$work/large.log")"
+grep -qi "^251 .*$sum" "$work/large.log" || die "MD5 did not answer $sum: $(cat "$work/large.log")"
+lg_url="ftp://$(urlpart "$LAB_USER"):$(urlpart "$LAB_KEY")@127.0.0.1:$LG_PORT"
+curl -fsS -T "$work/large.bin" "$lg_url/$lc/curl.bin" || die "curl large upload"
+curl -fsS -o "$work/large.curl" "$lg_url/$lc/curl.bin" || die "curl large download"
+cmp "$work/large.bin" "$work/large.curl" || die "the large file came back different through curl"
+for f in lftp.bin curl.bin; do
+  curl -fsS -I -H "X-Auth-Token: $SWIFT_TOKEN" "$SWIFT_URL/$lc/$f" | tr -d '\r' | grep -qi '^x-static-large-object: true' ||
+    die "$f is not a Static Large Object"
+done
+segs=$(curl -fsS -H "X-Auth-Token: $SWIFT_TOKEN" "$SWIFT_URL/${lc}_segments" | wc -l)
+[ "$segs" = 12 ] || die "expected 12 segments (6 per file), found $segs"
+curl -fsS -o /dev/null -Q "DELE /$lc/lftp.bin" -Q "DELE /$lc/curl.bin" -Q "RMD /$lc" "$lg_url/" || die "curl large clean-up"
+segs=$(curl -fsS -H "X-Auth-Token: $SWIFT_TOKEN" "$SWIFT_URL/${lc}_segments" | wc -l)
+[ "$segs" = 0 ] || die "$segs segments left after DELE"
+swift_delete_container "${lc}_segments"
+kill -TERM "$LG_PID"; wait "$LG_PID" 2>/dev/null || true
 
 say "metrics and health with curl"
 metric() { curl -fsS "127.0.0.1:$metrics_port/metrics" | awk -v m="$1" 'index($0, m) == 1 {s += $NF} END {printf "%.0f\n", s}'; }

@@ -262,3 +262,47 @@ fn segment_folders_and_containers_hide_when_asked() {
     assert_eq!(raw.cmd(&format!("CWD /{}", segments.container)).0, 250);
     std::fs::remove_file(&dir).unwrap();
 }
+
+#[test]
+fn md5_xmd5_and_hash_answer_the_content_md5_in_their_own_formats() {
+    let fx = Fixture::new("md5cmds");
+    let gw = gateway();
+    let mut raw = gw.raw_logged_in();
+    let small = random(1000);
+    let large = random(2 * MIB + 3);
+    assert_eq!(
+        raw.upload(&format!("STOR {}", fx.path("s.bin")), &small),
+        226
+    );
+    assert_eq!(
+        raw.upload(&format!("STOR {}", fx.path("l.bin")), &large),
+        226
+    );
+    let segments = fx.segments();
+    for (name, body) in [("s.bin", &small), ("l.bin", &large)] {
+        let path = fx.path(name);
+        let sum = md5_hex(body);
+        assert_eq!(
+            raw.cmd(&format!("MD5 {path}")),
+            (251, format!("{path} {}", sum.to_uppercase()))
+        );
+        assert_eq!(raw.cmd(&format!("XMD5 {path}")), (250, sum.clone()));
+        assert_eq!(
+            raw.cmd(&format!("HASH {path}")),
+            (213, format!("MD5 0-{} {sum} {path}", body.len()))
+        );
+    }
+    assert_eq!(raw.cmd("OPTS HASH").0, 200);
+    assert_eq!(raw.cmd("OPTS HASH MD5").0, 200);
+    assert_eq!(raw.cmd("OPTS HASH SHA-256").0, 501);
+    let (code, feat) = raw.cmd("FEAT");
+    assert_eq!(code, 211);
+    for want in [" MD5", " XMD5", " HASH MD5*", " SITE MD5"] {
+        assert!(feat.lines().any(|l| l == want), "{want:?} not in {feat}");
+    }
+    // Not a file: a clear 550, the session goes on.
+    assert_eq!(raw.cmd(&format!("XMD5 {}", fx.path("missing"))).0, 550);
+    assert_eq!(raw.cmd(&format!("MD5 {}", fx.path(""))).0, 550);
+    assert_eq!(raw.cmd("NOOP").0, 200);
+    drop(segments);
+}

@@ -22,7 +22,9 @@
 //! whole.
 //!
 //! **Integrity.** Each segment's MD5 is checked against its ETag (`upload.rs`); the whole content's MD5 is
-//! computed while streaming, stored on the manifest as `X-Object-Meta-Md5`, and returned. Any failure (source,
+//! computed while streaming, stored on the manifest as `X-Object-Meta-Md5`, and returned. One hasher thread
+//! computes both, hashing the first segment's bytes once ([`SegmentHasher`]): MD5 is most of the gateway's CPU
+//! on an upload. Any failure (source,
 //! Swift, checksum, the manifest) deletes every segment this upload may have written, also when the upload is
 //! dropped half-way (a guard spawns the clean-up).
 //!
@@ -31,7 +33,7 @@
 
 use super::client::Replay;
 use super::error::{Error, Op};
-use super::upload::{BackgroundMd5, CHUNK};
+use super::upload::{CHUNK, Md5From};
 use super::{ObjectEntry, ObjectHead, Session, UploadError, Uploaded};
 use bytes::{Bytes, BytesMut};
 use futures_util::{StreamExt, TryStreamExt};
@@ -39,7 +41,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::io::{AsyncRead, AsyncReadExt};
-use tokio_util::io::{ReaderStream, StreamReader};
+use tokio_util::io::ReaderStream;
 
 /// Bytes read into memory before deciding between a plain object and segments.
 pub const PLAIN_LOOKAHEAD: u64 = 8 * 1024 * 1024;
@@ -167,6 +169,58 @@ fn retry_in_background(session: Arc<Session>, mut segments: Vec<SegmentRef>) {
             tokio::time::sleep(std::time::Duration::from_secs(4)).await;
         }
     });
+}
+
+/// What the large-object hasher is fed: the bytes, and where each segment ends.
+enum HashFeed {
+    Chunk(Bytes),
+    /// The segment fed so far is complete: send its MD5 here.
+    EndSegment(tokio::sync::oneshot::Sender<String>),
+}
+
+/// The whole content's MD5 and each segment's, on a blocking thread, hashing most bytes once: until the first
+/// segment ends both digests have seen the same bytes, so the first segment's MD5 is a copy of the whole
+/// hasher's state (a one-segment upload costs one MD5 pass, not two); later segments need a hasher of their own.
+struct SegmentHasher {
+    tx: tokio::sync::mpsc::Sender<HashFeed>,
+    done: tokio::task::JoinHandle<String>,
+}
+
+impl SegmentHasher {
+    fn start() -> Self {
+        use md5::Digest;
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<HashFeed>(super::upload::HASH_QUEUE);
+        let done = tokio::task::spawn_blocking(move || {
+            let mut whole = md5::Md5::new();
+            // None while in the first segment (its digest is the whole hasher's so far).
+            let mut segment: Option<md5::Md5> = None;
+            while let Some(feed) = rx.blocking_recv() {
+                match feed {
+                    HashFeed::Chunk(chunk) => {
+                        whole.update(&chunk);
+                        if let Some(s) = segment.as_mut() {
+                            s.update(&chunk);
+                        }
+                    }
+                    HashFeed::EndSegment(reply) => {
+                        let digest = match segment.replace(md5::Md5::new()) {
+                            None => whole.clone().finalize(),
+                            Some(s) => s.finalize(),
+                        };
+                        let _ = reply.send(hex::encode(digest));
+                    }
+                }
+            }
+            hex::encode(whole.finalize())
+        });
+        Self { tx, done }
+    }
+
+    /// The whole content's hex MD5, once every sender is gone.
+    async fn finish(self) -> Option<String> {
+        drop(self.tx);
+        self.done.await.ok()
+    }
 }
 
 fn segment_name(prefix: &str, index: usize) -> String {
@@ -354,21 +408,29 @@ impl Session {
     where
         R: AsyncRead + Send + Unpin + 'static,
     {
-        type Feed = tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>;
-        let (seg_tx, mut seg_rx) = tokio::sync::mpsc::channel::<(usize, Feed)>(1);
-        let whole = BackgroundMd5::start();
-        let to_hash = whole.sender();
+        type Feed = (
+            usize,
+            tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>,
+            tokio::sync::oneshot::Receiver<String>,
+        );
+        let (seg_tx, mut seg_rx) = tokio::sync::mpsc::channel::<Feed>(1);
+        let hasher = SegmentHasher::start();
+        let to_hash = hasher.tx.clone();
         let size = plan.segment_size;
         let feeder = async move {
             let mut chunks = ReaderStream::with_capacity(source, CHUNK);
             let mut total = 0u64;
             let mut in_segment = 0u64;
-            let mut current: Option<tokio::sync::mpsc::Sender<std::io::Result<Bytes>>> = None;
+            // The current segment: where its bytes go, and where its MD5 goes once it is complete.
+            let mut current: Option<(
+                tokio::sync::mpsc::Sender<std::io::Result<Bytes>>,
+                tokio::sync::oneshot::Sender<String>,
+            )> = None;
             while let Some(item) = chunks.next().await {
                 let mut chunk = match item {
                     Ok(c) => c,
                     Err(e) => {
-                        if let Some(tx) = &current {
+                        if let Some((tx, _)) = &current {
                             let _ = tx
                                 .send(Err(std::io::Error::new(e.kind(), e.to_string())))
                                 .await;
@@ -380,29 +442,24 @@ impl Session {
                     }
                 };
                 total += chunk.len() as u64;
-                // The hasher lives until `finish` below: a send cannot fail before then.
-                let _ = to_hash.send(chunk.clone()).await;
                 while !chunk.is_empty() {
-                    let tx = match &current {
-                        Some(tx) => tx.clone(),
-                        None => {
-                            let index = started.load(Ordering::SeqCst);
-                            if index >= plan.max_segments {
-                                return Err(UploadError::TooLarge {
-                                    limit: size.saturating_mul(plan.max_segments as u64),
-                                });
-                            }
-                            let (tx, rx) = tokio::sync::mpsc::channel(SEGMENT_QUEUE);
-                            started.fetch_add(1, Ordering::SeqCst);
-                            if seg_tx.send((index, rx)).await.is_err() {
-                                // The PUTs stopped on an error, which they report.
-                                std::future::pending::<()>().await;
-                            }
-                            in_segment = 0;
-                            current = Some(tx.clone());
-                            tx
+                    if current.is_none() {
+                        let index = started.load(Ordering::SeqCst);
+                        if index >= plan.max_segments {
+                            return Err(UploadError::TooLarge {
+                                limit: size.saturating_mul(plan.max_segments as u64),
+                            });
                         }
-                    };
+                        let (tx, rx) = tokio::sync::mpsc::channel(SEGMENT_QUEUE);
+                        let (digest_tx, digest_rx) = tokio::sync::oneshot::channel();
+                        started.fetch_add(1, Ordering::SeqCst);
+                        if seg_tx.send((index, rx, digest_rx)).await.is_err() {
+                            // The PUTs stopped on an error, which they report.
+                            std::future::pending::<()>().await;
+                        }
+                        in_segment = 0;
+                        current = Some((tx, digest_tx));
+                    }
                     let room = size - in_segment;
                     let part = if chunk.len() as u64 > room {
                         chunk.split_to(room as usize)
@@ -410,31 +467,46 @@ impl Session {
                         std::mem::take(&mut chunk)
                     };
                     in_segment += part.len() as u64;
-                    if tx.send(Ok(part)).await.is_err() {
+                    // The hasher lives until `finish` below: a send cannot fail before then.
+                    let _ = to_hash.send(HashFeed::Chunk(part.clone())).await;
+                    if let Some((tx, _)) = &current
+                        && tx.send(Ok(part)).await.is_err()
+                    {
                         // That segment's PUT ended early: it reports why.
                         std::future::pending::<()>().await;
                     }
-                    if in_segment == size {
-                        current = None;
+                    if in_segment == size
+                        && let Some((_, digest)) = current.take()
+                    {
+                        let _ = to_hash.send(HashFeed::EndSegment(digest)).await;
                     }
                 }
+            }
+            if let Some((_, digest)) = current.take() {
+                let _ = to_hash.send(HashFeed::EndSegment(digest)).await;
             }
             Ok(total)
         };
         let putter = futures_util::stream::poll_fn(move |cx| seg_rx.poll_recv(cx))
-            .map(|(index, mut rx): (usize, Feed)| async move {
+            .map(|(index, mut rx, digest): Feed| async move {
                 let name = segment_name(prefix, index);
-                let body =
-                    StreamReader::new(futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)));
+                let body = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
                 let up = self
-                    .upload(segments_container, &name, body, &[], size)
+                    .upload_stream(
+                        segments_container,
+                        &name,
+                        body,
+                        &[],
+                        size,
+                        Md5From::Given(digest),
+                    )
                     .await?;
                 Ok::<_, UploadError>((name, up))
             })
             .buffered(SEGMENTS_IN_FLIGHT)
             .try_collect::<Vec<_>>();
         let (total, segments) = futures_util::future::try_join(feeder, putter).await?;
-        let md5 = whole.finish().await.unwrap_or_default();
+        let md5 = hasher.finish().await.unwrap_or_default();
         Ok((total, md5, segments))
     }
 

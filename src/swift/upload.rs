@@ -72,7 +72,7 @@ pub enum UploadError {
 }
 
 /// Chunks waiting to be hashed at most: a bound on the memory hashing can hold back (`HASH_QUEUE` × [`CHUNK`]).
-const HASH_QUEUE: usize = 8;
+pub(super) const HASH_QUEUE: usize = 8;
 
 /// MD5 computed on a blocking thread, fed with the chunks (cheap `Bytes` clones) through a bounded channel.
 ///
@@ -107,6 +107,15 @@ impl BackgroundMd5 {
         drop(self.tx);
         self.done.await.ok()
     }
+}
+
+/// Where the MD5 an upload's ETag must match comes from.
+pub(super) enum Md5From {
+    /// Computed by the upload itself, beside the network path.
+    Own,
+    /// Computed by the caller over the same bytes (a segment's, by the large-object hasher), delivered once the
+    /// last byte went through.
+    Given(tokio::sync::oneshot::Receiver<String>),
 }
 
 /// Added to the answer deadline: the body's "last byte" left this process, but megabytes of it may still sit in
@@ -160,51 +169,71 @@ impl Session {
     where
         R: AsyncRead + Send + Unpin + 'static,
     {
+        let chunks = ReaderStream::with_capacity(source, CHUNK);
+        self.upload_stream(container, key, chunks, headers, max_bytes, Md5From::Own)
+            .await
+    }
+
+    /// Streams `chunks` into `container/key`; the MD5 its ETag must match comes from `digest`.
+    pub(super) async fn upload_stream<S>(
+        &self,
+        container: &str,
+        key: &str,
+        chunks: S,
+        headers: &[(&str, &str)],
+        max_bytes: u64,
+        digest: Md5From,
+    ) -> Result<Uploaded, UploadError>
+    where
+        S: futures_util::Stream<Item = std::io::Result<Bytes>> + Send + 'static,
+    {
         let op = Op::PutObject {
             container: container.to_owned(),
             key: key.to_owned(),
         };
-        let md5 = BackgroundMd5::start();
+        let (md5, given) = match digest {
+            Md5From::Own => (Some(BackgroundMd5::start()), None),
+            Md5From::Given(rx) => (None, Some(rx)),
+        };
         // The stream's senders go away when the source ends (the `chain`ed end below), not when hyper drops the
         // body, so that `finish` never waits on hyper's bookkeeping.
-        let to_hash = Arc::new(Mutex::new(Some(md5.tx.clone())));
+        let to_hash = Arc::new(Mutex::new(md5.as_ref().map(BackgroundMd5::sender)));
         let at_end = Arc::clone(&to_hash);
         let progress = Arc::new(Mutex::new(Progress::default()));
         let seen = Arc::clone(&progress);
-        let stream =
-            ReaderStream::with_capacity(source, CHUNK).then(move |item: std::io::Result<Bytes>| {
-                let to_hash = to_hash.lock().unwrap_or_else(|e| e.into_inner()).clone();
-                let seen = Arc::clone(&seen);
-                async move {
-                    match item {
-                        Ok(chunk) => {
-                            {
-                                // A std mutex, locked for a counter update and never across an await.
-                                let mut p = seen.lock().unwrap_or_else(|e| e.into_inner());
-                                p.bytes += chunk.len() as u64;
-                                if p.bytes > max_bytes {
-                                    // Swift would refuse it with 413, but only after every byte had been sent.
-                                    p.too_large = true;
-                                    return Err(std::io::Error::other(
-                                        "over the cluster's max_file_size",
-                                    ));
-                                }
+        let stream = chunks.then(move |item: std::io::Result<Bytes>| {
+            let to_hash = to_hash.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            let seen = Arc::clone(&seen);
+            async move {
+                match item {
+                    Ok(chunk) => {
+                        {
+                            // A std mutex, locked for a counter update and never across an await.
+                            let mut p = seen.lock().unwrap_or_else(|e| e.into_inner());
+                            p.bytes += chunk.len() as u64;
+                            if p.bytes > max_bytes {
+                                // Swift would refuse it with 413, but only after every byte had been sent.
+                                p.too_large = true;
+                                return Err(std::io::Error::other(
+                                    "over the cluster's max_file_size",
+                                ));
                             }
-                            if let Some(tx) = to_hash {
-                                // The receiver lives until `finish`; a send cannot fail before then.
-                                let _ = tx.send(chunk.clone()).await;
-                            }
-                            Ok(chunk)
                         }
-                        Err(e) => {
-                            // Keep the cause for the caller; hyper only needs to know the body failed.
-                            let copy = std::io::Error::new(e.kind(), e.to_string());
-                            seen.lock().unwrap_or_else(|e| e.into_inner()).failure = Some(e);
-                            Err(copy)
+                        if let Some(tx) = to_hash {
+                            // The receiver lives until `finish`; a send cannot fail before then.
+                            let _ = tx.send(chunk.clone()).await;
                         }
+                        Ok(chunk)
+                    }
+                    Err(e) => {
+                        // Keep the cause for the caller; hyper only needs to know the body failed.
+                        let copy = std::io::Error::new(e.kind(), e.to_string());
+                        seen.lock().unwrap_or_else(|e| e.into_inner()).failure = Some(e);
+                        Err(copy)
                     }
                 }
-            });
+            }
+        });
         // The end of the source also starts the clock for Swift's answer (see `answer_deadline`).
         let (ended_tx, ended_rx) = tokio::sync::oneshot::channel::<()>();
         let ended_tx = Mutex::new(Some(ended_tx));
@@ -259,7 +288,12 @@ impl Session {
         }
         let head = ObjectHead::from_headers(result?.headers());
         // Dropping the request dropped the body stream and its sender: the hasher has seen every chunk.
-        let md5 = md5.finish().await.unwrap_or_default();
+        let md5 = match (md5, given) {
+            (Some(own), _) => own.finish().await,
+            (None, Some(rx)) => rx.await.ok(),
+            (None, None) => None,
+        }
+        .unwrap_or_default();
         match head.etag {
             Some(etag) if etag.eq_ignore_ascii_case(&md5) => Ok(Uploaded {
                 bytes,
