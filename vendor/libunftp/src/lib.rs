@@ -50,7 +50,9 @@ pub mod notification;
 pub(crate) mod server;
 pub mod storage;
 
-pub use crate::server::ftpserver::{Server, ServerBuilder, error::ServerError, options};
+pub use crate::server::ftpserver::{Server, ServerBuilder, error::ServerError, ftps_config, options};
+/// swiftftp patch: the TLS configuration type [`ftps_config`] makes and [`ServerBuilder::ftps_manual`] takes.
+pub use rustls::ServerConfig as TlsServerConfig;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 

@@ -88,6 +88,8 @@ pub enum ControlChanMsg {
     },
     /// Data connection was unexpectedly closed
     ConnectionReset,
+    /// swiftftp patch: a transfer waited for a data connection the client never opened.
+    DataConnectionNeverOpened,
     /// Data connection was closed on purpose or not on purpose. We don't know, but that is FTP
     DataConnectionClosedAfterStor,
     /// Failed to write data to disk

@@ -20,7 +20,6 @@ use crate::server::shutdown::Notifier;
 use crate::server::switchboard::Switchboard;
 use crate::server::tls;
 use options::{DEFAULT_GREETING, DEFAULT_IDLE_SESSION_TIMEOUT_SECS, PassiveHost};
-#[cfg(feature = "experimental")]
 use rustls::ServerConfig;
 use slog::*;
 use std::{
@@ -419,8 +418,9 @@ where
     /// let server = ServerBuilder::new(Box::new(|| Filesystem::new("/tmp").unwrap()))
     ///              .ftps_manual(config);
     /// ```
-    #[cfg(feature = "experimental")]
-    pub fn ftps_manual<P: Into<PathBuf>>(mut self, config: Arc<ServerConfig>) -> Self {
+    // swiftftp patch: not behind the `experimental` feature, so that a configuration made once (see
+    // [`ftps_config`]) serves every per-connection builder.
+    pub fn ftps_manual(mut self, config: Arc<ServerConfig>) -> Self {
         self.ftps_mode = FtpsConfig::On { tls_config: config };
         self
     }
@@ -1013,12 +1013,24 @@ where
     /// Use this method instead of [`listen`](Server::listen) if you want to listen for and accept
     /// new connections yourself, instead of using libunftp to do it.
     pub async fn service(self, tcp_stream: tokio::net::TcpStream) -> std::result::Result<(), crate::server::ControlChanError> {
+        self.service_for_client(tcp_stream, None).await
+    }
+
+    /// swiftftp patch: [`Server::service`] for a connection whose client is `client` (say from a PROXY protocol
+    /// header read by the caller) rather than the socket's peer. Data connections must then come from `client`.
+    pub async fn service_for_client(
+        self,
+        tcp_stream: tokio::net::TcpStream,
+        client: Option<SocketAddr>,
+    ) -> std::result::Result<(), crate::server::ControlChanError> {
         let failed_logins = self.failed_logins_policy.as_ref().map(|policy| FailedLoginsCache::new(policy.clone()));
         let options: chosen::OptionsHolder<Storage, User> = (&self).into();
         let shutdown_notifier = Arc::new(shutdown::Notifier::new());
         let shutdown_listener = shutdown_notifier.subscribe().await;
         slog::debug!(self.logger, "Servicing control connection from");
-        let result = controlchan::spawn_loop::<Storage, User>((&options).into(), tcp_stream, None, None, shutdown_listener, failed_logins.clone()).await;
+        let result =
+            controlchan::spawn_loop_for_client::<Storage, User>((&options).into(), tcp_stream, client, None, None, shutdown_listener, failed_logins.clone())
+                .await;
         match result {
             Err(err) => {
                 slog::error!(self.logger, "Could not spawn control channel loop: {:?}", err);
@@ -1222,4 +1234,22 @@ mod tests {
         assert!(result.is_err());
         assert!(result.unwrap_err().to_string().contains("user_detail_provider"));
     }
+}
+
+/// swiftftp patch: the TLS configuration [`ServerBuilder::ftps`] builds from PEM files, made once by the caller
+/// (say before dropping privileges, while the key is readable) and handed to builders with
+/// [`ServerBuilder::ftps_manual`]; no client certificates.
+pub fn ftps_config<P: AsRef<std::path::Path>>(
+    certs_file: P,
+    key_file: P,
+    flags: options::TlsFlags,
+) -> std::result::Result<Arc<ServerConfig>, ServerError> {
+    let no_trust_store = certs_file.as_ref().to_path_buf();
+    Ok(tls::new_config(
+        certs_file.as_ref().to_path_buf(),
+        key_file.as_ref().to_path_buf(),
+        flags,
+        options::FtpsClientAuth::Off,
+        no_trust_store,
+    )?)
 }

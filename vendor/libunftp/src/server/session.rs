@@ -75,6 +75,8 @@ where
     pub data_cmd_tx: Option<Sender<DataChanCmd>>,
     // The data loop uses this receive messages from the control loop
     pub data_cmd_rx: Option<Receiver<DataChanCmd>>,
+    /// swiftftp patch: counts passive set-ups, so that a data port's timeout only touches its own channels.
+    pub passive_generation: u64,
     // The control loop uses this to ask the data loop to exit.
     pub data_abort_tx: Option<Sender<()>>,
     // The data loop listens to this so it can know when to exit.
@@ -130,6 +132,7 @@ where
             storage,
             data_cmd_tx: None,
             data_cmd_rx: None,
+            passive_generation: 0,
             data_abort_tx: None,
             data_abort_rx: None,
             control_msg_tx: None,

@@ -198,3 +198,46 @@ impl StoresServerSessions for TlsSessionCache {
         true
     }
 }
+
+/// swiftftp patch: how long a client may take to finish a TLS handshake, on the control channel after AUTH TLS
+/// or on a data connection, before it is dropped (0.24 waited forever, and a data handshake that failed
+/// panicked the data task).
+pub(crate) const TLS_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// A data connection whose TLS handshake failed: every read and write fails with the reason, so the transfer
+/// ends through its ordinary error path (a 4xx reply) instead of a panic.
+pub(crate) struct FailedTls(pub String);
+
+impl tokio::io::AsyncRead for FailedTls {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        _: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Err(std::io::Error::other(self.0.clone())))
+    }
+}
+
+impl tokio::io::AsyncWrite for FailedTls {
+    fn poll_write(self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>, _: &[u8]) -> std::task::Poll<std::io::Result<usize>> {
+        std::task::Poll::Ready(Err(std::io::Error::other(self.0.clone())))
+    }
+    fn poll_flush(self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Err(std::io::Error::other(self.0.clone())))
+    }
+    fn poll_shutdown(self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+/// The TLS side of a data connection, or a [`FailedTls`] saying why there is none.
+pub(crate) async fn accept_data_tls(
+    acceptor: tokio_rustls::TlsAcceptor,
+    socket: tokio::net::TcpStream,
+) -> Result<tokio_rustls::server::TlsStream<tokio::net::TcpStream>, FailedTls> {
+    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(socket)).await {
+        Ok(Ok(stream)) => Ok(stream),
+        Ok(Err(e)) => Err(FailedTls(format!("data connection TLS handshake failed: {e}"))),
+        Err(_) => Err(FailedTls("data connection TLS handshake timed out".to_owned())),
+    }
+}

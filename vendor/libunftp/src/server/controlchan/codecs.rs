@@ -1,4 +1,13 @@
-use super::{Reply, command::Command, error::ControlChanError, line_parser};
+use super::{
+    Reply,
+    command::Command,
+    error::{ControlChanError, ControlChanErrorKind},
+    line_parser,
+};
+
+/// swiftftp patch: the longest command line taken, CRLF included. Paths of Swift's longest names (a 256-byte
+/// container and a 1,024-byte object, percent-free UTF-8) fit several times over.
+pub const MAX_LINE: usize = 8192;
 
 use bytes::BytesMut;
 use std::io::Write;
@@ -26,12 +35,19 @@ impl Decoder for FtpCodec {
 
     // Here we decode the incoming bytes into a meaningful command. We'll split on newlines, and
     // parse the resulting line using `Command::parse()`. This method will be called by tokio.
+    // swiftftp patch: a line longer than MAX_LINE is an error (the control loop replies and closes), instead of
+    // being buffered until a newline comes, however many megabytes that takes.
     fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Command>, Self::Error> {
         if let Some(newline_offset) = buf[self.next_index..].iter().position(|b| *b == b'\n') {
             let newline_index = newline_offset + self.next_index;
+            if newline_index + 1 > MAX_LINE {
+                return Err(ControlChanError::new(ControlChanErrorKind::LineTooLong));
+            }
             let line = buf.split_to(newline_index + 1);
             self.next_index = 0;
             Ok(Some(line_parser::parse(line)?))
+        } else if buf.len() > MAX_LINE {
+            Err(ControlChanError::new(ControlChanErrorKind::LineTooLong))
         } else {
             self.next_index = buf.len();
             Ok(None)

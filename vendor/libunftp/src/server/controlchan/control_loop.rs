@@ -13,7 +13,7 @@ use crate::{
             auth::AuthMiddleware,
             codecs::FtpCodec,
             command::Command,
-            commands,
+            commands::{self, AuthParam},
             error::ControlChanError,
             error::ControlChanErrorKind,
             ftps::{FtpsControlChanEnforcerMiddleware, FtpsDataChanEnforcerMiddleware},
@@ -81,6 +81,26 @@ pub(crate) async fn spawn<Storage, User>(
     tcp_stream: TcpStream,
     control_connection: Option<SocketAddrPair>,
     switchboard_msg_tx: Option<SwitchboardSender<Storage, User>>,
+    shutdown: shutdown::Listener,
+    failed_logins: Option<Arc<FailedLoginsCache>>,
+) -> Result<JoinHandle<()>, ControlChanError>
+where
+    User: UserDetail + 'static,
+    Storage: StorageBackend<User> + 'static,
+    Storage::Metadata: Metadata,
+{
+    spawn_for_client(config, tcp_stream, None, control_connection, switchboard_msg_tx, shutdown, failed_logins).await
+}
+
+/// swiftftp patch: [`spawn`] for a connection whose client is `client` rather than the socket's peer (the address a
+/// PROXY protocol header named, the socket's peer being the load balancer): the session's source, which the
+/// authenticator sees and data connections must come from.
+pub(crate) async fn spawn_for_client<Storage, User>(
+    config: Config<Storage, User>,
+    tcp_stream: TcpStream,
+    client: Option<SocketAddr>,
+    control_connection: Option<SocketAddrPair>,
+    switchboard_msg_tx: Option<SwitchboardSender<Storage, User>>,
     mut shutdown: shutdown::Listener,
     failed_logins: Option<Arc<FailedLoginsCache>>,
 ) -> Result<JoinHandle<()>, ControlChanError>
@@ -113,7 +133,11 @@ where
     let storage_features = storage.supported_features();
     let (control_msg_tx, mut control_msg_rx): (Sender<ControlChanMsg>, Receiver<ControlChanMsg>) = channel(1);
     let local_addr = tcp_stream.local_addr()?;
-    let mut session: Session<Storage, User> = Session::new(Arc::new(storage), tcp_stream.peer_addr()?)
+    let source = match client {
+        Some(client) => client,
+        None => tcp_stream.peer_addr()?,
+    };
+    let mut session: Session<Storage, User> = Session::new(Arc::new(storage), source)
         .ftps(ftps_config.clone())
         .metrics(collect_metrics)
         .control_msg_tx(control_msg_tx.clone())
@@ -236,40 +260,19 @@ where
                     return;
                 }
                 Some(Ok(event)) => {
+                    // swiftftp patch: AUTH TLS upgrades right after its 234 is sent, in this iteration, before
+                    // anything else is read. 0.24 sent the 234 and asked for the upgrade through a spawned task
+                    // and a channel, so this loop could read the client's ClientHello first and take it for a
+                    // command (a failed login in a few % of fast-link logins).
+                    let upgrade_after_reply = matches!(&event, Event::Command(Command::Auth { protocol: AuthParam::Tls }));
                     if let Event::InternalMsg(ControlChanMsg::SecureControlChannel) = event {
-                        slog::info!(logger, "Upgrading control channel to TLS");
-
-                        // Get back the original TCP Stream
-                        let codec_io = reply_sink.reunite(command_source).unwrap();
-                        let io = codec_io.into_inner();
-
-                        // Wrap in TLS Stream
-                        let acceptor: tokio_rustls::TlsAcceptor = match ftps_config.clone() {
-                            FtpsConfig::On { tls_config } => tls_config.into(),
-                            _ => panic!("Could not create TLS acceptor. Illegal program state"),
-                        };
-                        let accepted = acceptor.accept(io).await;
-                        let io: Box<dyn AsyncReadAsyncWriteSendUnpin> = match accepted {
-                            Ok(stream) => {
-                                let s: &ServerConnection = stream.get_ref().1;
-                                if let Some(certs) = s.peer_certificates() {
-                                    let mut session = shared_session.lock().await;
-                                    session.cert_chain = Some(certs.iter().map(|c| unftp_core::auth::ClientCert(c.as_ref().to_vec())).collect());
-                                }
-                                Box::new(stream)
+                        match secure(reply_sink, command_source, &ftps_config, &shared_session, &logger).await {
+                            Some((sink, src)) => {
+                                reply_sink = sink;
+                                command_source = src;
                             }
-                            Err(err) => {
-                                slog::warn!(logger, "Closing control channel. Could not upgrade to TLS: {}", err);
-                                return;
-                            }
-                        };
-
-                        // Wrap in codec again and get sink + source
-                        let codec = FtpCodec::new();
-                        let cmd_and_reply_stream = codec.framed(io);
-                        let (sink, src) = cmd_and_reply_stream.split();
-                        reply_sink = sink;
-                        command_source = src;
+                            None => return,
+                        }
                     }
 
                     if let Event::Command(Command::User { username }) = &event {
@@ -281,12 +284,25 @@ where
 
                     let handle_result = match event_chain.handle(event).await {
                         Err(e) => Err(e),
-                        Ok(reply) => reply_sink.send(reply).await,
+                        Ok(reply) => {
+                            let upgrade = upgrade_after_reply && matches!(&reply, Reply::CodeAndMsg { code: ReplyCode::AuthOkayNoDataNeeded, .. });
+                            reply_sink.send(reply).await.map(|()| upgrade)
+                        }
                     };
 
-                    if let Err(chan_err) = handle_result {
-                        slog::warn!(logger, "Event handler chain error: {:?}. Closing control connection", chan_err);
-                        return;
+                    match handle_result {
+                        Err(chan_err) => {
+                            slog::warn!(logger, "Event handler chain error: {:?}. Closing control connection", chan_err);
+                            return;
+                        }
+                        Ok(true) => match secure(reply_sink, command_source, &ftps_config, &shared_session, &logger).await {
+                            Some((sink, src)) => {
+                                reply_sink = sink;
+                                command_source = src;
+                            }
+                            None => return,
+                        },
+                        Ok(false) => {}
                     }
                 }
                 Some(Err(e)) => {
@@ -307,12 +323,74 @@ where
     Ok(jh)
 }
 
+type ReplySink = futures_util::stream::SplitSink<Framed<Box<dyn AsyncReadAsyncWriteSendUnpin>, FtpCodec>, Reply>;
+type CommandSource = futures_util::stream::SplitStream<Framed<Box<dyn AsyncReadAsyncWriteSendUnpin>, FtpCodec>>;
+
+/// Upgrades the control connection to TLS (after a 234): the TLS handshake on the reunited stream, bounded by
+/// `TLS_HANDSHAKE_TIMEOUT`, then the codec again. `None`: the connection is to be closed (logged).
+async fn secure<Storage, User>(
+    reply_sink: ReplySink,
+    command_source: CommandSource,
+    ftps_config: &FtpsConfig,
+    shared_session: &SharedSession<Storage, User>,
+    logger: &slog::Logger,
+) -> Option<(ReplySink, CommandSource)>
+where
+    User: UserDetail + 'static,
+    Storage: StorageBackend<User> + 'static,
+    Storage::Metadata: Metadata,
+{
+    slog::info!(logger, "Upgrading control channel to TLS");
+    let codec_io = match reply_sink.reunite(command_source) {
+        Ok(io) => io,
+        Err(err) => {
+            slog::warn!(logger, "Closing control channel: cannot reunite it for TLS: {}", err);
+            return None;
+        }
+    };
+    if !codec_io.read_buffer().is_empty() {
+        // The client sent more after AUTH TLS without waiting for the 234: not FTP, and not TLS either.
+        slog::warn!(logger, "Closing control channel: bytes after AUTH TLS before the handshake");
+        return None;
+    }
+    let io = codec_io.into_inner();
+    let acceptor: tokio_rustls::TlsAcceptor = match ftps_config.clone() {
+        FtpsConfig::On { tls_config } => tls_config.into(),
+        _ => {
+            slog::warn!(logger, "Closing control channel: AUTH TLS without a TLS configuration");
+            return None;
+        }
+    };
+    let stream = match tokio::time::timeout(crate::server::tls::TLS_HANDSHAKE_TIMEOUT, acceptor.accept(io)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(err)) => {
+            slog::warn!(logger, "Closing control channel. Could not upgrade to TLS: {}", err);
+            return None;
+        }
+        Err(_) => {
+            slog::warn!(logger, "Closing control channel: the TLS handshake did not finish in time");
+            return None;
+        }
+    };
+    let s: &ServerConnection = stream.get_ref().1;
+    {
+        let mut session = shared_session.lock().await;
+        session.cmd_tls = true;
+        if let Some(certs) = s.peer_certificates() {
+            session.cert_chain = Some(certs.iter().map(|c| unftp_core::auth::ClientCert(c.as_ref().to_vec())).collect());
+        }
+    }
+    let io: Box<dyn AsyncReadAsyncWriteSendUnpin> = Box::new(stream);
+    Some(FtpCodec::new().framed(io).split())
+}
+
 // gets the reply to be sent to the client and tells if the connection should be closed.
 fn handle_control_channel_error(logger: slog::Logger, error: ControlChanError) -> (Reply, bool) {
     slog::warn!(logger, "Control channel error: {:?}", error);
     match error.kind() {
         ControlChanErrorKind::UnknownCommand { .. } => (Reply::new(ReplyCode::CommandSyntaxError, "Command not implemented"), false),
         ControlChanErrorKind::Utf8Error => (Reply::new(ReplyCode::CommandSyntaxError, "Invalid UTF8 in command"), true),
+        ControlChanErrorKind::LineTooLong => (Reply::new(ReplyCode::CommandSyntaxError, "Command line too long"), true),
         ControlChanErrorKind::InvalidCommand => (Reply::new(ReplyCode::ParameterSyntaxError, "Invalid Parameter"), false),
         ControlChanErrorKind::ControlChannelTimeout => (
             Reply::new(ReplyCode::ClosingControlConnection, "Session timed out. Closing control connection"),
@@ -364,6 +442,7 @@ where
             }
             WriteFailed => Ok(Reply::new(ReplyCode::TransientFileError, "Failed to write file")),
             ConnectionReset => Ok(Reply::new(ReplyCode::ConnectionClosed, "Datachannel unexpectedly closed")),
+            DataConnectionNeverOpened => Ok(Reply::new(ReplyCode::CantOpenDataConnection, "No data connection was opened in time")),
             WrittenData { .. } => {
                 let mut session = self.session.lock().await;
                 session.start_pos = 0;

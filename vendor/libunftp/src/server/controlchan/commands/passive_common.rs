@@ -72,6 +72,7 @@ where
     let (data_abort_tx, data_abort_rx): (Sender<()>, Receiver<()>) = channel(1);
 
     let mut session = session.lock().await;
+    session.passive_generation += 1;
     session.data_cmd_tx = Some(cmd_tx);
     session.data_cmd_rx = Some(cmd_rx);
     session.data_abort_tx = Some(data_abort_tx);
@@ -104,6 +105,7 @@ where
     let reply = cmd.build_reply(&args, port).await?;
     if reply.is_positive() {
         setup_inter_loop_comms(args.session.clone(), args.tx_control_chan.clone()).await;
+        let generation = args.session.lock().await.passive_generation;
         // Open the data connection in a new task and process it.
         // We cannot await this since we first need to let the client know where to connect :-)
         tokio::spawn(async move {
@@ -111,8 +113,14 @@ where
             let r = tokio::time::timeout(Duration::from_secs(15), listener.accept()).await;
             match r {
                 Ok(Ok((socket, _socket_addr))) => datachan::spawn_processing(args.logger, args.session, socket).await,
-                Ok(Err(e)) => slog::error!(args.logger, "Error waiting for data connection: {}", e),
-                Err(_) => slog::warn!(args.logger, "Client did not connect to data port in time"),
+                Ok(Err(e)) => {
+                    slog::error!(args.logger, "Error waiting for data connection: {}", e);
+                    never_opened(&args.session, generation, &args.tx_control_chan).await;
+                }
+                Err(_) => {
+                    slog::warn!(args.logger, "Client did not connect to data port in time");
+                    never_opened(&args.session, generation, &args.tx_control_chan).await;
+                }
             }
         });
     }
@@ -141,5 +149,32 @@ where
         Ok(Ok(reply)) => Ok(reply),
         Ok(Err(_)) => Ok(Reply::new(ReplyCode::CantOpenDataConnection, "Could not allocate passive port")),
         Err(_) => Ok(Reply::new(ReplyCode::CantOpenDataConnection, "Internal error: Channel closed")),
+    }
+}
+
+/// swiftftp patch: the data connection of passive set-up `generation` never came. A transfer command already
+/// waiting for it gets 425 (0.24 left it waiting, and the session with it, until the client gave up); the
+/// channels are dropped so that a later transfer gets its "no data connection" reply at once. A newer PASV or
+/// EPSV is left alone.
+async fn never_opened<S, U>(session: &SharedSession<S, U>, generation: u64, tx: &Sender<ControlChanMsg>)
+where
+    U: UserDetail + 'static,
+    S: StorageBackend<U> + 'static,
+    S::Metadata: Metadata,
+{
+    let waiting = {
+        let mut session = session.lock().await;
+        if session.passive_generation != generation {
+            return;
+        }
+        let waiting = session.data_cmd_rx.as_mut().is_some_and(|rx| rx.try_recv().is_ok());
+        session.data_cmd_tx = None;
+        session.data_cmd_rx = None;
+        session.data_abort_tx = None;
+        session.data_abort_rx = None;
+        waiting
+    };
+    if waiting {
+        let _ = tx.send(ControlChanMsg::DataConnectionNeverOpened).await;
     }
 }
