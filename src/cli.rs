@@ -105,6 +105,24 @@ pub struct Cli {
     #[arg(long = "hide-segments", env = "SWIFTFTP_HIDE_SEGMENTS")]
     pub hide_segments: bool,
 
+    /// Expect a PROXY protocol header (v1 or v2, e.g. from HAProxy `send-proxy`) on every control connection:
+    /// limits, logs and logins then see the client it names; a connection without one is closed
+    #[arg(long = "proxy-protocol", env = "SWIFTFTP_PROXY_PROTOCOL")]
+    pub proxy_protocol: bool,
+
+    /// PEM certificate chain for FTPS (explicit, AUTH TLS; TLS 1.2 and 1.3); needs --tls-key
+    #[arg(long = "tls-cert", env = "SWIFTFTP_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key of --tls-cert (read before privileges are dropped)
+    #[arg(long = "tls-key", env = "SWIFTFTP_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Require TLS: login only after AUTH TLS, and every data connection protected (PROT P); PROT C and
+    /// transfers without PROT P get 534
+    #[arg(long = "tls-required", env = "SWIFTFTP_TLS_REQUIRED")]
+    pub tls_required: bool,
+
     /// Which 0-byte files are HEADed to find Dynamic Large Object manifests: `segments` (those whose segments
     /// are where python-swiftclient, rclone or ftp-cloudfs put them), `all`, or `none` [default: segments]
     #[arg(long = "dlo-check", env = "SWIFTFTP_DLO_CHECK", value_name = "WHICH")]

@@ -67,6 +67,10 @@ const KNOWN_KEYS: &[&str] = &[
     "dlo-check",
     "segment-size",
     "hide-segments",
+    "tls-cert",
+    "tls-key",
+    "tls-required",
+    "proxy-protocol",
     "cache-secret",
     "shutdown-grace",
     "metrics-address",
@@ -81,6 +85,15 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line.
     Json,
+}
+
+/// The PEM files of the FTPS certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// Certificate chain.
+    pub cert: PathBuf,
+    /// Private key.
+    pub key: PathBuf,
 }
 
 /// The smallest segment size taken: below it, a large upload would need absurdly many segments.
@@ -232,6 +245,12 @@ pub struct Config {
     pub hide_part_dir: bool,
     /// Hide `<container>_segments` beside `<container>` in the root listing.
     pub hide_segments: bool,
+    /// FTPS certificate chain and key (PEM), when FTPS is on.
+    pub tls: Option<TlsFiles>,
+    /// Login and data connections only over TLS.
+    pub tls_required: bool,
+    /// A PROXY protocol header starts every control connection.
+    pub proxy_protocol: bool,
     /// Use Rackspace ServiceNet storage URLs.
     pub rackspace_service_net: bool,
     /// The configuration file read, if any.
@@ -667,6 +686,18 @@ impl Config {
             )?,
             hide_part_dir: file.bool("hide-part-dir")?.unwrap_or(false),
             hide_segments: flag(cli.hide_segments, "hide-segments")?,
+            tls: match (
+                cli.tls_cert
+                    .or_else(|| file.string("tls-cert").map(PathBuf::from)),
+                cli.tls_key
+                    .or_else(|| file.string("tls-key").map(PathBuf::from)),
+            ) {
+                (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+                (None, None) => None,
+                _ => bail!("tls-cert and tls-key go together"),
+            },
+            tls_required: flag(cli.tls_required, "tls-required")?,
+            proxy_protocol: flag(cli.proxy_protocol, "proxy-protocol")?,
             rackspace_service_net: file.bool("rackspace-service-net")?.unwrap_or(false),
             config_file: file.path.clone(),
             warnings,
@@ -676,6 +707,9 @@ impl Config {
 
     /// Refuses what would run wrongly, and lists what is accepted but has no effect yet.
     fn check_not_yet_built(mut self) -> anyhow::Result<Self> {
+        if self.tls_required && self.tls.is_none() {
+            bail!("tls-required needs tls-cert and tls-key");
+        }
         let mut pending = Vec::new();
         let set = [
             (self.storage_policy.is_some(), "--storage-policy"),

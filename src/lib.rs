@@ -10,7 +10,7 @@
 //!   line, `config` the validated settings (command line over INI file over defaults), `daemon` detaching, the
 //!   pid file, privilege drop and signals, `logging` where lines go, `metrics` the Prometheus figures and their
 //!   HTTP listener, `cache` the local or memcached cache, `server` binds, accepts and hands connections to
-//!   libunftp.
+//!   libunftp, [`proxy_protocol`] reads who the client is behind a load balancer.
 //! - [`ftp`]: the adapter, the only place where libunftp and Swift meet: path mapping, listings, the
 //!   `StorageBackend`, login, and the one error → reply map.
 //! - [`swift`]: a Swift client that knows nothing of FTP.
@@ -32,6 +32,7 @@ pub mod daemon;
 pub mod ftp;
 pub mod logging;
 pub mod metrics;
+pub mod proxy_protocol;
 pub mod server;
 pub mod swift;
 

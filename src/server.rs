@@ -26,7 +26,7 @@ use crate::ftp::storage::SwiftStorage;
 use crate::swift;
 use anyhow::Context;
 use libunftp::ServerBuilder;
-use libunftp::options::{PassiveHost, SiteMd5};
+use libunftp::options::{FtpsRequired, PassiveHost, SiteMd5, TlsFlags};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,6 +43,8 @@ pub struct Bound {
     addr: SocketAddr,
     metrics: Option<std::net::TcpListener>,
     shared: Arc<Shared>,
+    /// The FTPS configuration, made once from the PEM files (readable now, maybe not after the drop).
+    tls: Option<Arc<libunftp::TlsServerConfig>>,
 }
 
 /// Binds the FTP listening socket and the metrics listener, if any, and builds the Swift client and caches.
@@ -58,13 +60,32 @@ pub fn bind(config: Config) -> anyhow::Result<Bound> {
         .map(crate::metrics::bind)
         .transpose()?;
     let shared = Arc::new(shared_state(&config)?);
+    let tls = match &config.tls {
+        Some(files) => Some(
+            libunftp::ftps_config(&files.cert, &files.key, tls_flags()).with_context(|| {
+                format!(
+                    "loading the TLS certificate {} and key {}",
+                    files.cert.display(),
+                    files.key.display()
+                )
+            })?,
+        ),
+        None => None,
+    };
     Ok(Bound {
         config,
         listener,
         addr,
         metrics,
         shared,
+        tls,
     })
+}
+
+/// TLS 1.2 and 1.3, with session resumption (by id and by ticket): clients resume the control channel's session
+/// on data connections.
+fn tls_flags() -> TlsFlags {
+    TlsFlags::V1_2 | TlsFlags::V1_3 | TlsFlags::RESUMPTION_SESS_ID | TlsFlags::RESUMPTION_TICKETS
 }
 
 /// The Swift client, the cache (in this process, or memcached shared with other instances) and the listing cache.
@@ -140,6 +161,8 @@ impl Bound {
             let shared = Arc::clone(&shared);
             let passive_ports = config.passive_ports.clone();
             let passive_host = config.masquerade_firewall.clone();
+            let tls = self.tls.clone();
+            let tls_required = config.tls_required;
             move || {
                 let storage_shared = Arc::clone(&shared);
                 let mut builder =
@@ -161,6 +184,12 @@ impl Bound {
                 }
                 if let Some(host) = &passive_host {
                     builder = builder.passive_host(PassiveHost::from(host.as_str()));
+                }
+                if let Some(tls) = &tls {
+                    builder = builder.ftps_manual(Arc::clone(tls));
+                    if tls_required {
+                        builder = builder.ftps_required(FtpsRequired::All, FtpsRequired::All);
+                    }
                 }
                 builder.build()
             }
@@ -204,27 +233,24 @@ impl Bound {
                 accepted = listener.accept() => accepted,
             };
             match accepted {
+                Ok((stream, peer)) if config.proxy_protocol => {
+                    // The header is read in the connection's own task: a slow one must not hold the others.
+                    let connections = Arc::clone(&connections);
+                    let make_server = make_server.clone();
+                    tokio::spawn(async move {
+                        let mut stream = stream;
+                        match crate::proxy_protocol::read_client(&mut stream, peer).await {
+                            Ok(client) => {
+                                serve_connection(stream, client, true, &connections, &make_server)
+                            }
+                            Err(e) => {
+                                tracing::warn!(peer = %peer, error = %e, "closing a connection without a valid PROXY header");
+                            }
+                        }
+                    });
+                }
                 Ok((stream, peer)) => {
-                    let admitted = match connections.admit(peer.ip()) {
-                        Ok(admitted) => admitted,
-                        Err(refusal) => {
-                            tokio::spawn(refuse(stream, peer, refusal));
-                            continue;
-                        }
-                    };
-                    match make_server() {
-                        Ok(server) => {
-                            tokio::spawn(async move {
-                                let _admitted = admitted;
-                                if let Err(e) = server.service(stream).await {
-                                    tracing::warn!(client = %peer, error = %e, "control connection failed");
-                                }
-                            });
-                        }
-                        Err(e) => {
-                            tracing::error!(client = %peer, error = %e, "cannot serve a connection")
-                        }
-                    }
+                    serve_connection(stream, peer, false, &connections, &make_server);
                 }
                 Err(e) => {
                     // Out of file descriptors, typically: wait instead of spinning.
@@ -236,6 +262,42 @@ impl Bound {
         drop(listener);
         shared.transfers.drain(config.shutdown_grace, SETTLE).await;
         Ok(())
+    }
+}
+
+/// Admits a connection from `client` under the limits and hands it to its own libunftp `Server` (told the client's
+/// address when it came from a PROXY header), or refuses it with `421`.
+fn serve_connection<M>(
+    stream: tokio::net::TcpStream,
+    client: SocketAddr,
+    proxied: bool,
+    connections: &Arc<Connections>,
+    make_server: &M,
+) where
+    M: Fn() -> Result<libunftp::Server<SwiftStorage, SwiftUser>, libunftp::ServerError>,
+{
+    let admitted = match connections.admit(client.ip()) {
+        Ok(admitted) => admitted,
+        Err(refusal) => {
+            tokio::spawn(refuse(stream, client, refusal));
+            return;
+        }
+    };
+    match make_server() {
+        Ok(server) => {
+            tokio::spawn(async move {
+                let _admitted = admitted;
+                let served = if proxied {
+                    server.service_for_client(stream, Some(client)).await
+                } else {
+                    server.service(stream).await
+                };
+                if let Err(e) = served {
+                    tracing::warn!(client = %client, error = %e, "control connection failed");
+                }
+            });
+        }
+        Err(e) => tracing::error!(client = %client, error = %e, "cannot serve a connection"),
     }
 }
 

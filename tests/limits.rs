@@ -1,9 +1,11 @@
 //! Limits: connections per client address and in all (421 before any greeting), sessions per user, the idle
-//! timeout, and the brute-force lockout (which must not reach the auth service).
+//! timeout, and the brute-force lockout (which must not reach the auth service); behind a load balancer, the
+//! PROXY protocol header names the client those limits, logins and Swift see.
 
 use crate::common::faulty::{FaultProxy, swift_addr};
+use crate::common::swift::Fixture;
 use crate::common::{KEY, RawFtp, TestGateway, USER};
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
@@ -154,4 +156,96 @@ fn a_refused_login_takes_a_second_and_the_reply_does_not_tell_users_apart() {
     assert_eq!(unknown, wrong);
     assert_eq!(unknown.0, 530);
     let _ = RawFtp::connect(gw.addr);
+}
+
+/// A PROXY protocol v2 header for a TCP/IPv4 client.
+fn proxy_v2(client: [u8; 4], port: u16) -> Vec<u8> {
+    let mut h = b"\r\n\r\n\0\r\nQUIT\n".to_vec();
+    h.extend([0x21, 0x11, 0, 12]);
+    h.extend(client);
+    h.extend([127, 0, 0, 1]);
+    h.extend(port.to_be_bytes());
+    h.extend(21u16.to_be_bytes());
+    h
+}
+
+#[test]
+fn a_proxy_protocol_header_names_the_client_for_limits_logins_and_swift() {
+    let fx = Fixture::new("proxyproto");
+    let proxy = FaultProxy::start(swift_addr());
+    let gw = TestGateway::start_with(&[
+        "-a",
+        &proxy.auth_url(),
+        "--proxy-protocol",
+        "--max-cons-per-ip",
+        "1",
+    ]);
+    // v1, naming 127.0.0.1 (where this test's data connections come from): a whole session works.
+    let mut a = RawFtp::connect_after(gw.addr, b"PROXY TCP4 127.0.0.1 127.0.0.1 40001 21\r\n");
+    assert_eq!(a.cmd(&format!("USER {USER}")).0, 331);
+    assert_eq!(a.cmd(&format!("PASS {KEY}")).0, 230);
+    assert_eq!(
+        a.upload(&format!("STOR {}", fx.path("p.txt")), b"via proxy"),
+        226
+    );
+    assert_eq!(fx.get("p.txt"), b"via proxy");
+    // v2, naming 192.0.2.9: Swift hears of that client.
+    let mut b = RawFtp::connect_after(gw.addr, &proxy_v2([192, 0, 2, 9], 40002));
+    assert_eq!(b.cmd(&format!("USER {USER}")).0, 331);
+    assert_eq!(b.cmd(&format!("PASS {KEY}")).0, 230);
+    assert_eq!(b.cmd(&format!("SIZE {}", fx.path("p.txt"))).0, 213);
+    let sent = String::from_utf8_lossy(&proxy.recorded()).to_lowercase();
+    assert!(
+        sent.contains("\r\nx-forwarded-for: 192.0.2.9\r\n"),
+        "{sent}"
+    );
+    // max-cons-per-ip counts the named clients: 127.0.0.1 already has its one, 192.0.2.10 has none.
+    let mut c = TcpStream::connect(gw.addr).unwrap();
+    c.write_all(b"PROXY TCP4 127.0.0.1 127.0.0.1 40003 21\r\n")
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(&c).read_line(&mut line).unwrap();
+    assert!(line.starts_with("421"), "{line}");
+    let mut d = RawFtp::connect_after(gw.addr, &proxy_v2([192, 0, 2, 10], 40004));
+    assert_eq!(d.cmd("NOOP").0, 200);
+    // Without a header (or with garbage), the connection is closed with no greeting.
+    let mut e = TcpStream::connect(gw.addr).unwrap();
+    e.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    e.write_all(b"USER someone\r\n").unwrap();
+    let mut rest = String::new();
+    // Closed with the line unread: an end of file, or a reset.
+    match BufReader::new(&e).read_line(&mut rest) {
+        Ok(0) => {}
+        Err(err) if err.kind() == std::io::ErrorKind::ConnectionReset => {}
+        other => panic!("{other:?}: {rest}"),
+    }
+    for raw in [&mut a, &mut b, &mut d] {
+        assert_eq!(raw.cmd("QUIT").0, 221);
+    }
+}
+
+#[test]
+fn a_transfer_whose_data_connection_never_comes_gets_425_and_the_session_goes_on() {
+    let fx = Fixture::new("nodata");
+    fx.put("f.txt", "data");
+    let gw = TestGateway::start();
+    let mut raw = gw.raw_logged_in();
+    // PASV, then a transfer, and no connection to the data port: 150, then 425 once the port gives up (15 s).
+    let (code, _) = raw.cmd("PASV");
+    assert_eq!(code, 227);
+    let started = Instant::now();
+    assert_eq!(raw.cmd(&format!("RETR {}", fx.path("f.txt"))).0, 150);
+    let (code, text) = raw.reply();
+    assert_eq!(code, 425, "{text}");
+    assert!(
+        started.elapsed() < Duration::from_secs(25),
+        "{:?}",
+        started.elapsed()
+    );
+    // The session goes on: a later transfer without PASV is refused at once, and one with PASV works.
+    assert_eq!(raw.cmd("NOOP").0, 200);
+    let (replies, bytes) = raw.transfer(&format!("RETR {}", fx.path("f.txt")));
+    assert_eq!(replies.last().unwrap().0, 226, "{replies:?}");
+    assert_eq!(bytes, b"data");
+    assert_eq!(raw.cmd("QUIT").0, 221);
 }

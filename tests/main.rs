@@ -13,6 +13,7 @@ mod ftp_login;
 mod ftp_read;
 mod ftp_rename;
 mod ftp_write;
+mod ftps;
 mod large_files;
 mod limits;
 mod swift_client;

@@ -28,7 +28,7 @@ ACCOUNT_PORT=6202
 # Debian's swift modules import only with Debian's interpreter (python3 on PATH may be pyenv's).
 PY=/usr/bin/python3
 PACKAGES=(swift swift-proxy swift-account swift-container swift-object python3-swiftclient memcached curl attr
-  lftp time eatmydata)
+  lftp time eatmydata openssl)
 
 LAB_NAME=swift-lab
 # shellcheck source=tests/lab-common.sh

@@ -155,7 +155,13 @@ pub struct RawFtp {
 
 impl RawFtp {
     pub fn connect(addr: SocketAddr) -> Self {
-        let stream = TcpStream::connect(addr).unwrap();
+        Self::connect_after(addr, b"")
+    }
+
+    /// Connects, sends `preamble` (a PROXY protocol header) before anything else, and reads the greeting.
+    pub fn connect_after(addr: SocketAddr, preamble: &[u8]) -> Self {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream.write_all(preamble).unwrap();
         stream
             .set_read_timeout(Some(Duration::from_secs(30)))
             .unwrap();

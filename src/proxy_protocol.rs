@@ -1,0 +1,170 @@
+//! The PROXY protocol (v1 text and v2 binary, as HAProxy and most TCP load balancers send it) at the start of a
+//! control connection: who the client really is, when the socket's peer is a load balancer.
+//!
+//! The header is read exactly (peeked first, so no byte of the FTP conversation that follows is consumed), then
+//! parsed with the `proxy-protocol` crate. The client's address is what limits, logs, logins and the
+//! data-connection check use. A `LOCAL` v2 header (the balancer's own health check) or an `UNKNOWN` v1 header
+//! keeps the socket's peer.
+//!
+//! Not here: data connections. They come straight from the client to the passive ports (announce a reachable
+//! address with `masquerade-firewall`), not through the balancer.
+
+use proxy_protocol::{ProxyHeader, version1, version2};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::net::TcpStream;
+
+/// How long a connection may take to send its header.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The longest header taken: a v1 line is at most 107 bytes; v2 carries addresses and optional TLVs.
+const MAX_HEADER: usize = 536;
+
+/// The v2 signature.
+const V2_SIGNATURE: &[u8; 12] = b"\r\n\r\n\0\r\nQUIT\n";
+
+/// Why a connection's header was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    /// Reading failed, or the connection closed first.
+    #[error("reading the PROXY header: {0}")]
+    Io(#[from] std::io::Error),
+    /// Not a PROXY header, or a malformed one.
+    #[error("not a valid PROXY protocol header")]
+    Invalid,
+    /// Nothing complete within [`HEADER_TIMEOUT`].
+    #[error("no PROXY header within {HEADER_TIMEOUT:?}")]
+    TimedOut,
+}
+
+/// Reads the header of `stream` (whose socket peer is `peer`) and returns the client it names.
+pub async fn read_client(
+    stream: &mut TcpStream,
+    peer: SocketAddr,
+) -> Result<SocketAddr, ProxyError> {
+    tokio::time::timeout(HEADER_TIMEOUT, read(stream, peer))
+        .await
+        .map_err(|_| ProxyError::TimedOut)?
+}
+
+async fn read(stream: &mut TcpStream, peer: SocketAddr) -> Result<SocketAddr, ProxyError> {
+    use tokio::io::AsyncReadExt;
+    let mut buf = vec![0u8; MAX_HEADER];
+    let len = loop {
+        let n = stream.peek(&mut buf).await?;
+        if n == 0 {
+            return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
+        }
+        match header_len(&buf[..n]) {
+            Some(Ok(len)) => break len,
+            Some(Err(())) => return Err(ProxyError::Invalid),
+            // Incomplete: wait for more (peek returns what is there, so give the sender a moment).
+            None if n == MAX_HEADER => return Err(ProxyError::Invalid),
+            None => tokio::time::sleep(Duration::from_millis(5)).await,
+        }
+    };
+    let mut header = vec![0u8; len];
+    stream.read_exact(&mut header).await?;
+    client_of(&header, peer)
+}
+
+/// The length of the header at the start of `bytes`: `None` while incomplete, `Err` when it is none.
+fn header_len(bytes: &[u8]) -> Option<Result<usize, ()>> {
+    let v1 = b"PROXY ";
+    if bytes.len() >= V2_SIGNATURE.len() && bytes.starts_with(V2_SIGNATURE) {
+        if bytes.len() < 16 {
+            return None;
+        }
+        let len = 16 + usize::from(u16::from_be_bytes([bytes[14], bytes[15]]));
+        return Some(if len > MAX_HEADER { Err(()) } else { Ok(len) });
+    }
+    let prefix = bytes.len().min(v1.len());
+    if bytes[..prefix] == v1[..prefix] {
+        if bytes.len() < v1.len() {
+            return None;
+        }
+        return match bytes.windows(2).position(|w| w == b"\r\n") {
+            Some(pos) if pos + 2 <= 107 => Some(Ok(pos + 2)),
+            Some(_) => Some(Err(())),
+            None if bytes.len() >= 107 => Some(Err(())),
+            None => None,
+        };
+    }
+    let prefix = bytes.len().min(V2_SIGNATURE.len());
+    if bytes[..prefix] == V2_SIGNATURE[..prefix] {
+        return None;
+    }
+    Some(Err(()))
+}
+
+/// The client a complete header names (the socket's peer for `LOCAL` and `UNKNOWN`).
+fn client_of(header: &[u8], peer: SocketAddr) -> Result<SocketAddr, ProxyError> {
+    let mut bytes = header;
+    match proxy_protocol::parse(&mut bytes).map_err(|_| ProxyError::Invalid)? {
+        ProxyHeader::Version1 { addresses } => Ok(match addresses {
+            version1::ProxyAddresses::Ipv4 { source, .. } => SocketAddr::V4(source),
+            version1::ProxyAddresses::Ipv6 { source, .. } => SocketAddr::V6(source),
+            version1::ProxyAddresses::Unknown => peer,
+        }),
+        ProxyHeader::Version2 {
+            command, addresses, ..
+        } => Ok(match (command, addresses) {
+            (version2::ProxyCommand::Local, _) => peer,
+            (_, version2::ProxyAddresses::Ipv4 { source, .. }) => SocketAddr::V4(source),
+            (_, version2::ProxyAddresses::Ipv6 { source, .. }) => SocketAddr::V6(source),
+            (_, _) => peer,
+        }),
+        _ => Err(ProxyError::Invalid),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    const PEER: &str = "10.0.0.1:40000";
+
+    #[test]
+    fn v1_headers_are_measured_and_read() {
+        let line = b"PROXY TCP4 192.0.2.7 10.0.0.2 51234 21\r\nUSER x\r\n";
+        assert_eq!(header_len(line), Some(Ok(40)));
+        assert_eq!(header_len(b"PROX"), None);
+        assert_eq!(header_len(b"PROXY TCP4 192.0.2.7"), None);
+        assert_eq!(header_len(b"USER x\r\n"), Some(Err(())));
+        assert_eq!(header_len(&[b'P'; 200]), Some(Err(())));
+        let client = client_of(&line[..40], PEER.parse().unwrap()).unwrap();
+        assert_eq!(client, "192.0.2.7:51234".parse().unwrap());
+        let v6 = b"PROXY TCP6 2001:db8::7 2001:db8::1 51234 21\r\n";
+        let client = client_of(v6, PEER.parse().unwrap()).unwrap();
+        assert_eq!(client, "[2001:db8::7]:51234".parse().unwrap());
+        let unknown = b"PROXY UNKNOWN\r\n";
+        assert_eq!(
+            client_of(unknown, PEER.parse().unwrap()).unwrap(),
+            PEER.parse().unwrap()
+        );
+    }
+
+    #[test]
+    fn v2_headers_are_measured_and_read() {
+        let mut h = V2_SIGNATURE.to_vec();
+        h.extend([0x21, 0x11, 0, 12]); // v2 PROXY, TCP over IPv4, 12 address bytes
+        h.extend([192, 0, 2, 7, 10, 0, 0, 2]);
+        h.extend(51234u16.to_be_bytes());
+        h.extend(21u16.to_be_bytes());
+        assert_eq!(header_len(&h[..10]), None);
+        assert_eq!(header_len(&h[..15]), None);
+        assert_eq!(header_len(&h), Some(Ok(28)));
+        let client = client_of(&h, PEER.parse().unwrap()).unwrap();
+        assert_eq!(client, "192.0.2.7:51234".parse().unwrap());
+        // LOCAL (a health check): the socket's peer.
+        let mut local = V2_SIGNATURE.to_vec();
+        local.extend([0x20, 0x00, 0, 0]);
+        assert_eq!(header_len(&local), Some(Ok(16)));
+        assert_eq!(
+            client_of(&local, PEER.parse().unwrap()).unwrap(),
+            PEER.parse().unwrap()
+        );
+        assert!(client_of(b"garbage!", PEER.parse().unwrap()).is_err());
+    }
+}

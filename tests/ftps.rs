@@ -1,0 +1,315 @@
+//! FTPS against the real Swift with real clients: curl (`--ssl-reqd`), lftp and python's `ftplib.FTP_TLS`
+//! transfer over explicit TLS (1.2 and 1.3); with `--tls-required` a plaintext login and every unprotected data
+//! connection (`PROT C`, or no `PROT P`, on PASV and EPSV) get 534; 200 logins with each client report their
+//! failure rate (the AUTH TLS race of libunftp 0.24, fixed in the vendored copy, failed a few % of ftplib's).
+
+use crate::common::swift::Fixture;
+use crate::common::{KEY, TestGateway, USER, random};
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+/// A self-signed certificate for 127.0.0.1 in a temporary directory, removed on drop.
+struct Cert {
+    dir: PathBuf,
+}
+
+impl Cert {
+    fn new() -> Self {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "swiftftp-tls-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+            ])
+            .args(["-nodes", "-days", "2", "-subj", "/CN=127.0.0.1"])
+            .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+            .arg("-keyout")
+            .arg(dir.join("key.pem"))
+            .arg("-out")
+            .arg(dir.join("cert.pem"))
+            .output()
+            .expect("openssl (installed by tests/swift-lab.sh)");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Self { dir }
+    }
+
+    fn cert(&self) -> String {
+        self.dir.join("cert.pem").to_str().unwrap().to_owned()
+    }
+
+    fn key(&self) -> String {
+        self.dir.join("key.pem").to_str().unwrap().to_owned()
+    }
+}
+
+impl Drop for Cert {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn tls_gateway(cert: &Cert, required: bool) -> TestGateway {
+    let (c, k) = (cert.cert(), cert.key());
+    let mut args = vec!["--tls-cert", c.as_str(), "--tls-key", k.as_str()];
+    if required {
+        args.push("--tls-required");
+    }
+    TestGateway::start_with(&args)
+}
+
+fn ok(out: Output, what: &str) -> String {
+    assert!(
+        out.status.success(),
+        "{what}: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs a python `ftplib` script (Debian's interpreter) with the port, user and key as arguments.
+fn python(script: &str, port: u16) -> Output {
+    Command::new("/usr/bin/python3")
+        .arg("-c")
+        .arg(script)
+        .args([&port.to_string(), USER, KEY])
+        .output()
+        .unwrap()
+}
+
+fn curl_url(gw: &TestGateway, path: &str) -> String {
+    format!(
+        "ftp://{}:{}@127.0.0.1:{}{path}",
+        USER.replace(':', "%3A"),
+        KEY,
+        gw.addr.port()
+    )
+}
+
+#[test]
+fn curl_and_lftp_transfer_over_ftps_with_tls_required() {
+    let cert = Cert::new();
+    let gw = tls_gateway(&cert, true);
+    let fx = Fixture::new("ftps");
+    let dir = std::env::temp_dir().join(format!("swiftftp-ftps-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let body = random(3 * 1024 * 1024 + 11);
+    let src = dir.join("src.bin");
+    std::fs::write(&src, &body).unwrap();
+    for tls in ["--tlsv1.2 --tls-max 1.2", "--tlsv1.3"] {
+        let name = format!("curl{}.bin", tls.len());
+        let mut up = Command::new("curl");
+        up.args(["-fsS", "--ssl-reqd", "--cacert", &cert.cert()]);
+        up.args(tls.split(' '));
+        up.arg("-T").arg(&src).arg(curl_url(&gw, &fx.path(&name)));
+        ok(up.output().unwrap(), "curl upload");
+        assert_eq!(fx.get(&name), body, "{tls}");
+        let back = dir.join("back.bin");
+        let mut down = Command::new("curl");
+        down.args(["-fsS", "--ssl-reqd", "--cacert", &cert.cert()]);
+        down.args(tls.split(' '));
+        down.arg("-o")
+            .arg(&back)
+            .arg(curl_url(&gw, &fx.path(&name)));
+        ok(down.output().unwrap(), "curl download");
+        assert_eq!(std::fs::read(&back).unwrap(), body, "{tls}");
+    }
+    let back = dir.join("lftp.bin");
+    let script = format!(
+        "set ssl:ca-file {}; set ftp:ssl-force yes; set ftp:ssl-protect-data yes; set cmd:fail-exit yes; \
+         set net:max-retries 1; put {} -o {}; get {} -o {}; quit",
+        cert.cert(),
+        src.display(),
+        fx.path("lftp.bin"),
+        fx.path("lftp.bin"),
+        back.display()
+    );
+    let out = Command::new("lftp")
+        .args(["-e", &script, "-u", &format!("{USER},{KEY}")])
+        .args(["-p", &gw.addr.port().to_string(), "127.0.0.1"])
+        .output()
+        .unwrap();
+    ok(out, "lftp over FTPS");
+    assert_eq!(fx.get("lftp.bin"), body);
+    assert_eq!(std::fs::read(&back).unwrap(), body);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn with_tls_required_plaintext_logins_and_unprotected_data_get_534() {
+    let cert = Cert::new();
+    let gw = tls_gateway(&cert, true);
+    let fx = Fixture::new("ftpsreq");
+    fx.put("f.txt", "protected");
+    // Plaintext: the login itself is refused.
+    let mut raw = gw.raw();
+    assert_eq!(raw.cmd(&format!("USER {USER}")).0, 534);
+    // Over TLS: PROT C is refused, and so is a data connection (PASV or EPSV) or a transfer without PROT P.
+    let script = format!(
+        r#"
+import ftplib, ssl, sys
+port, user, key = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+ctx = ssl.create_default_context(cafile={cafile:?})
+ftp = ftplib.FTP_TLS(context=ctx)
+ftp.connect("127.0.0.1", port)
+ftp.auth()
+ftp.login(user, key)
+def code(cmd):
+    try:
+        return ftp.sendcmd(cmd)[:3]
+    except ftplib.all_errors as e:
+        return str(e)[:3]
+print("prot-c", code("PROT C"))
+print("pasv", code("PASV"))
+print("epsv", code("EPSV"))
+print("retr", code("RETR {path}"))
+ftp.prot_p()
+lines = []
+ftp.retrlines("RETR {path}", lines.append)
+print("prot-p-retr", lines)
+ftp.voidcmd("TYPE I")
+print("prot-p-epsv", code("EPSV"))
+ftp.quit()
+"#,
+        cafile = cert.cert(),
+        path = fx.path("f.txt"),
+    );
+    let out = ok(python(&script, gw.addr.port()), "ftplib over FTPS");
+    for want in [
+        "prot-c 534",
+        "pasv 534",
+        "epsv 534",
+        "retr 534",
+        "prot-p-retr ['protected']",
+        "prot-p-epsv 229",
+    ] {
+        assert!(out.lines().any(|l| l == want), "{want:?} not in:\n{out}");
+    }
+}
+
+#[test]
+fn two_hundred_ftps_logins_with_each_client_all_succeed() {
+    let cert = Cert::new();
+    let gw = tls_gateway(&cert, true);
+    let port = gw.addr.port();
+    const N: usize = 200;
+    // python ftplib: N logins (the client that saw the AUTH TLS race in 3-5% of logins against libunftp 0.24).
+    let script = format!(
+        r#"
+import ftplib, ssl, sys
+port, user, key = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+ctx = ssl.create_default_context(cafile={cafile:?})
+failed = 0
+for _ in range({N}):
+    try:
+        ftp = ftplib.FTP_TLS(context=ctx, timeout=10)
+        ftp.connect("127.0.0.1", port)
+        ftp.auth()
+        ftp.login(user, key)
+        ftp.prot_p()
+        ftp.nlst("/")
+        ftp.quit()
+    except Exception as e:
+        failed += 1
+        print("failure:", repr(e), file=sys.stderr)
+print(failed)
+"#,
+        cafile = cert.cert()
+    );
+    // The three clients at once (each one login at a time): the run takes as long as the slowest.
+    let ftplib = std::thread::spawn(move || python(&script, port));
+    let url = curl_url(&gw, "/");
+    let ca = cert.cert();
+    let curl = std::thread::spawn(move || {
+        (0..N)
+            .filter(|_| {
+                !Command::new("curl")
+                    .args(["-fsS", "--ssl-reqd", "--cacert", &ca, "-l", &url])
+                    .output()
+                    .unwrap()
+                    .status
+                    .success()
+            })
+            .count()
+    });
+    let lftp_script = format!(
+        "set ssl:ca-file {}; set ftp:ssl-force yes; set net:max-retries 1; set cmd:fail-exit yes; cls /; quit",
+        cert.cert()
+    );
+    let lftp_failed = (0..N)
+        .filter(|_| {
+            !Command::new("lftp")
+                .args(["-e", &lftp_script, "-u", &format!("{USER},{KEY}")])
+                .args(["-p", &port.to_string(), "127.0.0.1"])
+                .output()
+                .unwrap()
+                .status
+                .success()
+        })
+        .count();
+    let ftplib_failed: usize = ok(ftplib.join().unwrap(), "ftplib logins")
+        .trim()
+        .parse()
+        .unwrap();
+    let curl_failed = curl.join().unwrap();
+    println!(
+        "FTPS logins that failed, of {N} each: ftplib {ftplib_failed}, curl {curl_failed}, lftp {lftp_failed}"
+    );
+    assert_eq!((ftplib_failed, curl_failed, lftp_failed), (0, 0, 0));
+}
+
+#[test]
+fn a_client_that_never_finishes_the_data_tls_handshake_gets_a_reply_and_no_panic() {
+    let cert = Cert::new();
+    let gw = tls_gateway(&cert, false);
+    let fx = Fixture::new("ftpshand");
+    fx.put("f.bin", random(1000));
+    let script = format!(
+        r#"
+import ftplib, socket, ssl, sys
+port, user, key = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+ctx = ssl.create_default_context(cafile={cafile:?})
+ftp = ftplib.FTP_TLS(context=ctx, timeout=60)
+ftp.connect("127.0.0.1", port)
+ftp.auth()
+ftp.login(user, key)
+ftp.prot_p()
+ftp.voidcmd("TYPE I")
+host, dport = ftp.makepasv()
+# Connect the data socket in plaintext, send garbage instead of a ClientHello, and close it.
+s = socket.create_connection((host, dport))
+print(ftp.sendcmd("RETR {path}")[:3])
+s.sendall(b"this is not TLS\r\n" * 10)
+s.close()
+try:
+    print(ftp.getresp()[:3])
+except ftplib.all_errors as e:
+    print(str(e)[:3])
+print(ftp.sendcmd("NOOP")[:3])
+ftp.prot_p()
+print(ftp.retrbinary("RETR {path}", lambda b: None)[:3])
+"#,
+        cafile = cert.cert(),
+        path = fx.path("f.bin"),
+    );
+    let out = ok(python(&script, gw.addr.port()), "ftplib bad data handshake");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "150", "{out}");
+    assert!(lines[1].starts_with('4'), "{out}");
+    assert_eq!(lines[2], "200", "{out}");
+    assert_eq!(lines[3], "226", "{out}");
+}
