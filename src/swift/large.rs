@@ -610,7 +610,7 @@ impl Session {
         Ok(found)
     }
 
-    /// Deletes segments, [`DELETE_CONCURRENCY`] at a time; already gone is fine. Returns those that could not
+    /// Deletes segments, a few at a time; already gone is fine. Returns those that could not
     /// be deleted (logged: a leftover segment costs space, never correctness).
     pub async fn delete_segments(&self, segments: Vec<SegmentRef>) -> Vec<SegmentRef> {
         futures_util::stream::iter(segments)
