@@ -91,7 +91,25 @@ where
         let port = ((bytes[4] as u16) << 8) | bytes[5] as u16;
         let addr = SocketAddrV4::new(Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3]), port);
 
-        let stream: io::Result<TcpStream> = TcpStream::connect(addr).await;
+        // swiftftp patch: connect only back to the client itself, on an unprivileged port (0.24 connected
+        // anywhere: a bounce attack, FXP, a port scanner), and give up after 15 s.
+        let client = session.lock().await.source.ip();
+        let own = match client {
+            std::net::IpAddr::V4(v4) => v4 == *addr.ip(),
+            std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped() == Some(*addr.ip()),
+        };
+        if !own {
+            slog::warn!(logger, "PORT to a foreign address refused: {}", addr);
+            return Ok(Reply::new(ReplyCode::ParameterSyntaxError, "Rejected data connection to a foreign address"));
+        }
+        if port < 1024 {
+            return Ok(Reply::new(ReplyCode::ParameterSyntaxError, "Rejected data connection to a privileged port"));
+        }
+
+        let stream: io::Result<TcpStream> = match tokio::time::timeout(std::time::Duration::from_secs(15), TcpStream::connect(addr)).await {
+            Ok(result) => result,
+            Err(_) => Err(io::Error::from(io::ErrorKind::TimedOut)),
+        };
 
         let stream = match stream {
             Err(e) => {
