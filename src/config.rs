@@ -723,8 +723,8 @@ impl Config {
         }
         if self.permit_foreign_addresses {
             self.warnings.push(
-                "permit-foreign-addresses has no effect: active mode (PORT) is off, so data connections only \
-                 ever go back to the client"
+                "permit-foreign-addresses is not supported: PORT only ever connects back to the client's own \
+                 address (no FXP, no bounce)"
                     .to_owned(),
             );
         }

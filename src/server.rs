@@ -26,7 +26,7 @@ use crate::ftp::storage::SwiftStorage;
 use crate::swift;
 use anyhow::Context;
 use libunftp::ServerBuilder;
-use libunftp::options::{FtpsRequired, PassiveHost, SiteMd5, TlsFlags};
+use libunftp::options::{ActivePassiveMode, FtpsRequired, PassiveHost, SiteMd5, TlsFlags};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -175,7 +175,9 @@ impl Bound {
                     .greeting(greeting)
                     .logger(crate::logging::libunftp_logger())
                     .idle_session_timeout(idle_timeout)
-                    .sitemd5(SiteMd5::All);
+                    .sitemd5(SiteMd5::All)
+                    // PORT as ftp-cloudfs allowed it; the patched libunftp connects only back to the client.
+                    .active_passive_mode(ActivePassiveMode::ActiveAndPassive);
                 if metrics_on {
                     builder = builder.metrics();
                 }

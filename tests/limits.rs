@@ -249,3 +249,27 @@ fn a_transfer_whose_data_connection_never_comes_gets_425_and_the_session_goes_on
     assert_eq!(bytes, b"data");
     assert_eq!(raw.cmd("QUIT").0, 221);
 }
+
+#[test]
+fn port_connects_back_to_the_client_only_and_never_to_a_privileged_port() {
+    let fx = Fixture::new("active");
+    fx.put("f.txt", "active data");
+    let gw = TestGateway::start();
+    let mut raw = gw.raw_logged_in();
+    // Active mode to our own address: the gateway connects to our listener and sends the file.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (code, text) = raw.cmd(&format!("PORT 127,0,0,1,{},{}", port >> 8, port & 0xff));
+    assert_eq!(code, 200, "{text}");
+    raw.send(&format!("RETR {}", fx.path("f.txt")));
+    let (mut data, _) = listener.accept().unwrap();
+    assert_eq!(raw.reply().0, 150);
+    let mut got = Vec::new();
+    std::io::Read::read_to_end(&mut data, &mut got).unwrap();
+    assert_eq!(got, b"active data");
+    assert_eq!(raw.reply().0, 226);
+    // Elsewhere (FXP, a bounce) or a privileged port: 501, nothing connects.
+    assert_eq!(raw.cmd("PORT 192,0,2,1,200,10").0, 501);
+    assert_eq!(raw.cmd("PORT 127,0,0,1,0,22").0, 501);
+    assert_eq!(raw.cmd("QUIT").0, 221);
+}
