@@ -612,7 +612,28 @@ where
 /// session_arc: the user session that is also shared with the control channel.
 /// socket: the data socket we'll be working with.
 #[tracing_attributes::instrument]
-pub async fn spawn_processing<Storage, User>(logger: slog::Logger, session_arc: SharedSession<Storage, User>, mut socket: TcpStream)
+pub async fn spawn_processing<Storage, User>(logger: slog::Logger, session_arc: SharedSession<Storage, User>, socket: TcpStream)
+where
+    Storage: StorageBackend<User> + 'static,
+    Storage::Metadata: Metadata,
+    User: UserDetail + 'static,
+{
+    spawn_processing_checked(logger, session_arc, socket, true).await
+}
+
+/// swiftftp patch: [`spawn_processing`] for a data connection this server opened itself (PORT), whose peer is the
+/// address the client named: the check that the peer is the control connection's client applies only to
+/// connections the server accepted (and would refuse an FXP target that `permit_foreign_addresses` allowed).
+pub async fn spawn_processing_opened<Storage, User>(logger: slog::Logger, session_arc: SharedSession<Storage, User>, socket: TcpStream)
+where
+    Storage: StorageBackend<User> + 'static,
+    Storage::Metadata: Metadata,
+    User: UserDetail + 'static,
+{
+    spawn_processing_checked(logger, session_arc, socket, false).await
+}
+
+async fn spawn_processing_checked<Storage, User>(logger: slog::Logger, session_arc: SharedSession<Storage, User>, mut socket: TcpStream, check_peer: bool)
 where
     Storage: StorageBackend<User> + 'static,
     Storage::Metadata: Metadata,
@@ -627,7 +648,7 @@ where
         match socket.peer_addr() {
             Ok(datachan_addr) => {
                 let controlchan_ip = session.source.ip();
-                if controlchan_ip != datachan_addr.ip() {
+                if check_peer && controlchan_ip != datachan_addr.ip() {
                     if let Err(err) = socket.shutdown().await {
                         slog::error!(
                             logger,

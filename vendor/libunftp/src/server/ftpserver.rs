@@ -73,6 +73,7 @@ where
     listener_mode: ListenerMode,
     logger: slog::Logger,
     site_md5: SiteMd5,
+    permit_foreign_addresses: bool,
     site_handlers: Arc<HashMap<String, Arc<dyn SiteCommandHandler<Storage, User>>>>,
     shutdown: Pin<Box<dyn Future<Output = options::Shutdown> + Send + Sync>>,
     failed_logins_policy: Option<FailedLoginsPolicy>,
@@ -107,6 +108,7 @@ where
     listener_mode: ListenerMode,
     logger: slog::Logger,
     site_md5: SiteMd5,
+    permit_foreign_addresses: bool,
     site_handlers: HashMap<String, Arc<dyn SiteCommandHandler<Storage, User>>>,
     configuration_error: Option<String>,
     shutdown: Pin<Box<dyn Future<Output = options::Shutdown> + Send + Sync>>,
@@ -158,6 +160,7 @@ where
             ftps_client_auth: FtpsClientAuth::default(),
             ftps_trust_store: options::DEFAULT_FTPS_TRUST_STORE.into(),
             site_md5: SiteMd5::default(),
+            permit_foreign_addresses: false,
             site_handlers: HashMap::new(),
             configuration_error: None,
             shutdown: Box::pin(futures_util::future::pending()),
@@ -233,6 +236,7 @@ where
             listener_mode: self.listener_mode,
             logger: self.logger,
             site_md5: self.site_md5,
+            permit_foreign_addresses: self.permit_foreign_addresses,
             site_handlers: HashMap::new(),
             configuration_error,
             shutdown: self.shutdown,
@@ -291,6 +295,7 @@ where
             ftps_client_auth: FtpsClientAuth::default(),
             ftps_trust_store: options::DEFAULT_FTPS_TRUST_STORE.into(),
             site_md5: SiteMd5::default(),
+            permit_foreign_addresses: false,
             site_handlers: HashMap::new(),
             configuration_error: None,
             shutdown: Box::pin(futures_util::future::pending()),
@@ -374,6 +379,7 @@ where
             listener_mode: self.listener_mode,
             logger: self.logger,
             site_md5: self.site_md5,
+            permit_foreign_addresses: self.permit_foreign_addresses,
             site_handlers: Arc::new(self.site_handlers),
             shutdown: self.shutdown,
             failed_logins_policy: self.failed_logins_policy,
@@ -775,6 +781,13 @@ where
         self
     }
 
+    /// swiftftp patch: lets `PORT` connect to addresses other than the client's own (FXP; the bounce attack it
+    /// makes possible is why this is off by default). Ports below 1024 stay refused either way.
+    pub fn permit_foreign_addresses(mut self, permit: bool) -> Self {
+        self.permit_foreign_addresses = permit;
+        self
+    }
+
     /// Register a handler for a custom `SITE` subcommand.
     ///
     /// Clients send `SITE <NAME> [arguments]` and the server will call `handler.handle()` with a
@@ -1081,6 +1094,7 @@ where
             ftps_required_control_chan: server.ftps_required_control_chan,
             ftps_required_data_chan: server.ftps_required_data_chan,
             site_md5: server.site_md5,
+            permit_foreign_addresses: server.permit_foreign_addresses,
             site_handlers: server.site_handlers.clone(),
             data_listener: server.data_listener.clone(),
             presence_listener: server.presence_listener.clone(),

@@ -67,6 +67,7 @@ where
     pub ftps_required_control_chan: FtpsRequired,
     pub ftps_required_data_chan: FtpsRequired,
     pub site_md5: SiteMd5,
+    pub permit_foreign_addresses: bool,
     pub site_handlers: Arc<HashMap<String, Arc<dyn SiteCommandHandler<Storage, User>>>>,
     pub data_listener: Arc<dyn DataListener>,
     pub presence_listener: Arc<dyn PresenceListener>,
@@ -121,6 +122,7 @@ where
         idle_session_timeout,
         logger,
         site_md5: sitemd5,
+        permit_foreign_addresses,
         site_handlers,
         data_listener,
         presence_listener,
@@ -165,6 +167,7 @@ where
         storage_features,
         tx_proxy_loop: switchboard_msg_tx.clone(),
         sitemd5,
+        permit_foreign_addresses,
         site_handlers,
     };
 
@@ -418,6 +421,7 @@ where
     storage_features: u32,
     tx_proxy_loop: Option<SwitchboardSender<Storage, User>>,
     sitemd5: SiteMd5,
+    permit_foreign_addresses: bool,
     site_handlers: Arc<HashMap<String, Arc<dyn SiteCommandHandler<Storage, User>>>>,
 }
 
@@ -511,6 +515,7 @@ where
             tx_prebound_loop: self.tx_proxy_loop.clone(),
             logger: self.logger.clone(),
             sitemd5: self.sitemd5,
+            permit_foreign_addresses: self.permit_foreign_addresses,
             site_handlers: self.site_handlers.clone(),
         };
 

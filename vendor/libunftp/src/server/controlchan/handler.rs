@@ -44,5 +44,7 @@ where
     pub tx_prebound_loop: Option<SwitchboardSender<Storage, User>>,
     pub logger: slog::Logger,
     pub sitemd5: SiteMd5,
+    /// swiftftp patch: whether PORT may connect to an address other than the client's.
+    pub permit_foreign_addresses: bool,
     pub site_handlers: Arc<HashMap<String, Arc<dyn SiteCommandHandler<Storage, User>>>>,
 }

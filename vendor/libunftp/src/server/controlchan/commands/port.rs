@@ -81,6 +81,7 @@ where
             logger,
             tx_control_chan: tx,
             session,
+            permit_foreign_addresses,
             ..
         } = args;
 
@@ -91,14 +92,14 @@ where
         let port = ((bytes[4] as u16) << 8) | bytes[5] as u16;
         let addr = SocketAddrV4::new(Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3]), port);
 
-        // swiftftp patch: connect only back to the client itself, on an unprivileged port (0.24 connected
-        // anywhere: a bounce attack, FXP, a port scanner), and give up after 15 s.
+        // swiftftp patch: connect only back to the client itself (unless foreign addresses are permitted), on an
+        // unprivileged port (0.24 connected anywhere: a bounce attack, FXP, a port scanner), within 15 s.
         let client = session.lock().await.source.ip();
         let own = match client {
             std::net::IpAddr::V4(v4) => v4 == *addr.ip(),
             std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped() == Some(*addr.ip()),
         };
-        if !own {
+        if !own && !permit_foreign_addresses {
             slog::warn!(logger, "PORT to a foreign address refused: {}", addr);
             return Ok(Reply::new(ReplyCode::ParameterSyntaxError, "Rejected data connection to a foreign address"));
         }
@@ -120,7 +121,7 @@ where
         };
 
         self.setup_inter_loop_comms(session.clone(), tx).await;
-        datachan::spawn_processing(logger, session, stream).await;
+        datachan::spawn_processing_opened(logger, session, stream).await;
 
         Ok(Reply::new(ReplyCode::CommandOkay, "PORT command successful"))
     }
