@@ -723,8 +723,8 @@ impl Config {
         }
         if self.permit_foreign_addresses {
             self.warnings.push(
-                "permit-foreign-addresses is not supported: PORT only ever connects back to the client's own \
-                 address (no FXP, no bounce)"
+                "permit-foreign-addresses: PORT may connect to any address a client names (FXP, and the bounce \
+                 attack that comes with it); ports below 1024 stay refused"
                     .to_owned(),
             );
         }

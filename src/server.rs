@@ -163,6 +163,7 @@ impl Bound {
             let passive_host = config.masquerade_firewall.clone();
             let tls = self.tls.clone();
             let tls_required = config.tls_required;
+            let permit_foreign = config.permit_foreign_addresses;
             move || {
                 let storage_shared = Arc::clone(&shared);
                 let mut builder =
@@ -176,8 +177,10 @@ impl Bound {
                     .logger(crate::logging::libunftp_logger())
                     .idle_session_timeout(idle_timeout)
                     .sitemd5(SiteMd5::All)
-                    // PORT as ftp-cloudfs allowed it; the patched libunftp connects only back to the client.
-                    .active_passive_mode(ActivePassiveMode::ActiveAndPassive);
+                    // PORT as ftp-cloudfs allowed it: the patched libunftp connects only back to the client
+                    // unless foreign addresses are permitted, and never to a port below 1024.
+                    .active_passive_mode(ActivePassiveMode::ActiveAndPassive)
+                    .permit_foreign_addresses(permit_foreign);
                 if metrics_on {
                     builder = builder.metrics();
                 }

@@ -2,7 +2,8 @@
 //! Static Large Objects (segments in `<container>_segments`, manifest last, content MD5 stored and answered by
 //! `SITE MD5`); overwrite, delete and rename leave exactly the segments still in use; a client reset, a Swift
 //! cut and a corrupted segment each fail the command and leave no segment behind; DLOs written by
-//! python-swiftclient and ftp-cloudfs are deleted with their own segments and nothing else.
+//! python-swiftclient and ftp-cloudfs are deleted with their own segments and nothing else; an SLO written by
+//! python-swiftclient is sized, read with REST, renamed by manifest and deleted with its segments.
 
 use crate::common::faulty::{FaultProxy, swift_addr};
 use crate::common::process::wait_for;
@@ -305,4 +306,53 @@ fn md5_xmd5_and_hash_answer_the_content_md5_in_their_own_formats() {
     assert_eq!(raw.cmd(&format!("MD5 {}", fx.path(""))).0, 550);
     assert_eq!(raw.cmd("NOOP").0, 200);
     drop(segments);
+}
+
+#[test]
+fn a_python_swiftclient_slo_is_listed_read_renamed_and_deleted_with_its_segments() {
+    let fx = Fixture::new("pyslo");
+    let segments = fx.segments();
+    let file = std::env::temp_dir().join(format!("swiftftp-pyslo-{}.bin", std::process::id()));
+    let body = random(3 * MIB + 77);
+    std::fs::write(&file, &body).unwrap();
+    let out = std::process::Command::new("swift")
+        .args(["-A", &crate::common::auth_url(), "-U", crate::common::USER])
+        .args([
+            "-K",
+            crate::common::KEY,
+            "upload",
+            "--use-slo",
+            "-S",
+            "1048576",
+        ])
+        .args(["--object-name", "py.bin", &fx.container])
+        .arg(&file)
+        .output()
+        .expect("python-swiftclient (installed by tests/swift-lab.sh)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::remove_file(&file).unwrap();
+    assert!(fx.head("py.bin").unwrap().static_large_object);
+    let written = segments.names();
+    assert_eq!(written.len(), 4, "{written:?}");
+    let gw = gateway();
+    let mut raw = gw.raw_logged_in();
+    assert_eq!(
+        raw.cmd(&format!("SIZE {}", fx.path("py.bin"))),
+        (213, body.len().to_string())
+    );
+    assert_eq!(raw.cmd("REST 1000000").0, 350);
+    assert_eq!(retr(&mut raw, &fx.path("py.bin")), &body[1_000_000..]);
+    // No MD5 was stored by that writer: a clear refusal, not a wrong answer.
+    assert_eq!(raw.cmd(&format!("XMD5 {}", fx.path("py.bin"))).0, 502);
+    assert_eq!(raw.cmd(&format!("RNFR {}", fx.path("py.bin"))).0, 350);
+    assert_eq!(raw.cmd(&format!("RNTO {}", fx.path("moved.bin"))).0, 250);
+    assert_eq!(segments.names(), written);
+    assert_eq!(retr(&mut raw, &fx.path("moved.bin")), body);
+    assert_eq!(raw.cmd(&format!("DELE {}", fx.path("moved.bin"))).0, 250);
+    segments_become(&segments, 0);
+    assert_eq!(fx.names(), Vec::<String>::new());
 }

@@ -273,3 +273,29 @@ fn port_connects_back_to_the_client_only_and_never_to_a_privileged_port() {
     assert_eq!(raw.cmd("PORT 127,0,0,1,0,22").0, 501);
     assert_eq!(raw.cmd("QUIT").0, 221);
 }
+
+#[test]
+fn permit_foreign_addresses_lets_port_reach_another_address() {
+    let fx = Fixture::new("fxp");
+    fx.put("f.txt", "to elsewhere");
+    let dir = std::env::temp_dir().join(format!("swiftftp-fxp-{}", std::process::id()));
+    std::fs::write(&dir, "[swiftftp]\npermit-foreign-addresses = yes\n").unwrap();
+    let gw = TestGateway::start_with(&["--config", dir.to_str().unwrap()]);
+    let mut raw = gw.raw_logged_in();
+    // 127.0.0.2 is another address than the client's 127.0.0.1 (Linux routes all of 127/8 to loopback).
+    let listener = std::net::TcpListener::bind("127.0.0.2:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (code, text) = raw.cmd(&format!("PORT 127,0,0,2,{},{}", port >> 8, port & 0xff));
+    assert_eq!(code, 200, "{text}");
+    raw.send(&format!("RETR {}", fx.path("f.txt")));
+    let (mut data, _) = listener.accept().unwrap();
+    assert_eq!(raw.reply().0, 150);
+    let mut got = Vec::new();
+    std::io::Read::read_to_end(&mut data, &mut got).unwrap();
+    assert_eq!(got, b"to elsewhere");
+    assert_eq!(raw.reply().0, 226);
+    // Privileged ports stay refused.
+    assert_eq!(raw.cmd("PORT 127,0,0,2,0,25").0, 501);
+    assert_eq!(raw.cmd("QUIT").0, 221);
+    std::fs::remove_file(&dir).unwrap();
+}
