@@ -81,11 +81,25 @@ fn ok(out: Output, what: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Runs a python `ftplib` script (Debian's interpreter) with the port, user and key as arguments.
-fn python(script: &str, port: u16) -> Output {
+/// Runs a python `ftplib` script (Debian's interpreter) after a prelude defining `session(timeout)`: an FTPS
+/// session to the gateway on `port`, logged in, trusting the certificate in `cafile`.
+fn python(cafile: &str, script: &str, port: u16) -> Output {
+    let prelude = format!(
+        r#"
+import ftplib, socket, ssl, sys
+port, user, key = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+ctx = ssl.create_default_context(cafile={cafile:?})
+def session(timeout=30):
+    ftp = ftplib.FTP_TLS(context=ctx, timeout=timeout)
+    ftp.connect("127.0.0.1", port)
+    ftp.auth()
+    ftp.login(user, key)
+    return ftp
+"#
+    );
     Command::new("/usr/bin/python3")
         .arg("-c")
-        .arg(script)
+        .arg(format!("{prelude}{script}"))
         .args([&port.to_string(), USER, KEY])
         .output()
         .unwrap()
@@ -161,13 +175,7 @@ fn with_tls_required_plaintext_logins_and_unprotected_data_get_534() {
     // Over TLS: PROT C is refused, and so is a data connection (PASV or EPSV) or a transfer without PROT P.
     let script = format!(
         r#"
-import ftplib, ssl, sys
-port, user, key = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-ctx = ssl.create_default_context(cafile={cafile:?})
-ftp = ftplib.FTP_TLS(context=ctx)
-ftp.connect("127.0.0.1", port)
-ftp.auth()
-ftp.login(user, key)
+ftp = session()
 def code(cmd):
     try:
         return ftp.sendcmd(cmd)[:3]
@@ -185,10 +193,12 @@ ftp.voidcmd("TYPE I")
 print("prot-p-epsv", code("EPSV"))
 ftp.quit()
 "#,
-        cafile = cert.cert(),
         path = fx.path("f.txt"),
     );
-    let out = ok(python(&script, gw.addr.port()), "ftplib over FTPS");
+    let out = ok(
+        python(&cert.cert(), &script, gw.addr.port()),
+        "ftplib over FTPS",
+    );
     for want in [
         "prot-c 534",
         "pasv 534",
@@ -210,16 +220,10 @@ fn two_hundred_ftps_logins_with_each_client_all_succeed() {
     // python ftplib: N logins (the client that saw the AUTH TLS race in 3-5% of logins against libunftp 0.24).
     let script = format!(
         r#"
-import ftplib, ssl, sys
-port, user, key = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-ctx = ssl.create_default_context(cafile={cafile:?})
 failed = 0
 for _ in range({N}):
     try:
-        ftp = ftplib.FTP_TLS(context=ctx, timeout=10)
-        ftp.connect("127.0.0.1", port)
-        ftp.auth()
-        ftp.login(user, key)
+        ftp = session(10)
         ftp.prot_p()
         ftp.nlst("/")
         ftp.quit()
@@ -227,11 +231,11 @@ for _ in range({N}):
         failed += 1
         print("failure:", repr(e), file=sys.stderr)
 print(failed)
-"#,
-        cafile = cert.cert()
+"#
     );
     // The three clients at once (each one login at a time): the run takes as long as the slowest.
-    let ftplib = std::thread::spawn(move || python(&script, port));
+    let cafile = cert.cert();
+    let ftplib = std::thread::spawn(move || python(&cafile, &script, port));
     let url = curl_url(&gw, "/");
     let ca = cert.cert();
     let curl = std::thread::spawn(move || {
@@ -280,13 +284,7 @@ fn a_client_that_never_finishes_the_data_tls_handshake_gets_a_reply_and_no_panic
     fx.put("f.bin", random(1000));
     let script = format!(
         r#"
-import ftplib, socket, ssl, sys
-port, user, key = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-ctx = ssl.create_default_context(cafile={cafile:?})
-ftp = ftplib.FTP_TLS(context=ctx, timeout=60)
-ftp.connect("127.0.0.1", port)
-ftp.auth()
-ftp.login(user, key)
+ftp = session(60)
 ftp.prot_p()
 ftp.voidcmd("TYPE I")
 host, dport = ftp.makepasv()
@@ -303,10 +301,12 @@ print(ftp.sendcmd("NOOP")[:3])
 ftp.prot_p()
 print(ftp.retrbinary("RETR {path}", lambda b: None)[:3])
 "#,
-        cafile = cert.cert(),
         path = fx.path("f.bin"),
     );
-    let out = ok(python(&script, gw.addr.port()), "ftplib bad data handshake");
+    let out = ok(
+        python(&cert.cert(), &script, gw.addr.port()),
+        "ftplib bad data handshake",
+    );
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "150", "{out}");
     assert!(lines[1].starts_with('4'), "{out}");

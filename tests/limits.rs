@@ -250,6 +250,26 @@ fn a_transfer_whose_data_connection_never_comes_gets_425_and_the_session_goes_on
     assert_eq!(raw.cmd("QUIT").0, 221);
 }
 
+/// `PORT` to a listener of ours on `ip`, then `RETR path`: the bytes the gateway sent there (150 and 226 checked).
+fn active_retr(raw: &mut RawFtp, ip: [u8; 4], path: &str) -> Vec<u8> {
+    let listener = std::net::TcpListener::bind((std::net::Ipv4Addr::from(ip), 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let [a, b, c, d] = ip;
+    let (code, text) = raw.cmd(&format!(
+        "PORT {a},{b},{c},{d},{},{}",
+        port >> 8,
+        port & 0xff
+    ));
+    assert_eq!(code, 200, "{text}");
+    raw.send(&format!("RETR {path}"));
+    let (mut data, _) = listener.accept().unwrap();
+    assert_eq!(raw.reply().0, 150);
+    let mut got = Vec::new();
+    std::io::Read::read_to_end(&mut data, &mut got).unwrap();
+    assert_eq!(raw.reply().0, 226);
+    got
+}
+
 #[test]
 fn port_connects_back_to_the_client_only_and_never_to_a_privileged_port() {
     let fx = Fixture::new("active");
@@ -257,17 +277,10 @@ fn port_connects_back_to_the_client_only_and_never_to_a_privileged_port() {
     let gw = TestGateway::start();
     let mut raw = gw.raw_logged_in();
     // Active mode to our own address: the gateway connects to our listener and sends the file.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let (code, text) = raw.cmd(&format!("PORT 127,0,0,1,{},{}", port >> 8, port & 0xff));
-    assert_eq!(code, 200, "{text}");
-    raw.send(&format!("RETR {}", fx.path("f.txt")));
-    let (mut data, _) = listener.accept().unwrap();
-    assert_eq!(raw.reply().0, 150);
-    let mut got = Vec::new();
-    std::io::Read::read_to_end(&mut data, &mut got).unwrap();
-    assert_eq!(got, b"active data");
-    assert_eq!(raw.reply().0, 226);
+    assert_eq!(
+        active_retr(&mut raw, [127, 0, 0, 1], &fx.path("f.txt")),
+        b"active data"
+    );
     // Elsewhere (FXP, a bounce) or a privileged port: 501, nothing connects.
     assert_eq!(raw.cmd("PORT 192,0,2,1,200,10").0, 501);
     assert_eq!(raw.cmd("PORT 127,0,0,1,0,22").0, 501);
@@ -283,17 +296,10 @@ fn permit_foreign_addresses_lets_port_reach_another_address() {
     let gw = TestGateway::start_with(&["--config", dir.to_str().unwrap()]);
     let mut raw = gw.raw_logged_in();
     // 127.0.0.2 is another address than the client's 127.0.0.1 (Linux routes all of 127/8 to loopback).
-    let listener = std::net::TcpListener::bind("127.0.0.2:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let (code, text) = raw.cmd(&format!("PORT 127,0,0,2,{},{}", port >> 8, port & 0xff));
-    assert_eq!(code, 200, "{text}");
-    raw.send(&format!("RETR {}", fx.path("f.txt")));
-    let (mut data, _) = listener.accept().unwrap();
-    assert_eq!(raw.reply().0, 150);
-    let mut got = Vec::new();
-    std::io::Read::read_to_end(&mut data, &mut got).unwrap();
-    assert_eq!(got, b"to elsewhere");
-    assert_eq!(raw.reply().0, 226);
+    assert_eq!(
+        active_retr(&mut raw, [127, 0, 0, 2], &fx.path("f.txt")),
+        b"to elsewhere"
+    );
     // Privileged ports stay refused.
     assert_eq!(raw.cmd("PORT 127,0,0,2,0,25").0, 501);
     assert_eq!(raw.cmd("QUIT").0, 221);

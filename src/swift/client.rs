@@ -527,6 +527,19 @@ impl Session {
         body: Bytes,
         headers: &[(&str, &str)],
     ) -> Result<ObjectHead, Error> {
+        self.put_object_with(container, key, body, headers, &[])
+            .await
+    }
+
+    /// [`Session::put_object`] with query parameters (e.g. `multipart-manifest=put`).
+    pub(crate) async fn put_object_with(
+        &self,
+        container: &str,
+        key: &str,
+        body: Bytes,
+        headers: &[(&str, &str)],
+        query: &[(&str, &str)],
+    ) -> Result<ObjectHead, Error> {
         let op = Op::PutObject {
             container: container.to_owned(),
             key: key.to_owned(),
@@ -535,7 +548,7 @@ impl Session {
             .send(&op, Replay::Retry, |http, base| {
                 // An explicit length: hyper sends none for an empty body, and Swift answers 411 to that.
                 headers.iter().fold(
-                    http.request(Method::PUT, object_url(base, container, key))
+                    http.request(Method::PUT, object_url_with(base, container, key, query))
                         .header(reqwest::header::CONTENT_LENGTH, body.len())
                         .body(body.clone()),
                     |r, (k, v)| r.header(*k, *v),
@@ -547,25 +560,12 @@ impl Session {
 
     /// `DELETE` of an object (of a large object, the manifest alone).
     pub async fn delete_object(&self, container: &str, key: &str) -> Result<(), Error> {
-        self.delete_object_query(container, key, None).await
-    }
-
-    async fn delete_object_query(
-        &self,
-        container: &str,
-        key: &str,
-        query: Option<(&str, &str)>,
-    ) -> Result<(), Error> {
         let op = Op::DeleteObject {
             container: container.to_owned(),
             key: key.to_owned(),
         };
         self.send(&op, Replay::Retry, |http, base| {
-            let mut url = object_url(base, container, key);
-            if let Some((k, v)) = query {
-                url.query_pairs_mut().append_pair(k, v);
-            }
-            http.delete(url)
+            http.delete(object_url(base, container, key))
         })
         .await?;
         Ok(())
@@ -652,6 +652,20 @@ pub(crate) fn object_url(base: &Url, container: &str, key: &str) -> Url {
     let mut url = container_url(base, container);
     if let Ok(mut segs) = url.path_segments_mut() {
         segs.extend(key.split('/'));
+    }
+    url
+}
+
+/// [`object_url`] with query parameters (none: no `?`).
+pub(crate) fn object_url_with(
+    base: &Url,
+    container: &str,
+    key: &str,
+    query: &[(&str, &str)],
+) -> Url {
+    let mut url = object_url(base, container, key);
+    if !query.is_empty() {
+        url.query_pairs_mut().extend_pairs(query);
     }
     url
 }

@@ -31,7 +31,7 @@
 //! Not here: deciding *whether* old segments may go (the caller reads them before the upload with
 //! [`Session::segments_of`] and deletes them after it with [`Session::delete_segments`]).
 
-use super::client::Replay;
+use super::client::object_url_with;
 use super::error::{Error, Op};
 use super::upload::{CHUNK, Md5From};
 use super::{ObjectEntry, ObjectHead, Session, UploadError, Uploaded};
@@ -518,24 +518,14 @@ impl Session {
         body: Bytes,
         headers: &[(&str, &str)],
     ) -> Result<ObjectHead, Error> {
-        let op = Op::PutObject {
-            container: container.to_owned(),
-            key: key.to_owned(),
-        };
-        let resp = self
-            .send(&op, Replay::Retry, |http, base| {
-                let mut url = super::client::object_url(base, container, key);
-                url.query_pairs_mut()
-                    .append_pair("multipart-manifest", "put");
-                headers.iter().fold(
-                    http.put(url)
-                        .header(reqwest::header::CONTENT_LENGTH, body.len())
-                        .body(body.clone()),
-                    |r, (k, v)| r.header(*k, *v),
-                )
-            })
-            .await?;
-        Ok(ObjectHead::from_headers(resp.headers()))
+        self.put_object_with(
+            container,
+            key,
+            body,
+            headers,
+            &[("multipart-manifest", "put")],
+        )
+        .await
     }
 
     /// The segments a large object owns, read before it is replaced: a Static Large Object's manifest entries;
@@ -555,11 +545,12 @@ impl Session {
             };
             let body = self
                 .fetch_small(&op, |http, base| {
-                    let mut url = super::client::object_url(base, container, key);
-                    url.query_pairs_mut()
-                        .append_pair("multipart-manifest", "get")
-                        .append_pair("format", "raw");
-                    http.get(url)
+                    http.get(object_url_with(
+                        base,
+                        container,
+                        key,
+                        &[("multipart-manifest", "get"), ("format", "raw")],
+                    ))
                 })
                 .await?;
             let entries: Vec<StoredEntry> = serde_json::from_slice(&body)
@@ -639,11 +630,13 @@ impl Session {
         };
         let body = self
             .fetch_small(&op, |http, base| {
-                let mut url = super::client::object_url(base, container, key);
-                url.query_pairs_mut()
-                    .append_pair("multipart-manifest", "delete");
-                http.delete(url)
-                    .header(reqwest::header::ACCEPT, "application/json")
+                http.delete(object_url_with(
+                    base,
+                    container,
+                    key,
+                    &[("multipart-manifest", "delete")],
+                ))
+                .header(reqwest::header::ACCEPT, "application/json")
             })
             .await?;
         let answer: BulkDeleteAnswer = serde_json::from_slice(&body)
