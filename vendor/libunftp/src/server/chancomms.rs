@@ -129,8 +129,6 @@ pub enum ControlChanMsg {
     AuthSuccess { username: String, trace_id: TraceId },
     /// Authentication failed
     AuthFailed,
-    /// Sent to switch the control channel to TLS/SSL mode.
-    SecureControlChannel,
     /// Sent to switch the control channel from TLS/SSL mode back to plaintext.
     PlaintextControlChannel,
     /// Errors coming from the storage backend

@@ -268,15 +268,6 @@ where
                     // and a channel, so this loop could read the client's ClientHello first and take it for a
                     // command (a failed login in a few % of fast-link logins).
                     let upgrade_after_reply = matches!(&event, Event::Command(Command::Auth { protocol: AuthParam::Tls }));
-                    if let Event::InternalMsg(ControlChanMsg::SecureControlChannel) = event {
-                        match secure(reply_sink, command_source, &ftps_config, &shared_session, &logger).await {
-                            Some((sink, src)) => {
-                                reply_sink = sink;
-                                command_source = src;
-                            }
-                            None => return,
-                        }
-                    }
 
                     if let Event::Command(Command::User { username }) = &event {
                         let s: String = String::from_utf8_lossy(username).into();
@@ -459,11 +450,6 @@ where
             DelFileSuccess { .. } | RmDirSuccess { .. } => Ok(Reply::new(ReplyCode::FileActionOkay, "Successfully removed")),
             DelFail => Ok(Reply::new(ReplyCode::TransientFileError, "Failed to delete the file")),
             ExitControlLoop => Ok(Reply::none()),
-            SecureControlChannel => {
-                let mut session = self.session.lock().await;
-                session.cmd_tls = true;
-                Ok(Reply::none())
-            }
             PlaintextControlChannel => {
                 let mut session = self.session.lock().await;
                 session.cmd_tls = false;
