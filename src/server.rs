@@ -271,7 +271,7 @@ impl Bound {
 }
 
 /// Admits a connection from `client` under the limits and hands it to its own libunftp `Server` (told the client's
-/// address when it came from a PROXY header), or refuses it with `421`.
+/// address when it came from a PROXY header: `proxied`), or refuses it with `421`.
 fn serve_connection<M>(
     stream: tokio::net::TcpStream,
     client: SocketAddr,
@@ -292,12 +292,8 @@ fn serve_connection<M>(
         Ok(server) => {
             tokio::spawn(async move {
                 let _admitted = admitted;
-                let served = if proxied {
-                    server.service_for_client(stream, Some(client)).await
-                } else {
-                    server.service(stream).await
-                };
-                if let Err(e) = served {
+                let named = proxied.then_some(client);
+                if let Err(e) = server.service_for_client(stream, named).await {
                     tracing::warn!(client = %client, error = %e, "control connection failed");
                 }
             });

@@ -1,7 +1,8 @@
 //! Writing: STOR (and APPE/STOU, which libunftp turns into the same `put`), MKD, RMD and DELE.
 //!
 //! - **Uploads** become a plain object or a Static Large Object (`swift/large.rs`): bounded memory, MD5 checked
-//!   against the ETags, `226` only after Swift confirmed the object, nothing created when the client resets the connection.
+//!   against the ETags, `226` only after Swift confirmed the object, nothing created when the client resets the
+//!   connection.
 //!   A file goes inside a container (never at `/` or as a container), never over a directory, and never at an
 //!   offset: libunftp hands `put` a non-zero offset for `REST n` + `STOR`, for `APPE` to a non-empty file, and
 //!   (a libunftp defect) for a plain `STOR` after a failed transfer that followed a `REST`. Swift cannot write at
@@ -58,14 +59,14 @@ impl SwiftStorage {
         let content_type = mime_guess::from_path(key).first_or_octet_stream();
         // The segments of the large object being replaced, read while its manifest still names them.
         let old_segments = match &probe_head {
-            Some(head) if head.static_large_object || head.dlo_manifest.is_some() => session
+            Some(head) => session
                 .segments_of(container, key, head)
                 .await
                 .unwrap_or_else(|e| {
                     tracing::warn!(error = %e, path = %loc, "cannot read the segments of the object being replaced: they stay");
                     Vec::new()
                 }),
-            _ => Vec::new(),
+            None => Vec::new(),
         };
         let uploaded = session
             .upload_any(
@@ -77,11 +78,7 @@ impl SwiftStorage {
             )
             .await?;
         tracing::info!(path = %loc, bytes = uploaded.bytes, md5 = %uploaded.md5, segments = uploaded.segments, "stored");
-        if !old_segments.is_empty() {
-            let count = old_segments.len();
-            let failed = session.delete_segments(old_segments).await.len();
-            tracing::info!(path = %loc, count, failed, "deleted the replaced object's segments");
-        }
+        delete_segments(session, loc, old_segments).await;
         Ok(uploaded.bytes)
     }
 
@@ -199,20 +196,12 @@ impl SwiftStorage {
                 .map_err(|e| super::storage::not_found(e, loc))?;
         } else {
             // A DLO's segments are listed while the manifest still names them, and go after it.
-            let segments = if head.dlo_manifest.is_some() {
-                session.segments_of(container, key, head).await?
-            } else {
-                Vec::new()
-            };
+            let segments = session.segments_of(container, key, head).await?;
             session
                 .delete_object(container, key)
                 .await
                 .map_err(|e| super::storage::not_found(e, loc))?;
-            if !segments.is_empty() {
-                let count = segments.len();
-                let failed = session.delete_segments(segments).await.len();
-                tracing::info!(path = %loc, count, failed, "deleted the DLO's segments");
-            }
+            delete_segments(session, loc, segments).await;
         }
         tracing::info!(path = %loc, "deleted");
         Ok(())
@@ -234,6 +223,21 @@ pub(super) async fn ensure_empty_container(
     } else {
         Err(FtpError::DirectoryNotEmpty(loc.clone()))
     }
+}
+
+/// Deletes the segments a replaced or deleted large object at `loc` owned; a failure is logged, not reported (the
+/// command itself succeeded; a leftover segment costs space, never correctness).
+async fn delete_segments(
+    session: &swift::Session,
+    loc: &Location,
+    segments: Vec<swift::SegmentRef>,
+) {
+    if segments.is_empty() {
+        return;
+    }
+    let count = segments.len();
+    let failed = session.delete_segments(segments).await.len();
+    tracing::info!(path = %loc, count, failed, "deleted the segments of a large object");
 }
 
 /// A 404 on a delete means someone else deleted it first: the goal is reached.

@@ -278,13 +278,6 @@ impl Session {
         self.client.info(&url, self.forwarded_for).await
     }
 
-    /// Sends a request built by `build` from the storage URL, with the token and `X-Forwarded-For`.
-    /// Non-2xx answers become errors of `op`.
-    ///
-    /// With [`Replay::Retry`] the request is rebuilt and sent again after a 401 (once, with a new token) and
-    /// after transient failures (per `RetryConfig`). With [`Replay::Never`] (a streamed body, consumed by its
-    /// first attempt) it is sent once: a 401 still renews the token, for the requests that follow, but fails this
-    /// one.
     /// A request whose small answer body (a manifest, a bulk-delete report) is read whole, within the answer
     /// timeout; retried like any [`Replay::Retry`] request.
     pub(crate) async fn fetch_small(
@@ -296,6 +289,13 @@ impl Session {
         read_body(op, resp, self.client.idle).await
     }
 
+    /// Sends a request built by `build` from the storage URL, with the token and `X-Forwarded-For`.
+    /// Non-2xx answers become errors of `op`.
+    ///
+    /// With [`Replay::Retry`] the request is rebuilt and sent again after a 401 (once, with a new token) and
+    /// after transient failures (per `RetryConfig`). With [`Replay::Never`] (a streamed body, consumed by its
+    /// first attempt) it is sent once: a 401 still renews the token, for the requests that follow, but fails this
+    /// one.
     pub(crate) async fn send(
         &self,
         op: &Op,

@@ -3,9 +3,9 @@
 //!
 //! **Plain or segmented, when the size is not known.** FTP announces no size. The first bytes are read into
 //! memory, up to [`PLAIN_LOOKAHEAD`] or the segment size, whichever is smaller. An upload that ends within them
-//! is a plain object: one `PUT`, its MD5 checked against the ETag. An upload that goes on becomes a Static Large Object: segments of the segment size streamed to
-//! `<container>_segments/<key>/slo/<upload id>/<index>`, then the manifest at `<key>`, written last and only
-//! after every segment succeeded. The trade-off, chosen deliberately:
+//! is a plain object: one `PUT`, its MD5 checked against the ETag. An upload that goes on becomes a Static Large
+//! Object: segments of the segment size streamed to `<container>_segments/<key>/slo/<upload id>/<index>`, then
+//! the manifest at `<key>`, written last and only after every segment succeeded. The trade-off, chosen deliberately:
 //!
 //! - No window: no reader ever sees a partial file at `<key>`, and the object being overwritten stays whole
 //!   until the manifest replaces it. Segments live elsewhere until then.
@@ -24,9 +24,8 @@
 //! **Integrity.** Each segment's MD5 is checked against its ETag (`upload.rs`); the whole content's MD5 is
 //! computed while streaming, stored on the manifest as `X-Object-Meta-Md5`, and returned. One hasher thread
 //! computes both, hashing the first segment's bytes once ([`SegmentHasher`]): MD5 is most of the gateway's CPU
-//! on an upload. Any failure (source,
-//! Swift, checksum, the manifest) deletes every segment this upload may have written, also when the upload is
-//! dropped half-way (a guard spawns the clean-up).
+//! on an upload. Any failure (source, Swift, checksum, the manifest) deletes every segment this upload may have
+//! written, also when the upload is dropped half-way (a guard spawns the clean-up).
 //!
 //! Not here: deciding *whether* old segments may go (the caller reads them before the upload with
 //! [`Session::segments_of`] and deletes them after it with [`Session::delete_segments`]).
@@ -87,7 +86,7 @@ struct ManifestEntry {
     size_bytes: u64,
 }
 
-/// A segment as `multipart-manifest=get` shows it.
+/// A segment as `multipart-manifest=get` shows it (the stored form, every Swift version alike).
 #[derive(Debug, Deserialize)]
 struct StoredEntry {
     name: String,
@@ -313,53 +312,47 @@ impl Session {
             started: Arc::clone(&started),
             armed: true,
         };
-        let result = self
-            .stream_segments(&segments_container, &prefix, source, plan, &started)
-            .await;
-        let (bytes, md5, segments) = match result {
-            Ok(done) => done,
-            Err(e) => {
-                guard.run().await;
-                return Err(e);
-            }
-        };
-        let manifest: Vec<ManifestEntry> = segments
-            .iter()
-            .map(|(name, up)| ManifestEntry {
-                path: format!("/{segments_container}/{name}"),
-                etag: up.md5.clone(),
-                size_bytes: up.bytes,
+        let result = async {
+            let (bytes, md5, segments) = self
+                .stream_segments(&segments_container, &prefix, source, plan, &started)
+                .await?;
+            let manifest: Vec<ManifestEntry> = segments
+                .iter()
+                .map(|(name, up)| ManifestEntry {
+                    path: format!("/{segments_container}/{name}"),
+                    etag: up.md5.clone(),
+                    size_bytes: up.bytes,
+                })
+                .collect();
+            let body = serde_json::to_vec(&manifest).map_err(|e| {
+                Error::protocol(
+                    Op::PutObject {
+                        container: container.to_owned(),
+                        key: key.to_owned(),
+                    },
+                    e.to_string(),
+                )
+            })?;
+            let mut all: Vec<(&str, &str)> = headers.to_vec();
+            all.push((MD5_META, &md5));
+            self.put_manifest(container, key, Bytes::from(body), &all)
+                .await?;
+            Ok(Uploaded {
+                bytes,
+                md5,
+                segments: manifest.len(),
             })
-            .collect();
-        let count = manifest.len();
-        let written = match serde_json::to_vec(&manifest) {
-            Ok(body) => {
-                let mut all: Vec<(&str, &str)> = headers.to_vec();
-                all.push((MD5_META, &md5));
-                self.put_manifest(container, key, Bytes::from(body), &all)
-                    .await
-            }
-            Err(e) => Err(Error::protocol(
-                Op::PutObject {
-                    container: container.to_owned(),
-                    key: key.to_owned(),
-                },
-                e.to_string(),
-            )),
-        };
-        match written {
-            Ok(_) => {
+        }
+        .await;
+        match result {
+            Ok(uploaded) => {
                 let mut guard = guard;
                 guard.armed = false;
-                Ok(Uploaded {
-                    bytes,
-                    md5,
-                    segments: count,
-                })
+                Ok(uploaded)
             }
             Err(e) => {
                 guard.run().await;
-                Err(e.into())
+                Err(e)
             }
         }
     }
@@ -427,20 +420,11 @@ impl Session {
                 tokio::sync::oneshot::Sender<String>,
             )> = None;
             while let Some(item) = chunks.next().await {
-                let mut chunk = match item {
-                    Ok(c) => c,
-                    Err(e) => {
-                        if let Some((tx, _)) = &current {
-                            let _ = tx
-                                .send(Err(std::io::Error::new(e.kind(), e.to_string())))
-                                .await;
-                        }
-                        return Err(UploadError::Source {
-                            bytes: total,
-                            source: e,
-                        });
-                    }
-                };
+                // On a source failure, returning drops the segment PUTs in flight: aborted, nothing committed.
+                let mut chunk = item.map_err(|e| UploadError::Source {
+                    bytes: total,
+                    source: e,
+                })?;
                 total += chunk.len() as u64;
                 while !chunk.is_empty() {
                     if current.is_none() {
@@ -549,19 +533,11 @@ impl Session {
                         base,
                         container,
                         key,
-                        &[("multipart-manifest", "get"), ("format", "raw")],
+                        &[("multipart-manifest", "get")],
                     ))
                 })
                 .await?;
             let entries: Vec<StoredEntry> = serde_json::from_slice(&body)
-                .or_else(|_| {
-                    // Older clusters ignore format=raw and answer the stored form with "name".
-                    serde_json::from_slice::<Vec<RawPath>>(&body).map(|v| {
-                        v.into_iter()
-                            .map(|p| StoredEntry { name: p.path })
-                            .collect()
-                    })
-                })
                 .map_err(|e| Error::protocol(op.clone(), e.to_string()))?;
             return Ok(entries
                 .into_iter()
@@ -647,12 +623,6 @@ impl Session {
             Err(Error::from_report(op, &answer.status, &answer.errors))
         }
     }
-}
-
-/// The stored manifest form some clusters answer (`path` instead of `name`).
-#[derive(Debug, Deserialize)]
-struct RawPath {
-    path: String,
 }
 
 /// `/container/key` or `container/key` (percent-encoded or not) into its parts.

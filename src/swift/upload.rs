@@ -11,8 +11,8 @@
 //! socket stays full) fails the upload, and so does no answer within that time after the last byte.
 //!
 //! An upload that goes past the cluster's `max_file_size` is stopped at that point ([`UploadError::TooLarge`])
-//! instead of streaming gigabytes that Swift would then refuse with 413. Storing such objects needs segments,
-//! which are not here.
+//! instead of streaming gigabytes that Swift would then refuse with 413. Storing such objects needs segments
+//! (`large.rs`).
 
 use super::client::Replay;
 use super::error::{Error, Op};
@@ -79,13 +79,13 @@ pub(super) const HASH_QUEUE: usize = 8;
 /// Hashing in the body stream itself put it on the upload's critical path: on a 2-core machine shared with
 /// Swift, a 2 GiB upload ran at about 0.7 of a direct PUT. Beside the network path, it costs the same CPU but
 /// no longer delays the bytes; when it falls behind by `HASH_QUEUE` chunks, the upload waits for it.
-pub(super) struct BackgroundMd5 {
+struct BackgroundMd5 {
     tx: tokio::sync::mpsc::Sender<Bytes>,
     done: tokio::task::JoinHandle<String>,
 }
 
 impl BackgroundMd5 {
-    pub(super) fn start() -> Self {
+    fn start() -> Self {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(HASH_QUEUE);
         let done = tokio::task::spawn_blocking(move || {
             let mut hasher = Md5::new();
@@ -98,12 +98,12 @@ impl BackgroundMd5 {
     }
 
     /// Another handle to feed it.
-    pub(super) fn sender(&self) -> tokio::sync::mpsc::Sender<Bytes> {
+    fn sender(&self) -> tokio::sync::mpsc::Sender<Bytes> {
         self.tx.clone()
     }
 
     /// The hex digest of everything fed, once every sender is gone.
-    pub(super) async fn finish(self) -> Option<String> {
+    async fn finish(self) -> Option<String> {
         drop(self.tx);
         self.done.await.ok()
     }
@@ -191,13 +191,13 @@ impl Session {
             container: container.to_owned(),
             key: key.to_owned(),
         };
-        let (md5, given) = match digest {
-            Md5From::Own => (Some(BackgroundMd5::start()), None),
-            Md5From::Given(rx) => (None, Some(rx)),
+        let own = match digest {
+            Md5From::Own => Ok(BackgroundMd5::start()),
+            Md5From::Given(rx) => Err(rx),
         };
         // The stream's senders go away when the source ends (the `chain`ed end below), not when hyper drops the
         // body, so that `finish` never waits on hyper's bookkeeping.
-        let to_hash = Arc::new(Mutex::new(md5.as_ref().map(BackgroundMd5::sender)));
+        let to_hash = Arc::new(Mutex::new(own.as_ref().ok().map(BackgroundMd5::sender)));
         let at_end = Arc::clone(&to_hash);
         let progress = Arc::new(Mutex::new(Progress::default()));
         let seen = Arc::clone(&progress);
@@ -288,10 +288,9 @@ impl Session {
         }
         let head = ObjectHead::from_headers(result?.headers());
         // Dropping the request dropped the body stream and its sender: the hasher has seen every chunk.
-        let md5 = match (md5, given) {
-            (Some(own), _) => own.finish().await,
-            (None, Some(rx)) => rx.await.ok(),
-            (None, None) => None,
+        let md5 = match own {
+            Ok(hasher) => hasher.finish().await,
+            Err(given) => given.await.ok(),
         }
         .unwrap_or_default();
         match head.etag {
