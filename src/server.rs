@@ -181,6 +181,9 @@ impl Bound {
                     // unless foreign addresses are permitted, and never to a port below 1024.
                     .active_passive_mode(ActivePassiveMode::ActiveAndPassive)
                     .permit_foreign_addresses(permit_foreign);
+                for name in crate::ftp::site::SITE_COMMANDS {
+                    builder = builder.site_command(name, crate::ftp::site::SiteCommands);
+                }
                 if metrics_on {
                     builder = builder.metrics();
                 }

@@ -4,7 +4,7 @@
 //! failure rate (the AUTH TLS race of libunftp 0.24, fixed in the vendored copy, failed a few % of ftplib's).
 
 use crate::common::swift::Fixture;
-use crate::common::{KEY, TestGateway, USER, random};
+use crate::common::{KEY, TestGateway, USER, ok, random};
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
@@ -71,16 +71,6 @@ fn tls_gateway(cert: &Cert, required: bool) -> TestGateway {
     TestGateway::start_with(&args)
 }
 
-fn ok(out: Output, what: &str) -> String {
-    assert!(
-        out.status.success(),
-        "{what}: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// Runs a python `ftplib` script (Debian's interpreter) after a prelude defining `session(timeout)`: an FTPS
 /// session to the gateway on `port`, logged in, trusting the certificate in `cafile`.
 fn python(cafile: &str, script: &str, port: u16) -> Output {
@@ -105,15 +95,6 @@ def session(timeout=30):
         .unwrap()
 }
 
-fn curl_url(gw: &TestGateway, path: &str) -> String {
-    format!(
-        "ftp://{}:{}@127.0.0.1:{}{path}",
-        USER.replace(':', "%3A"),
-        KEY,
-        gw.addr.port()
-    )
-}
-
 #[test]
 fn curl_and_lftp_transfer_over_ftps_with_tls_required() {
     let cert = Cert::new();
@@ -129,16 +110,14 @@ fn curl_and_lftp_transfer_over_ftps_with_tls_required() {
         let mut up = Command::new("curl");
         up.args(["-fsS", "--ssl-reqd", "--cacert", &cert.cert()]);
         up.args(tls.split(' '));
-        up.arg("-T").arg(&src).arg(curl_url(&gw, &fx.path(&name)));
+        up.arg("-T").arg(&src).arg(gw.curl_url(&fx.path(&name)));
         ok(up.output().unwrap(), "curl upload");
         assert_eq!(fx.get(&name), body, "{tls}");
         let back = dir.join("back.bin");
         let mut down = Command::new("curl");
         down.args(["-fsS", "--ssl-reqd", "--cacert", &cert.cert()]);
         down.args(tls.split(' '));
-        down.arg("-o")
-            .arg(&back)
-            .arg(curl_url(&gw, &fx.path(&name)));
+        down.arg("-o").arg(&back).arg(gw.curl_url(&fx.path(&name)));
         ok(down.output().unwrap(), "curl download");
         assert_eq!(std::fs::read(&back).unwrap(), body, "{tls}");
     }
@@ -236,7 +215,7 @@ print(failed)
     // The three clients at once (each one login at a time): the run takes as long as the slowest.
     let cafile = cert.cert();
     let ftplib = std::thread::spawn(move || python(&cafile, &script, port));
-    let url = curl_url(&gw, "/");
+    let url = gw.curl_url("/");
     let ca = cert.cert();
     let curl = std::thread::spawn(move || {
         (0..N)

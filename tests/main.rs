@@ -16,4 +16,5 @@ mod ftp_write;
 mod ftps;
 mod large_files;
 mod limits;
+mod site_commands;
 mod swift_client;

@@ -24,6 +24,7 @@
 
 use super::location::{Location, PathError};
 use crate::swift;
+use libunftp::options::{Reply, ReplyCode};
 use unftp_core::storage::{Error as StorageError, ErrorKind as FtpKind};
 
 /// A failed FTP operation.
@@ -113,6 +114,39 @@ impl FtpError {
             Self::NotImplemented(_) => FtpKind::CommandNotImplemented,
         };
         StorageError::new(kind, self)
+    }
+
+    /// The reply to a failed `SITE` command (`site.rs`), which swiftftp words itself: the code libunftp would
+    /// send for the same kind, and a text that says what to do (never Swift's own words).
+    pub fn into_site_reply(self) -> Reply {
+        let text = match &self {
+            Self::Refused { what, .. } => (*what).to_owned(),
+            Self::NotImplemented(what) => (*what).to_owned(),
+            Self::NotFound(loc) => format!("{loc}: no such file or directory"),
+            Self::Swift(e) | Self::Upload(swift::UploadError::Swift(e)) => match e.kind() {
+                swift::ErrorKind::NotFound => "No such container".to_owned(),
+                swift::ErrorKind::PermissionDenied | swift::ErrorKind::Unauthenticated => {
+                    "Permission denied (this needs an account admin)".to_owned()
+                }
+                _ => "Swift could not do it now; try again later".to_owned(),
+            },
+            other => other.to_string(),
+        };
+        let code = match self.into_storage_error().kind() {
+            FtpKind::ExceededStorageAllocationError => ReplyCode::ExceededStorageAllocation,
+            FtpKind::FileNameNotAllowedError => ReplyCode::BadFileName,
+            FtpKind::InsufficientStorageSpaceError => ReplyCode::OutOfSpace,
+            FtpKind::LocalError => ReplyCode::LocalError,
+            FtpKind::PageTypeUnknown => ReplyCode::PageTypeUnknown,
+            FtpKind::TransientFileNotAvailable => ReplyCode::TransientFileError,
+            FtpKind::PermanentFileNotAvailable
+            | FtpKind::PermanentDirectoryNotAvailable
+            | FtpKind::PermanentDirectoryNotEmpty
+            | FtpKind::PermissionDenied => ReplyCode::FileError,
+            FtpKind::CommandNotImplemented => ReplyCode::CommandNotImplemented,
+            FtpKind::ConnectionClosed => ReplyCode::ConnectionClosed,
+        };
+        Reply::new_with_string(code, text)
     }
 
     /// The same failure when it happened while entering or listing a directory: "not found" then reads

@@ -29,6 +29,7 @@ pub mod listing_cache;
 pub mod location;
 pub mod login;
 mod rename;
+pub mod site;
 pub mod storage;
 pub mod transfers;
 mod write;

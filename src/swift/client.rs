@@ -18,7 +18,7 @@ use super::auth::{AuthMethod, Credentials, Secret, Token};
 use super::error::{Error, ErrorKind, Op};
 use super::retry::RetryConfig;
 use super::token::{SharedTokens, TokenSlot, TokenStore};
-use super::{ContainerHead, ContainerInfo, Info, ObjectEntry, ObjectHead};
+use super::{AccountHead, ContainerHead, ContainerInfo, Info, ObjectEntry, ObjectHead};
 use bytes::Bytes;
 use futures_util::{Stream, TryStreamExt};
 use reqwest::header::HeaderMap;
@@ -462,6 +462,35 @@ impl Session {
         })
         .await?;
         Ok(())
+    }
+
+    /// `POST` of a container: sets (or, with `X-Remove-…` headers, removes) metadata and ACLs, leaving the rest.
+    pub async fn post_container(
+        &self,
+        container: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<(), Error> {
+        let op = Op::PostContainer {
+            container: container.to_owned(),
+        };
+        self.send(&op, Replay::Retry, |http, base| {
+            headers
+                .iter()
+                .fold(http.post(container_url(base, container)), |r, (k, v)| {
+                    r.header(*k, *v)
+                })
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// `HEAD` of the account: its usage and quota.
+    pub async fn head_account(&self) -> Result<AccountHead, Error> {
+        let op = Op::HeadAccount;
+        let resp = self
+            .send(&op, Replay::Retry, |http, base| http.head(base.clone()))
+            .await?;
+        Ok(AccountHead::from_headers(resp.headers()))
     }
 
     /// `DELETE` of a container; `Conflict` when it still holds objects.

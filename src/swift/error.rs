@@ -16,6 +16,8 @@ pub enum Op {
     Info,
     /// Listing the account's containers.
     ListAccount,
+    /// `HEAD` of the account (usage and quota).
+    HeadAccount,
     /// Listing a container's objects.
     ListContainer {
         /// The container listed.
@@ -28,6 +30,11 @@ pub enum Op {
     },
     /// `PUT` of a container.
     PutContainer {
+        /// The container.
+        container: String,
+    },
+    /// `POST` of a container's metadata (ACLs).
+    PostContainer {
         /// The container.
         container: String,
     },
@@ -52,6 +59,13 @@ pub enum Op {
     },
     /// `PUT` of an object.
     PutObject {
+        /// The container.
+        container: String,
+        /// The object name.
+        key: String,
+    },
+    /// `POST` of an object's metadata.
+    PostObject {
         /// The container.
         container: String,
         /// The object name.
@@ -82,13 +96,16 @@ impl Op {
             Self::Authenticate => "authenticate",
             Self::Info => "info",
             Self::ListAccount => "list_account",
+            Self::HeadAccount => "head_account",
             Self::ListContainer { .. } => "list_container",
             Self::HeadContainer { .. } => "head_container",
             Self::PutContainer { .. } => "put_container",
+            Self::PostContainer { .. } => "post_container",
             Self::DeleteContainer { .. } => "delete_container",
             Self::HeadObject { .. } => "head_object",
             Self::GetObject { .. } => "get_object",
             Self::PutObject { .. } => "put_object",
+            Self::PostObject { .. } => "post_object",
             Self::CopyObject { .. } => "copy_object",
             Self::DeleteObject { .. } => "delete_object",
         }
@@ -101,13 +118,16 @@ impl fmt::Display for Op {
             Self::Authenticate => f.write_str("authenticating"),
             Self::Info => f.write_str("reading /info"),
             Self::ListAccount => f.write_str("listing the account"),
+            Self::HeadAccount => f.write_str("HEAD of the account"),
             Self::ListContainer { container } => write!(f, "listing container {container:?}"),
             Self::HeadContainer { container } => write!(f, "HEAD of container {container:?}"),
             Self::PutContainer { container } => write!(f, "PUT of container {container:?}"),
+            Self::PostContainer { container } => write!(f, "POST of container {container:?}"),
             Self::DeleteContainer { container } => write!(f, "DELETE of container {container:?}"),
             Self::HeadObject { container, key } => write!(f, "HEAD of {container:?}/{key:?}"),
             Self::GetObject { container, key } => write!(f, "GET of {container:?}/{key:?}"),
             Self::PutObject { container, key } => write!(f, "PUT of {container:?}/{key:?}"),
+            Self::PostObject { container, key } => write!(f, "POST of {container:?}/{key:?}"),
             Self::CopyObject {
                 from,
                 container,

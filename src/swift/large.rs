@@ -284,7 +284,11 @@ impl Session {
         headers: &[(&str, &str)],
     ) -> Result<Uploaded, UploadError> {
         let len = body.len() as u64;
-        self.upload(container, key, std::io::Cursor::new(body), headers, len)
+        // Declared, not chunked: Swift's quota middlewares can only judge an upload whose size they are told.
+        let len_text = len.to_string();
+        let mut headers = headers.to_vec();
+        headers.push(("Content-Length", &len_text));
+        self.upload(container, key, std::io::Cursor::new(body), &headers, len)
             .await
     }
 

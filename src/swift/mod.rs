@@ -97,6 +97,40 @@ pub struct ContainerHead {
     /// The settings a copy of this container must carry to be the same container: user metadata, ACLs,
     /// versioning, sync, quotas and the storage policy, as `(header, value)` pairs ready to `PUT`.
     pub settings: Vec<(String, String)>,
+    /// `X-Container-Read`: who may read (`.r:*` is anyone, `.rlistings` lets them list).
+    pub read_acl: Option<String>,
+    /// `X-Container-Write`.
+    pub write_acl: Option<String>,
+    /// `X-Storage-Policy`: the policy its objects are stored with.
+    pub storage_policy: Option<String>,
+    /// `X-Container-Meta-Quota-Bytes` (the `container_quotas` middleware's limit).
+    pub quota_bytes: Option<u64>,
+    /// `X-Container-Meta-Quota-Count`.
+    pub quota_count: Option<u64>,
+}
+
+/// What an account `HEAD` tells: usage, and the quota the `account_quotas` middleware enforces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountHead {
+    /// Bytes stored (as of the last updater sweep).
+    pub bytes: u64,
+    /// Objects stored.
+    pub objects: u64,
+    /// Containers.
+    pub containers: u64,
+    /// `X-Account-Meta-Quota-Bytes`, set by a reseller admin.
+    pub quota_bytes: Option<u64>,
+}
+
+impl AccountHead {
+    fn from_headers(h: &HeaderMap) -> Self {
+        Self {
+            bytes: header_u64(h, "X-Account-Bytes-Used").unwrap_or(0),
+            objects: header_u64(h, "X-Account-Object-Count").unwrap_or(0),
+            containers: header_u64(h, "X-Account-Container-Count").unwrap_or(0),
+            quota_bytes: header_u64(h, "X-Account-Meta-Quota-Bytes"),
+        }
+    }
 }
 
 /// Container headers that are settings (copied when a container is renamed), by prefix or exact name.
@@ -128,6 +162,11 @@ impl ContainerHead {
             bytes: header_u64(h, "X-Container-Bytes-Used").unwrap_or(0),
             created: header_timestamp(h),
             settings,
+            read_acl: header_str(h, "X-Container-Read").map(str::to_owned),
+            write_acl: header_str(h, "X-Container-Write").map(str::to_owned),
+            storage_policy: header_str(h, "X-Storage-Policy").map(str::to_owned),
+            quota_bytes: header_u64(h, "X-Container-Meta-Quota-Bytes"),
+            quota_count: header_u64(h, "X-Container-Meta-Quota-Count"),
         }
     }
 }

@@ -124,6 +124,38 @@ impl TestGateway {
         ftp
     }
 
+    /// Runs lftp (the Debian package) logged in as the test admin: `script` is its `-e` command list; `quit` and
+    /// `set cmd:fail-exit yes` (the first failing command ends it with a failure) are added.
+    pub fn lftp(&self, script: &str) -> std::process::Output {
+        self.lftp_as(USER, KEY, script)
+    }
+
+    /// [`TestGateway::lftp`] as another user.
+    pub fn lftp_as(&self, user: &str, key: &str, script: &str) -> std::process::Output {
+        std::process::Command::new("lftp")
+            .args([
+                "-e",
+                &format!("set cmd:fail-exit yes; set net:max-retries 1; {script}; quit"),
+                "-u",
+                &format!("{user},{key}"),
+                "-p",
+                &self.addr.port().to_string(),
+                "127.0.0.1",
+            ])
+            .output()
+            .unwrap()
+    }
+
+    /// An `ftp://` URL of `path` on this gateway with the test admin's credentials, for curl.
+    pub fn curl_url(&self, path: &str) -> String {
+        format!(
+            "ftp://{}:{}@127.0.0.1:{}{path}",
+            USER.replace(':', "%3A"),
+            KEY,
+            self.addr.port()
+        )
+    }
+
     /// A raw control connection, greeting read, not logged in.
     pub fn raw(&self) -> RawFtp {
         RawFtp::connect(self.addr)
@@ -342,4 +374,39 @@ pub fn random(len: usize) -> Vec<u8> {
 pub fn md5_hex(bytes: &[u8]) -> String {
     use md5::Digest;
     hex::encode(md5::Md5::digest(bytes))
+}
+
+/// The stdout of a client that must have succeeded (its output in the panic message otherwise).
+pub fn ok(out: std::process::Output, what: &str) -> String {
+    assert!(
+        out.status.success(),
+        "{what}: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A directory for a test's local files, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    /// A fresh, empty directory named after `name` and this process.
+    pub fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("swiftftp-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+
+    /// A path inside it.
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }

@@ -191,6 +191,8 @@ where
     pub arguments: String,
     /// The username of the authenticated user.
     pub username: Option<String>,
+    /// The session's current working directory, against which relative path arguments resolve.
+    pub cwd: std::path::PathBuf,
     /// The storage back-end instance for the session.
     pub storage: Arc<Storage>,
     /// The authenticated user's details.
@@ -210,6 +212,7 @@ where
             .field("command", &self.command)
             .field("arguments", &self.arguments)
             .field("username", &self.username)
+            .field("cwd", &self.cwd)
             .finish_non_exhaustive()
     }
 }

@@ -28,14 +28,15 @@ impl Site {
         Storage: StorageBackend<User> + 'static,
         Storage::Metadata: Metadata,
     {
-        let (username, storage, user) = {
+        let (username, cwd, storage, user) = {
             let session = context.session.lock().await;
-            (session.username.clone(), session.storage.clone(), session.user.clone())
+            (session.username.clone(), session.cwd.clone(), session.storage.clone(), session.user.clone())
         };
         SiteCommandContext {
             command: self.command.clone(),
             arguments: self.arguments.clone(),
             username,
+            cwd,
             storage,
             user,
             logger: context.logger.clone(),
