@@ -283,7 +283,7 @@ pub struct Cli {
     )]
     pub keystone_endpoint_type: Option<String>,
 
-    /// Storage policy: new containers get it, and only containers of it are shown (not available yet: warns)
+    /// Storage policy: new containers get it, and the root listing shows only containers of it
     #[arg(
         long = "storage-policy",
         env = "SWIFTFTP_STORAGE_POLICY",

@@ -711,10 +711,7 @@ impl Config {
             bail!("tls-required needs tls-cert and tls-key");
         }
         let mut pending = Vec::new();
-        let set = [
-            (self.storage_policy.is_some(), "--storage-policy"),
-            (self.rackspace_service_net, "rackspace-service-net"),
-        ];
+        let set = [(self.rackspace_service_net, "rackspace-service-net")];
         pending.extend(set.iter().filter(|(on, _)| *on).map(|(_, name)| *name));
         for name in pending {
             self.warnings.push(format!(

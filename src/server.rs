@@ -129,6 +129,7 @@ fn shared_state(config: &Config) -> anyhow::Result<Shared> {
         config.auth_url.clone(),
         listings,
         crate::ftp::StorageOptions::from_config(config),
+        config.storage_policy.clone(),
     ))
 }
 

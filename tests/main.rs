@@ -17,4 +17,5 @@ mod ftps;
 mod large_files;
 mod limits;
 mod site_commands;
+mod storage_policy;
 mod swift_client;

@@ -28,6 +28,7 @@ pub mod listing;
 pub mod listing_cache;
 pub mod location;
 pub mod login;
+pub mod policy;
 mod rename;
 pub mod site;
 pub mod storage;
@@ -55,6 +56,8 @@ pub struct Shared {
     pub listings: listing_cache::ListingCache,
     /// How listings and uploads treat large objects.
     pub options: StorageOptions,
+    /// `--storage-policy`: the policy of new containers, and the only one the root listing shows.
+    pub policy: policy::PolicyFilter,
 }
 
 /// The settings that shape listings and uploads, from the configuration.
@@ -89,6 +92,7 @@ impl Shared {
         auth_url: Url,
         listings: listing_cache::ListingCache,
         options: StorageOptions,
+        storage_policy: Option<String>,
     ) -> Self {
         Self {
             client,
@@ -99,6 +103,7 @@ impl Shared {
             transfers: transfers::Transfers::default(),
             listings,
             options,
+            policy: policy::PolicyFilter::new(storage_policy),
         }
     }
 
@@ -157,6 +162,16 @@ impl Shared {
         match session.info().await {
             Ok(info) => {
                 tracing::info!(?info, "cluster limits read from /info");
+                if let Some(wanted) = self.policy.wanted()
+                    && !info.policies.is_empty()
+                    && !info.policies.iter().any(|p| p.eq_ignore_ascii_case(wanted))
+                {
+                    tracing::error!(
+                        storage_policy = wanted,
+                        known = ?info.policies,
+                        "the configured storage-policy is not one of the cluster's: MKD of a container will fail"
+                    );
+                }
                 *self.info.write().unwrap_or_else(|p| p.into_inner()) = info;
                 self.info_known.store(true, Ordering::Relaxed);
             }

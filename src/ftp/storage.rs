@@ -219,9 +219,10 @@ impl SwiftStorage {
         match loc {
             Location::Root => {
                 let mut containers = std::pin::pin!(session.list_account());
+                let mut all = Vec::new();
                 loop {
-                    let c = match containers.try_next().await {
-                        Ok(Some(c)) => c,
+                    match containers.try_next().await {
+                        Ok(Some(c)) => all.push(c),
                         Ok(None) => break,
                         // A user whose access comes from container ACLs may not list the account: show an
                         // empty root (as ftp-cloudfs did) so that clients can still enter the containers.
@@ -230,7 +231,11 @@ impl SwiftStorage {
                             break;
                         }
                         Err(e) => return Err(e.into()),
-                    };
+                    }
+                }
+                let names: Vec<String> = all.iter().map(|c| c.name.clone()).collect();
+                let shown = self.shared.policy.shown(session, &names).await;
+                for (c, _) in all.into_iter().zip(shown).filter(|(_, shown)| *shown) {
                     let meta = Meta {
                         dir: true,
                         size: c.bytes,

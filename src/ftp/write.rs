@@ -90,7 +90,21 @@ impl SwiftStorage {
     ) -> Result<(), FtpError> {
         match loc {
             Location::Root => Ok(()),
-            Location::Container(container) => Ok(session.put_container(container, &[]).await?),
+            Location::Container(container) => {
+                let headers = self.shared.policy.create_headers();
+                match session.put_container(container, &headers).await {
+                    Ok(()) => Ok(()),
+                    // It exists, with another storage policy: MKD of an existing directory succeeds.
+                    Err(e) if e.kind() == swift::ErrorKind::Conflict && !headers.is_empty() => {
+                        tracing::info!(
+                            container,
+                            "MKD: the container exists with another storage policy"
+                        );
+                        Ok(())
+                    }
+                    Err(e) => Err(e.into()),
+                }
+            }
             Location::Object { container, key } => {
                 let probe = self.probe(session, container, key).await?;
                 if probe.is_dir() {

@@ -227,6 +227,8 @@ pub struct Info {
     pub container_listing_limit: u64,
     /// Most segments one Static Large Object manifest may list.
     pub max_manifest_segments: usize,
+    /// The storage policies' names and aliases (empty when `/info` does not list them).
+    pub policies: Vec<String>,
 }
 
 impl Default for Info {
@@ -237,6 +239,7 @@ impl Default for Info {
             max_container_name_length: 256,
             container_listing_limit: 10_000,
             max_manifest_segments: 1000,
+            policies: Vec::new(),
         }
     }
 }
@@ -258,6 +261,13 @@ impl Info {
             max_object_name_length: Option<usize>,
             max_container_name_length: Option<usize>,
             container_listing_limit: Option<u64>,
+            #[serde(default)]
+            policies: Vec<RawPolicy>,
+        }
+        #[derive(Deserialize)]
+        struct RawPolicy {
+            name: String,
+            aliases: Option<String>,
         }
         let raw: Raw = serde_json::from_slice(body)?;
         let d = Self::default();
@@ -279,6 +289,21 @@ impl Info {
                 .slo
                 .and_then(|s| s.max_manifest_segments)
                 .unwrap_or(d.max_manifest_segments),
+            policies: raw
+                .swift
+                .policies
+                .into_iter()
+                .flat_map(|p| {
+                    let aliases = p.aliases.unwrap_or_default();
+                    std::iter::once(p.name).chain(
+                        aliases
+                            .split(',')
+                            .map(|a| a.trim().to_owned())
+                            .filter(|a| !a.is_empty())
+                            .collect::<Vec<_>>(),
+                    )
+                })
+                .collect(),
         })
     }
 }
