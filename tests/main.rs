@@ -16,6 +16,7 @@ mod ftp_write;
 mod ftps;
 mod large_files;
 mod limits;
+mod mtime;
 mod site_commands;
 mod storage_policy;
 mod swift_client;

@@ -175,7 +175,11 @@ impl DirEntries {
                         ..Meta::dir()
                     }
                 } else {
-                    Meta::file(info.bytes, info.last_modified)
+                    let set = info
+                        .content_type
+                        .as_deref()
+                        .and_then(super::mtime::from_content_type);
+                    Meta::file(info.bytes, set.or(info.last_modified))
                 };
                 self.add(rel, meta);
             }

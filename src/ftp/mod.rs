@@ -28,6 +28,7 @@ pub mod listing;
 pub mod listing_cache;
 pub mod location;
 pub mod login;
+pub mod mtime;
 pub mod policy;
 mod rename;
 pub mod site;

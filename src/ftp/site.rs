@@ -14,7 +14,8 @@
 //! admin); others get `550 Permission denied`.
 //!
 //! Not here: write ACLs (granting uploads to other accounts is better done with the `swift` tool, knowingly),
-//! `SITE CHMOD` (Unix modes have no sound mapping onto Swift ACLs), and `SITE MD5`, which libunftp answers.
+//! `SITE CHMOD` (Unix modes have no sound mapping onto Swift ACLs: it gets a `502` that says so), and `SITE MD5`,
+//! which libunftp answers.
 
 use super::auth::SwiftUser;
 use super::error::FtpError;
@@ -93,7 +94,7 @@ fn entries(acl: Option<&str>) -> impl Iterator<Item = &str> {
 pub struct SiteCommands;
 
 /// The names [`SiteCommands`] answers, for registration.
-pub const SITE_COMMANDS: [&str; 5] = ["ACL", "PUBLIC", "UNLISTED", "PRIVATE", "QUOTA"];
+pub const SITE_COMMANDS: [&str; 6] = ["ACL", "PUBLIC", "UNLISTED", "PRIVATE", "QUOTA", "CHMOD"];
 
 #[async_trait]
 impl SiteCommandHandler<SwiftStorage, SwiftUser> for SiteCommands {
@@ -101,6 +102,13 @@ impl SiteCommandHandler<SwiftStorage, SwiftUser> for SiteCommands {
         let Some(user) = ctx.user.as_ref() else {
             return Reply::new(ReplyCode::NotLoggedIn, "Not logged in");
         };
+        if ctx.command == "CHMOD" {
+            // lftp's mirror and FileZilla send it after uploads: say why it is not done, not just "unknown".
+            return Reply::new(
+                ReplyCode::CommandNotImplemented,
+                "SITE CHMOD: Swift objects have no permissions (SITE PUBLIC/UNLISTED/PRIVATE set a container's)",
+            );
+        }
         let path = ctx.cwd.join(ctx.arguments.trim());
         let result = async {
             let loc = ctx.storage.locate(&path)?;

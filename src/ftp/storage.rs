@@ -30,8 +30,8 @@ use std::time::SystemTime;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tracing::Instrument;
 use unftp_core::storage::{
-    Error as StorageError, FEATURE_RESTART, FEATURE_SITEMD5, Fileinfo, Metadata, Result,
-    StorageBackend,
+    Error as StorageError, FEATURE_MFMT, FEATURE_RESTART, FEATURE_SITEMD5, Fileinfo, Metadata,
+    Result, StorageBackend,
 };
 
 /// HEADs in flight at once while sizing 0-byte listing entries.
@@ -159,7 +159,7 @@ impl SwiftStorage {
                 ..Meta::dir()
             }),
             _ if probe.is_dir() => Ok(Meta::dir()),
-            Some(h) => Ok(Meta::file(h.content_length, h.last_modified)),
+            Some(h) => Ok(Meta::file(h.content_length, file_time(h))),
             None => Ok(Meta::dir()),
         }
     }
@@ -284,7 +284,7 @@ impl SwiftStorage {
                             let name = key.rsplit('/').next().unwrap_or(key).to_owned();
                             Ok(Listing::File(
                                 name,
-                                Meta::file(h.content_length, h.last_modified),
+                                Meta::file(h.content_length, file_time(&h)),
                             ))
                         }
                         Err(e) => Err(not_found(e, loc)),
@@ -485,6 +485,14 @@ impl SwiftStorage {
     }
 }
 
+/// A file's time: the one `MFMT` set (`mtime.rs`), else when Swift last wrote it; the same rule as listings.
+fn file_time(head: &ObjectHead) -> Option<SystemTime> {
+    head.content_type
+        .as_deref()
+        .and_then(super::mtime::from_content_type)
+        .or(head.last_modified)
+}
+
 pub(super) fn is_marker(head: &ObjectHead) -> bool {
     head.content_type
         .as_deref()
@@ -608,7 +616,7 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
 
     fn supported_features(&self) -> u32 {
         // REST for downloads. libunftp applies REST to uploads too; `put` refuses any offset (`write.rs`).
-        FEATURE_RESTART | FEATURE_SITEMD5
+        FEATURE_RESTART | FEATURE_SITEMD5 | FEATURE_MFMT
     }
 
     async fn md5<P: AsRef<Path> + Send + Debug>(
@@ -633,6 +641,18 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
                 .ok_or(FtpError::NotImplemented(
                     "no MD5 is known for this large object (it was not written by swiftftp)",
                 ))
+        })
+        .await
+    }
+
+    async fn set_modified<P: AsRef<Path> + Send + Debug>(
+        &self,
+        user: &SwiftUser,
+        path: P,
+        modified: SystemTime,
+    ) -> Result<SystemTime> {
+        self.write_at(user, "MFMT", path.as_ref(), On::File, |loc| async move {
+            self.set_time(user, &loc, modified).await
         })
         .await
     }

@@ -464,6 +464,29 @@ impl Session {
         Ok(())
     }
 
+    /// `POST` of an object: replaces its metadata (and `Content-Type`) with `headers`; see
+    /// [`ObjectHead::kept_on_post`] for what must be sent again.
+    pub async fn post_object(
+        &self,
+        container: &str,
+        key: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<(), Error> {
+        let op = Op::PostObject {
+            container: container.to_owned(),
+            key: key.to_owned(),
+        };
+        self.send(&op, Replay::Retry, |http, base| {
+            headers
+                .iter()
+                .fold(http.post(object_url(base, container, key)), |r, (k, v)| {
+                    r.header(*k, *v)
+                })
+        })
+        .await?;
+        Ok(())
+    }
+
     /// `POST` of a container: sets (or, with `X-Remove-…` headers, removes) metadata and ACLs, leaving the rest.
     pub async fn post_container(
         &self,

@@ -188,7 +188,20 @@ pub struct ObjectHead {
     pub static_large_object: bool,
     /// The content MD5 stored on a large object by its writer (`X-Object-Meta-Md5`).
     pub meta_md5: Option<String>,
+    /// What a metadata `POST` replaces and must therefore send again to keep the object as it is: user
+    /// metadata, `Content-Disposition`, `Content-Encoding`, `X-Delete-At`, and a DLO's `X-Object-Manifest`
+    /// (a POST without it turns the manifest into a plain 0-byte object).
+    pub kept_on_post: Vec<(String, String)>,
 }
+
+/// Object headers a metadata `POST` replaces, by prefix or exact name.
+const OBJECT_POST_HEADERS: [&str; 5] = [
+    "x-object-meta-",
+    "content-disposition",
+    "content-encoding",
+    "x-delete-at",
+    "x-object-manifest",
+];
 
 impl ObjectHead {
     /// The MD5 of the content, when known: a plain object's ETag, or a large object's stored MD5.
@@ -210,6 +223,17 @@ impl ObjectHead {
             static_large_object: header_str(h, "X-Static-Large-Object")
                 .is_some_and(|v| v.eq_ignore_ascii_case("true")),
             meta_md5: header_str(h, large::MD5_META).map(str::to_owned),
+            kept_on_post: h
+                .iter()
+                .filter(|(name, _)| {
+                    OBJECT_POST_HEADERS
+                        .iter()
+                        .any(|p| name.as_str().starts_with(p))
+                })
+                .filter_map(|(name, value)| {
+                    Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
+                })
+                .collect(),
         }
     }
 }

@@ -163,4 +163,4 @@ mod error;
 pub use error::{Error, ErrorKind};
 
 mod storage_backend;
-pub use storage_backend::{FEATURE_RESTART, FEATURE_SITEMD5, Fileinfo, Metadata, Permissions, Result, StorageBackend};
+pub use storage_backend::{FEATURE_MFMT, FEATURE_RESTART, FEATURE_SITEMD5, Fileinfo, Metadata, Permissions, Result, StorageBackend};

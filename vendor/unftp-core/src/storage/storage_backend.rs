@@ -23,6 +23,9 @@ use tokio::io::AsyncReadExt;
 pub const FEATURE_RESTART: u32 = 0b0000_0001;
 /// Indicates that the backend supports the FTP `SITE MD5` command.
 pub const FEATURE_SITEMD5: u32 = 0b0000_0010;
+/// Indicates that the backend can set a file's modification time: the FTP `MFMT` command (advertised in
+/// `FEAT`), answered by [`StorageBackend::set_modified`].
+pub const FEATURE_MFMT: u32 = 0b0000_0100;
 
 /// Result type returned by storage backend operations.
 pub type Result<T> = result::Result<T, Error>;
@@ -209,6 +212,13 @@ pub trait StorageBackend<User: UserDetail>: Send + Sync + Debug {
     ///
     /// [`Metadata`]: crate::storage::Metadata
     async fn metadata<P: AsRef<Path> + Send + Debug>(&self, user: &User, path: P) -> Result<Self::Metadata>;
+
+    /// Sets the modification time of the file at `path` (FTP `MFMT`, draft-somers-ftp-mfxx) and returns the
+    /// time now stored, which may be coarser than the one asked for. Advertise [`FEATURE_MFMT`] when this is
+    /// implemented.
+    async fn set_modified<P: AsRef<Path> + Send + Debug>(&self, _user: &User, _path: P, _modified: SystemTime) -> Result<SystemTime> {
+        Err(Error::from(ErrorKind::CommandNotImplemented))
+    }
 
     /// Returns the lowercase hexadecimal MD5 digest for the file at `path`.
     ///

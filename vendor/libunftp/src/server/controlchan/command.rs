@@ -146,6 +146,12 @@ pub enum Command {
     Mdtm {
         file: PathBuf,
     },
+    /// Modify Fact: Modification Time (MFMT, draft-somers-ftp-mfxx): sets a file's modification time.
+    Mfmt {
+        /// `YYYYMMDDHHMMSS[.sss]`, UTC, as sent (checked by the command).
+        time: String,
+        file: PathBuf,
+    },
     /// A file's MD5, asked with `SITE MD5`, `MD5`, `XMD5` or `HASH` (each answers in its own format).
     Md5 {
         file: PathBuf,

@@ -544,6 +544,7 @@ where
             Command::Size { file } => Box::new(commands::Size::new(file)),
             Command::Rest { offset } => Box::new(commands::Rest::new(offset)),
             Command::Mdtm { file } => Box::new(commands::Mdtm::new(file)),
+            Command::Mfmt { time, file } => Box::new(commands::Mfmt::new(time, file)),
             Command::Md5 { file, style } => Box::new(commands::Md5::new(file, style)),
             Command::Mlst { path } => Box::new(commands::Mlst::new(path)),
             Command::Mlsd { .. } => Box::new(commands::Mlsd),

@@ -10,7 +10,7 @@ use crate::{
         },
         ftpserver::options::SiteMd5,
     },
-    storage::{FEATURE_RESTART, FEATURE_SITEMD5, Metadata, StorageBackend},
+    storage::{FEATURE_MFMT, FEATURE_RESTART, FEATURE_SITEMD5, Metadata, StorageBackend},
 };
 use async_trait::async_trait;
 
@@ -26,7 +26,9 @@ where
 {
     #[tracing_attributes::instrument]
     async fn handle(&self, args: CommandContext<Storage, User>) -> Result<Reply, ControlChanError> {
-        let mut feat_text = vec![" SIZE", " MDTM", " UTF8", " EPSV", " MLST", " MLSD"];
+        // RFC 3659 7.8: MLST is advertised with its facts (a star marks those shown by default); lftp uses
+        // MLSD only when it sees them.
+        let mut feat_text = vec![" SIZE", " MDTM", " UTF8", " EPSV", " MLST type*;size*;modify*;", " MLSD"];
 
         // Add the features. According to the spec each feature line must be
         // indented by a space.
@@ -34,6 +36,9 @@ where
             feat_text.push(" AUTH TLS");
             feat_text.push(" PBSZ");
             feat_text.push(" PROT");
+        }
+        if args.storage_features & FEATURE_MFMT > 0 {
+            feat_text.push(" MFMT");
         }
         if args.storage_features & FEATURE_RESTART > 0 {
             feat_text.push(" REST STREAM");

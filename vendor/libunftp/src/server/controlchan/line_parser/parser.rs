@@ -381,6 +381,14 @@ where
             let file = String::from_utf8_lossy(&params).to_string().into();
             Command::Md5 { file, style }
         }
+        "MFMT" => {
+            let params = parse_to_eol(cmd_params)?;
+            // A missing part is the command's 501, not a parse error (which closes the connection).
+            let (time, file) = split_token_params(&params);
+            let time = String::from_utf8_lossy(time).to_string();
+            let file = String::from_utf8_lossy(file).to_string().into();
+            Command::Mfmt { time, file }
+        }
         "MDTM" => {
             let params = parse_to_eol(cmd_params)?;
             if params.is_empty() {
