@@ -162,6 +162,14 @@ pub struct Cli {
     )]
     pub max_sessions_per_user: Option<u32>,
 
+    /// Most objects one rename of a directory or container may move; more get 550 [default: 10000; 0: no limit]
+    #[arg(
+        long = "rename-max-objects",
+        env = "SWIFTFTP_RENAME_MAX_OBJECTS",
+        value_name = "N"
+    )]
+    pub rename_max_objects: Option<u64>,
+
     /// Seconds a control connection may stay silent (no transfer running) before it is closed [default: 300]
     #[arg(
         long = "idle-timeout",

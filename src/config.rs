@@ -60,6 +60,7 @@ const KNOWN_KEYS: &[&str] = &[
     "log-format",
     "max-connections",
     "max-sessions-per-user",
+    "rename-max-objects",
     "idle-timeout",
     "max-login-failures",
     "login-lockout",
@@ -226,6 +227,8 @@ pub struct Config {
     pub max_connections: u32,
     /// Sessions of one user at once (0: no limit).
     pub max_sessions_per_user: u32,
+    /// Most objects one directory or container rename may move (0: no limit).
+    pub rename_max_objects: u64,
     /// How long a control connection may stay silent.
     pub idle_timeout: std::time::Duration,
     /// Failed logins of a user from an IP before the pair is locked out (0: never).
@@ -668,6 +671,11 @@ impl Config {
                 cli.max_sessions_per_user,
                 "max-sessions-per-user",
                 0,
+            )?,
+            rename_max_objects: file.number(
+                cli.rename_max_objects,
+                "rename-max-objects",
+                10_000,
             )?,
             idle_timeout: std::time::Duration::from_secs(
                 file.number(cli.idle_timeout, "idle-timeout", 300)?.max(1),

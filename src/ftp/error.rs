@@ -85,6 +85,24 @@ pub enum FtpError {
     /// Something this gateway does not do, on purpose or not yet.
     #[error("{0}")]
     NotImplemented(&'static str),
+    /// A directory or container rename that would move more objects than `rename-max-objects`.
+    #[error("{location}: more than {limit} objects to move (rename-max-objects)")]
+    TooManyToRename {
+        /// The directory.
+        location: Location,
+        /// The configured limit.
+        limit: u64,
+    },
+    /// A directory or container rename that failed; `what` says what state it left.
+    #[error("renaming {location}: {what}")]
+    RenameFailed {
+        /// The directory.
+        location: Location,
+        /// What happened, and what was left.
+        what: &'static str,
+        /// Why (Swift's failure).
+        kind: swift::ErrorKind,
+    },
 }
 
 impl FtpError {
@@ -112,8 +130,33 @@ impl FtpError {
             Self::FileExists(_) => FtpKind::PermanentFileNotAvailable,
             Self::Refused { .. } => FtpKind::PermissionDenied,
             Self::NotImplemented(_) => FtpKind::CommandNotImplemented,
+            Self::TooManyToRename { .. } => FtpKind::PermissionDenied,
+            Self::RenameFailed { kind, .. } => match kind {
+                swift::ErrorKind::Unavailable | swift::ErrorKind::Protocol => FtpKind::LocalError,
+                other => kind_for_swift(*other),
+            },
         };
-        StorageError::new(kind, self)
+        let text = self.reply_text();
+        let error = StorageError::new(kind, self);
+        match text {
+            Some(text) => error.with_reply_text(text),
+            None => error,
+        }
+    }
+
+    /// The reply's words, for failures whose fixed libunftp text ("Permission denied") would not tell the user
+    /// what happened or what to do. Never Swift's own words or anything secret.
+    fn reply_text(&self) -> Option<String> {
+        let text = match self {
+            Self::Refused { what, .. } => upper_first(what),
+            Self::NotImplemented(what) => upper_first(what),
+            Self::TooManyToRename { limit, .. } => format!(
+                "Not renamed: more than {limit} objects would move (the server's rename-max-objects)"
+            ),
+            Self::RenameFailed { what, .. } => format!("Rename failed: {what}"),
+            _ => return None,
+        };
+        Some(text)
     }
 
     /// The reply to a failed `SITE` command (`site.rs`), which swiftftp words itself: the code libunftp would
@@ -159,6 +202,15 @@ impl FtpError {
             }
             other => other.into_storage_error(),
         }
+    }
+}
+
+/// `what` with a capital first letter, for a reply line.
+fn upper_first(what: &str) -> String {
+    let mut chars = what.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
     }
 }
 

@@ -342,6 +342,7 @@ mod tests {
             hash: None,
             content_type: Some(content_type.into()),
             last_modified: Some(at(1_795_860_672)),
+            static_large_object: false,
         })
     }
 

@@ -31,6 +31,7 @@ pub mod login;
 pub mod mtime;
 pub mod policy;
 mod rename;
+mod rename_tree;
 pub mod site;
 pub mod storage;
 pub mod transfers;
@@ -72,6 +73,8 @@ pub struct StorageOptions {
     pub hide_part_dir: bool,
     /// Hide `<container>_segments` beside `<container>` in the root listing.
     pub hide_segments: bool,
+    /// Most objects one directory or container rename may move (0: no limit).
+    pub rename_max_objects: u64,
 }
 
 impl StorageOptions {
@@ -82,6 +85,7 @@ impl StorageOptions {
             segment_size: config.segment_size,
             hide_part_dir: config.hide_part_dir,
             hide_segments: config.hide_segments,
+            rename_max_objects: config.rename_max_objects,
         }
     }
 }

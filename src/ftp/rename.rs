@@ -6,11 +6,16 @@
 //! - Onto an existing directory (or container): the source moves inside it, as `mv` does.
 //! - Onto an existing file: the file is replaced.
 //! - An empty directory (marker) or an empty container can be renamed: a container keeps its settings (metadata,
-//!   ACLs, versioning, quotas, storage policy). A non-empty one gets `550 Directory not empty`.
+//!   ACLs, versioning, quotas, storage policy). A directory or container holding files moves with everything in
+//!   it, by `rename_tree.rs` (copy all, then delete all), onto a name that does not exist yet.
+//! - Containers of segments (`<container>_segments`) and what is in them are not renamed: the manifests of
+//!   large files elsewhere point into them.
 //! - A file cannot become a container, and `/` cannot be renamed or be a target.
 
+use super::auth::SwiftUser;
 use super::error::FtpError;
 use super::location::Location;
+use super::rename_tree::Tree;
 use super::storage::{Probe, SwiftStorage};
 use super::write::{MARKER_CONTENT_TYPE, ensure_empty_container};
 use crate::swift;
@@ -21,16 +26,22 @@ enum Source {
     File,
     EmptyDir(Probe),
     EmptyContainer,
+    /// A directory with something in it (and whether it has a `key` marker object of its own).
+    FullDir {
+        has_marker: bool,
+    },
+    FullContainer,
 }
 
 impl SwiftStorage {
     /// Renames `from` to `to` (both normalised).
     pub(super) async fn rename_path(
         &self,
-        session: &swift::Session,
+        user: &SwiftUser,
         from: &Location,
         to: &Location,
     ) -> Result<(), FtpError> {
+        let session = &user.session;
         if from == to {
             return Ok(());
         }
@@ -89,12 +100,48 @@ impl SwiftStorage {
                 tracing::info!(%from, %to, "renamed empty container");
                 Ok(())
             }
-            (Source::EmptyDir(_), _, _) | (Source::EmptyContainer, _, _) => {
-                Err(FtpError::Refused {
-                    location: to.clone(),
-                    what: "cannot rename this",
-                })
+            (Source::FullDir { has_marker }, _, _) => {
+                self.refuse_existing_target(session, &to).await?;
+                let Some(from_tree) = Tree::at(from, has_marker) else {
+                    return Err(FtpError::Refused {
+                        location: from.clone(),
+                        what: "the root cannot be renamed",
+                    });
+                };
+                self.rename_full(user, from, &from_tree, &to, None).await
             }
+            (Source::FullContainer, Location::Container(container), _) => {
+                self.refuse_existing_target(session, &to).await?;
+                let settings = session.head_container(container).await?.settings;
+                let from_tree = Tree::at(from, false).ok_or(FtpError::Refused {
+                    location: from.clone(),
+                    what: "the root cannot be renamed",
+                })?;
+                self.rename_full(user, from, &from_tree, &to, Some(&settings))
+                    .await?;
+                // Swift's container listing and its delete check can disagree for a moment (409).
+                let mut tries = 0;
+                loop {
+                    match session.delete_container(container).await {
+                        Ok(()) => break,
+                        Err(e) if e.kind() == swift::ErrorKind::Conflict && tries < 5 => {
+                            tries += 1;
+                            tokio::time::sleep(std::time::Duration::from_millis(200 * tries)).await;
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, %from, %to, "renamed container: the old, empty one could not be deleted");
+                            return Err(e.into());
+                        }
+                    }
+                }
+                Ok(())
+            }
+            (Source::EmptyDir(_), _, _)
+            | (Source::EmptyContainer, _, _)
+            | (Source::FullContainer, _, _) => Err(FtpError::Refused {
+                location: to.clone(),
+                what: "cannot rename this",
+            }),
         }
     }
 
@@ -110,15 +157,22 @@ impl SwiftStorage {
                 what: "the root cannot be renamed",
             }),
             Location::Container(container) => {
-                ensure_empty_container(session, from, container).await?;
-                Ok(Source::EmptyContainer)
+                refuse_segments(from, container)?;
+                match ensure_empty_container(session, from, container).await {
+                    Ok(()) => Ok(Source::EmptyContainer),
+                    Err(FtpError::DirectoryNotEmpty(_)) => Ok(Source::FullContainer),
+                    Err(e) => Err(e),
+                }
             }
             Location::Object { container, key } => {
                 let probe = self.probe(session, container, key).await?;
                 if !probe.exists() {
                     Err(FtpError::NotFound(from.clone()))
                 } else if probe.has_children {
-                    Err(FtpError::DirectoryNotEmpty(from.clone()))
+                    refuse_segments(from, container)?;
+                    Ok(Source::FullDir {
+                        has_marker: probe.head.as_ref().is_some_and(super::storage::is_marker),
+                    })
                 } else if probe.is_dir() {
                     Ok(Source::EmptyDir(probe))
                 } else {
@@ -158,6 +212,80 @@ impl SwiftStorage {
             Location::Object { key, .. } => key.rsplit('/').next().unwrap_or(key),
         };
         Ok(Location::parse_str(&format!("{to}/{name}")))
+    }
+
+    /// Moves a full directory or container `from` to `to`, which does not exist: a new container is created
+    /// first (with `settings` when the source was a container, else with the configured storage policy) and
+    /// removed again if nothing could be moved.
+    async fn rename_full(
+        &self,
+        user: &SwiftUser,
+        from: &Location,
+        from_tree: &Tree,
+        to: &Location,
+        settings: Option<&[(String, String)]>,
+    ) -> Result<(), FtpError> {
+        let session = &user.session;
+        let (to_tree, created) = match to {
+            Location::Root => {
+                return Err(FtpError::Refused {
+                    location: to.clone(),
+                    what: "the root cannot be replaced",
+                });
+            }
+            Location::Container(c) => {
+                match settings {
+                    Some(settings) => self.create_dir_like(session, to, Some(settings)).await?,
+                    None => {
+                        let headers = self.shared.policy.create_headers();
+                        session.put_container(c, &headers).await?;
+                    }
+                }
+                (Tree::at(to, false), true)
+            }
+            Location::Object { .. } => (Tree::at(to, false), false),
+        };
+        let Some(to_tree) = to_tree else {
+            return Err(FtpError::NotFound(to.clone()));
+        };
+        match self.move_tree(user, from_tree, &to_tree).await {
+            Ok(moved) => {
+                tracing::info!(%from, %to, objects = moved, "renamed directory");
+                Ok(())
+            }
+            Err(e) => {
+                if created && let Location::Container(c) = to {
+                    let _ = session.delete_container(c).await;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// A tree moves only onto a name nothing has yet.
+    async fn refuse_existing_target(
+        &self,
+        session: &swift::Session,
+        to: &Location,
+    ) -> Result<(), FtpError> {
+        let exists = match to {
+            Location::Root => true,
+            Location::Container(c) => match session.head_container(c).await {
+                Ok(_) => true,
+                Err(e) if e.kind() == swift::ErrorKind::NotFound => false,
+                Err(e) => return Err(e.into()),
+            },
+            Location::Object { container, key } => {
+                self.probe(session, container, key).await?.exists()
+            }
+        };
+        if exists {
+            return Err(FtpError::Refused {
+                location: to.clone(),
+                what: "the new name exists already",
+            });
+        }
+        Ok(())
     }
 
     /// A directory never replaces a file.
@@ -210,4 +338,15 @@ impl SwiftStorage {
             }
         }
     }
+}
+
+/// Containers of segments, and what is in them, stay where the manifests of large files point.
+fn refuse_segments(from: &Location, container: &str) -> Result<(), FtpError> {
+    if container.ends_with(swift::SEGMENTS_SUFFIX) {
+        return Err(FtpError::Refused {
+            location: from.clone(),
+            what: "this holds the segments of large files, which their manifests point to: not renamed",
+        });
+    }
+    Ok(())
 }

@@ -890,7 +890,7 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
         // The source's listings are forgotten by `write_at`; the target's here, once it is known.
         self.write_at(user, "RNTO", from.as_ref(), On::File, |from| async move {
             let to = self.locate(to)?;
-            let result = self.rename_path(&user.session, &from, &to).await;
+            let result = self.rename_path(user, &from, &to).await;
             let listings = &self.shared.listings;
             listings.invalidate(user, &to).await;
             // Moved into an existing directory: the file landed one level below `to`.

@@ -527,26 +527,7 @@ impl Session {
         head: &ObjectHead,
     ) -> Result<Vec<SegmentRef>, Error> {
         if head.static_large_object {
-            let op = Op::GetObject {
-                container: container.to_owned(),
-                key: key.to_owned(),
-            };
-            let body = self
-                .fetch_small(&op, |http, base| {
-                    http.get(object_url_with(
-                        base,
-                        container,
-                        key,
-                        &[("multipart-manifest", "get")],
-                    ))
-                })
-                .await?;
-            let entries: Vec<StoredEntry> = serde_json::from_slice(&body)
-                .map_err(|e| Error::protocol(op.clone(), e.to_string()))?;
-            return Ok(entries
-                .into_iter()
-                .filter_map(|e| split_path(&e.name))
-                .collect());
+            return self.slo_segments(container, key).await;
         }
         let Some(manifest) = head.dlo_manifest.as_deref() else {
             return Ok(Vec::new());
@@ -579,6 +560,30 @@ impl Session {
             }
         }
         Ok(found)
+    }
+
+    /// The segments a Static Large Object's manifest lists (read in its stored form).
+    pub async fn slo_segments(&self, container: &str, key: &str) -> Result<Vec<SegmentRef>, Error> {
+        let op = Op::GetObject {
+            container: container.to_owned(),
+            key: key.to_owned(),
+        };
+        let body = self
+            .fetch_small(&op, |http, base| {
+                http.get(object_url_with(
+                    base,
+                    container,
+                    key,
+                    &[("multipart-manifest", "get")],
+                ))
+            })
+            .await?;
+        let entries: Vec<StoredEntry> = serde_json::from_slice(&body)
+            .map_err(|e| Error::protocol(op.clone(), e.to_string()))?;
+        Ok(entries
+            .into_iter()
+            .filter_map(|e| split_path(&e.name))
+            .collect())
     }
 
     /// Deletes segments, a few at a time; already gone is fine. Returns those that could not
@@ -630,6 +635,28 @@ impl Session {
 }
 
 /// `/container/key` or `container/key` (percent-encoded or not) into its parts.
+impl SegmentRef {
+    /// Reads `container/key` (percent-encoded or not), as manifests and `X-Object-Manifest` write it.
+    pub fn parse(path: &str) -> Option<Self> {
+        split_path(path)
+    }
+
+    /// `container/key`, percent-encoded where a header value needs it (Swift decodes it).
+    pub fn to_manifest_value(&self) -> String {
+        const SET: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+            .add(b' ')
+            .add(b'%')
+            .add(b'?')
+            .add(b'#')
+            .add(b'"');
+        format!(
+            "{}/{}",
+            percent_encoding::utf8_percent_encode(&self.container, SET),
+            percent_encoding::utf8_percent_encode(&self.key, SET)
+        )
+    }
+}
+
 fn split_path(path: &str) -> Option<SegmentRef> {
     let path = path.strip_prefix('/').unwrap_or(path);
     let decoded = percent_encoding::percent_decode_str(path)

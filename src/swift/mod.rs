@@ -83,6 +83,8 @@ pub struct ObjectInfo {
     pub content_type: Option<String>,
     /// When it was last written.
     pub last_modified: Option<SystemTime>,
+    /// A Static Large Object manifest (the listing shows its `slo_etag`).
+    pub static_large_object: bool,
 }
 
 /// What a container `HEAD` tells.
@@ -366,6 +368,7 @@ enum RawObjectEntry {
         hash: Option<String>,
         content_type: Option<String>,
         last_modified: Option<String>,
+        slo_etag: Option<String>,
     },
 }
 
@@ -379,12 +382,14 @@ impl From<RawObjectEntry> for ObjectEntry {
                 hash,
                 content_type,
                 last_modified,
+                slo_etag,
             } => Self::Object(ObjectInfo {
                 name,
                 bytes,
                 hash,
                 content_type,
                 last_modified: last_modified.as_deref().and_then(parse_listing_time),
+                static_large_object: slo_etag.is_some(),
             }),
         }
     }

@@ -10,6 +10,7 @@ use thiserror::Error;
 #[error("storage error: {kind}")]
 pub struct Error {
     kind: ErrorKind,
+    reply_text: Option<String>,
     #[source]
     source: Option<BoxError>,
 }
@@ -24,8 +25,21 @@ impl Error {
     {
         Error {
             kind,
+            reply_text: None,
             source: Some(error.into()),
         }
+    }
+
+    /// Sets the text of the FTP reply, in place of the fixed text of `kind` (the code stays `kind`'s). Meant
+    /// for words that tell the user what to do; it must not carry secrets or internal detail.
+    pub fn with_reply_text(mut self, text: impl Into<String>) -> Error {
+        self.reply_text = Some(text.into());
+        self
+    }
+
+    /// The reply text set by [`with_reply_text`](Self::with_reply_text), if any.
+    pub fn reply_text(&self) -> Option<&str> {
+        self.reply_text.as_deref()
     }
 
     /// Returns the kind that determines how the server reports this failure to the FTP client.
@@ -41,7 +55,11 @@ impl Error {
 
 impl From<ErrorKind> for Error {
     fn from(kind: ErrorKind) -> Error {
-        Error { kind, source: None }
+        Error {
+            kind,
+            reply_text: None,
+            source: None,
+        }
     }
 }
 

@@ -468,6 +468,23 @@ where
                 session.state = New; // According to RFC 959, a PASS command MUST precede a USER command
                 Ok(Reply::new(ReplyCode::NotLoggedIn, "Authentication failed"))
             }
+            StorageError(error_type) if error_type.reply_text().is_some() => {
+                let code = match error_type.kind() {
+                    ErrorKind::ExceededStorageAllocationError => ReplyCode::ExceededStorageAllocation,
+                    ErrorKind::FileNameNotAllowedError => ReplyCode::BadFileName,
+                    ErrorKind::InsufficientStorageSpaceError => ReplyCode::OutOfSpace,
+                    ErrorKind::LocalError => ReplyCode::LocalError,
+                    ErrorKind::PageTypeUnknown => ReplyCode::PageTypeUnknown,
+                    ErrorKind::TransientFileNotAvailable => ReplyCode::TransientFileError,
+                    ErrorKind::PermanentFileNotAvailable
+                    | ErrorKind::PermanentDirectoryNotAvailable
+                    | ErrorKind::PermanentDirectoryNotEmpty
+                    | ErrorKind::PermissionDenied => ReplyCode::FileError,
+                    ErrorKind::CommandNotImplemented => ReplyCode::CommandNotImplemented,
+                    ErrorKind::ConnectionClosed => ReplyCode::ConnectionClosed,
+                };
+                Ok(Reply::new(code, error_type.reply_text().unwrap_or_default()))
+            }
             StorageError(error_type) => match error_type.kind() {
                 ErrorKind::ExceededStorageAllocationError => Ok(Reply::new(ReplyCode::ExceededStorageAllocation, "Exceeded storage allocation")),
                 ErrorKind::FileNameNotAllowedError => Ok(Reply::new(ReplyCode::BadFileName, "File name not allowed")),
