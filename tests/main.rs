@@ -17,6 +17,7 @@ mod ftps;
 mod large_files;
 mod limits;
 mod mtime;
+mod resume;
 mod site_commands;
 mod storage_policy;
 mod swift_client;

@@ -32,6 +32,7 @@ pub mod mtime;
 pub mod policy;
 mod rename;
 mod rename_tree;
+mod resume;
 pub mod site;
 pub mod storage;
 pub mod transfers;

@@ -668,7 +668,16 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
             path.as_ref(),
             On::File,
             |loc| async move {
-                let result = self.metadata_of(user, &loc).await;
+                let mut result = self.metadata_of(user, &loc).await;
+                // A new file whose upload was cut off: its size is what `put -c`/`curl -C -` continue from.
+                if let (Err(FtpError::NotFound(_)), Location::Object { container, key }) =
+                    (&result, &loc)
+                    && let Ok(Some(partial)) = user.session.partial_upload(container, key).await
+                {
+                    let saved =
+                        std::time::UNIX_EPOCH + std::time::Duration::from_secs(partial.saved);
+                    result = Ok(Meta::file(partial.bytes, Some(saved)));
+                }
                 let unknown = match &result {
                     Ok(_) | Err(FtpError::NotFound(_)) => None,
                     Err(_) => Some(loc),

@@ -3,10 +3,8 @@
 //! - **Uploads** become a plain object or a Static Large Object (`swift/large.rs`): bounded memory, MD5 checked
 //!   against the ETags, `226` only after Swift confirmed the object, nothing created when the client resets the
 //!   connection.
-//!   A file goes inside a container (never at `/` or as a container), never over a directory, and never at an
-//!   offset: libunftp hands `put` a non-zero offset for `REST n` + `STOR`, for `APPE` to a non-empty file, and
-//!   (a libunftp defect) for a plain `STOR` after a failed transfer that followed a `REST`. Swift cannot write at
-//!   an offset, so all of those are refused with `502` and nothing is written.
+//!   A file goes inside a container (never at `/` or as a container), never over a directory. Uploads at an
+//!   offset (`REST n` + `STOR`, `APPE`) continue a file: `resume.rs`.
 //! - **MKD** creates a container at the top level and an `application/directory` marker below; it is idempotent,
 //!   and refuses to turn a file into a directory.
 //! - **RMD** removes an empty container or the marker(s) of an empty directory; it never deletes recursively.
@@ -45,11 +43,15 @@ impl SwiftStorage {
             });
         };
         if start_pos > 0 {
-            return Err(FtpError::NotImplemented(
-                "uploads cannot start at an offset (REST + STOR, or APPE to a non-empty file)",
-            ));
+            return self
+                .store_at(session, loc, container, key, input, start_pos)
+                .await;
         }
-        let probe_head = match self.probe(session, container, key).await {
+        let (probe, partial) = tokio::join!(
+            self.probe(session, container, key),
+            session.partial_upload(container, key)
+        );
+        let probe_head = match probe {
             Ok(probe) if probe.is_dir() => return Err(FtpError::NotAFile(loc.clone())),
             Ok(probe) => probe.head,
             // A write-only ACL (a drop box) lets the PUT through but not the checks: let Swift decide.
@@ -68,6 +70,9 @@ impl SwiftStorage {
                 }),
             None => Vec::new(),
         };
+        // A new name keeps what arrived if its client goes away (`swift/resume.rs`); an interrupted overwrite
+        // leaves the old file as it was and nothing else.
+        let keep_partial = probe_head.is_none();
         let uploaded = session
             .upload_any(
                 container,
@@ -75,10 +80,15 @@ impl SwiftStorage {
                 input,
                 &[("Content-Type", content_type.essence_str())],
                 self.shared.segment_plan(),
+                keep_partial,
             )
             .await?;
         tracing::info!(path = %loc, bytes = uploaded.bytes, md5 = %uploaded.md5, segments = uploaded.segments, "stored");
         delete_segments(session, loc, old_segments).await;
+        // Uploaded whole again: an older partial upload of this name is over.
+        if let Ok(Some(partial)) = partial {
+            session.forget_partial(container, key, &partial, &[]).await;
+        }
         Ok(uploaded.bytes)
     }
 
@@ -241,7 +251,7 @@ pub(super) async fn ensure_empty_container(
 
 /// Deletes the segments a replaced or deleted large object at `loc` owned; a failure is logged, not reported (the
 /// command itself succeeded; a leftover segment costs space, never correctness).
-async fn delete_segments(
+pub(super) async fn delete_segments(
     session: &swift::Session,
     loc: &Location,
     segments: Vec<swift::SegmentRef>,

@@ -32,6 +32,7 @@
 
 use super::client::object_url_with;
 use super::error::{Error, Op};
+use super::resume::client_gone;
 use super::upload::{CHUNK, Md5From};
 use super::{ObjectEntry, ObjectHead, Session, UploadError, Uploaded};
 use bytes::{Bytes, BytesMut};
@@ -78,18 +79,69 @@ pub struct SegmentRef {
     pub key: String,
 }
 
-/// A segment as the manifest lists it.
-#[derive(Debug, Serialize)]
-struct ManifestEntry {
-    path: String,
-    etag: String,
-    size_bytes: u64,
+/// A segment as a manifest lists it (and as a partial upload's record keeps it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestEntry {
+    /// `/container/name` of the segment.
+    pub path: String,
+    /// Its ETag (MD5).
+    pub etag: String,
+    /// Its size.
+    pub size_bytes: u64,
+    /// The part of it used, `first-last` (inclusive), when not all of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range: Option<String>,
+}
+
+impl ManifestEntry {
+    /// The bytes of the segment this entry contributes.
+    pub fn used_bytes(&self) -> u64 {
+        self.range
+            .as_deref()
+            .and_then(|r| r.split_once('-'))
+            .and_then(|(a, b)| Some(b.parse::<u64>().ok()? + 1 - a.parse::<u64>().ok()?))
+            .unwrap_or(self.size_bytes)
+    }
+}
+
+/// The first `n` bytes of what `entries` add up to, the last entry cut with a range where needed; `None` when
+/// they hold fewer than `n` bytes.
+pub fn first_bytes_of(entries: &[ManifestEntry], n: u64) -> Option<Vec<ManifestEntry>> {
+    let mut kept = Vec::new();
+    let mut have = 0u64;
+    for e in entries {
+        if have == n {
+            break;
+        }
+        let len = e.used_bytes();
+        let start = e
+            .range
+            .as_deref()
+            .and_then(|r| r.split_once('-'))
+            .and_then(|(a, _)| a.parse::<u64>().ok())
+            .unwrap_or(0);
+        let mut e = e.clone();
+        if have + len > n {
+            let take = n - have;
+            e.range = Some(format!("{start}-{}", start + take - 1));
+            have += take;
+        } else {
+            have += len;
+        }
+        kept.push(e);
+    }
+    (have == n).then_some(kept)
 }
 
 /// A segment as `multipart-manifest=get` shows it (the stored form, every Swift version alike).
 #[derive(Debug, Deserialize)]
 struct StoredEntry {
     name: String,
+    #[serde(default)]
+    hash: String,
+    #[serde(default)]
+    bytes: u64,
+    range: Option<String>,
 }
 
 /// The answer of a `multipart-manifest=delete` (asked as JSON).
@@ -222,12 +274,22 @@ impl SegmentHasher {
     }
 }
 
+/// What [`Session::stream_segments`] stored.
+struct Streamed {
+    bytes: u64,
+    md5: String,
+    /// (name, upload) of each segment, in order.
+    segments: Vec<(String, Uploaded)>,
+    /// Why the source stopped early, when its client went away.
+    interrupted: Option<std::io::Error>,
+}
+
 fn segment_name(prefix: &str, index: usize) -> String {
     format!("{prefix}{index:08}")
 }
 
 /// A name unique to one upload: the time in microseconds and 32 random bits.
-fn upload_id() -> String {
+pub(super) fn upload_id() -> String {
     let micros = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default()
@@ -245,6 +307,7 @@ impl Session {
         mut source: R,
         headers: &[(&str, &str)],
         plan: SegmentPlan,
+        keep_partial: bool,
     ) -> Result<Uploaded, UploadError>
     where
         R: AsyncRead + Send + Unpin + 'static,
@@ -270,8 +333,16 @@ impl Session {
             return self.put_whole(container, key, head, headers).await;
         }
         let source = std::io::Cursor::new(head).chain(source);
-        self.upload_segmented(container, key, source, headers, plan)
-            .await
+        self.upload_after(
+            container,
+            key,
+            Vec::new(),
+            source,
+            headers,
+            plan,
+            keep_partial,
+        )
+        .await
     }
 
     /// A plain object from memory: streamed like any upload (`upload.rs`), so that a slow Swift taking the
@@ -292,14 +363,24 @@ impl Session {
             .await
     }
 
-    /// Segments, then the manifest; see the module doc.
-    async fn upload_segmented<R>(
+    /// A Static Large Object of `kept` (segments already stored: a resumed upload's first part) followed by
+    /// `source` cut by `plan`. With nothing kept the content MD5 is known and stored; after kept segments it is
+    /// not (their bytes are not read again).
+    ///
+    /// With `keep_partial`, a source that fails because its client went away (`resume.rs`: [`client_gone`])
+    /// ends its last segment where the bytes stopped, and what was stored (kept and new) is recorded as a
+    /// partial upload that a later `REST`/`APPE` continues. Any other failure deletes the new segments and
+    /// leaves `kept` as it was.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn upload_after<R>(
         self: &Arc<Self>,
         container: &str,
         key: &str,
+        kept: Vec<ManifestEntry>,
         source: R,
         headers: &[(&str, &str)],
         plan: SegmentPlan,
+        keep_partial: bool,
     ) -> Result<Uploaded, UploadError>
     where
         R: AsyncRead + Send + Unpin + 'static,
@@ -316,18 +397,33 @@ impl Session {
             started: Arc::clone(&started),
             armed: true,
         };
+        let kept_bytes: u64 = kept.iter().map(ManifestEntry::used_bytes).sum();
+        let plan = SegmentPlan {
+            max_segments: plan.max_segments.saturating_sub(kept.len()),
+            ..plan
+        };
         let result = async {
-            let (bytes, md5, segments) = self
+            let streamed = self
                 .stream_segments(&segments_container, &prefix, source, plan, &started)
                 .await?;
-            let manifest: Vec<ManifestEntry> = segments
-                .iter()
-                .map(|(name, up)| ManifestEntry {
-                    path: format!("/{segments_container}/{name}"),
-                    etag: up.md5.clone(),
-                    size_bytes: up.bytes,
-                })
-                .collect();
+            let mut manifest = kept.clone();
+            manifest.extend(streamed.segments.iter().map(|(name, up)| ManifestEntry {
+                path: format!("/{segments_container}/{name}"),
+                etag: up.md5.clone(),
+                size_bytes: up.bytes,
+                range: None,
+            }));
+            let bytes = kept_bytes + streamed.bytes;
+            if let Some(gone) = streamed.interrupted {
+                if keep_partial && streamed.bytes > 0 {
+                    self.save_partial(container, key, &manifest, bytes, headers)
+                        .await?;
+                }
+                return Err(UploadError::Source {
+                    bytes: streamed.bytes,
+                    source: gone,
+                });
+            }
             let body = serde_json::to_vec(&manifest).map_err(|e| {
                 Error::protocol(
                     Op::PutObject {
@@ -337,8 +433,15 @@ impl Session {
                     e.to_string(),
                 )
             })?;
+            let md5 = if kept.is_empty() {
+                streamed.md5
+            } else {
+                String::new()
+            };
             let mut all: Vec<(&str, &str)> = headers.to_vec();
-            all.push((MD5_META, &md5));
+            if !md5.is_empty() {
+                all.push((MD5_META, &md5));
+            }
             self.put_manifest(container, key, Bytes::from(body), &all)
                 .await?;
             Ok(Uploaded {
@@ -354,6 +457,14 @@ impl Session {
                 guard.armed = false;
                 Ok(uploaded)
             }
+            // Recorded as a partial upload: its segments stay for the resume.
+            Err(UploadError::Source { bytes, source })
+                if keep_partial && client_gone(&source) && bytes > 0 =>
+            {
+                let mut guard = guard;
+                guard.armed = false;
+                Err(UploadError::Source { bytes, source })
+            }
             Err(e) => {
                 guard.run().await;
                 Err(e)
@@ -363,7 +474,7 @@ impl Session {
 
     /// Creates `<container>_segments` when missing, with the storage policy of `container` (so a large object's
     /// bytes live where its container says). An existing one is left as it is.
-    async fn ensure_segments_container(
+    pub(super) async fn ensure_segments_container(
         &self,
         container: &str,
         segments: &str,
@@ -401,7 +512,7 @@ impl Session {
         source: R,
         plan: SegmentPlan,
         started: &AtomicUsize,
-    ) -> Result<(u64, String, Vec<(String, Uploaded)>), UploadError>
+    ) -> Result<Streamed, UploadError>
     where
         R: AsyncRead + Send + Unpin + 'static,
     {
@@ -423,12 +534,25 @@ impl Session {
                 tokio::sync::mpsc::Sender<std::io::Result<Bytes>>,
                 tokio::sync::oneshot::Sender<String>,
             )> = None;
+            let mut interrupted = None;
             while let Some(item) = chunks.next().await {
-                // On a source failure, returning drops the segment PUTs in flight: aborted, nothing committed.
-                let mut chunk = item.map_err(|e| UploadError::Source {
-                    bytes: total,
-                    source: e,
-                })?;
+                let mut chunk = match item {
+                    Ok(chunk) => chunk,
+                    // The client went away: what it sent is kept (the segment in progress ends here) for a
+                    // resume.
+                    Err(e) if client_gone(&e) => {
+                        interrupted = Some(e);
+                        break;
+                    }
+                    // On any other source failure, returning drops the segment PUTs in flight: aborted,
+                    // nothing committed.
+                    Err(e) => {
+                        return Err(UploadError::Source {
+                            bytes: total,
+                            source: e,
+                        });
+                    }
+                };
                 total += chunk.len() as u64;
                 while !chunk.is_empty() {
                     if current.is_none() {
@@ -473,7 +597,7 @@ impl Session {
             if let Some((_, digest)) = current.take() {
                 let _ = to_hash.send(HashFeed::EndSegment(digest)).await;
             }
-            Ok(total)
+            Ok((total, interrupted))
         };
         let putter = futures_util::stream::poll_fn(move |cx| seg_rx.poll_recv(cx))
             .map(|(index, mut rx, digest): Feed| async move {
@@ -493,9 +617,15 @@ impl Session {
             })
             .buffered(SEGMENTS_IN_FLIGHT)
             .try_collect::<Vec<_>>();
-        let (total, segments) = futures_util::future::try_join(feeder, putter).await?;
+        let ((bytes, interrupted), segments) =
+            futures_util::future::try_join(feeder, putter).await?;
         let md5 = hasher.finish().await.unwrap_or_default();
-        Ok((total, md5, segments))
+        Ok(Streamed {
+            bytes,
+            md5,
+            segments,
+            interrupted,
+        })
     }
 
     /// `PUT ?multipart-manifest=put`: Swift checks every segment's ETag and size before storing it.
@@ -564,6 +694,20 @@ impl Session {
 
     /// The segments a Static Large Object's manifest lists (read in its stored form).
     pub async fn slo_segments(&self, container: &str, key: &str) -> Result<Vec<SegmentRef>, Error> {
+        Ok(self
+            .slo_manifest(container, key)
+            .await?
+            .iter()
+            .filter_map(|e| split_path(&e.path))
+            .collect())
+    }
+
+    /// A Static Large Object's manifest, read in its stored form (`multipart-manifest=get`).
+    pub(super) async fn slo_manifest(
+        &self,
+        container: &str,
+        key: &str,
+    ) -> Result<Vec<ManifestEntry>, Error> {
         let op = Op::GetObject {
             container: container.to_owned(),
             key: key.to_owned(),
@@ -582,7 +726,16 @@ impl Session {
             .map_err(|e| Error::protocol(op.clone(), e.to_string()))?;
         Ok(entries
             .into_iter()
-            .filter_map(|e| split_path(&e.name))
+            .map(|e| ManifestEntry {
+                path: if e.name.starts_with('/') {
+                    e.name
+                } else {
+                    format!("/{}", e.name)
+                },
+                etag: e.hash,
+                size_bytes: e.bytes,
+                range: e.range,
+            })
             .collect())
     }
 

@@ -8,6 +8,7 @@
 //! - `client.rs`: the shared HTTP [`Client`] and a user's [`Session`], one method per Swift call.
 //! - `upload.rs`: streaming an object up from any `AsyncRead`, with its MD5 checked against Swift's ETag.
 //! - `large.rs`: plain object or Static Large Object (segments, manifest), and the segments of large objects.
+//! - `resume.rs`: partial uploads kept when their client goes away, and large objects continued at an offset.
 //! - `list.rs`: listings as streams that page with `marker` until Swift returns an empty page.
 //! - `retry.rs`: which failures are retried and the backoff between attempts.
 //! - `error.rs`: [`Error`] (operation + object + kind).
@@ -19,6 +20,7 @@ mod client;
 mod error;
 mod large;
 mod list;
+mod resume;
 mod retry;
 mod token;
 mod upload;
@@ -26,7 +28,11 @@ mod upload;
 pub use auth::{AuthMethod, CatalogFilter, Credentials, Interface, Secret, Token};
 pub use client::{Client, ClientConfig, ClientError, ObjectDownload, Session};
 pub use error::{Error, ErrorKind, Op};
-pub use large::{MD5_META, PLAIN_LOOKAHEAD, SEGMENTS_SUFFIX, SegmentPlan, SegmentRef};
+pub use large::{
+    MD5_META, ManifestEntry, PLAIN_LOOKAHEAD, SEGMENTS_SUFFIX, SegmentPlan, SegmentRef,
+    first_bytes_of,
+};
+pub use resume::{PARTIAL_FOLDER, PARTIAL_TTL, PartialUpload, client_gone};
 pub use retry::RetryConfig;
 pub use token::SharedTokens;
 pub use upload::{UploadError, Uploaded};

@@ -35,6 +35,77 @@ where
     pub logger: slog::Logger,
     pub data_cmd_rx: Option<Receiver<DataChanCmd>>,
     pub data_abort_rx: Option<Receiver<()>>,
+    /// swiftftp patch: the control connection, peeked at when an upload's data ends (see [`ClientGoneReader`]).
+    pub control_peek: Option<Arc<std::net::TcpStream>>,
+}
+
+/// swiftftp patch: an upload's data connection, whose end of file becomes a `ConnectionAborted` error when the
+/// client's control connection is closed by then. A client that dies (killed, crashed, cable pulled and the
+/// kernel closing both sockets) closes its data connection like one that finished, and a truncated upload would
+/// otherwise be stored as complete; a client that finished keeps its control connection open for the reply.
+struct ClientGoneReader<R> {
+    inner: R,
+    control: Option<Arc<std::net::TcpStream>>,
+    /// Set at the data's end while the control connection still looked open: a dying client's sockets close
+    /// within microseconds of each other, but not in a set order, so it is looked at once more after this.
+    grace: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+/// How long the end of an upload's data waits for a closing control connection to show.
+const CLIENT_GONE_GRACE: std::time::Duration = std::time::Duration::from_millis(20);
+
+impl<R> ClientGoneReader<R> {
+    fn new(inner: R, control: Option<Arc<std::net::TcpStream>>) -> Self {
+        ClientGoneReader { inner, control, grace: None }
+    }
+
+    /// Whether the control connection is closed (or broken).
+    fn control_closed(&self) -> bool {
+        let Some(control) = &self.control else {
+            return false;
+        };
+        let mut probe = [0u8; 1];
+        match control.peek(&mut probe) {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(e) => !matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted),
+        }
+    }
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for ClientGoneReader<R> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut tokio::io::ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        let gone = || {
+            Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionAborted,
+                "the client closed its control connection before the upload's end: the upload is incomplete",
+            )))
+        };
+        if let Some(grace) = self.grace.as_mut() {
+            if grace.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            self.grace = None;
+            return if self.control_closed() { gone() } else { Poll::Ready(Ok(())) };
+        }
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = polled
+            && buf.filled().len() == before
+            && self.control.is_some()
+        {
+            if self.control_closed() {
+                return gone();
+            }
+            let mut grace = Box::pin(tokio::time::sleep(CLIENT_GONE_GRACE));
+            if grace.as_mut().poll(cx).is_pending() {
+                self.grace = Some(grace);
+                return Poll::Pending;
+            }
+            return if self.control_closed() { gone() } else { Poll::Ready(Ok(())) };
+        }
+        polled
+    }
 }
 
 use std::fmt;
@@ -112,8 +183,10 @@ where
         // TODO: Use configured timeout
         tokio::select! {
             Some(command) = data_cmd_rx.recv() => {
-                let session = session_arc.lock().await;
-                self.handle_incoming(DataChanMsg::ExternalCommand(command), session.start_pos).await;
+                // swiftftp patch: a REST offset applies to the transfer that follows it, whatever its outcome
+                // (it was reset only on success, and leaked into the next transfer after a failed one).
+                let start_pos = std::mem::take(&mut session_arc.lock().await.start_pos);
+                self.handle_incoming(DataChanMsg::ExternalCommand(command), start_pos).await;
             },
             Some(_) = data_abort_rx.recv() => {
                 self.handle_incoming(DataChanMsg::Abort, 0).await;
@@ -269,7 +342,7 @@ where
             .storage
             .put(
                 (*self.user).as_ref().unwrap(),
-                Self::reader(self.socket, self.ftps_mode, "stor").await,
+                ClientGoneReader::new(Self::reader(self.socket, self.ftps_mode, "stor").await, self.control_peek.clone()),
                 path.clone(),
                 start_pos,
             )
@@ -334,7 +407,7 @@ where
             .storage
             .put(
                 (*self.user).as_ref().unwrap(),
-                Self::reader(self.socket, self.ftps_mode, "appe").await,
+                ClientGoneReader::new(Self::reader(self.socket, self.ftps_mode, "appe").await, self.control_peek.clone()),
                 path.clone(),
                 start_pos,
             )
@@ -708,6 +781,7 @@ where
             logger,
             data_abort_rx: Some(data_abort_rx),
             data_cmd_rx: Some(data_cmd_rx),
+            control_peek: session.control_peek.clone(),
         };
 
         // The control channel need to know if the data channel is busy so that it doesn't time out

@@ -107,6 +107,9 @@ where
     // The starting byte for a STOR or RETR command. Set by the _Restart of Interrupted Transfer (REST)_
     // command to support resume functionality.
     pub start_pos: u64,
+    // swiftftp patch: a duplicate of the control connection's socket, only ever peeked at: an upload whose data
+    // connection ends while the control connection is closed was abandoned by its client, not finished.
+    pub control_peek: Option<Arc<std::net::TcpStream>>,
     // Tells if the data loop is running. The control channel need to know if the data channel is
     // busy so that it doesn't time out while the session is still in progress.
     pub data_busy: bool,
@@ -147,6 +150,7 @@ where
             data_tls: false,
             collect_metrics: false,
             start_pos: 0,
+            control_peek: None,
             data_busy: false,
             cert_chain: None,
             failed_logins: None,

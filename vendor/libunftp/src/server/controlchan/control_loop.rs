@@ -139,6 +139,11 @@ where
         Some(client) => client,
         None => tcp_stream.peer_addr()?,
     };
+    // A duplicate of the socket (same connection, same non-blocking mode), peeked at by uploads at their end.
+    let control_peek = {
+        use std::os::fd::AsFd;
+        tcp_stream.as_fd().try_clone_to_owned().ok().map(|fd| Arc::new(std::net::TcpStream::from(fd)))
+    };
     let mut session: Session<Storage, User> = Session::new(Arc::new(storage), source)
         .ftps(ftps_config.clone())
         .metrics(collect_metrics)
@@ -148,6 +153,7 @@ where
     if let Some(b) = binder.lock().unwrap().take() {
         session = session.binder(b);
     }
+    session.control_peek = control_peek;
 
     let mut logger = logger.new(
         slog::o!("trace-id" => format!("{}", session.trace_id), "source" => format!("{}", session.control_connection.map(|p| p.source).unwrap_or(session.source))),

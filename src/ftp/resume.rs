@@ -1,0 +1,220 @@
+//! Uploads at an offset: `REST n` + `STOR` and `APPE` (which libunftp turns into `put` at the file's size).
+//! The file's first `n` bytes are kept and the client's bytes follow them; the result replaces the file only
+//! once complete (a failure leaves the file, or the partial upload, as it was).
+//!
+//! Where the first `n` bytes come from, in this order:
+//! - a partial upload of this name (a new file whose client went away mid-upload; `swift/resume.rs`): its
+//!   segments, up to `n`. `SIZE` of such a name answers the partial size, which is what `lftp put -c` and
+//!   `curl -C -` ask before continuing;
+//! - the file itself, when `n` is at most its size: up to [`REWRITE_LIMIT`] bytes are read back and written
+//!   again with the new ones (a small file stays a plain object, with its MD5); beyond that a Static Large
+//!   Object's segments are reused, cut at `n`, and a plain object becomes the first segment by a server-side
+//!   copy. A Dynamic Large Object is refused (`502`): its segments are a prefix listing, not a list to extend.
+//! - nothing: an offset beyond what is stored gets `550` and nothing is written.
+//!
+//! Known hazard, as on any server whose uploads replace files only once complete: after an interrupted
+//! *overwrite*, the old file is still whole, and `put -c` would append the rest of the new file to the old
+//! one. swiftftp keeps partial uploads of new names only, so this needs an existing file of at least the
+//! resumed size; the README says to upload such files whole again.
+
+use super::error::FtpError;
+use super::location::Location;
+use super::storage::{SwiftStorage, is_marker};
+use crate::swift::{self, ManifestEntry, PLAIN_LOOKAHEAD, first_bytes_of};
+use futures_util::TryStreamExt;
+use std::sync::Arc;
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+/// Files continued at an offset up to this size are read back and written again whole (plain, MD5 known).
+pub(super) const REWRITE_LIMIT: u64 = PLAIN_LOOKAHEAD;
+
+impl SwiftStorage {
+    /// STOR/APPE at `start_pos` (> 0) of `container/key`.
+    pub(super) async fn store_at<R>(
+        &self,
+        session: &Arc<swift::Session>,
+        loc: &Location,
+        container: &str,
+        key: &str,
+        input: R,
+        start_pos: u64,
+    ) -> Result<u64, FtpError>
+    where
+        R: AsyncRead + Send + Unpin + 'static,
+    {
+        let (probe, partial) = tokio::join!(
+            self.probe(session, container, key),
+            session.partial_upload(container, key)
+        );
+        let probe = probe?;
+        if probe.is_dir() {
+            return Err(FtpError::NotAFile(loc.clone()));
+        }
+        let partial = partial?;
+        let content_type = mime_guess::from_path(key).first_or_octet_stream();
+        let headers = [("Content-Type", content_type.essence_str())];
+        let plan = self.shared.segment_plan();
+        let beyond = |size: u64| FtpError::RestartBeyondEnd {
+            location: loc.clone(),
+            offset: start_pos,
+            size,
+        };
+
+        // What the first `start_pos` bytes are, and what the old file's segments were.
+        let (kept, old_segments, copied_base) = match (&probe.head, &partial) {
+            (None, Some(p)) if start_pos <= p.bytes => {
+                let kept = first_bytes_of(&p.segments, start_pos).ok_or_else(|| beyond(p.bytes))?;
+                (kept, Vec::new(), None)
+            }
+            (None, Some(p)) => return Err(beyond(p.bytes)),
+            (None, None) => return Err(beyond(0)),
+            (Some(head), _) if is_marker(head) => return Err(FtpError::NotAFile(loc.clone())),
+            (Some(head), _) if start_pos > head.content_length => {
+                return Err(beyond(head.content_length));
+            }
+            (Some(head), _) if head.dlo_manifest.is_some() => {
+                return Err(FtpError::NotImplemented(
+                    "continuing a Dynamic Large Object is not supported: upload the file whole",
+                ));
+            }
+            (Some(head), _) if start_pos <= REWRITE_LIMIT => {
+                return self
+                    .rewrite_with(session, loc, container, key, head, input, start_pos)
+                    .await;
+            }
+            (Some(head), _) => {
+                let old = session.segments_of(container, key, head).await?;
+                if head.static_large_object {
+                    let entries = session.slo_entries(container, key).await?;
+                    let kept = first_bytes_of(&entries, start_pos)
+                        .ok_or_else(|| beyond(head.content_length))?;
+                    (kept, old, None)
+                } else {
+                    let etag = head.etag.clone().unwrap_or_default();
+                    let base = session
+                        .object_as_segment(container, key, head.content_length, &etag)
+                        .await?;
+                    let kept = first_bytes_of(std::slice::from_ref(&base), start_pos)
+                        .ok_or_else(|| beyond(head.content_length))?;
+                    (kept, old, Some(base))
+                }
+            }
+        };
+
+        let keep_partial = probe.head.is_none();
+        let result = session
+            .upload_after(
+                container,
+                key,
+                kept.clone(),
+                input,
+                &headers,
+                plan,
+                keep_partial,
+            )
+            .await;
+        match result {
+            Ok(uploaded) => {
+                tracing::info!(path = %loc, offset = start_pos, bytes = uploaded.bytes, segments = uploaded.segments, "stored at an offset");
+                if let Some(p) = &partial {
+                    session.forget_partial(container, key, p, &kept).await;
+                }
+                let unused = unused_segments(old_segments, &kept);
+                super::write::delete_segments(session, loc, unused).await;
+                Ok(uploaded.bytes - start_pos)
+            }
+            Err(e) => {
+                // The copy of a plain file made for this attempt goes with it (a partial upload of a new name
+                // never has one).
+                if let Some(base) = copied_base
+                    && let Some(seg) = swift::SegmentRef::parse(&base.path)
+                {
+                    session.delete_segments(vec![seg]).await;
+                }
+                Err(e.into())
+            }
+        }
+    }
+
+    /// A small file continued at `start_pos`: its first bytes read back from Swift, then the client's, written
+    /// as a new object in its place.
+    #[allow(clippy::too_many_arguments)]
+    async fn rewrite_with<R>(
+        &self,
+        session: &Arc<swift::Session>,
+        loc: &Location,
+        container: &str,
+        key: &str,
+        head: &swift::ObjectHead,
+        input: R,
+        start_pos: u64,
+    ) -> Result<u64, FtpError>
+    where
+        R: AsyncRead + Send + Unpin + 'static,
+    {
+        let old_segments = session.segments_of(container, key, head).await?;
+        let download = session.get_object(container, key, 0).await?;
+        let first = Exactly {
+            inner: tokio_util::io::StreamReader::new(
+                download.into_stream().map_err(std::io::Error::other),
+            )
+            .take(start_pos),
+            left: start_pos,
+        };
+        let content_type = mime_guess::from_path(key).first_or_octet_stream();
+        let uploaded = session
+            .upload_any(
+                container,
+                key,
+                first.chain(input),
+                &[("Content-Type", content_type.essence_str())],
+                self.shared.segment_plan(),
+                false,
+            )
+            .await?;
+        tracing::info!(path = %loc, offset = start_pos, bytes = uploaded.bytes, md5 = %uploaded.md5, "stored at an offset (rewritten whole)");
+        super::write::delete_segments(session, loc, old_segments).await;
+        Ok(uploaded.bytes - start_pos)
+    }
+}
+
+/// The first `left` bytes of a file read back, or a failure (never a short end: the file changed meanwhile,
+/// and writing fewer old bytes than the offset would corrupt it).
+struct Exactly<R> {
+    inner: R,
+    left: u64,
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for Exactly<R> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let std::task::Poll::Ready(Ok(())) = polled {
+            let read = (buf.filled().len() - before) as u64;
+            if read == 0 && self.left > 0 {
+                return std::task::Poll::Ready(Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "the stored file is shorter than the restart offset (it changed meanwhile)",
+                )));
+            }
+            self.left -= read.min(self.left);
+        }
+        polled
+    }
+}
+
+/// The old file's segments that the new manifest does not list.
+fn unused_segments(old: Vec<swift::SegmentRef>, kept: &[ManifestEntry]) -> Vec<swift::SegmentRef> {
+    old.into_iter()
+        .filter(|s| {
+            !kept
+                .iter()
+                .filter_map(|k| swift::SegmentRef::parse(&k.path))
+                .any(|k| &k == s)
+        })
+        .collect()
+}

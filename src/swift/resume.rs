@@ -1,0 +1,271 @@
+//! Uploads that continue: a partial upload kept when its client went away, and large objects continued at an
+//! offset (`REST n` + `STOR`, `APPE`), by reusing stored segments rather than sending their bytes again.
+//!
+//! **Partial uploads.** When the client of a segmented upload goes away (its connection reset, or closed
+//! while its control connection was closed too), the segments already stored, the last one ending where the
+//! bytes stopped, are recorded in `<container>_segments/.swiftftp-partial/<key>` (a small JSON object): the
+//! manifest entries and the byte count. No object appears at `<key>`; the record is what a later `SIZE` reports
+//! and what `REST n` + `STOR` (or `APPE`) continues. A record older than [`PARTIAL_TTL`] is ignored and removed
+//! with its segments when next looked at.
+//!
+//! **Continuing an object.** The first `n` bytes come from what is stored: a partial upload's segments, a
+//! Static Large Object's segments (the last one cut with a manifest `range`), or, for a plain object, a
+//! server-side copy of it into the segments container. The new bytes follow as new segments; the manifest is
+//! written last. The content MD5 of such an object is not known (its first part is not read again), so it gets
+//! no `X-Object-Meta-Md5`.
+//!
+//! Not here: the FTP decisions (which offsets are valid, small objects rewritten whole): `ftp/write.rs`.
+
+use super::client::object_url_with;
+use super::error::{Error, Op};
+use super::large::{ManifestEntry, SEGMENTS_SUFFIX};
+use super::{Session, UploadError};
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Where partial upload records live inside `<container>_segments`.
+pub const PARTIAL_FOLDER: &str = ".swiftftp-partial/";
+
+/// How long a partial upload can be resumed.
+pub const PARTIAL_TTL: Duration = Duration::from_secs(7 * 86_400);
+
+/// Whether a source error means the client went away mid-upload (as opposed to a failure worth reporting):
+/// reset, aborted (libunftp's end of data with the control connection closed), broken, cut short.
+pub fn client_gone(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::ConnectionReset
+            | std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::BrokenPipe
+            | std::io::ErrorKind::UnexpectedEof
+    )
+}
+
+/// A partial upload's record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartialUpload {
+    /// The bytes stored so far, in order.
+    pub segments: Vec<ManifestEntry>,
+    /// Their total: where the upload continues.
+    pub bytes: u64,
+    /// The `Content-Type` the object will have.
+    #[serde(default)]
+    pub content_type: Option<String>,
+    /// When it was recorded (seconds since the epoch).
+    pub saved: u64,
+}
+
+impl PartialUpload {
+    fn expired(&self) -> bool {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        now.saturating_sub(self.saved) > PARTIAL_TTL.as_secs()
+    }
+
+    /// The segment objects it holds.
+    pub fn segment_refs(&self) -> Vec<super::SegmentRef> {
+        self.segments
+            .iter()
+            .filter_map(|e| super::SegmentRef::parse(&e.path))
+            .collect()
+    }
+}
+
+fn record_name(key: &str) -> String {
+    format!("{PARTIAL_FOLDER}{key}")
+}
+
+impl Session {
+    /// Records a partial upload of `container/key`.
+    pub(super) async fn save_partial(
+        &self,
+        container: &str,
+        key: &str,
+        segments: &[ManifestEntry],
+        bytes: u64,
+        headers: &[(&str, &str)],
+    ) -> Result<(), Error> {
+        let record = PartialUpload {
+            segments: segments.to_vec(),
+            bytes,
+            content_type: headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("Content-Type"))
+                .map(|(_, v)| (*v).to_owned()),
+            saved: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs(),
+        };
+        let op = Op::PutObject {
+            container: container.to_owned(),
+            key: key.to_owned(),
+        };
+        let body = serde_json::to_vec(&record).map_err(|e| Error::protocol(op, e.to_string()))?;
+        let segments_container = format!("{container}{SEGMENTS_SUFFIX}");
+        self.put_object(
+            &segments_container,
+            &record_name(key),
+            Bytes::from(body),
+            &[("Content-Type", "application/json")],
+        )
+        .await?;
+        tracing::info!(%container, %key, bytes, segments = segments.len(), "partial upload kept for a resume");
+        Ok(())
+    }
+
+    /// The partial upload of `container/key`, if one can be resumed. An expired one is removed (with its
+    /// segments) and is none.
+    pub async fn partial_upload(
+        &self,
+        container: &str,
+        key: &str,
+    ) -> Result<Option<PartialUpload>, Error> {
+        let segments_container = format!("{container}{SEGMENTS_SUFFIX}");
+        let name = record_name(key);
+        let op = Op::GetObject {
+            container: segments_container.clone(),
+            key: name.clone(),
+        };
+        let body = match self
+            .fetch_small(&op, |http, base| {
+                http.get(object_url_with(base, &segments_container, &name, &[]))
+            })
+            .await
+        {
+            Ok(body) => body,
+            Err(e) if e.kind() == super::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let record: PartialUpload =
+            serde_json::from_slice(&body).map_err(|e| Error::protocol(op, e.to_string()))?;
+        if record.expired() {
+            tracing::info!(%container, %key, "removing an expired partial upload");
+            self.forget_partial(container, key, &record, &[]).await;
+            return Ok(None);
+        }
+        Ok(Some(record))
+    }
+
+    /// Deletes a partial upload's record, and its segments except those `still_used` lists (a continued
+    /// upload's manifest names them now).
+    pub async fn forget_partial(
+        &self,
+        container: &str,
+        key: &str,
+        record: &PartialUpload,
+        still_used: &[ManifestEntry],
+    ) {
+        let segments_container = format!("{container}{SEGMENTS_SUFFIX}");
+        if let Err(e) = self
+            .delete_object(&segments_container, &record_name(key))
+            .await
+            && e.kind() != super::ErrorKind::NotFound
+        {
+            tracing::warn!(error = %e, %container, %key, "cannot delete a partial upload's record");
+        }
+        let unused: Vec<super::SegmentRef> = record
+            .segments
+            .iter()
+            .filter(|e| !still_used.iter().any(|u| u.path == e.path))
+            .filter_map(|e| super::SegmentRef::parse(&e.path))
+            .collect();
+        self.delete_segments(unused).await;
+    }
+
+    /// A plain object's bytes as the first segment of its continuation: a server-side copy into
+    /// `<container>_segments/<key>/slo/<id>/base`.
+    pub async fn object_as_segment(
+        &self,
+        container: &str,
+        key: &str,
+        size: u64,
+        etag: &str,
+    ) -> Result<ManifestEntry, UploadError> {
+        let segments_container = format!("{container}{SEGMENTS_SUFFIX}");
+        self.ensure_segments_container(container, &segments_container)
+            .await?;
+        let name = format!("{key}/slo/{}/base", super::large::upload_id());
+        self.copy_object(container, key, &segments_container, &name)
+            .await?;
+        Ok(ManifestEntry {
+            path: format!("/{segments_container}/{name}"),
+            etag: etag.to_owned(),
+            size_bytes: size,
+            range: None,
+        })
+    }
+
+    /// The segments of a Static Large Object as its manifest stores them (ETags, sizes and ranges).
+    pub async fn slo_entries(
+        &self,
+        container: &str,
+        key: &str,
+    ) -> Result<Vec<ManifestEntry>, Error> {
+        self.slo_manifest(container, key).await
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::swift::large::first_bytes_of;
+
+    fn entry(name: &str, size: u64) -> ManifestEntry {
+        ManifestEntry {
+            path: format!("/c_segments/{name}"),
+            etag: "e".into(),
+            size_bytes: size,
+            range: None,
+        }
+    }
+
+    #[test]
+    fn the_first_bytes_of_segments_cut_the_last_one_with_a_range() {
+        let all = [entry("a", 10), entry("b", 10), entry("c", 5)];
+        assert_eq!(first_bytes_of(&all, 0).unwrap(), Vec::new());
+        assert_eq!(first_bytes_of(&all, 10).unwrap(), vec![entry("a", 10)]);
+        let cut = first_bytes_of(&all, 13).unwrap();
+        assert_eq!(cut.len(), 2);
+        assert_eq!(cut[1].range.as_deref(), Some("0-2"));
+        assert_eq!(cut[1].used_bytes(), 3);
+        assert_eq!(first_bytes_of(&all, 25).unwrap().len(), 3);
+        assert_eq!(first_bytes_of(&all, 26), None);
+        // An entry that is a range already is cut within it.
+        let ranged = [ManifestEntry {
+            range: Some("100-199".into()),
+            ..entry("r", 1000)
+        }];
+        let cut = first_bytes_of(&ranged, 50).unwrap();
+        assert_eq!(cut[0].range.as_deref(), Some("100-149"));
+    }
+
+    #[test]
+    fn client_gone_is_told_from_other_failures() {
+        use std::io::{Error, ErrorKind};
+        assert!(client_gone(&Error::from(ErrorKind::ConnectionReset)));
+        assert!(client_gone(&Error::from(ErrorKind::ConnectionAborted)));
+        assert!(!client_gone(&Error::from(ErrorKind::TimedOut)));
+        assert!(!client_gone(&Error::other("tls")));
+    }
+
+    #[test]
+    fn records_read_back() {
+        let record = PartialUpload {
+            segments: vec![entry("a", 10)],
+            bytes: 10,
+            content_type: Some("text/plain".into()),
+            saved: 1,
+        };
+        let json = serde_json::to_vec(&record).unwrap();
+        assert_eq!(
+            serde_json::from_slice::<PartialUpload>(&json).unwrap(),
+            record
+        );
+        assert!(record.expired());
+    }
+}

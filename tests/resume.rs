@@ -1,0 +1,271 @@
+//! Resumed and appended uploads against the real Swift: an lftp upload killed at about 60% continues with
+//! `put -c`, a curl one with `-C -`, both byte-identical and reusing what was stored; `APPE` and `REST n` +
+//! `STOR` on plain, large and small files; refusals (beyond the end, a DLO); a REST offset does not leak into
+//! the next transfer.
+
+use crate::common::swift::Fixture;
+use crate::common::{RawFtp, TempDir, TestGateway, md5_hex, ok, random};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const MIB: usize = 1024 * 1024;
+
+/// Waits until `fx`'s segments container holds at least `n` segments of `key`, then kills `client` (SIGKILL,
+/// like a crash or a pulled cable: the kernel closes its sockets).
+fn kill_when_segments(fx: &Fixture, segments: &Fixture, key: &str, n: usize, mut client: Child) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let stored = segments
+            .names()
+            .iter()
+            .filter(|s| s.starts_with(&format!("{key}/slo/")))
+            .count();
+        if stored >= n {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the upload of {key} did not reach {n} segments"
+        );
+        assert!(
+            client.try_wait().unwrap().is_none(),
+            "the client finished before it could be killed"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    client.kill().unwrap();
+    client.wait().unwrap();
+    let _ = fx;
+}
+
+/// The partial size `SIZE` answers once the gateway has recorded the cut-off upload.
+fn partial_size(gw: &TestGateway, path: &str) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut raw = gw.raw_logged_in();
+        let (code, text) = raw.cmd(&format!("SIZE {path}"));
+        if code == 213 {
+            return text.parse().unwrap();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no partial upload recorded for {path}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The upload ids (`<key>/slo/<id>/…`) the segments of a large object come from.
+fn upload_ids(fx: &Fixture, key: &str) -> Vec<String> {
+    let mut ids: Vec<String> = fx
+        .block_on(fx.session.slo_segments(&fx.container, key))
+        .unwrap()
+        .into_iter()
+        .filter_map(|s| s.key.split('/').rev().nth(1).map(str::to_owned))
+        .collect();
+    ids.dedup();
+    ids
+}
+
+#[test]
+fn an_lftp_upload_killed_at_60_percent_resumes_with_put_c() {
+    let fx = Fixture::new("resume-lftp");
+    let segments = fx.segments();
+    let local = TempDir::new("resume-lftp");
+    let body = random(20 * MIB + 321);
+    let file = local.join("big.bin");
+    std::fs::write(&file, &body).unwrap();
+    let gw = TestGateway::start_with(&["--segment-size", "1M"]);
+    let put = format!(
+        "set net:limit-rate 0:4M; put {} -o {}",
+        file.display(),
+        fx.path("big.bin")
+    );
+    let client = Command::new("lftp")
+        .args(["-e", &format!("{put}; quit"), "-u", "test:tester,testing"])
+        .args(["-p", &gw.addr.port().to_string(), "127.0.0.1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    kill_when_segments(&fx, &segments, "big.bin", 12, client);
+
+    // Nothing is visible at the name; SIZE tells how much is stored.
+    let stored = partial_size(&gw, &fx.path("big.bin"));
+    assert!(
+        stored >= 11 * MIB as u64 && stored < body.len() as u64,
+        "stored {stored}"
+    );
+    assert!(fx.head("big.bin").is_none(), "a partial file is visible");
+
+    ok(
+        gw.lftp(&format!(
+            "put -c {} -o {}",
+            file.display(),
+            fx.path("big.bin")
+        )),
+        "lftp put -c",
+    );
+    assert_eq!(md5_hex(&fx.get("big.bin")), md5_hex(&body));
+    // Continued, not restarted: the first part's segments are the killed upload's.
+    assert_eq!(upload_ids(&fx, "big.bin").len(), 2);
+    // Nothing left over: the record is gone, every segment is the file's.
+    let listed = fx
+        .block_on(fx.session.slo_segments(&fx.container, "big.bin"))
+        .unwrap();
+    let mut names: Vec<String> = listed.into_iter().map(|s| s.key).collect();
+    names.sort();
+    assert_eq!(segments.names(), names);
+}
+
+#[test]
+fn a_curl_upload_killed_midway_resumes_with_c_dash() {
+    let fx = Fixture::new("resume-curl");
+    let segments = fx.segments();
+    let local = TempDir::new("resume-curl");
+    let body = random(12 * MIB + 5);
+    let file = local.join("big.bin");
+    std::fs::write(&file, &body).unwrap();
+    let gw = TestGateway::start_with(&["--segment-size", "1M"]);
+    let url = gw.curl_url(&fx.path("big.bin"));
+    let client = Command::new("curl")
+        .args(["-sS", "--limit-rate", "3M", "-T"])
+        .arg(&file)
+        .arg(&url)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    kill_when_segments(&fx, &segments, "big.bin", 6, client);
+    let stored = partial_size(&gw, &fx.path("big.bin"));
+    assert!(stored > 0 && stored < body.len() as u64, "stored {stored}");
+    assert!(fx.head("big.bin").is_none(), "a partial file is visible");
+
+    let out = Command::new("curl")
+        .args(["-sS", "-C", "-", "-T"])
+        .arg(&file)
+        .arg(&url)
+        .output()
+        .unwrap();
+    ok(out, "curl -C - -T");
+    assert_eq!(md5_hex(&fx.get("big.bin")), md5_hex(&body));
+    assert_eq!(upload_ids(&fx, "big.bin").len(), 2);
+}
+
+#[test]
+fn appe_and_rest_stor_continue_files_of_every_kind() {
+    let fx = Fixture::new("appe");
+    let segments = fx.segments();
+    fx.put("log.txt", "hello ");
+    fx.put("abc.txt", "abcdef");
+    let big_plain = random(9 * MIB + 7);
+    fx.put("plain.bin", big_plain.clone());
+    fx.put("parts/0", "aaa");
+    let manifest = format!("{}/parts/", fx.container);
+    fx.put_with("dlo", "", &[("X-Object-Manifest", manifest.as_str())]);
+    let gw = TestGateway::start_with(&["--segment-size", "1M"]);
+
+    // curl --append: APPE to a small file, rewritten whole (plain, its ETag the MD5 of all of it).
+    let local = TempDir::new("appe");
+    std::fs::write(local.join("more.txt"), "world").unwrap();
+    let out = Command::new("curl")
+        .args(["-sS", "--append", "-T"])
+        .arg(local.join("more.txt"))
+        .arg(gw.curl_url(&fx.path("log.txt")))
+        .output()
+        .unwrap();
+    ok(out, "curl --append");
+    assert_eq!(fx.get("log.txt"), b"hello world");
+    assert_eq!(
+        fx.head("log.txt").unwrap().etag.as_deref(),
+        Some(md5_hex(b"hello world").as_str())
+    );
+
+    let mut raw = gw.raw_logged_in();
+    // REST inside a file: the rest is replaced.
+    assert_eq!(raw.cmd("REST 3").0, 350);
+    assert_eq!(
+        raw.upload(&format!("STOR {}", fx.path("abc.txt")), b"XY"),
+        226
+    );
+    assert_eq!(fx.get("abc.txt"), b"abcXY");
+    // Beyond the end, or nothing there: refused, nothing written.
+    assert_eq!(raw.cmd("REST 100").0, 350);
+    assert_eq!(
+        raw.upload(&format!("STOR {}", fx.path("abc.txt")), b"zz"),
+        550
+    );
+    assert_eq!(fx.get("abc.txt"), b"abcXY");
+    assert_eq!(raw.cmd("REST 5").0, 350);
+    assert_eq!(
+        raw.upload(&format!("STOR {}", fx.path("none.txt")), b"zz"),
+        550
+    );
+    assert!(fx.head("none.txt").is_none());
+
+    // A big plain file: it becomes the first segment (server-side copy), the new bytes follow.
+    let tail = random(MIB + 3);
+    assert_eq!(
+        raw.upload(&format!("APPE {}", fx.path("plain.bin")), &tail),
+        226
+    );
+    let mut expected = big_plain.clone();
+    expected.extend_from_slice(&tail);
+    assert_eq!(md5_hex(&fx.get("plain.bin")), md5_hex(&expected));
+    assert!(fx.head("plain.bin").unwrap().static_large_object);
+
+    // A Static Large Object continued inside its last segments: cut there, the unused segments deleted.
+    let cut = 9 * MIB + MIB / 2;
+    let tail2 = random(700_000);
+    assert_eq!(raw.cmd(&format!("REST {cut}")).0, 350);
+    assert_eq!(
+        raw.upload(&format!("STOR {}", fx.path("plain.bin")), &tail2),
+        226
+    );
+    let mut expected2 = expected[..cut].to_vec();
+    expected2.extend_from_slice(&tail2);
+    assert_eq!(md5_hex(&fx.get("plain.bin")), md5_hex(&expected2));
+    let mut listed: Vec<String> = fx
+        .block_on(fx.session.slo_segments(&fx.container, "plain.bin"))
+        .unwrap()
+        .into_iter()
+        .map(|s| s.key)
+        .collect();
+    listed.sort();
+    listed.dedup();
+    assert_eq!(segments.names(), listed, "no unused segment is left");
+
+    // A DLO cannot be continued: refused with a reason, unchanged.
+    let (code, text) = {
+        let mut data = raw.data();
+        raw.send(&format!("APPE {}", fx.path("dlo")));
+        let first = raw.reply();
+        if first.0 == 150 {
+            use std::io::Write;
+            data.write_all(b"more").unwrap();
+            drop(data);
+            raw.reply()
+        } else {
+            first
+        }
+    };
+    assert_eq!(code, 502, "{text}");
+    assert!(text.contains("Dynamic Large Object"), "{text}");
+    assert_eq!(fx.get("dlo"), b"aaa");
+}
+
+#[test]
+fn a_rest_offset_applies_to_the_next_transfer_only() {
+    let fx = Fixture::new("rest-leak");
+    let gw = TestGateway::start();
+    let mut raw = RawFtp::logged_in(gw.addr);
+    assert_eq!(raw.cmd("REST 5").0, 350);
+    // A transfer that fails: the offset is used up all the same.
+    let (replies, _) = raw.transfer(&format!("RETR {}", fx.path("missing")));
+    assert_eq!(replies.last().unwrap().0, 550);
+    assert_eq!(
+        raw.upload(&format!("STOR {}", fx.path("new.txt")), b"whole file"),
+        226
+    );
+    assert_eq!(fx.get("new.txt"), b"whole file");
+}
