@@ -53,8 +53,9 @@ fn session_basics_answer() {
         "UTF8",
         "SIZE",
         "MDTM",
-        "MLST",
+        "MLST type*;size*;modify*;",
         "MLSD",
+        "MFMT",
         "EPSV",
         "REST STREAM",
     ] {

@@ -195,13 +195,13 @@ fn a_dynamic_large_object_is_renamed_as_a_manifest() {
     assert!(fx.head("big").is_none());
 }
 
-/// A tree of `n` files in 10 folders, with a marker for `tree`, a `tree/d5/poison` file and an ftp-cloudfs DLO
+/// A tree of `n` files in 10 folders, with a marker for `tree`, a `tree/a-poison` file and an ftp-cloudfs DLO
 /// (`tree/big` whose segments are `tree/big.part/…`): the names, sorted.
 fn make_tree(fx: &Fixture, n: usize) -> Vec<String> {
     let mut keys: Vec<String> = (0..n)
         .map(|i| format!("tree/d{}/f{i:05}", i % 10))
         .collect();
-    keys.push("tree/d5/poison".to_owned());
+    keys.push("tree/a-poison".to_owned());
     fx.put_many(keys.clone(), b"0123456789", 32);
     fx.put_with("tree", "", &[("Content-Type", "application/directory")]);
     fx.put("tree/big.part/000", "hello ");
@@ -246,10 +246,10 @@ fn a_directory_of_2000_files_moves_in_one_command_and_failures_leave_the_source_
     drop(raw);
     drop(limited);
 
-    // One copy fails midway (Swift says 404 for its source): the copies made are taken back.
+    // One copy fails (Swift says 404 for its source, which sorts early): the copies made are taken back.
     let proxy = FaultProxy::start(swift_addr());
     let faulty = TestGateway::start_with(&["-a", &proxy.auth_url()]);
-    proxy.corrupt(b"tree/d5/poison", b"tree/d5/poisoN");
+    proxy.corrupt(b"tree/a-poison", b"tree/a-poisoN");
     let mut raw = faulty.raw_logged_in();
     let (code, text) = rename(&mut raw, &fx.path("tree"), &fx.path("failed"));
     assert_eq!(code, 550, "{text}");

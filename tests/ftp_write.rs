@@ -139,19 +139,19 @@ fn dele_removes_files_only() {
 }
 
 #[test]
-fn appe_rest_and_stale_offsets_never_overwrite() {
+fn appe_and_rest_continue_files_and_stale_offsets_never_reach_an_upload() {
     let fx = Fixture::new("offsets");
     fx.put("keep.txt", "original");
     let gw = TestGateway::start();
     let mut raw = gw.raw_logged_in();
     assert_eq!(raw.cmd("TYPE I").0, 200);
 
-    // APPE to a non-empty file would need a write at an offset: refused, the file intact.
+    // APPE appends (tests/resume.rs has the large files and the resumes).
     assert_eq!(
         raw.upload(&format!("APPE {}", fx.path("keep.txt")), b" more"),
-        502
+        226
     );
-    assert_eq!(fx.get("keep.txt"), b"original");
+    assert_eq!(fx.get("keep.txt"), b"original more");
     // APPE to a new file is a plain upload.
     assert_eq!(
         raw.upload(&format!("APPE {}", fx.path("new.txt")), b"fresh"),
@@ -159,40 +159,22 @@ fn appe_rest_and_stale_offsets_never_overwrite() {
     );
     assert_eq!(fx.get("new.txt"), b"fresh");
 
-    // REST + STOR: refused, intact.
-    assert_eq!(raw.cmd("REST 3").0, 350);
-    assert_eq!(
-        raw.upload(&format!("STOR {}", fx.path("keep.txt")), b"xx"),
-        502
-    );
-    assert_eq!(fx.get("keep.txt"), b"original");
-
-    // A stale REST (libunftp keeps it after a failed RETR) reaches the next STOR: refused, intact.
+    // A REST used by a failed RETR is gone: the next STOR writes the whole file.
     assert_eq!(raw.cmd("REST 5").0, 350);
     let (replies, _) = raw.transfer(&format!("RETR {}", fx.path("missing")));
     assert_eq!(replies.last().unwrap().0, 550);
     assert_eq!(
         raw.upload(&format!("STOR {}", fx.path("keep.txt")), b"yy"),
-        502
+        226
     );
-    assert_eq!(fx.get("keep.txt"), b"original");
-    // libunftp keeps that offset until a transfer succeeds: `REST 0` clears it.
-    assert_eq!(
-        raw.upload(&format!("STOR {}", fx.path("other.txt")), b"zz"),
-        502
-    );
+    assert_eq!(fx.get("keep.txt"), b"yy");
+    // REST 0 is an ordinary upload.
     assert_eq!(raw.cmd("REST 0").0, 350);
-
-    // STOU stores under a fresh unique name in the current directory.
-    assert_eq!(raw.cmd(&format!("CWD {}", fx.path(""))).0, 250);
-    assert_eq!(raw.upload("STOU", b"unique"), 226);
-    let names = fx.names();
-    assert_eq!(names.len(), 3, "{names:?}");
-    let unique = names
-        .iter()
-        .find(|n| *n != "keep.txt" && *n != "new.txt")
-        .unwrap();
-    assert_eq!(fx.get(unique), b"unique");
+    assert_eq!(
+        raw.upload(&format!("STOR {}", fx.path("keep.txt")), b"zz"),
+        226
+    );
+    assert_eq!(fx.get("keep.txt"), b"zz");
 }
 
 #[test]

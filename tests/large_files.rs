@@ -137,7 +137,7 @@ fn overwrite_delete_and_rename_keep_exactly_the_segments_in_use() {
 }
 
 #[test]
-fn a_client_reset_mid_upload_leaves_no_segment_and_the_old_file_whole() {
+fn a_client_reset_mid_upload_shows_no_file_and_the_old_file_stays_whole() {
     let fx = Fixture::new("sloreset");
     fx.put("kept.bin", "old content");
     let gw = gateway();
@@ -155,10 +155,17 @@ fn a_client_reset_mid_upload_leaves_no_segment_and_the_old_file_whole() {
         drop(data);
         assert_eq!(raw.reply().0, 426, "{key}");
     }
-    let segments = fx.segments();
-    segments_become(&segments, 0);
+    // Nothing is visible; the new file's bytes are kept as a partial upload (SIZE tells, DELE discards it),
+    // the overwrite's are not.
     assert_eq!(fx.names(), ["kept.bin"]);
     assert_eq!(fx.get("kept.bin"), b"old content");
+    let (code, size) = raw.cmd(&format!("SIZE {}", fx.path("new.bin")));
+    assert_eq!(code, 213);
+    assert!(size.parse::<usize>().unwrap() >= 2 * MIB, "{size}");
+    assert_eq!(raw.cmd(&format!("DELE {}", fx.path("new.bin"))).0, 250);
+    assert_eq!(raw.cmd(&format!("SIZE {}", fx.path("new.bin"))).0, 550);
+    let segments = fx.segments();
+    segments_become(&segments, 0);
 }
 
 #[test]

@@ -7,14 +7,19 @@
 //! | `LIST`, `NLST`, `MLSD`, `STAT path` | account listing, or container listing with `prefix` + `delimiter=/`, paged |
 //! | `SIZE`, `MDTM`, `MLST` | `HEAD` (plus the prefix probe, so a directory wins over a same-named file) |
 //! | `RETR` (after `REST n`) | streamed `GET` (with `Range: bytes=n-`) |
-//! | `STOR` (and `APPE`/`STOU` to a new name) | one streamed, chunked `PUT`, MD5 checked against the ETag |
+//! | `STOR` (and `STOU`) | one streamed `PUT`, or a Static Large Object's segments and manifest; MD5 checked against the ETags |
+//! | `REST n` + `STOR`, `APPE` | the first `n` bytes kept (segments reused, a partial upload continued), the new ones after |
+//! | `MFMT` | metadata `POST`: `X-Object-Meta-Mtime` and a `Content-Type` parameter listings carry |
+//! | `SITE ACL/PUBLIC/UNLISTED/PRIVATE/QUOTA` | container `HEAD`/`POST` (`X-Container-Read`), account `HEAD` |
 //! | `MKD`, `RMD` | `PUT`/`DELETE` of a container, or of an `application/directory` marker |
 //! | `DELE` | `DELETE` (a Static Large Object with its segments) |
-//! | `RNFR`/`RNTO` | server-side copy, then `DELETE` of the source |
+//! | `RNFR`/`RNTO` | server-side copy, then `DELETE` of the source (every object under a directory or container) |
 //!
 //! Files: `location.rs` (path → container/object), `listing.rs` (Swift entries → directory entries and LIST
 //! lines), `storage.rs` (the `StorageBackend` and the read path), `write.rs` (STOR, MKD, RMD, DELE),
-//! `rename.rs` (RNFR/RNTO), `auth.rs` (login), `error.rs` (the one error → reply map), `transfers.rs` (transfers
+//! `rename.rs` (RNFR/RNTO) and `rename_tree.rs` (directories with content), `resume.rs` (uploads at an offset),
+//! `mtime.rs` (MFMT and the times listings show), `site.rs` (SITE commands), `policy.rs` (`--storage-policy`),
+//! `auth.rs` (login), `error.rs` (the one error → reply map), `transfers.rs` (transfers
 //! in flight, for the graceful shutdown), `listing_cache.rs` (listings and DLO sizes, cached per user), `limits.rs`
 //! (brute-force lockout, sessions per user).
 //!

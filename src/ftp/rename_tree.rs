@@ -26,8 +26,8 @@ use futures_util::{StreamExt, TryStreamExt};
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// Server-side copies (and later deletes) in flight at once for one rename.
-pub(super) const COPY_CONCURRENCY: usize = 8;
+/// Server-side copies (and later deletes) in flight at once for one rename (Swift does the work).
+pub(super) const COPY_CONCURRENCY: usize = 16;
 
 /// A tree: every object of `container` whose name starts with `prefix` (`""`: the whole container), plus the
 /// directory's own marker object `marker` (`dir` beside `dir/…`), when it has one.

@@ -615,7 +615,7 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
     }
 
     fn supported_features(&self) -> u32 {
-        // REST for downloads. libunftp applies REST to uploads too; `put` refuses any offset (`write.rs`).
+        // REST for downloads and uploads (`resume.rs` continues files), SITE MD5 and its kin, MFMT.
         FEATURE_RESTART | FEATURE_SITEMD5 | FEATURE_MFMT
     }
 
@@ -639,7 +639,7 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
             head.content_md5()
                 .map(str::to_owned)
                 .ok_or(FtpError::NotImplemented(
-                    "no MD5 is known for this large object (it was not written by swiftftp)",
+                    "no MD5 is stored for this large file (written by another tool, or continued at an offset)",
                 ))
         })
         .await

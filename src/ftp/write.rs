@@ -8,7 +8,7 @@
 //! - **MKD** creates a container at the top level and an `application/directory` marker below; it is idempotent,
 //!   and refuses to turn a file into a directory.
 //! - **RMD** removes an empty container or the marker(s) of an empty directory; it never deletes recursively.
-//! - **DELE** removes files only; a Static Large Object goes with its segments (`multipart-manifest=delete`,
+//! - **DELE** removes files only (and a partial upload of the name, `swift/resume.rs`); a Static Large Object goes with its segments (`multipart-manifest=delete`,
 //!   whose report is checked), a Dynamic Large Object with the segments under its own folder prefix.
 //! - **Overwriting** a large object deletes its old segments once the new object is in place.
 //!
@@ -210,7 +210,15 @@ impl SwiftStorage {
         let probe = self.probe(session, container, key).await?;
         let head = match &probe.head {
             _ if probe.is_dir() => return Err(FtpError::NotAFile(loc.clone())),
-            None => return Err(FtpError::NotFound(loc.clone())),
+            // A partial upload (what `SIZE` shows for the name) is discarded by DELE like a file.
+            None => match session.partial_upload(container, key).await {
+                Ok(Some(partial)) => {
+                    session.forget_partial(container, key, &partial, &[]).await;
+                    tracing::info!(path = %loc, "deleted a partial upload");
+                    return Ok(());
+                }
+                _ => return Err(FtpError::NotFound(loc.clone())),
+            },
             Some(head) => head,
         };
         if head.static_large_object {

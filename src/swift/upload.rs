@@ -237,14 +237,24 @@ impl Session {
         // The end of the source also starts the clock for Swift's answer (see `answer_deadline`).
         let (ended_tx, ended_rx) = tokio::sync::oneshot::channel::<()>();
         let ended_tx = Mutex::new(Some(ended_tx));
-        let end = futures_util::stream::poll_fn(move |_| {
+        let source_ended = Arc::new(move || {
             at_end.lock().unwrap_or_else(|e| e.into_inner()).take();
             if let Some(tx) = ended_tx.lock().unwrap_or_else(|e| e.into_inner()).take() {
                 let _ = tx.send(());
             }
+        });
+        let at_source_end = Arc::clone(&source_ended);
+        let end = futures_util::stream::poll_fn(move |_| {
+            at_source_end();
             std::task::Poll::Ready(None::<std::io::Result<Bytes>>)
         });
         let stream = stream.chain(end);
+        // A body of declared length is not polled past its last byte by hyper: its end is where its length is.
+        let declared: Option<u64> = headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("Content-Length"))
+            .and_then(|(_, v)| v.parse().ok());
+        let mut handed = 0u64;
         // Stamped when a chunk goes to hyper, cleared when hyper asks for the next one.
         let held: Held = Arc::new(Mutex::new(None));
         let stamp = Arc::clone(&held);
@@ -252,8 +262,14 @@ impl Session {
         let stream = futures_util::stream::poll_fn(move |cx| {
             *stamp.lock().unwrap_or_else(|e| e.into_inner()) = None;
             let next = stream.as_mut().poll_next_unpin(cx);
-            if let std::task::Poll::Ready(Some(Ok(_))) = &next {
-                *stamp.lock().unwrap_or_else(|e| e.into_inner()) = Some(std::time::Instant::now());
+            if let std::task::Poll::Ready(Some(Ok(chunk))) = &next {
+                handed += chunk.len() as u64;
+                if Some(handed) == declared {
+                    source_ended();
+                } else {
+                    *stamp.lock().unwrap_or_else(|e| e.into_inner()) =
+                        Some(std::time::Instant::now());
+                }
             }
             next
         });

@@ -185,7 +185,9 @@ where
             Some(command) = data_cmd_rx.recv() => {
                 // swiftftp patch: a REST offset applies to the transfer that follows it, whatever its outcome
                 // (it was reset only on success, and leaked into the next transfer after a failed one).
-                let start_pos = std::mem::take(&mut session_arc.lock().await.start_pos);
+                // (The session stays locked during the transfer, as in 0.24.)
+                let mut session = session_arc.lock().await;
+                let start_pos = std::mem::take(&mut session.start_pos);
                 self.handle_incoming(DataChanMsg::ExternalCommand(command), start_pos).await;
             },
             Some(_) = data_abort_rx.recv() => {
