@@ -8,11 +8,14 @@
 # Writing: `lftp mirror -R` of a tree (nested directories, 1,000 small files, a 2 GiB file (E2E_WRITE_MB), names
 # with spaces and non-ASCII characters, an empty directory) into a new container, checked through the Swift API
 # (objects and directory markers), then `mirror` back into a new folder: identical bytes and directories. Then
-# lftp renames, deletes and the refusals (non-empty RMD, a file at the top level).
+# lftp renames (a file, an empty and a non-empty directory), deletes and the refusals (non-empty RMD, a file at
+# the top level).
 # Keystone (needs tests/keystone-lab.sh start): lftp and curl log in through v3 (PROJECT/USER, domains, an
 # application credential) and v2.0 (TENANT.USER, a tenant with a space, a `\` separator), upload, list, download.
 # Large files: a gateway with 4 MiB segments takes a 20 MiB file from lftp and from curl; both come back
 # identical, are Static Large Objects of 6 segments, XMD5/MD5 answer the true MD5, DELE leaves no segment.
+# Beyond ftp-cloudfs: lftp mirror -R keeps file times (MFMT), lftp mv moves a folder, curl continues an upload it
+# cut itself (--max-time, then -C -), SITE PUBLIC/PRIVATE change what an anonymous HTTP read gets.
 # Metrics: curl reads /metrics before and after two curl downloads (logins and bytes counters move, libunftp's
 # series are there) and /health. Last, SIGTERM exits cleanly.
 #
@@ -41,6 +44,8 @@ cleanup() {
     swift_delete_container "${wcontainer}_segments"
     swift_delete_container "e2e-$$-large"
     swift_delete_container "e2e-$$-large_segments"
+    swift_delete_container "e2e-$$-beyond"
+    swift_delete_container "e2e-$$-beyond_segments"
   fi
   rm -rf "$work"
 }
@@ -165,11 +170,11 @@ rm -f "$up/a/huge.bin" "$work/down/a/huge.bin"
 
 say "lftp renames, deletes and refusals"
 lftp_do "cd '/$wcontainer'; mv 'spaced dir/file with spaces.txt' 'a/renamed ☺.txt'; mv a/b/c/mid.bin 'empty dir'; \
-  mkdir 'new empty'; mv 'new empty' 'renamed empty'; mv 'ünï ☺' 'moved dir' || echo mv-refused; \
-  rm many/f0001.txt; rmdir 'ünï ☺' || echo rmdir-refused; rm 'ünï ☺/fïlé ✓.txt'; rmdir 'ünï ☺'; \
+  mkdir 'new empty'; mv 'new empty' 'renamed empty'; mv 'ünï ☺' 'moved dir'; \
+  rm many/f0001.txt; rmdir 'moved dir' || echo rmdir-refused; rm 'moved dir/fïlé ✓.txt'; rmdir 'moved dir'; \
   put $work/up/zero.bin -o /toplevel.bin || echo top-refused" \
   >"$work/ops.log" 2>&1 || { cat "$work/ops.log" >&2; die "lftp operations"; }
-for refused in mv-refused rmdir-refused top-refused; do
+for refused in rmdir-refused top-refused; do
   grep -q "$refused" "$work/ops.log" || { cat "$work/ops.log" >&2; die "no $refused"; }
 done
 curl -fsS -H "X-Auth-Token: $SWIFT_TOKEN" "$SWIFT_URL/$(urlpath "$wcontainer")?format=plain" >"$work/after.txt"
@@ -177,7 +182,7 @@ for want in "a/renamed ☺.txt" "empty dir/mid.bin" "renamed empty"; do
   grep -qxF "$want" "$work/after.txt" || die "expected $want after the operations"
 done
 for gone in "spaced dir/file with spaces.txt" "a/b/c/mid.bin" "many/f0001.txt" "ünï ☺" "moved dir" \
-  "new empty" "ünï ☺/fïlé ✓.txt"; do
+  "new empty" "ünï ☺/fïlé ✓.txt" "moved dir/fïlé ✓.txt"; do
   ! grep -qxF "$gone" "$work/after.txt" || die "$gone should be gone"
 done
 curl -fsS -o /dev/null -H "X-Auth-Token: $SWIFT_TOKEN" "$SWIFT_URL/toplevel.bin" 2>/dev/null &&
@@ -245,6 +250,34 @@ curl -fsS -o /dev/null -Q "DELE /$lc/lftp.bin" -Q "DELE /$lc/curl.bin" -Q "RMD /
 segs=$(curl -fsS -H "X-Auth-Token: $SWIFT_TOKEN" "$SWIFT_URL/${lc}_segments" | wc -l)
 [ "$segs" = 0 ] || die "$segs segments left after DELE"
 swift_delete_container "${lc}_segments"
+
+say "beyond ftp-cloudfs: mirror keeps times, mv of a folder, curl resumes a cut upload, SITE PUBLIC/PRIVATE"
+bc="e2e-$$-beyond"
+mkdir -p "$work/times/sub"
+for i in $(seq 1 30); do printf 'file %s\n' "$i" >"$work/times/sub/f$i.txt"; done
+TZ=UTC touch -d '2020-02-03 04:05:06' "$work/times/sub/f7.txt"
+lftp -e "set net:max-retries 1; set cmd:fail-exit yes; mkdir '/$bc'; mirror -R --no-perms $work/times '/$bc/tree'; \
+  mv '/$bc/tree' '/$bc/moved'; quit" -u "$LAB_USER,$LAB_KEY" -p "$LG_PORT" 127.0.0.1 >"$work/beyond.log" 2>&1 ||
+  { cat "$work/beyond.log" >&2; die "lftp mirror + mv"; }
+listed=$(curl -fsS -H "X-Auth-Token: $SWIFT_TOKEN" "$SWIFT_URL/$bc")
+[ "$(grep -c '^moved/sub/f' <<<"$listed")" = 30 ] || die "mv: expected 30 files under moved/: $listed"
+! grep -q '^tree' <<<"$listed" || die "mv left the old folder: $listed"
+curl -fsS -I -H "X-Auth-Token: $SWIFT_TOKEN" "$SWIFT_URL/$bc/moved/sub/f7.txt" | tr -d '\r' |
+  grep -qi '^x-object-meta-mtime: 1580702706$' || die "the mirrored time was not kept"
+head -c $((12 * 1024 * 1024)) /dev/urandom >"$work/cut.bin"
+# curl gives up after 3 s at 2 MB/s (its own timeout closes both connections), then continues with -C -.
+curl -sS --limit-rate 2M --max-time 3 -T "$work/cut.bin" "$lg_url/$bc/cut.bin" 2>/dev/null && die "the cut upload finished"
+curl -fsS -C - -T "$work/cut.bin" "$lg_url/$bc/cut.bin" || die "curl -C - did not continue the upload"
+curl -fsS -o "$work/cut.back" "$lg_url/$bc/cut.bin" || die "download of the resumed file"
+cmp "$work/cut.bin" "$work/cut.back" || die "the resumed upload came back different"
+curl -fsS -o /dev/null -Q "SITE PUBLIC /$bc" "$lg_url/" || die "SITE PUBLIC"
+anon=$(curl -s -o /dev/null -w '%{http_code}' "$SWIFT_URL/$bc/moved/sub/f1.txt")
+[ "$anon" = 200 ] || die "a public container refused an anonymous read ($anon)"
+curl -fsS -o /dev/null -Q "SITE PRIVATE /$bc" "$lg_url/" || die "SITE PRIVATE"
+anon=$(curl -s -o /dev/null -w '%{http_code}' "$SWIFT_URL/$bc/moved/sub/f1.txt")
+[ "$anon" = 401 ] || die "a private container answered an anonymous read with $anon"
+swift_delete_container "$bc"
+swift_delete_container "${bc}_segments"
 kill -TERM "$LG_PID"; wait "$LG_PID" 2>/dev/null || true
 
 say "metrics and health with curl"
