@@ -131,6 +131,20 @@ impl SwiftStorage {
                 {
                     session.delete_segments(vec![seg]).await;
                 }
+                // Cut off again: the new record replaced the old one, whose segments past the offset no
+                // record names any more.
+                if let Some(old) = &partial
+                    && let Ok(Some(now)) = session.partial_upload(container, key).await
+                    && now != *old
+                {
+                    let unused: Vec<swift::SegmentRef> = old
+                        .segments
+                        .iter()
+                        .filter(|e| !now.segments.iter().any(|n| n.path == e.path))
+                        .filter_map(|e| swift::SegmentRef::parse(&e.path))
+                        .collect();
+                    session.delete_segments(unused).await;
+                }
                 Err(e.into())
             }
         }
