@@ -158,6 +158,7 @@ impl Shared {
                 .min(info.max_file_size)
                 .max(crate::config::MIN_SEGMENT_SIZE),
             max_segments: info.max_manifest_segments,
+            min_segment_size: info.min_segment_size,
         }
     }
 

@@ -191,11 +191,7 @@ impl SwiftStorage {
     ) -> Result<Location, FtpError> {
         let is_dir = match to {
             Location::Root => true,
-            Location::Container(container) => match session.head_container(container).await {
-                Ok(_) => true,
-                Err(e) if e.kind() == swift::ErrorKind::NotFound => false,
-                Err(e) => return Err(e.into()),
-            },
+            Location::Container(container) => container_exists(session, container).await?,
             Location::Object { container, key } => {
                 match self.probe(session, container, key).await {
                     Ok(probe) => probe.is_dir(),
@@ -270,11 +266,7 @@ impl SwiftStorage {
     ) -> Result<(), FtpError> {
         let exists = match to {
             Location::Root => true,
-            Location::Container(c) => match session.head_container(c).await {
-                Ok(_) => true,
-                Err(e) if e.kind() == swift::ErrorKind::NotFound => false,
-                Err(e) => return Err(e.into()),
-            },
+            Location::Container(c) => container_exists(session, c).await?,
             Location::Object { container, key } => {
                 self.probe(session, container, key).await?.exists()
             }
@@ -349,4 +341,13 @@ fn refuse_segments(from: &Location, container: &str) -> Result<(), FtpError> {
         });
     }
     Ok(())
+}
+
+/// Whether `container` exists (a `HEAD`).
+async fn container_exists(session: &swift::Session, container: &str) -> Result<bool, FtpError> {
+    match session.head_container(container).await {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == swift::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e.into()),
+    }
 }

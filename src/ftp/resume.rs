@@ -101,6 +101,17 @@ impl SwiftStorage {
             }
         };
 
+        // Every kept piece sits before new segments: each must be as large as the cluster requires.
+        if kept.iter().any(|e| e.used_bytes() < plan.min_segment_size) {
+            if let Some(base) = &copied_base
+                && let Some(seg) = swift::SegmentRef::parse(&base.path)
+            {
+                session.delete_segments(vec![seg]).await;
+            }
+            return Err(FtpError::NotImplemented(
+                "cannot continue the file at this offset: the cluster's min_segment_size is larger than a piece it leaves; upload the file whole",
+            ));
+        }
         let keep_partial = probe.head.is_none();
         let result = session
             .upload_after(

@@ -453,10 +453,24 @@ impl Session {
         let op = Op::PutContainer {
             container: container.to_owned(),
         };
-        self.send(&op, Replay::Retry, |http, base| {
+        self.send_headers(&op, reqwest::Method::PUT, headers, |base| {
+            container_url(base, container)
+        })
+        .await
+    }
+
+    /// A body-less request of `method` to the URL `url` makes from the storage URL, carrying `headers`.
+    async fn send_headers(
+        &self,
+        op: &Op,
+        method: reqwest::Method,
+        headers: &[(&str, &str)],
+        url: impl Fn(&Url) -> Url,
+    ) -> Result<(), Error> {
+        self.send(op, Replay::Retry, |http, base| {
             headers
                 .iter()
-                .fold(http.put(container_url(base, container)), |r, (k, v)| {
+                .fold(http.request(method.clone(), url(base)), |r, (k, v)| {
                     r.header(*k, *v)
                 })
         })
@@ -476,15 +490,10 @@ impl Session {
             container: container.to_owned(),
             key: key.to_owned(),
         };
-        self.send(&op, Replay::Retry, |http, base| {
-            headers
-                .iter()
-                .fold(http.post(object_url(base, container, key)), |r, (k, v)| {
-                    r.header(*k, *v)
-                })
+        self.send_headers(&op, reqwest::Method::POST, headers, |base| {
+            object_url(base, container, key)
         })
-        .await?;
-        Ok(())
+        .await
     }
 
     /// `POST` of a container: sets (or, with `X-Remove-…` headers, removes) metadata and ACLs, leaving the rest.
@@ -496,15 +505,10 @@ impl Session {
         let op = Op::PostContainer {
             container: container.to_owned(),
         };
-        self.send(&op, Replay::Retry, |http, base| {
-            headers
-                .iter()
-                .fold(http.post(container_url(base, container)), |r, (k, v)| {
-                    r.header(*k, *v)
-                })
+        self.send_headers(&op, reqwest::Method::POST, headers, |base| {
+            container_url(base, container)
         })
-        .await?;
-        Ok(())
+        .await
     }
 
     /// `HEAD` of the account: its usage and quota.

@@ -68,6 +68,8 @@ pub struct SegmentPlan {
     pub segment_size: u64,
     /// Most segments one manifest may list (the cluster's `max_manifest_segments`).
     pub max_segments: usize,
+    /// The smallest segment Swift takes before the last one (the cluster's `min_segment_size`).
+    pub min_segment_size: u64,
 }
 
 /// One object a large object is made of.
@@ -416,6 +418,20 @@ impl Session {
             let bytes = kept_bytes + streamed.bytes;
             if let Some(gone) = streamed.interrupted {
                 if keep_partial && streamed.bytes > 0 {
+                    // A last segment below the cluster's minimum could not sit in the middle of the continued
+                    // manifest: it is left out (and deleted), the upload continues from before it.
+                    let mut manifest = manifest;
+                    let mut bytes = bytes;
+                    if let Some(last) = manifest.last()
+                        && last.used_bytes() < plan.min_segment_size
+                        && manifest.len() > kept.len()
+                        && let Some(short) = manifest.pop()
+                    {
+                        bytes -= short.used_bytes();
+                        if let Some(seg) = split_path(&short.path) {
+                            self.delete_segments(vec![seg]).await;
+                        }
+                    }
                     self.save_partial(container, key, &manifest, bytes, headers)
                         .await?;
                 }

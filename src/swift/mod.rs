@@ -154,17 +154,7 @@ const CONTAINER_SETTINGS: [&str; 7] = [
 
 impl ContainerHead {
     fn from_headers(h: &HeaderMap) -> Self {
-        let settings = h
-            .iter()
-            .filter(|(name, _)| {
-                CONTAINER_SETTINGS
-                    .iter()
-                    .any(|p| name.as_str().starts_with(p))
-            })
-            .filter_map(|(name, value)| {
-                Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
-            })
-            .collect();
+        let settings = headers_named(h, &CONTAINER_SETTINGS);
         Self {
             count: header_u64(h, "X-Container-Object-Count").unwrap_or(0),
             bytes: header_u64(h, "X-Container-Bytes-Used").unwrap_or(0),
@@ -231,19 +221,19 @@ impl ObjectHead {
             static_large_object: header_str(h, "X-Static-Large-Object")
                 .is_some_and(|v| v.eq_ignore_ascii_case("true")),
             meta_md5: header_str(h, large::MD5_META).map(str::to_owned),
-            kept_on_post: h
-                .iter()
-                .filter(|(name, _)| {
-                    OBJECT_POST_HEADERS
-                        .iter()
-                        .any(|p| name.as_str().starts_with(p))
-                })
-                .filter_map(|(name, value)| {
-                    Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
-                })
-                .collect(),
+            kept_on_post: headers_named(h, &OBJECT_POST_HEADERS),
         }
     }
+}
+
+/// The headers whose (lower-case) names start with one of `prefixes`, as `(name, value)` pairs ready to send.
+fn headers_named(h: &HeaderMap, prefixes: &[&str]) -> Vec<(String, String)> {
+    h.iter()
+        .filter(|(name, _)| prefixes.iter().any(|p| name.as_str().starts_with(p)))
+        .filter_map(|(name, value)| {
+            Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
+        })
+        .collect()
 }
 
 /// The cluster's limits, from `/info` (with Swift's defaults where a key is missing).
@@ -259,6 +249,8 @@ pub struct Info {
     pub container_listing_limit: u64,
     /// Most segments one Static Large Object manifest may list.
     pub max_manifest_segments: usize,
+    /// The smallest segment a manifest may list before its last one.
+    pub min_segment_size: u64,
     /// The storage policies' names and aliases (empty when `/info` does not list them).
     pub policies: Vec<String>,
 }
@@ -271,6 +263,7 @@ impl Default for Info {
             max_container_name_length: 256,
             container_listing_limit: 10_000,
             max_manifest_segments: 1000,
+            min_segment_size: 1,
             policies: Vec::new(),
         }
     }
@@ -286,6 +279,7 @@ impl Info {
         #[derive(Deserialize)]
         struct RawSlo {
             max_manifest_segments: Option<usize>,
+            min_segment_size: Option<u64>,
         }
         #[derive(Deserialize)]
         struct RawSwift {
@@ -319,8 +313,15 @@ impl Info {
                 .unwrap_or(d.container_listing_limit),
             max_manifest_segments: raw
                 .slo
+                .as_ref()
                 .and_then(|s| s.max_manifest_segments)
                 .unwrap_or(d.max_manifest_segments),
+            min_segment_size: raw
+                .slo
+                .as_ref()
+                .and_then(|s| s.min_segment_size)
+                .unwrap_or(d.min_segment_size)
+                .max(1),
             policies: raw
                 .swift
                 .policies
@@ -453,5 +454,19 @@ mod tests {
         let info = Info::from_json(br#"{"swift": {"max_file_size": 1000}}"#).unwrap();
         assert_eq!(info.max_file_size, 1000);
         assert_eq!(info.max_object_name_length, 1024);
+        assert_eq!(info.min_segment_size, 1);
+        assert!(info.policies.is_empty());
+    }
+
+    #[test]
+    fn info_reads_policies_with_their_aliases_and_the_slo_limits() {
+        let info = Info::from_json(
+            br#"{"swift": {"policies": [{"name": "gold", "aliases": "gold, fast", "default": true},
+                {"name": "silver"}]}, "slo": {"min_segment_size": 1048576, "max_manifest_segments": 500}}"#,
+        )
+        .unwrap();
+        assert_eq!(info.policies, ["gold", "gold", "fast", "silver"]);
+        assert_eq!(info.min_segment_size, 1_048_576);
+        assert_eq!(info.max_manifest_segments, 500);
     }
 }
