@@ -291,8 +291,15 @@ fn a_directory_of_2000_files_moves_in_one_command_and_failures_leave_the_source_
         }
     });
 
-    // And with lftp's `mv`: exactly the renamed tree, the DLO re-pointed at its moved segments.
+    // An ftp-cloudfs segment folder alone would leave its file empty: refused.
     let gw = TestGateway::start();
+    let mut raw = gw.raw_logged_in();
+    let (code, text) = rename(&mut raw, &fx.path("tree/big.part"), &fx.path("parts"));
+    assert_eq!(code, 550, "{text}");
+    assert!(text.contains("segments of the large file"), "{text}");
+    drop(raw);
+
+    // And with lftp's `mv`: exactly the renamed tree, the DLO re-pointed at its moved segments.
     let started = std::time::Instant::now();
     crate::common::ok(
         gw.lftp(&format!("mv {} {}", fx.path("tree"), fx.path("moved"))),

@@ -269,3 +269,54 @@ fn a_rest_offset_applies_to_the_next_transfer_only() {
     );
     assert_eq!(fx.get("new.txt"), b"whole file");
 }
+
+#[test]
+fn a_client_that_dies_after_its_last_byte_can_still_finish_and_one_that_quits_has_finished() {
+    use std::io::Write;
+    let fx = Fixture::new("resume-last");
+    let _segments = fx.segments();
+    let gw = TestGateway::start_with(&["--segment-size", "1M"]);
+    let body = random(9 * MIB + 9);
+
+    // Every byte sent, then both connections closed without waiting for the reply: nothing at the name, and
+    // SIZE answers one byte less than what is kept, so that a resume sends the last byte and completes it.
+    let mut raw = gw.raw_logged_in();
+    let mut data = raw.data();
+    raw.send(&format!("STOR {}", fx.path("died.bin")));
+    assert_eq!(raw.reply().0, 150);
+    data.write_all(&body).unwrap();
+    drop(data);
+    drop(raw);
+    let size = partial_size(&gw, &fx.path("died.bin"));
+    assert_eq!(size, body.len() as u64 - 1);
+    assert!(fx.head("died.bin").is_none());
+    let local = TempDir::new("resume-last");
+    std::fs::write(local.join("died.bin"), &body).unwrap();
+    let out = Command::new("curl")
+        .args(["-sS", "-C", "-", "-T"])
+        .arg(local.join("died.bin"))
+        .arg(gw.curl_url(&fx.path("died.bin")))
+        .output()
+        .unwrap();
+    ok(out, "curl -C - of the last byte");
+    assert_eq!(md5_hex(&fx.get("died.bin")), md5_hex(&body));
+
+    // A client that sends QUIT after its data (without waiting for the 226) and closes: its file is stored.
+    let mut raw = gw.raw_logged_in();
+    let mut data = raw.data();
+    raw.send(&format!("STOR {}", fx.path("quit.bin")));
+    assert_eq!(raw.reply().0, 150);
+    data.write_all(&body).unwrap();
+    drop(data);
+    raw.send("QUIT");
+    drop(raw);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while fx.head("quit.bin").is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the QUIT client's upload was not stored"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(md5_hex(&fx.get("quit.bin")), md5_hex(&body));
+}

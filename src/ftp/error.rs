@@ -118,7 +118,13 @@ impl FtpError {
             Self::NotADirectory(_) => FtpKind::PermanentDirectoryNotAvailable,
             Self::RestartBeyondEnd { .. } => FtpKind::PermanentFileNotAvailable,
             Self::ClientGone(_) => FtpKind::ConnectionClosed,
-            Self::Upload(swift::UploadError::Source { .. }) => FtpKind::ConnectionClosed,
+            Self::Upload(swift::UploadError::Source { source, .. })
+                if swift::client_gone(source) =>
+            {
+                FtpKind::ConnectionClosed
+            }
+            // Not the client's connection (a TLS failure on it, or the read-back of a file being continued).
+            Self::Upload(swift::UploadError::Source { .. }) => FtpKind::LocalError,
             Self::Upload(swift::UploadError::Swift(e)) => kind_for_swift(e.kind()),
             Self::Upload(swift::UploadError::TooLarge { .. }) => {
                 FtpKind::ExceededStorageAllocationError

@@ -9,7 +9,7 @@
 //!   ACLs, versioning, quotas, storage policy). A directory or container holding files moves with everything in
 //!   it, by `rename_tree.rs` (copy all, then delete all), onto a name that does not exist yet.
 //! - Containers of segments (`<container>_segments`) and what is in them are not renamed: the manifests of
-//!   large files elsewhere point into them.
+//!   large files elsewhere point into them; nor is an ftp-cloudfs `FILE.part` folder beside its `FILE`.
 //! - A file cannot become a container, and `/` cannot be renamed or be a target.
 
 use super::auth::SwiftUser;
@@ -170,6 +170,7 @@ impl SwiftStorage {
                     Err(FtpError::NotFound(from.clone()))
                 } else if probe.has_children {
                     refuse_segments(from, container)?;
+                    refuse_part_folder(session, from, container, key).await?;
                     Ok(Source::FullDir {
                         has_marker: probe.head.as_ref().is_some_and(super::storage::is_marker),
                     })
@@ -348,6 +349,28 @@ async fn container_exists(session: &swift::Session, container: &str) -> Result<b
     match session.head_container(container).await {
         Ok(_) => Ok(true),
         Err(e) if e.kind() == swift::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// ftp-cloudfs kept a large file's segments in a `FILE.part` folder beside `FILE`, whose manifest points into
+/// it: moving the folder alone would leave `FILE` empty. (Moving their common parent moves both.)
+async fn refuse_part_folder(
+    session: &swift::Session,
+    from: &Location,
+    container: &str,
+    key: &str,
+) -> Result<(), FtpError> {
+    let Some(file) = key.strip_suffix(".part") else {
+        return Ok(());
+    };
+    match session.head_object(container, file).await {
+        Ok(head) if head.dlo_manifest.is_some() => Err(FtpError::Refused {
+            location: from.clone(),
+            what: "this folder holds the segments of the large file beside it: rename that file's folder instead",
+        }),
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == swift::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e.into()),
     }
 }

@@ -42,15 +42,15 @@ impl SwiftStorage {
     where
         R: AsyncRead + Send + Unpin + 'static,
     {
-        let (probe, partial) = tokio::join!(
-            self.probe(session, container, key),
-            session.partial_upload(container, key)
-        );
-        let probe = probe?;
+        let probe = self.probe(session, container, key).await?;
         if probe.is_dir() {
             return Err(FtpError::NotAFile(loc.clone()));
         }
-        let partial = partial?;
+        // A partial upload is only ever kept for a name with nothing at it.
+        let partial = match &probe.head {
+            None => session.partial_upload(container, key).await?,
+            Some(_) => None,
+        };
         let content_type = mime_guess::from_path(key).first_or_octet_stream();
         let headers = [("Content-Type", content_type.essence_str())];
         let plan = self.shared.segment_plan();
@@ -144,17 +144,8 @@ impl SwiftStorage {
                 }
                 // Cut off again: the new record replaced the old one, whose segments past the offset no
                 // record names any more.
-                if let Some(old) = &partial
-                    && let Ok(Some(now)) = session.partial_upload(container, key).await
-                    && now != *old
-                {
-                    let unused: Vec<swift::SegmentRef> = old
-                        .segments
-                        .iter()
-                        .filter(|e| !now.segments.iter().any(|n| n.path == e.path))
-                        .filter_map(|e| swift::SegmentRef::parse(&e.path))
-                        .collect();
-                    session.delete_segments(unused).await;
+                if let Some(old) = &partial {
+                    session.drop_superseded_partial(container, key, old).await;
                 }
                 Err(e.into())
             }

@@ -669,14 +669,22 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
             On::File,
             |loc| async move {
                 let mut result = self.metadata_of(user, &loc).await;
-                // A new file whose upload was cut off: its size is what `put -c`/`curl -C -` continue from.
+                // A new file whose upload was cut off: its size is what `put -c`/`curl -C -` continue from,
+                // less one byte: a client that had sent everything would otherwise find the file "complete"
+                // and never send the command that makes it one. A failed lookup is a failure (libunftp's APPE
+                // would otherwise start at 0 and store only the rest).
                 if let (Err(FtpError::NotFound(_)), Location::Object { container, key }) =
                     (&result, &loc)
-                    && let Ok(Some(partial)) = user.session.partial_upload(container, key).await
                 {
-                    let saved =
-                        std::time::UNIX_EPOCH + std::time::Duration::from_secs(partial.saved);
-                    result = Ok(Meta::file(partial.bytes, Some(saved)));
+                    match user.session.partial_upload(container, key).await {
+                        Ok(Some(partial)) => {
+                            let saved = std::time::UNIX_EPOCH
+                                + std::time::Duration::from_secs(partial.saved);
+                            result = Ok(Meta::file(partial.bytes.saturating_sub(1), Some(saved)));
+                        }
+                        Ok(None) => {}
+                        Err(e) => result = Err(e.into()),
+                    }
                 }
                 let unknown = match &result {
                     Ok(_) | Err(FtpError::NotFound(_)) => None,

@@ -47,16 +47,17 @@ impl SwiftStorage {
                 .store_at(session, loc, container, key, input, start_pos)
                 .await;
         }
-        let (probe, partial) = tokio::join!(
-            self.probe(session, container, key),
-            session.partial_upload(container, key)
-        );
-        let probe_head = match probe {
+        let probe_head = match self.probe(session, container, key).await {
             Ok(probe) if probe.is_dir() => return Err(FtpError::NotAFile(loc.clone())),
             Ok(probe) => probe.head,
             // A write-only ACL (a drop box) lets the PUT through but not the checks: let Swift decide.
             Err(FtpError::Swift(e)) if e.kind() == swift::ErrorKind::PermissionDenied => None,
             Err(e) => return Err(e),
+        };
+        // A partial upload is only ever kept for a name with nothing at it.
+        let partial = match &probe_head {
+            None => session.partial_upload(container, key).await.ok().flatten(),
+            Some(_) => None,
         };
         let content_type = mime_guess::from_path(key).first_or_octet_stream();
         // The segments of the large object being replaced, read while its manifest still names them.
@@ -73,7 +74,7 @@ impl SwiftStorage {
         // A new name keeps what arrived if its client goes away (`swift/resume.rs`); an interrupted overwrite
         // leaves the old file as it was and nothing else.
         let keep_partial = probe_head.is_none();
-        let uploaded = session
+        let uploaded = match session
             .upload_any(
                 container,
                 key,
@@ -82,11 +83,20 @@ impl SwiftStorage {
                 self.shared.segment_plan(),
                 keep_partial,
             )
-            .await?;
+            .await
+        {
+            Ok(uploaded) => uploaded,
+            Err(e) => {
+                if let Some(old) = &partial {
+                    session.drop_superseded_partial(container, key, old).await;
+                }
+                return Err(e.into());
+            }
+        };
         tracing::info!(path = %loc, bytes = uploaded.bytes, md5 = %uploaded.md5, segments = uploaded.segments, "stored");
         delete_segments(session, loc, old_segments).await;
         // Uploaded whole again: an older partial upload of this name is over.
-        if let Ok(Some(partial)) = partial {
+        if let Some(partial) = partial {
             session.forget_partial(container, key, &partial, &[]).await;
         }
         Ok(uploaded.bytes)
@@ -226,6 +236,8 @@ impl SwiftStorage {
                 .delete_large_object(container, key)
                 .await
                 .map_err(|e| super::storage::not_found(e, loc))?;
+            // A resumed file's record, should one have outlived its resume, would name deleted segments.
+            session.delete_partial_record(container, key).await;
         } else {
             // A DLO's segments are listed while the manifest still names them, and go after it.
             let segments = session.segments_of(container, key, head).await?;

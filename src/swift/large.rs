@@ -98,11 +98,25 @@ pub struct ManifestEntry {
 impl ManifestEntry {
     /// The bytes of the segment this entry contributes.
     pub fn used_bytes(&self) -> u64 {
-        self.range
-            .as_deref()
-            .and_then(|r| r.split_once('-'))
-            .and_then(|(a, b)| Some(b.parse::<u64>().ok()? + 1 - a.parse::<u64>().ok()?))
-            .unwrap_or(self.size_bytes)
+        match self.range_bounds() {
+            Some((first, last)) => (last + 1).saturating_sub(first),
+            None => self.size_bytes,
+        }
+    }
+
+    /// The `first-last` of the range, when it has one that parses.
+    fn range_bounds(&self) -> Option<(u64, u64)> {
+        let (a, b) = self.range.as_deref()?.split_once('-')?;
+        Some((a.parse().ok()?, b.parse().ok()?))
+    }
+
+    /// Whether the entry makes sense: no range, or one within the segment (`first <= last < size`).
+    pub fn is_sound(&self) -> bool {
+        match (&self.range, self.range_bounds()) {
+            (None, _) => true,
+            (Some(_), Some((first, last))) => first <= last && last < self.size_bytes,
+            (Some(_), None) => false,
+        }
     }
 }
 
@@ -116,12 +130,7 @@ pub fn first_bytes_of(entries: &[ManifestEntry], n: u64) -> Option<Vec<ManifestE
             break;
         }
         let len = e.used_bytes();
-        let start = e
-            .range
-            .as_deref()
-            .and_then(|r| r.split_once('-'))
-            .and_then(|(a, _)| a.parse::<u64>().ok())
-            .unwrap_or(0);
+        let start = e.range_bounds().map_or(0, |(first, _)| first);
         let mut e = e.clone();
         if have + len > n {
             let take = n - have;

@@ -57,6 +57,25 @@ pub struct PartialUpload {
 }
 
 impl PartialUpload {
+    /// Whether a record read back can be trusted: `<container>_segments` is an ordinary container its users
+    /// may write to, so a record is used (and its segments ever deleted) only if every segment is one of this
+    /// name's own (`/<container>_segments/<key>/slo/…`), every range lies within its segment, and the sizes
+    /// add up.
+    fn is_sound(&self, container: &str, key: &str) -> bool {
+        let own = format!("/{container}{SEGMENTS_SUFFIX}/{key}/slo/");
+        let mut total = 0u64;
+        for e in &self.segments {
+            if !e.path.starts_with(&own) || e.path.contains("/../") || !e.is_sound() {
+                return false;
+            }
+            total = match total.checked_add(e.used_bytes()) {
+                Some(t) => t,
+                None => return false,
+            };
+        }
+        total == self.bytes
+    }
+
     fn expired(&self) -> bool {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -140,14 +159,66 @@ impl Session {
             Err(e) if e.kind() == super::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e),
         };
-        let record: PartialUpload =
-            serde_json::from_slice(&body).map_err(|e| Error::protocol(op, e.to_string()))?;
+        let record: PartialUpload = match serde_json::from_slice(&body) {
+            Ok(record) => record,
+            Err(e) => {
+                tracing::warn!(%container, %key, error = %e, "ignoring an unreadable partial upload record");
+                return Ok(None);
+            }
+        };
+        if !record.is_sound(container, key) {
+            tracing::warn!(%container, %key, "ignoring a partial upload record that names segments not its own");
+            return Ok(None);
+        }
         if record.expired() {
+            // A file written at the name since may use these segments (a record whose delete failed after
+            // its resume): then only the record goes.
+            let keep: Vec<ManifestEntry> = match self.head_object(container, key).await {
+                Ok(head) if head.static_large_object => self
+                    .slo_manifest(container, key)
+                    .await
+                    .unwrap_or_else(|_| record.segments.clone()),
+                Ok(_) => Vec::new(),
+                Err(e) if e.kind() == super::ErrorKind::NotFound => Vec::new(),
+                Err(_) => record.segments.clone(),
+            };
             tracing::info!(%container, %key, "removing an expired partial upload");
-            self.forget_partial(container, key, &record, &[]).await;
+            self.forget_partial(container, key, &record, &keep).await;
             return Ok(None);
         }
         Ok(Some(record))
+    }
+
+    /// After an upload that started from (or over) the partial upload `old` failed: if a new record replaced
+    /// it (the client went away again), the segments of `old` the new one does not name are deleted.
+    pub async fn drop_superseded_partial(&self, container: &str, key: &str, old: &PartialUpload) {
+        if let Ok(Some(now)) = self.partial_upload(container, key).await
+            && now != *old
+        {
+            let unused: Vec<super::SegmentRef> = old
+                .segments
+                .iter()
+                .filter(|e| !now.segments.iter().any(|n| n.path == e.path))
+                .filter_map(|e| super::SegmentRef::parse(&e.path))
+                .collect();
+            self.delete_segments(unused).await;
+        }
+    }
+
+    /// Deletes the record of `container/key`, if any, leaving segments alone (a file's `DELE` has just taken
+    /// those its manifest listed).
+    pub async fn delete_partial_record(&self, container: &str, key: &str) {
+        let segments_container = format!("{container}{SEGMENTS_SUFFIX}");
+        match self
+            .delete_object(&segments_container, &record_name(key))
+            .await
+        {
+            Ok(()) => {}
+            Err(e) if e.kind() == super::ErrorKind::NotFound => {}
+            Err(e) => {
+                tracing::warn!(error = %e, %container, %key, "cannot delete a partial upload's record")
+            }
+        }
     }
 
     /// Deletes a partial upload's record, and its segments except those `still_used` lists (a continued
@@ -251,6 +322,42 @@ mod tests {
         assert!(client_gone(&Error::from(ErrorKind::ConnectionAborted)));
         assert!(!client_gone(&Error::from(ErrorKind::TimedOut)));
         assert!(!client_gone(&Error::other("tls")));
+    }
+
+    #[test]
+    fn only_sound_records_of_the_names_own_segments_are_trusted() {
+        let own = |name: &str, size: u64, range: Option<&str>| ManifestEntry {
+            path: format!("/c_segments/dir/f/slo/1-a/{name}"),
+            etag: "e".into(),
+            size_bytes: size,
+            range: range.map(str::to_owned),
+        };
+        let record = |segments: Vec<ManifestEntry>, bytes: u64| PartialUpload {
+            segments,
+            bytes,
+            content_type: None,
+            saved: 1,
+        };
+        assert!(
+            record(vec![own("0", 10, None), own("1", 10, Some("0-4"))], 15).is_sound("c", "dir/f")
+        );
+        // Sizes that do not add up, ranges outside their segment or backwards, foreign paths: refused.
+        assert!(!record(vec![own("0", 10, None)], 11).is_sound("c", "dir/f"));
+        assert!(!record(vec![own("0", 10, Some("5-10"))], 6).is_sound("c", "dir/f"));
+        assert!(!record(vec![own("0", 10, Some("10-0"))], 0).is_sound("c", "dir/f"));
+        assert!(!record(vec![own("0", 10, Some("x-1"))], 10).is_sound("c", "dir/f"));
+        assert!(!record(vec![own("0", 10, None)], 10).is_sound("c", "dir/g"));
+        assert!(!record(vec![own("0", 10, None)], 10).is_sound("d", "dir/f"));
+        let foreign = ManifestEntry {
+            path: "/other/precious".into(),
+            ..own("0", 10, None)
+        };
+        assert!(!record(vec![foreign], 10).is_sound("c", "dir/f"));
+        let escape = ManifestEntry {
+            path: "/c_segments/dir/f/slo/../../../other".into(),
+            ..own("0", 10, None)
+        };
+        assert!(!record(vec![escape], 10).is_sound("c", "dir/f"));
     }
 
     #[test]

@@ -37,6 +37,8 @@ where
     pub data_abort_rx: Option<Receiver<()>>,
     /// swiftftp patch: the control connection, peeked at when an upload's data ends (see [`ClientGoneReader`]).
     pub control_peek: Option<Arc<std::net::TcpStream>>,
+    /// swiftftp patch: whether the control loop has read a QUIT.
+    pub quit_received: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// swiftftp patch: an upload's data connection, whose end of file becomes a `ConnectionAborted` error when the
@@ -46,24 +48,29 @@ where
 struct ClientGoneReader<R> {
     inner: R,
     control: Option<Arc<std::net::TcpStream>>,
+    /// The session's "QUIT was read" flag: a client that said goodbye is not gone, it is done.
+    quit: Arc<std::sync::atomic::AtomicBool>,
     /// Set at the data's end while the control connection still looked open: a dying client's sockets close
     /// within microseconds of each other, but not in a set order, so it is looked at once more after this.
     grace: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 /// How long the end of an upload's data waits for a closing control connection to show.
-const CLIENT_GONE_GRACE: std::time::Duration = std::time::Duration::from_millis(20);
+const CLIENT_GONE_GRACE: std::time::Duration = std::time::Duration::from_millis(10);
 
 impl<R> ClientGoneReader<R> {
-    fn new(inner: R, control: Option<Arc<std::net::TcpStream>>) -> Self {
-        ClientGoneReader { inner, control, grace: None }
+    fn new(inner: R, control: Option<Arc<std::net::TcpStream>>, quit: Arc<std::sync::atomic::AtomicBool>) -> Self {
+        ClientGoneReader { inner, control, quit, grace: None }
     }
 
-    /// Whether the control connection is closed (or broken).
+    /// Whether the control connection is closed (or broken) without a QUIT.
     fn control_closed(&self) -> bool {
         let Some(control) = &self.control else {
             return false;
         };
+        if self.quit.load(std::sync::atomic::Ordering::SeqCst) {
+            return false;
+        }
         let mut probe = [0u8; 1];
         match control.peek(&mut probe) {
             Ok(0) => true,
@@ -344,7 +351,7 @@ where
             .storage
             .put(
                 (*self.user).as_ref().unwrap(),
-                ClientGoneReader::new(Self::reader(self.socket, self.ftps_mode, "stor").await, self.control_peek.clone()),
+                ClientGoneReader::new(Self::reader(self.socket, self.ftps_mode, "stor").await, self.control_peek.clone(), Arc::clone(&self.quit_received)),
                 path.clone(),
                 start_pos,
             )
@@ -409,7 +416,7 @@ where
             .storage
             .put(
                 (*self.user).as_ref().unwrap(),
-                ClientGoneReader::new(Self::reader(self.socket, self.ftps_mode, "appe").await, self.control_peek.clone()),
+                ClientGoneReader::new(Self::reader(self.socket, self.ftps_mode, "appe").await, self.control_peek.clone(), Arc::clone(&self.quit_received)),
                 path.clone(),
                 start_pos,
             )
@@ -784,6 +791,7 @@ where
             data_abort_rx: Some(data_abort_rx),
             data_cmd_rx: Some(data_cmd_rx),
             control_peek: session.control_peek.clone(),
+            quit_received: Arc::clone(&session.quit_received),
         };
 
         // The control channel need to know if the data channel is busy so that it doesn't time out

@@ -110,6 +110,9 @@ where
     // swiftftp patch: a duplicate of the control connection's socket, only ever peeked at: an upload whose data
     // connection ends while the control connection is closed was abandoned by its client, not finished.
     pub control_peek: Option<Arc<std::net::TcpStream>>,
+    // swiftftp patch: set when the control loop reads QUIT: a client that says goodbye after its data (without
+    // waiting for the transfer's reply) finished its upload, even if it then closes the connection.
+    pub quit_received: Arc<std::sync::atomic::AtomicBool>,
     // Tells if the data loop is running. The control channel need to know if the data channel is
     // busy so that it doesn't time out while the session is still in progress.
     pub data_busy: bool,
@@ -151,6 +154,7 @@ where
             collect_metrics: false,
             start_pos: 0,
             control_peek: None,
+            quit_received: Arc::default(),
             data_busy: false,
             cert_chain: None,
             failed_logins: None,

@@ -153,7 +153,8 @@ where
     if let Some(b) = binder.lock().unwrap().take() {
         session = session.binder(b);
     }
-    session.control_peek = control_peek;
+    session.control_peek = control_peek.clone();
+    let quit_received = Arc::clone(&session.quit_received);
 
     let mut logger = logger.new(
         slog::o!("trace-id" => format!("{}", session.trace_id), "source" => format!("{}", session.control_connection.map(|p| p.source).unwrap_or(session.source))),
@@ -220,6 +221,17 @@ where
     reply_sink.flush().await?;
 
     let jh = tokio::spawn(async move {
+        // swiftftp patch: the duplicate of the socket would keep the connection open after this loop ends; the
+        // connection ends with the loop.
+        struct ShutdownOnDrop(Option<Arc<std::net::TcpStream>>);
+        impl Drop for ShutdownOnDrop {
+            fn drop(&mut self) {
+                if let Some(socket) = &self.0 {
+                    let _ = socket.shutdown(std::net::Shutdown::Both);
+                }
+            }
+        }
+        let _connection = ShutdownOnDrop(control_peek);
         // The control channel event loop
         slog::info!(logger, "Starting control loop");
         loop {
@@ -230,7 +242,12 @@ where
                 tokio::select! {
                     cmd = command_source.next() => {
                         match cmd {
-                            Some(cmd_result) => incoming = Some(cmd_result.map(Event::Command)),
+                            Some(cmd_result) => {
+                                if matches!(cmd_result, Ok(Command::Quit)) {
+                                    quit_received.store(true, std::sync::atomic::Ordering::SeqCst);
+                                }
+                                incoming = Some(cmd_result.map(Event::Command))
+                            }
                             None => {
                                 slog::info!(logger, "Control connection was closed.");
                                 incoming = Some(Ok(Event::InternalMsg(ControlChanMsg::ExitControlLoop)))
