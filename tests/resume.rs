@@ -320,3 +320,75 @@ fn a_client_that_dies_after_its_last_byte_can_still_finish_and_one_that_quits_ha
     }
     assert_eq!(md5_hex(&fx.get("quit.bin")), md5_hex(&body));
 }
+
+#[test]
+fn a_resume_after_an_interrupted_overwrite_is_refused_with_its_reason() {
+    use std::io::Write;
+    let fx = Fixture::new("resume-over");
+    let _segments = fx.segments();
+    let old = random(300_000);
+    fx.put("file.bin", old.clone());
+    let new = random(2 * MIB + 11);
+    let gw = TestGateway::start();
+
+    // The overwrite is cut off (a reset): the old file stays whole.
+    let mut raw = gw.raw_logged_in();
+    let mut data = raw.data();
+    raw.send(&format!("STOR {}", fx.path("file.bin")));
+    assert_eq!(raw.reply().0, 150);
+    data.write_all(&new[..MIB]).unwrap();
+    socket2::SockRef::from(&data)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(data);
+    assert_eq!(raw.reply().0, 426);
+    assert_eq!(fx.get("file.bin"), old);
+
+    // SIZE says the old size; continuing from it would put the new file's rest after the old one: refused.
+    assert_eq!(
+        raw.cmd(&format!("SIZE {}", fx.path("file.bin"))),
+        (213, old.len().to_string())
+    );
+    assert_eq!(raw.cmd(&format!("REST {}", old.len())).0, 350);
+    let data = raw.data();
+    raw.send(&format!("STOR {}", fx.path("file.bin")));
+    assert_eq!(raw.reply().0, 150);
+    drop(data);
+    let (code, text) = raw.reply();
+    assert_eq!(code, 550, "{text}");
+    assert!(text.contains("mix old and new"), "{text}");
+    assert_eq!(fx.get("file.bin"), old);
+    drop(raw);
+
+    // lftp's `put -c` is refused with the reason (libunftp answers 150 before the backend sees the STOR, so
+    // lftp does not fall back by itself); a plain `put` then writes the file whole.
+    let local = TempDir::new("resume-over");
+    std::fs::write(local.join("file.bin"), &new).unwrap();
+    let put = |continued: bool| {
+        gw.lftp(&format!(
+            "put {} {} -o {}",
+            if continued { "-c" } else { "" },
+            local.join("file.bin").display(),
+            fx.path("file.bin")
+        ))
+    };
+    let out = put(true);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("mix old and new"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(fx.get("file.bin"), old);
+    ok(put(false), "lftp put after the refused put -c");
+    assert_eq!(md5_hex(&fx.get("file.bin")), md5_hex(&new));
+    // Written whole since: appending works again.
+    let mut raw = gw.raw_logged_in();
+    assert_eq!(
+        raw.upload(&format!("APPE {}", fx.path("file.bin")), b"!"),
+        226
+    );
+    let mut expected = new.clone();
+    expected.push(b'!');
+    assert_eq!(md5_hex(&fx.get("file.bin")), md5_hex(&expected));
+}

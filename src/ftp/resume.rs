@@ -12,10 +12,10 @@
 //!   copy. A Dynamic Large Object is refused (`502`): its segments are a prefix listing, not a list to extend.
 //! - nothing: an offset beyond what is stored gets `550` and nothing is written.
 //!
-//! Known hazard, as on any server whose uploads replace files only once complete: after an interrupted
-//! *overwrite*, the old file is still whole, and `put -c` would append the rest of the new file to the old
-//! one. swiftftp keeps partial uploads of new names only, so this needs an existing file of at least the
-//! resumed size; the README says to upload such files whole again.
+//! After an interrupted *overwrite* the old file is still whole (partial uploads are kept for new names only),
+//! so `SIZE` answers the old size and `put -c` would append the rest of the new file to the old one: such a
+//! resume is refused (`550` with the reason, from the mark `swift/resume.rs` leaves) until the file is written
+//! whole again. (The refusal comes after libunftp's `150`, so clients report it rather than fall back.)
 
 use super::error::FtpError;
 use super::location::Location;
@@ -46,10 +46,24 @@ impl SwiftStorage {
         if probe.is_dir() {
             return Err(FtpError::NotAFile(loc.clone()));
         }
-        // A partial upload is only ever kept for a name with nothing at it.
-        let partial = match &probe.head {
-            None => session.partial_upload(container, key).await?,
-            Some(_) => None,
+        // A partial upload is only ever kept for a name with nothing at it; a file there may carry the mark of
+        // an interrupted overwrite.
+        let partial = session.partial_upload(container, key).await?;
+        if let (Some(head), Some(record)) = (&probe.head, &partial)
+            && record.interrupted_overwrite
+            && head
+                .last_modified
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .is_some_and(|t| t.as_millis() < u128::from(record.saved_ms))
+        {
+            return Err(FtpError::Refused {
+                location: loc.clone(),
+                what: "an upload over this file was cut off, and the file is still the old one: continuing it would mix old and new; upload the file whole",
+            });
+        }
+        let partial = match (&probe.head, partial) {
+            (None, Some(p)) if !p.interrupted_overwrite => Some(p),
+            _ => None,
         };
         let content_type = mime_guess::from_path(key).first_or_octet_stream();
         let headers = [("Content-Type", content_type.essence_str())];

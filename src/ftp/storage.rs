@@ -677,12 +677,12 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
                     (&result, &loc)
                 {
                     match user.session.partial_upload(container, key).await {
-                        Ok(Some(partial)) => {
+                        Ok(Some(partial)) if !partial.interrupted_overwrite => {
                             let saved = std::time::UNIX_EPOCH
                                 + std::time::Duration::from_secs(partial.saved);
                             result = Ok(Meta::file(partial.bytes.saturating_sub(1), Some(saved)));
                         }
-                        Ok(None) => {}
+                        Ok(_) => {}
                         Err(e) => result = Err(e.into()),
                     }
                 }

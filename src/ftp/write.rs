@@ -90,6 +90,13 @@ impl SwiftStorage {
                 if let Some(old) = &partial {
                     session.drop_superseded_partial(container, key, old).await;
                 }
+                if let swift::UploadError::Source { source, .. } = &e
+                    && swift::client_gone(source)
+                    && !keep_partial
+                    && let Err(mark) = session.mark_interrupted_overwrite(container, key).await
+                {
+                    tracing::warn!(error = %mark, path = %loc, "cannot mark an interrupted overwrite");
+                }
                 return Err(e.into());
             }
         };

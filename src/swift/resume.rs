@@ -14,6 +14,10 @@
 //! written last. The content MD5 of such an object is not known (its first part is not read again), so it gets
 //! no `X-Object-Meta-Md5`.
 //!
+//! **Interrupted overwrites** keep nothing (the old file stays whole), but leave a record saying so: a resume of
+//! the name (`REST n` + `STOR`, `APPE`) before it is written whole again is refused, because the size a client
+//! sees is the old file's, and continuing from it would append the new file's rest to the old one.
+//!
 //! Not here: the FTP decisions (which offsets are valid, small objects rewritten whole): `ftp/write.rs`.
 
 use super::client::object_url_with;
@@ -54,6 +58,13 @@ pub struct PartialUpload {
     pub content_type: Option<String>,
     /// When it was recorded (seconds since the epoch).
     pub saved: u64,
+    /// Not a partial upload but the mark of an interrupted *overwrite*: the old file is still whole at the name
+    /// (nothing was kept), and its size is not where the new upload stopped.
+    #[serde(default)]
+    pub interrupted_overwrite: bool,
+    /// When it was recorded, in milliseconds since the epoch (to compare with a file's time).
+    #[serde(default)]
+    pub saved_ms: u64,
 }
 
 impl PartialUpload {
@@ -93,6 +104,23 @@ impl PartialUpload {
     }
 }
 
+fn now_ms() -> u64 {
+    u64::try_from(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis(),
+    )
+    .unwrap_or(u64::MAX)
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
+}
+
 fn record_name(key: &str) -> String {
     format!("{PARTIAL_FOLDER}{key}")
 }
@@ -114,16 +142,48 @@ impl Session {
                 .iter()
                 .find(|(k, _)| k.eq_ignore_ascii_case("Content-Type"))
                 .map(|(_, v)| (*v).to_owned()),
-            saved: SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_secs(),
+            saved: now_secs(),
+            interrupted_overwrite: false,
+            saved_ms: now_ms(),
         };
+        self.put_record(container, key, &record).await?;
+        tracing::info!(%container, %key, bytes, segments = segments.len(), "partial upload kept for a resume");
+        Ok(())
+    }
+
+    /// Marks `container/key` as the target of an overwrite whose client went away: continuing "the file" at an
+    /// offset would then append the new file's rest to the old file, which a resume after it is refused for
+    /// (until the name is written whole again).
+    pub async fn mark_interrupted_overwrite(
+        &self,
+        container: &str,
+        key: &str,
+    ) -> Result<(), Error> {
+        let segments_container = format!("{container}{SEGMENTS_SUFFIX}");
+        self.ensure_segments_container(container, &segments_container)
+            .await?;
+        let record = PartialUpload {
+            segments: Vec::new(),
+            bytes: 0,
+            content_type: None,
+            saved: now_secs(),
+            interrupted_overwrite: true,
+            saved_ms: now_ms(),
+        };
+        self.put_record(container, key, &record).await
+    }
+
+    async fn put_record(
+        &self,
+        container: &str,
+        key: &str,
+        record: &PartialUpload,
+    ) -> Result<(), Error> {
         let op = Op::PutObject {
             container: container.to_owned(),
             key: key.to_owned(),
         };
-        let body = serde_json::to_vec(&record).map_err(|e| Error::protocol(op, e.to_string()))?;
+        let body = serde_json::to_vec(record).map_err(|e| Error::protocol(op, e.to_string()))?;
         let segments_container = format!("{container}{SEGMENTS_SUFFIX}");
         self.put_object(
             &segments_container,
@@ -132,7 +192,6 @@ impl Session {
             &[("Content-Type", "application/json")],
         )
         .await?;
-        tracing::info!(%container, %key, bytes, segments = segments.len(), "partial upload kept for a resume");
         Ok(())
     }
 
@@ -337,6 +396,8 @@ mod tests {
             bytes,
             content_type: None,
             saved: 1,
+            interrupted_overwrite: false,
+            saved_ms: 1000,
         };
         assert!(
             record(vec![own("0", 10, None), own("1", 10, Some("0-4"))], 15).is_sound("c", "dir/f")
@@ -367,6 +428,8 @@ mod tests {
             bytes: 10,
             content_type: Some("text/plain".into()),
             saved: 1,
+            interrupted_overwrite: false,
+            saved_ms: 1000,
         };
         let json = serde_json::to_vec(&record).unwrap();
         assert_eq!(
