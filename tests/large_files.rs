@@ -164,8 +164,10 @@ fn a_client_reset_mid_upload_shows_no_file_and_the_old_file_stays_whole() {
     assert!(size.parse::<usize>().unwrap() >= 2 * MIB, "{size}");
     assert_eq!(raw.cmd(&format!("DELE {}", fx.path("new.bin"))).0, 250);
     assert_eq!(raw.cmd(&format!("SIZE {}", fx.path("new.bin"))).0, 550);
+    // No segment is left; the cut-off overwrite left only its mark (which refuses a resume onto the old file).
     let segments = fx.segments();
-    segments_become(&segments, 0);
+    segments_become(&segments, 1);
+    assert_eq!(segments.names(), [".swiftftp-partial/kept.bin"]);
 }
 
 #[test]
