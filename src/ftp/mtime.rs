@@ -86,11 +86,12 @@ impl SwiftStorage {
         loc: &Location,
         time: SystemTime,
     ) -> Result<SystemTime, FtpError> {
+        let not_a_file = || FtpError::Refused {
+            location: loc.clone(),
+            what: "only files have a modification time to set",
+        };
         let Location::Object { container, key } = loc else {
-            return Err(FtpError::Refused {
-                location: loc.clone(),
-                what: "only files have a modification time to set",
-            });
+            return Err(not_a_file());
         };
         let session = &user.session;
         let head = session
@@ -98,10 +99,7 @@ impl SwiftStorage {
             .await
             .map_err(|e| not_found(e, loc))?;
         if is_marker(&head) {
-            return Err(FtpError::Refused {
-                location: loc.clone(),
-                what: "only files have a modification time to set",
-            });
+            return Err(not_a_file());
         }
         let stored = parse_seconds(&format_seconds(time)).unwrap_or(time);
         let seconds = format_seconds(stored);

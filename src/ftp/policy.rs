@@ -9,6 +9,7 @@
 //! read and written by its path (Swift's ACLs say who may; the policy says only where bytes are stored).
 //! A container whose policy cannot be read (a HEAD that fails) is shown: hiding it would look like data loss.
 
+use super::storage::HEAD_CONCURRENCY;
 use crate::swift;
 use futures_util::StreamExt;
 use std::collections::HashMap;
@@ -19,8 +20,6 @@ use std::time::{Duration, Instant};
 pub const POLICY_TTL: Duration = Duration::from_secs(600);
 /// Containers remembered at most (all accounts together); past it the memory starts over.
 const MAX_REMEMBERED: usize = 100_000;
-/// Container HEADs in flight at once for one listing.
-const HEAD_CONCURRENCY: usize = 16;
 
 /// The configured policy and what is known of containers' policies.
 #[derive(Debug, Default)]

@@ -26,7 +26,7 @@ use futures_util::{StreamExt, TryStreamExt};
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// Server-side copies (and later deletes) in flight at once for one rename (Swift does the work).
+/// Server-side copies in flight at once for one rename (Swift does the work).
 pub(super) const COPY_CONCURRENCY: usize = 16;
 
 /// A tree: every object of `container` whose name starts with `prefix` (`""`: the whole container), plus the
@@ -297,27 +297,22 @@ impl SwiftStorage {
         Ok(())
     }
 
-    /// Deletes `names` of `container`, a few at a time; already gone is fine. Returns how many are left.
+    /// Deletes `names` of `container` with the segment deleter (a few at a time; already gone is fine).
+    /// Returns how many are left.
     async fn delete_names(
         &self,
         session: &swift::Session,
         container: &str,
         names: Vec<String>,
     ) -> usize {
-        futures_util::stream::iter(names)
-            .map(|name: String| async move {
-                match session.delete_object(container, &name).await {
-                    Ok(()) => 0,
-                    Err(e) if e.kind() == swift::ErrorKind::NotFound => 0,
-                    Err(e) => {
-                        tracing::warn!(error = %e, container, name, "rename: cannot delete");
-                        1
-                    }
-                }
+        let objects = names
+            .into_iter()
+            .map(|key| SegmentRef {
+                container: container.to_owned(),
+                key,
             })
-            .buffer_unordered(COPY_CONCURRENCY)
-            .fold(0, |n, left| async move { n + left })
-            .await
+            .collect();
+        session.delete_segments(objects).await.len()
     }
 
     /// Forgets the cached listings of every directory of both trees (a listing of a moved subdirectory would

@@ -20,7 +20,7 @@
 use super::error::FtpError;
 use super::location::Location;
 use super::storage::{SwiftStorage, is_marker};
-use crate::swift::{self, ManifestEntry, PLAIN_LOOKAHEAD, first_bytes_of};
+use crate::swift::{self, PLAIN_LOOKAHEAD, first_bytes_of};
 use futures_util::TryStreamExt;
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -74,11 +74,12 @@ impl SwiftStorage {
             size,
         };
 
-        // What the first `start_pos` bytes are, and what the old file's segments were.
-        let (kept, old_segments, copied_base) = match (&probe.head, &partial) {
+        // What the first `start_pos` bytes are, what the old file's segments were, and what this attempt made
+        // (a copy of a plain file: deleted again if the attempt fails).
+        let (kept, old_segments, made) = match (&probe.head, &partial) {
             (None, Some(p)) if start_pos <= p.bytes => {
                 let kept = first_bytes_of(&p.segments, start_pos).ok_or_else(|| beyond(p.bytes))?;
-                (kept, Vec::new(), None)
+                (kept, Vec::new(), Vec::new())
             }
             (None, Some(p)) => return Err(beyond(p.bytes)),
             (None, None) => return Err(beyond(0)),
@@ -99,10 +100,10 @@ impl SwiftStorage {
             (Some(head), _) => {
                 let old = session.segments_of(container, key, head).await?;
                 if head.static_large_object {
-                    let entries = session.slo_entries(container, key).await?;
+                    let entries = session.slo_manifest(container, key).await?;
                     let kept = first_bytes_of(&entries, start_pos)
                         .ok_or_else(|| beyond(head.content_length))?;
-                    (kept, old, None)
+                    (kept, old, Vec::new())
                 } else {
                     let etag = head.etag.clone().unwrap_or_default();
                     let base = session
@@ -110,18 +111,15 @@ impl SwiftStorage {
                         .await?;
                     let kept = first_bytes_of(std::slice::from_ref(&base), start_pos)
                         .ok_or_else(|| beyond(head.content_length))?;
-                    (kept, old, Some(base))
+                    let made = swift::SegmentRef::parse(&base.path).into_iter().collect();
+                    (kept, old, made)
                 }
             }
         };
 
         // Every kept piece sits before new segments: each must be as large as the cluster requires.
         if kept.iter().any(|e| e.used_bytes() < plan.min_segment_size) {
-            if let Some(base) = &copied_base
-                && let Some(seg) = swift::SegmentRef::parse(&base.path)
-            {
-                session.delete_segments(vec![seg]).await;
-            }
+            session.delete_segments(made).await;
             return Err(FtpError::NotImplemented(
                 "cannot continue the file at this offset: the cluster's min_segment_size is larger than a piece it leaves; upload the file whole",
             ));
@@ -144,18 +142,14 @@ impl SwiftStorage {
                 if let Some(p) = &partial {
                     session.forget_partial(container, key, p, &kept).await;
                 }
-                let unused = unused_segments(old_segments, &kept);
+                let unused = swift::not_listed(old_segments, &kept);
                 super::write::delete_segments(session, loc, unused).await;
                 Ok(uploaded.bytes - start_pos)
             }
             Err(e) => {
                 // The copy of a plain file made for this attempt goes with it (a partial upload of a new name
                 // never has one).
-                if let Some(base) = copied_base
-                    && let Some(seg) = swift::SegmentRef::parse(&base.path)
-                {
-                    session.delete_segments(vec![seg]).await;
-                }
+                session.delete_segments(made).await;
                 // Cut off again: the new record replaced the old one, whose segments past the offset no
                 // record names any more.
                 if let Some(old) = &partial {
@@ -235,16 +229,4 @@ impl<R: AsyncRead + Unpin> AsyncRead for Exactly<R> {
         }
         polled
     }
-}
-
-/// The old file's segments that the new manifest does not list.
-fn unused_segments(old: Vec<swift::SegmentRef>, kept: &[ManifestEntry]) -> Vec<swift::SegmentRef> {
-    old.into_iter()
-        .filter(|s| {
-            !kept
-                .iter()
-                .filter_map(|k| swift::SegmentRef::parse(&k.path))
-                .any(|k| &k == s)
-        })
-        .collect()
 }

@@ -144,6 +144,19 @@ pub fn first_bytes_of(entries: &[ManifestEntry], n: u64) -> Option<Vec<ManifestE
     (have == n).then_some(kept)
 }
 
+/// Those of `segments` that `manifest` does not list (the ones a new manifest leaves behind).
+pub fn not_listed(segments: Vec<SegmentRef>, manifest: &[ManifestEntry]) -> Vec<SegmentRef> {
+    segments
+        .into_iter()
+        .filter(|s| {
+            !manifest
+                .iter()
+                .filter_map(|m| split_path(&m.path))
+                .any(|m| &m == s)
+        })
+        .collect()
+}
+
 /// A segment as `multipart-manifest=get` shows it (the stored form, every Swift version alike).
 #[derive(Debug, Deserialize)]
 struct StoredEntry {
@@ -728,7 +741,7 @@ impl Session {
     }
 
     /// A Static Large Object's manifest, read in its stored form (`multipart-manifest=get`).
-    pub(super) async fn slo_manifest(
+    pub async fn slo_manifest(
         &self,
         container: &str,
         key: &str,

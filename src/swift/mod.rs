@@ -30,7 +30,7 @@ pub use client::{Client, ClientConfig, ClientError, ObjectDownload, Session};
 pub use error::{Error, ErrorKind, Op};
 pub use large::{
     MD5_META, ManifestEntry, PLAIN_LOOKAHEAD, SEGMENTS_SUFFIX, SegmentPlan, SegmentRef,
-    first_bytes_of,
+    first_bytes_of, not_listed,
 };
 pub use resume::{PARTIAL_FOLDER, PARTIAL_TTL, PartialUpload, client_gone};
 pub use retry::RetryConfig;

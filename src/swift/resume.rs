@@ -254,13 +254,8 @@ impl Session {
         if let Ok(Some(now)) = self.partial_upload(container, key).await
             && now != *old
         {
-            let unused: Vec<super::SegmentRef> = old
-                .segments
-                .iter()
-                .filter(|e| !now.segments.iter().any(|n| n.path == e.path))
-                .filter_map(|e| super::SegmentRef::parse(&e.path))
-                .collect();
-            self.delete_segments(unused).await;
+            self.delete_segments(super::not_listed(old.segment_refs(), &now.segments))
+                .await;
         }
     }
 
@@ -289,21 +284,9 @@ impl Session {
         record: &PartialUpload,
         still_used: &[ManifestEntry],
     ) {
-        let segments_container = format!("{container}{SEGMENTS_SUFFIX}");
-        if let Err(e) = self
-            .delete_object(&segments_container, &record_name(key))
-            .await
-            && e.kind() != super::ErrorKind::NotFound
-        {
-            tracing::warn!(error = %e, %container, %key, "cannot delete a partial upload's record");
-        }
-        let unused: Vec<super::SegmentRef> = record
-            .segments
-            .iter()
-            .filter(|e| !still_used.iter().any(|u| u.path == e.path))
-            .filter_map(|e| super::SegmentRef::parse(&e.path))
-            .collect();
-        self.delete_segments(unused).await;
+        self.delete_partial_record(container, key).await;
+        self.delete_segments(super::not_listed(record.segment_refs(), still_used))
+            .await;
     }
 
     /// A plain object's bytes as the first segment of its continuation: a server-side copy into
@@ -327,15 +310,6 @@ impl Session {
             size_bytes: size,
             range: None,
         })
-    }
-
-    /// The segments of a Static Large Object as its manifest stores them (ETags, sizes and ranges).
-    pub async fn slo_entries(
-        &self,
-        container: &str,
-        key: &str,
-    ) -> Result<Vec<ManifestEntry>, Error> {
-        self.slo_manifest(container, key).await
     }
 }
 

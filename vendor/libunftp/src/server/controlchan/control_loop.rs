@@ -491,37 +491,24 @@ where
                 session.state = New; // According to RFC 959, a PASS command MUST precede a USER command
                 Ok(Reply::new(ReplyCode::NotLoggedIn, "Authentication failed"))
             }
-            StorageError(error_type) if error_type.reply_text().is_some() => {
-                let code = match error_type.kind() {
-                    ErrorKind::ExceededStorageAllocationError => ReplyCode::ExceededStorageAllocation,
-                    ErrorKind::FileNameNotAllowedError => ReplyCode::BadFileName,
-                    ErrorKind::InsufficientStorageSpaceError => ReplyCode::OutOfSpace,
-                    ErrorKind::LocalError => ReplyCode::LocalError,
-                    ErrorKind::PageTypeUnknown => ReplyCode::PageTypeUnknown,
-                    ErrorKind::TransientFileNotAvailable => ReplyCode::TransientFileError,
-                    ErrorKind::PermanentFileNotAvailable
-                    | ErrorKind::PermanentDirectoryNotAvailable
-                    | ErrorKind::PermanentDirectoryNotEmpty
-                    | ErrorKind::PermissionDenied => ReplyCode::FileError,
-                    ErrorKind::CommandNotImplemented => ReplyCode::CommandNotImplemented,
-                    ErrorKind::ConnectionClosed => ReplyCode::ConnectionClosed,
+            StorageError(error_type) => {
+                let (code, text) = match error_type.kind() {
+                    ErrorKind::ExceededStorageAllocationError => (ReplyCode::ExceededStorageAllocation, "Exceeded storage allocation"),
+                    ErrorKind::FileNameNotAllowedError => (ReplyCode::BadFileName, "File name not allowed"),
+                    ErrorKind::InsufficientStorageSpaceError => (ReplyCode::OutOfSpace, "Insufficient storage space"),
+                    ErrorKind::LocalError => (ReplyCode::LocalError, "Local error"),
+                    ErrorKind::PageTypeUnknown => (ReplyCode::PageTypeUnknown, "Page type unknown"),
+                    ErrorKind::TransientFileNotAvailable => (ReplyCode::TransientFileError, "File not found"),
+                    ErrorKind::PermanentFileNotAvailable => (ReplyCode::FileError, "File not found"),
+                    ErrorKind::PermanentDirectoryNotAvailable => (ReplyCode::FileError, "Directory not found"),
+                    ErrorKind::PermanentDirectoryNotEmpty => (ReplyCode::FileError, "Directory not empty"),
+                    ErrorKind::PermissionDenied => (ReplyCode::FileError, "Permission denied"),
+                    ErrorKind::CommandNotImplemented => (ReplyCode::CommandNotImplemented, "Command not implemented"),
+                    ErrorKind::ConnectionClosed => (ReplyCode::ConnectionClosed, "Connection closed"),
                 };
-                Ok(Reply::new(code, error_type.reply_text().unwrap_or_default()))
+                // swiftftp patch: the backend's own words, when it gave some.
+                Ok(Reply::new(code, error_type.reply_text().unwrap_or(text)))
             }
-            StorageError(error_type) => match error_type.kind() {
-                ErrorKind::ExceededStorageAllocationError => Ok(Reply::new(ReplyCode::ExceededStorageAllocation, "Exceeded storage allocation")),
-                ErrorKind::FileNameNotAllowedError => Ok(Reply::new(ReplyCode::BadFileName, "File name not allowed")),
-                ErrorKind::InsufficientStorageSpaceError => Ok(Reply::new(ReplyCode::OutOfSpace, "Insufficient storage space")),
-                ErrorKind::LocalError => Ok(Reply::new(ReplyCode::LocalError, "Local error")),
-                ErrorKind::PageTypeUnknown => Ok(Reply::new(ReplyCode::PageTypeUnknown, "Page type unknown")),
-                ErrorKind::TransientFileNotAvailable => Ok(Reply::new(ReplyCode::TransientFileError, "File not found")),
-                ErrorKind::PermanentFileNotAvailable => Ok(Reply::new(ReplyCode::FileError, "File not found")),
-                ErrorKind::PermanentDirectoryNotAvailable => Ok(Reply::new(ReplyCode::FileError, "Directory not found")),
-                ErrorKind::PermanentDirectoryNotEmpty => Ok(Reply::new(ReplyCode::FileError, "Directory not empty")),
-                ErrorKind::PermissionDenied => Ok(Reply::new(ReplyCode::FileError, "Permission denied")),
-                ErrorKind::CommandNotImplemented => Ok(Reply::new(ReplyCode::CommandNotImplemented, "Command not implemented")),
-                ErrorKind::ConnectionClosed => Ok(Reply::new(ReplyCode::ConnectionClosed, "Connection closed")),
-            },
             CommandChannelReply(reply) => Ok(reply),
         }
     }
