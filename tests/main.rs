@@ -18,6 +18,7 @@ mod large_files;
 mod limits;
 mod mtime;
 mod resume;
+mod security;
 mod site_commands;
 mod storage_policy;
 mod swift_client;

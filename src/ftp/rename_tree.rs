@@ -277,7 +277,8 @@ impl SwiftStorage {
                 let Some(manifest) = head.dlo_manifest.as_deref() else {
                     return Ok(());
                 };
-                let Some(moved) = SegmentRef::parse(manifest).and_then(|s| from.moved_ref(&s, to))
+                let Some(moved) =
+                    SegmentRef::from_manifest_header(manifest).and_then(|s| from.moved_ref(&s, to))
                 else {
                     return Ok(());
                 };
@@ -401,7 +402,7 @@ mod tests {
     fn segment_prefixes_inside_the_tree_move_with_it() {
         let from = tree("c", "dir/", None);
         let to = tree("c", "new/", None);
-        let inner = SegmentRef::parse("c/dir/f.part/").unwrap();
+        let inner = SegmentRef::from_manifest_header("c/dir/f.part/").unwrap();
         assert_eq!(
             from.moved_ref(&inner, &to),
             Some(SegmentRef {
@@ -409,7 +410,7 @@ mod tests {
                 key: "new/f.part/".into()
             })
         );
-        let outer = SegmentRef::parse("c_segments/dir/f/").unwrap();
+        let outer = SegmentRef::from_manifest_header("c_segments/dir/f/").unwrap();
         assert_eq!(from.moved_ref(&outer, &to), None);
         assert_eq!(
             SegmentRef {

@@ -111,7 +111,9 @@ impl SwiftStorage {
                         .await?;
                     let kept = first_bytes_of(std::slice::from_ref(&base), start_pos)
                         .ok_or_else(|| beyond(head.content_length))?;
-                    let made = swift::SegmentRef::parse(&base.path).into_iter().collect();
+                    let made = swift::SegmentRef::from_slo_path(&base.path)
+                        .into_iter()
+                        .collect();
                     (kept, old, made)
                 }
             }

@@ -8,9 +8,10 @@
 //! - **MKD** creates a container at the top level and an `application/directory` marker below; it is idempotent,
 //!   and refuses to turn a file into a directory.
 //! - **RMD** removes an empty container or the marker(s) of an empty directory; it never deletes recursively.
-//! - **DELE** removes files only (and a partial upload of the name, `swift/resume.rs`); a Static Large Object goes with its segments (`multipart-manifest=delete`,
-//!   whose report is checked), a Dynamic Large Object with the segments under its own folder prefix.
-//! - **Overwriting** a large object deletes its old segments once the new object is in place.
+//! - **DELE** removes files only (and a partial upload of the name, `swift/resume.rs`); a large object goes with
+//!   the segments in its own segment folder (`Session::segments_of`), never with what its manifest names
+//!   elsewhere: a manifest may have been planted by a user with fewer rights than the one deleting.
+//! - **Overwriting** a large object deletes its old segments (the same rule) once the new object is in place.
 //!
 //! Not here: rename (`rename.rs`), how an upload becomes a plain object or segments (`swift/large.rs`).
 
@@ -238,21 +239,18 @@ impl SwiftStorage {
             },
             Some(head) => head,
         };
+        // The segments are listed while the manifest still names them, and go after it. Not through Swift's
+        // `multipart-manifest=delete`: that deletes whatever an SLO lists, anywhere in the account, with our
+        // token, and a manifest is something any writer of the container can plant (`segments_of`).
+        let segments = session.segments_of(container, key, head).await?;
+        session
+            .delete_object(container, key)
+            .await
+            .map_err(|e| super::storage::not_found(e, loc))?;
+        delete_segments(session, loc, segments).await;
         if head.static_large_object {
-            session
-                .delete_large_object(container, key)
-                .await
-                .map_err(|e| super::storage::not_found(e, loc))?;
             // A resumed file's record, should one have outlived its resume, would name deleted segments.
             session.delete_partial_record(container, key).await;
-        } else {
-            // A DLO's segments are listed while the manifest still names them, and go after it.
-            let segments = session.segments_of(container, key, head).await?;
-            session
-                .delete_object(container, key)
-                .await
-                .map_err(|e| super::storage::not_found(e, loc))?;
-            delete_segments(session, loc, segments).await;
         }
         tracing::info!(path = %loc, "deleted");
         Ok(())

@@ -230,20 +230,6 @@ impl Error {
         }
     }
 
-    /// A failure reported inside a 200 answer (a bulk or `multipart-manifest=delete` report): its status line
-    /// (e.g. `409 Conflict`) gives the kind, its errors the detail.
-    pub fn from_report(op: Op, status_line: &str, errors: &[serde_json::Value]) -> Self {
-        let status = status_line
-            .split_whitespace()
-            .next()
-            .and_then(|s| s.parse::<u16>().ok())
-            .filter(|s| !(200..300).contains(s))
-            .unwrap_or(500);
-        let mut e = Self::from_status(op, status);
-        e.detail = format!("Swift reported {status_line}: {errors:?}");
-        e
-    }
-
     /// An answer we cannot use (missing header, bad JSON): `detail` says what was wrong.
     pub fn protocol(op: Op, detail: impl Into<String>) -> Self {
         Self {

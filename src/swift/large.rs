@@ -151,7 +151,7 @@ pub fn not_listed(segments: Vec<SegmentRef>, manifest: &[ManifestEntry]) -> Vec<
         .filter(|s| {
             !manifest
                 .iter()
-                .filter_map(|m| split_path(&m.path))
+                .filter_map(|m| SegmentRef::from_slo_path(&m.path))
                 .any(|m| &m == s)
         })
         .collect()
@@ -166,15 +166,6 @@ struct StoredEntry {
     #[serde(default)]
     bytes: u64,
     range: Option<String>,
-}
-
-/// The answer of a `multipart-manifest=delete` (asked as JSON).
-#[derive(Debug, Deserialize)]
-struct BulkDeleteAnswer {
-    #[serde(rename = "Response Status")]
-    status: String,
-    #[serde(rename = "Errors", default)]
-    errors: Vec<serde_json::Value>,
 }
 
 /// Deletes what an unfinished upload may have written, when dropped armed: a cancelled upload future (the FTP
@@ -450,7 +441,7 @@ impl Session {
                         && let Some(short) = manifest.pop()
                     {
                         bytes -= short.used_bytes();
-                        if let Some(seg) = split_path(&short.path) {
+                        if let Some(seg) = SegmentRef::from_slo_path(&short.path) {
                             self.delete_segments(vec![seg]).await;
                         }
                     }
@@ -684,10 +675,12 @@ impl Session {
         .await
     }
 
-    /// The segments a large object owns, read before it is replaced: a Static Large Object's manifest entries;
-    /// a Dynamic Large Object's objects under its manifest prefix, only when that prefix is a folder of its own
-    /// (ends with `/`, as python-swiftclient and ftp-cloudfs write them, and does not hold the manifest itself);
-    /// nothing for a plain object.
+    /// The segments a large object owns, read before it is replaced or deleted, so that they can be deleted
+    /// after it: only those where swiftftp, python-swiftclient or ftp-cloudfs put a file's own segments (see
+    /// [`SegmentRef::is_owned_by`]). A manifest is something any user with write access to the container can
+    /// plant; following it elsewhere would delete, with the token of whoever replaces the file, objects the
+    /// planter could not touch. Reading through a manifest is Swift's business (it checks the reader's rights);
+    /// deleting through one is ours. Nothing for a plain object.
     pub async fn segments_of(
         &self,
         container: &str,
@@ -695,7 +688,16 @@ impl Session {
         head: &ObjectHead,
     ) -> Result<Vec<SegmentRef>, Error> {
         if head.static_large_object {
-            return self.slo_segments(container, key).await;
+            let listed = self.slo_segments(container, key).await?;
+            let total = listed.len();
+            let owned: Vec<SegmentRef> = listed
+                .into_iter()
+                .filter(|s| s.is_owned_by(container, key))
+                .collect();
+            if owned.len() < total {
+                tracing::warn!(%container, %key, left = total - owned.len(), "leaving segments an SLO manifest names outside the file's own segment folder");
+            }
+            return Ok(owned);
         }
         let Some(manifest) = head.dlo_manifest.as_deref() else {
             return Ok(Vec::new());
@@ -703,7 +705,7 @@ impl Session {
         let Some(SegmentRef {
             container: seg_container,
             key: prefix,
-        }) = split_path(manifest)
+        }) = SegmentRef::from_manifest_header(manifest)
         else {
             return Ok(Vec::new());
         };
@@ -713,16 +715,20 @@ impl Session {
         } else {
             prefix
         };
-        if !dlo_prefix_is_its_own(container, key, &seg_container, &prefix) {
-            tracing::info!(%container, %key, manifest, "leaving a DLO's segments: its prefix is not a folder of its own");
+        let folder = SegmentRef {
+            container: seg_container,
+            key: prefix,
+        };
+        if !folder.key.ends_with('/') || !folder.is_owned_by(container, key) {
+            tracing::warn!(%container, %key, manifest, "leaving a DLO's segments: its prefix is not the file's own segment folder");
             return Ok(Vec::new());
         }
         let mut found = Vec::new();
-        let mut entries = std::pin::pin!(self.list_objects(&seg_container, &prefix, None));
+        let mut entries = std::pin::pin!(self.list_objects(&folder.container, &folder.key, None));
         while let Some(e) = entries.try_next().await? {
             if let ObjectEntry::Object(o) = e {
                 found.push(SegmentRef {
-                    container: seg_container.clone(),
+                    container: folder.container.clone(),
                     key: o.name,
                 });
             }
@@ -730,13 +736,13 @@ impl Session {
         Ok(found)
     }
 
-    /// The segments a Static Large Object's manifest lists (read in its stored form).
+    /// The segments a Static Large Object's manifest lists (read in its stored form), wherever they are.
     pub async fn slo_segments(&self, container: &str, key: &str) -> Result<Vec<SegmentRef>, Error> {
         Ok(self
             .slo_manifest(container, key)
             .await?
             .iter()
-            .filter_map(|e| split_path(&e.path))
+            .filter_map(|e| SegmentRef::from_slo_path(&e.path))
             .collect())
     }
 
@@ -796,40 +802,31 @@ impl Session {
             .collect()
             .await
     }
-
-    /// `DELETE ?multipart-manifest=delete`: a Static Large Object with its segments. Swift answers 200 even when
-    /// a segment could not be deleted; the answer's own status and errors say, and any error fails the call.
-    pub async fn delete_large_object(&self, container: &str, key: &str) -> Result<(), Error> {
-        let op = Op::DeleteObject {
-            container: container.to_owned(),
-            key: key.to_owned(),
-        };
-        let body = self
-            .fetch_small(&op, |http, base| {
-                http.delete(object_url_with(
-                    base,
-                    container,
-                    key,
-                    &[("multipart-manifest", "delete")],
-                ))
-                .header(reqwest::header::ACCEPT, "application/json")
-            })
-            .await?;
-        let answer: BulkDeleteAnswer = serde_json::from_slice(&body)
-            .map_err(|e| Error::protocol(op.clone(), e.to_string()))?;
-        if answer.status.starts_with('2') && answer.errors.is_empty() {
-            Ok(())
-        } else {
-            Err(Error::from_report(op, &answer.status, &answer.errors))
-        }
-    }
 }
 
-/// `/container/key` or `container/key` (percent-encoded or not) into its parts.
 impl SegmentRef {
-    /// Reads `container/key` (percent-encoded or not), as manifests and `X-Object-Manifest` write it.
-    pub fn parse(path: &str) -> Option<Self> {
+    /// Reads an SLO manifest's segment path (`/container/key`): Swift stores and resolves it as written, so a
+    /// `%41` in it is three characters, not an `A`.
+    pub fn from_slo_path(path: &str) -> Option<Self> {
         split_path(path)
+    }
+
+    /// Reads an `X-Object-Manifest` value (`container/prefix`): Swift percent-decodes it, and
+    /// [`Self::to_manifest_value`] encodes it.
+    pub fn from_manifest_header(value: &str) -> Option<Self> {
+        let decoded = percent_encoding::percent_decode_str(value)
+            .decode_utf8()
+            .ok()?;
+        split_path(&decoded)
+    }
+
+    /// Whether this object (or folder, for a DLO prefix) lies where a file's own segments go, in the same
+    /// account: `<container>_segments/<key>/...` (swiftftp, python-swiftclient) or `<container>/<key>.part/...`
+    /// (ftp-cloudfs). Only those are deleted with the file.
+    pub fn is_owned_by(&self, container: &str, key: &str) -> bool {
+        let under = |c: &str, folder: String| self.container == c && self.key.starts_with(&folder);
+        under(&format!("{container}{SEGMENTS_SUFFIX}"), format!("{key}/"))
+            || under(container, format!("{key}.part/"))
     }
 
     /// `container/key`, percent-encoded where a header value needs it (Swift decodes it).
@@ -848,22 +845,14 @@ impl SegmentRef {
     }
 }
 
+/// `/container/key` or `container/key` into its parts, taken as written.
 fn split_path(path: &str) -> Option<SegmentRef> {
     let path = path.strip_prefix('/').unwrap_or(path);
-    let decoded = percent_encoding::percent_decode_str(path)
-        .decode_utf8()
-        .ok()?;
-    let (container, key) = decoded.split_once('/')?;
+    let (container, key) = path.split_once('/')?;
     (!container.is_empty() && !key.is_empty()).then(|| SegmentRef {
         container: container.to_owned(),
         key: key.to_owned(),
     })
-}
-
-/// Whether a DLO's segment prefix is a folder holding only its segments: it ends with `/`, and the manifest
-/// itself is not under it (a prefix like `photos/` would be a whole unrelated folder).
-fn dlo_prefix_is_its_own(container: &str, key: &str, seg_container: &str, prefix: &str) -> bool {
-    prefix.ends_with('/') && !(seg_container == container && key.starts_with(prefix))
 }
 
 #[cfg(test)]
@@ -872,36 +861,53 @@ mod tests {
     use super::*;
 
     #[test]
-    fn paths_split_and_decode() {
+    fn slo_paths_are_taken_as_written_and_headers_decoded() {
         assert_eq!(
-            split_path("/c_segments/a%20b/slo/1/00000000"),
+            SegmentRef::from_slo_path("/c_segments/a%41.bin/slo/1/00000000"),
             Some(SegmentRef {
                 container: "c_segments".into(),
-                key: "a b/slo/1/00000000".into()
+                key: "a%41.bin/slo/1/00000000".into()
             })
         );
         assert_eq!(
-            split_path("c/big.part/").map(|s| s.key),
-            Some("big.part/".into())
+            SegmentRef::from_manifest_header("c/a%20b.part/").map(|s| s.key),
+            Some("a b.part/".into())
+        );
+        assert_eq!(
+            SegmentRef::from_manifest_header("c_segments/a%2541.bin/").map(|s| s.key),
+            Some("a%41.bin/".into())
         );
         assert_eq!(split_path("/c"), None);
         assert_eq!(split_path("/c/"), None);
+        let owned = |c: &str, k: &str| SegmentRef {
+            container: c.into(),
+            key: k.into(),
+        };
+        // A header value written by to_manifest_value reads back as the same folder.
+        let folder = owned("c_segments", "d i r/ä%2F.bin/");
+        assert_eq!(
+            SegmentRef::from_manifest_header(&folder.to_manifest_value()),
+            Some(folder)
+        );
     }
 
     #[test]
-    fn only_a_dlo_prefix_of_its_own_is_deleted() {
-        assert!(dlo_prefix_is_its_own("c", "big", "c", "big.part/"));
-        assert!(dlo_prefix_is_its_own(
-            "c",
-            "d/x",
-            "c_segments",
-            "d/x/1/2/3/"
-        ));
-        // Not a folder: `e` would match every name starting with e.
-        assert!(!dlo_prefix_is_its_own("c", "dlo", "c", "e"));
-        // The folder holds the manifest itself: its siblings are not its segments.
-        assert!(!dlo_prefix_is_its_own("c", "d/big", "c", "d/"));
-        assert!(dlo_prefix_is_its_own("c", "d/big", "other", "d/"));
+    fn only_a_files_own_segment_folder_is_deleted_with_it() {
+        let seg = |c: &str, k: &str| SegmentRef {
+            container: c.into(),
+            key: k.into(),
+        };
+        assert!(seg("c", "big.part/00000001").is_owned_by("c", "big"));
+        assert!(seg("c_segments", "d/x/slo/1/00000000").is_owned_by("c", "d/x"));
+        assert!(seg("c_segments", "d/x/1/2/3/").is_owned_by("c", "d/x"));
+        // Another container: what a planted manifest points at.
+        assert!(!seg("victim", "data/1").is_owned_by("shared", "report.txt"));
+        assert!(!seg("victim_segments", "report.txt/1").is_owned_by("shared", "report.txt"));
+        // Another file's segments, a name's prefix, the manifest's own folder.
+        assert!(!seg("c_segments", "d/xy/slo/1/0").is_owned_by("c", "d/x"));
+        assert!(!seg("c", "e").is_owned_by("c", "dlo"));
+        assert!(!seg("c", "d/").is_owned_by("c", "d/big"));
+        assert!(!seg("c", "big.partX/1").is_owned_by("c", "big"));
     }
 
     #[test]

@@ -99,7 +99,7 @@ impl PartialUpload {
     pub fn segment_refs(&self) -> Vec<super::SegmentRef> {
         self.segments
             .iter()
-            .filter_map(|e| super::SegmentRef::parse(&e.path))
+            .filter_map(|e| super::SegmentRef::from_slo_path(&e.path))
             .collect()
     }
 }

@@ -47,6 +47,9 @@ impl std::fmt::Debug for TraceId {
 pub enum SessionState {
     New,
     WaitPass,
+    // swiftftp patch: a PASS is being checked. Nothing else may start a login until its answer is in (a burst
+    // of pipelined PASS lines would otherwise each run their own check, past lockout and failure delay).
+    Authenticating,
     WaitCmd,
 }
 

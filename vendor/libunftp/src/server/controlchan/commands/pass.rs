@@ -47,7 +47,7 @@ where
 {
     #[tracing_attributes::instrument]
     async fn handle(&self, args: CommandContext<Storage, User>) -> Result<Reply, ControlChanError> {
-        let session = args.session.lock().await;
+        let mut session = args.session.lock().await;
         let logger = args.logger;
         match &session.state {
             SessionState::WaitPass => {
@@ -79,6 +79,8 @@ where
                 };
                 let failed_logins = session.failed_logins.clone();
                 let source_ip = session.source.ip();
+                // swiftftp patch: one check in flight per session; the answer (AuthSuccess/AuthFailed) moves on.
+                session.state = SessionState::Authenticating;
                 tokio::spawn(async move {
                     let msg = match auth_pipeline.authenticate_and_get_user(&username, &creds).await {
                         Ok(user) => {
@@ -176,6 +178,10 @@ where
                 Ok(Reply::none())
             }
             SessionState::New => Ok(Reply::new(ReplyCode::BadCommandSequence, "Please supply a username first")),
+            SessionState::Authenticating => Ok(Reply::new(
+                ReplyCode::BadCommandSequence,
+                "A password is being checked: wait for its answer before sending another",
+            )),
             _ => Ok(Reply::new(ReplyCode::NotLoggedIn, "Please open a new connection to re-authenticate")),
         }
     }
