@@ -9,7 +9,7 @@
 //!   and refuses to turn a file into a directory.
 //! - **RMD** removes an empty container or the marker(s) of an empty directory; it never deletes recursively.
 //! - **DELE** removes files only (and a partial upload of the name, `swift/resume.rs`); a large object goes with
-//!   the segments in its own segment folder (`Session::segments_of`), never with what its manifest names
+//!   the segments in its container's own segment container (`Session::segments_of`), never with what its manifest names
 //!   elsewhere: a manifest may have been planted by a user with fewer rights than the one deleting.
 //! - **Overwriting** a large object deletes its old segments (the same rule) once the new object is in place.
 //!

@@ -719,7 +719,7 @@ impl Session {
             container: seg_container,
             key: prefix,
         };
-        if !folder.key.ends_with('/') || !folder.is_owned_by(container, key) {
+        if !folder.key.ends_with('/') || !folder.is_own_folder_of(container, key) {
             tracing::warn!(%container, %key, manifest, "leaving a DLO's segments: its prefix is not the file's own segment folder");
             return Ok(Vec::new());
         }
@@ -820,10 +820,19 @@ impl SegmentRef {
         split_path(&decoded)
     }
 
-    /// Whether this object (or folder, for a DLO prefix) lies where a file's own segments go, in the same
-    /// account: `<container>_segments/<key>/...` (swiftftp, python-swiftclient) or `<container>/<key>.part/...`
-    /// (ftp-cloudfs). Only those are deleted with the file.
+    /// Whether this SLO segment lies where a container's own segments go, in the same account:
+    /// `<container>_segments/...` (swiftftp, python-swiftclient; any name there, since a renamed file keeps its
+    /// segments under its old name) or `<container>/<key>.part/...` (ftp-cloudfs). Only those are deleted with
+    /// the file: a manifest naming objects elsewhere may have been planted by someone who cannot delete them.
     pub fn is_owned_by(&self, container: &str, key: &str) -> bool {
+        self.container == format!("{container}{SEGMENTS_SUFFIX}")
+            || self.is_own_folder_of(container, key)
+    }
+
+    /// Whether this DLO prefix is the file's own segment folder: `<container>_segments/<key>/...` or
+    /// `<container>/<key>.part/...`. Stricter than [`Self::is_owned_by`], because a prefix deletes everything
+    /// under it: `<container>_segments/` alone would be every file's segments.
+    pub fn is_own_folder_of(&self, container: &str, key: &str) -> bool {
         let under = |c: &str, folder: String| self.container == c && self.key.starts_with(&folder);
         under(&format!("{container}{SEGMENTS_SUFFIX}"), format!("{key}/"))
             || under(container, format!("{key}.part/"))
@@ -892,21 +901,25 @@ mod tests {
     }
 
     #[test]
-    fn only_a_files_own_segment_folder_is_deleted_with_it() {
+    fn only_a_containers_own_segments_are_deleted_with_a_file() {
         let seg = |c: &str, k: &str| SegmentRef {
             container: c.into(),
             key: k.into(),
         };
         assert!(seg("c", "big.part/00000001").is_owned_by("c", "big"));
         assert!(seg("c_segments", "d/x/slo/1/00000000").is_owned_by("c", "d/x"));
-        assert!(seg("c_segments", "d/x/1/2/3/").is_owned_by("c", "d/x"));
+        // Renamed: the segments stay under the old name.
+        assert!(seg("c_segments", "old/slo/1/00000000").is_owned_by("c", "new"));
+        assert!(seg("c_segments", "d/x/1/2/3/").is_own_folder_of("c", "d/x"));
         // Another container: what a planted manifest points at.
         assert!(!seg("victim", "data/1").is_owned_by("shared", "report.txt"));
         assert!(!seg("victim_segments", "report.txt/1").is_owned_by("shared", "report.txt"));
-        // Another file's segments, a name's prefix, the manifest's own folder.
-        assert!(!seg("c_segments", "d/xy/slo/1/0").is_owned_by("c", "d/x"));
-        assert!(!seg("c", "e").is_owned_by("c", "dlo"));
-        assert!(!seg("c", "d/").is_owned_by("c", "d/big"));
+        // A DLO prefix: another file's folder, the whole segments container, a name's prefix, the manifest's own
+        // folder.
+        assert!(!seg("c_segments", "d/xy/").is_own_folder_of("c", "d/x"));
+        assert!(!seg("c_segments", "").is_own_folder_of("c", "d/x"));
+        assert!(!seg("c", "e").is_own_folder_of("c", "dlo"));
+        assert!(!seg("c", "d/").is_own_folder_of("c", "d/big"));
         assert!(!seg("c", "big.partX/1").is_owned_by("c", "big"));
     }
 
