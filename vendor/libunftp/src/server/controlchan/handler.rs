@@ -47,4 +47,20 @@ where
     /// swiftftp patch: whether PORT may connect to an address other than the client's.
     pub permit_foreign_addresses: bool,
     pub site_handlers: Arc<HashMap<String, Arc<dyn SiteCommandHandler<Storage, User>>>>,
+    /// swiftftp patch: the control loop reads the next command only once this is dropped. A handler that answers
+    /// from a task of its own moves it into that task, so a session runs one such command at a time.
+    pub done: CommandDone,
+}
+
+/// swiftftp patch: held while a command is being answered (see [`CommandContext::done`]); dropping it lets the
+/// control loop read the next command.
+#[derive(Debug)]
+pub(crate) struct CommandDone(#[allow(dead_code)] tokio::sync::oneshot::Sender<()>);
+
+impl CommandDone {
+    /// A guard and the receiver that completes when the guard is dropped.
+    pub(crate) fn new() -> (Self, tokio::sync::oneshot::Receiver<()>) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        (CommandDone(tx), rx)
+    }
 }

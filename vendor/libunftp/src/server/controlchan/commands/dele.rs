@@ -49,7 +49,10 @@ where
         let tx_success: Sender<ControlChanMsg> = args.tx_control_chan.clone();
         let tx_fail: Sender<ControlChanMsg> = args.tx_control_chan.clone();
         let logger = args.logger;
+        // swiftftp patch: the session's next command waits until this one is answered.
+        let done = args.done;
         tokio::spawn(async move {
+            let _done = done;
             match storage.del((*user).as_ref().unwrap(), path).await {
                 Ok(_) => {
                     slog::info!(logger, "DELE: Successfully removed file {:?}", path_str);

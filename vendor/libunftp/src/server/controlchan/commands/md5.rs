@@ -68,7 +68,10 @@ where
             return Ok(Reply::new(ReplyCode::CommandNotImplemented, "Not supported by the selected storage back-end."));
         }
 
+        // swiftftp patch: the session's next command waits until this one is answered.
+        let done = args.done;
         tokio::spawn(async move {
+            let _done = done;
             let Some(user) = (*user).as_ref() else {
                 slog::error!(logger, "MD5: no user in a logged-in session");
                 return;

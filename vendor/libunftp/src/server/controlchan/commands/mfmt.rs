@@ -80,7 +80,10 @@ where
         let tx = args.tx_control_chan.clone();
         let logger = args.logger;
 
+        // swiftftp patch: the session's next command waits until this one is answered.
+        let done = args.done;
         tokio::spawn(async move {
+            let _done = done;
             let Some(user) = (*user).as_ref() else {
                 return;
             };

@@ -48,7 +48,10 @@ where
         let path_str = path.to_string_lossy().to_string();
         let tx: Sender<ControlChanMsg> = args.tx_control_chan.clone();
         let logger = args.logger;
+        // swiftftp patch: the session's next command waits until this one is answered.
+        let done = args.done;
         tokio::spawn(async move {
+            let _done = done;
             match storage.mkd((*user).as_ref().unwrap(), &path).await {
                 Err(err) => {
                     slog::warn!(logger, "MKD: Failure creating directory {:?} {}", path_str, err);

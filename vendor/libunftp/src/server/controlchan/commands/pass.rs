@@ -81,6 +81,7 @@ where
                 let source_ip = session.source.ip();
                 // swiftftp patch: one check in flight per session; the answer (AuthSuccess/AuthFailed) moves on.
                 session.state = SessionState::Authenticating;
+                let done = args.done;
                 tokio::spawn(async move {
                     let msg = match auth_pipeline.authenticate_and_get_user(&username, &creds).await {
                         Ok(user) => {
@@ -170,6 +171,8 @@ where
                         }
                     };
                     tokio::spawn(async move {
+                        // swiftftp patch: the session's next command waits until this answer is sent.
+                        let _done = done;
                         if let Err(err) = tx.send(msg).await {
                             slog::warn!(logger, "PASS: Could not send internal message: {}", err);
                         }

@@ -47,7 +47,10 @@ where
 
         let session = args.session;
 
+        // swiftftp patch: the session's next command waits until this one is answered.
+        let done = args.done;
         tokio::spawn(async move {
+            let _done = done;
             let mut session = session.lock().await;
             match storage.metadata((*user).as_ref().unwrap(), &path).await {
                 Ok(_) => {

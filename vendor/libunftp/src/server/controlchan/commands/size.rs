@@ -42,7 +42,10 @@ where
         let tx_fail: Sender<ControlChanMsg> = args.tx_control_chan.clone();
         let logger = args.logger;
 
+        // swiftftp patch: the session's next command waits until this one is answered.
+        let done = args.done;
         tokio::spawn(async move {
+            let _done = done;
             match storage.metadata((*user).as_ref().unwrap(), &path).await {
                 Ok(metadata) => {
                     let file_len = metadata.len();

@@ -86,7 +86,10 @@ where
                 let tx_fail: Sender<ControlChanMsg> = args.tx_control_chan.clone();
                 let logger = args.logger;
 
+                // swiftftp patch: the session's next command waits until this one is answered.
+                let done = args.done;
                 tokio::spawn(async move {
+                    let _done = done;
                     match storage.list_vec((*user).as_ref().unwrap(), path).await {
                         Ok(lines) => {
                             slog::info!(logger, "STAT: Successfully listed file or directory {:?}", path_str);
