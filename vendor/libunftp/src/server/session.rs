@@ -80,6 +80,9 @@ where
     pub data_cmd_rx: Option<Receiver<DataChanCmd>>,
     /// swiftftp patch: counts passive set-ups, so that a data port's timeout only touches its own channels.
     pub passive_generation: u64,
+    /// swiftftp patch: held while the latest `PASV`/`EPSV` listener waits for its connection; replacing or
+    /// dropping it closes that listener (a new `PASV`, `EPSV` or `PORT` supersedes it).
+    pub passive_listening: Option<tokio::sync::oneshot::Sender<()>>,
     // The control loop uses this to ask the data loop to exit.
     pub data_abort_tx: Option<Sender<()>>,
     // The data loop listens to this so it can know when to exit.
@@ -142,6 +145,7 @@ where
             data_cmd_tx: None,
             data_cmd_rx: None,
             passive_generation: 0,
+            passive_listening: None,
             data_abort_tx: None,
             data_abort_rx: None,
             control_msg_tx: None,

@@ -90,6 +90,9 @@ where
     S::Metadata: Metadata,
     T: LegacyReplyProducer<S, U>,
 {
+    // swiftftp patch: the session's previous passive listener, unused, is closed before another port is taken
+    // (0.24 kept each one 15 s: 500 pipelined PASV held 500 ports of the range).
+    drop(args.session.lock().await.passive_listening.take());
     let listener = match args.session.lock().await.binder {
         Some(ref mut binder) => binder.bind(args.local_addr.ip(), args.passive_ports.clone()).await,
         _ => try_port_range(args.local_addr, args.passive_ports.clone()),
@@ -105,12 +108,23 @@ where
     let reply = cmd.build_reply(&args, port).await?;
     if reply.is_positive() {
         setup_inter_loop_comms(args.session.clone(), args.tx_control_chan.clone()).await;
-        let generation = args.session.lock().await.passive_generation;
+        let (listening, superseded) = oneshot::channel::<()>();
+        let generation = {
+            let mut session = args.session.lock().await;
+            session.passive_listening = Some(listening);
+            session.passive_generation
+        };
         // Open the data connection in a new task and process it.
         // We cannot await this since we first need to let the client know where to connect :-)
         tokio::spawn(async move {
             // Timeout if the client doesn't connect to the socket in a while, to avoid leaving the socket hanging open permanently.
-            let r = tokio::time::timeout(Duration::from_secs(15), listener.accept()).await;
+            let r = tokio::select! {
+                r = tokio::time::timeout(Duration::from_secs(15), listener.accept()) => r,
+                _ = superseded => {
+                    slog::debug!(args.logger, "Passive listener superseded before its connection came: closed");
+                    return;
+                }
+            };
             match r {
                 Ok(Ok((socket, _socket_addr))) => datachan::spawn_processing(args.logger, args.session, socket).await,
                 Ok(Err(e)) => {

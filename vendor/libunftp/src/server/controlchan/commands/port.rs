@@ -60,6 +60,8 @@ impl Port {
         let (data_abort_tx, data_abort_rx): (Sender<()>, Receiver<()>) = channel(1);
 
         let mut session = session.lock().await;
+        // swiftftp patch: an unused passive listener is closed: this data connection supersedes it.
+        session.passive_listening = None;
         session.data_cmd_tx = Some(cmd_tx);
         session.data_cmd_rx = Some(cmd_rx);
         session.data_abort_tx = Some(data_abort_tx);
