@@ -39,6 +39,102 @@ where
     pub control_peek: Option<Arc<std::net::TcpStream>>,
     /// swiftftp patch: whether the control loop has read a QUIT.
     pub quit_received: Arc<std::sync::atomic::AtomicBool>,
+    /// swiftftp patch: see [`StallGuard`].
+    pub stall_timeout: std::time::Duration,
+}
+
+/// swiftftp patch: a data connection that fails once it has moved no byte for `timeout` while the transfer waited
+/// on it: a client that stops sending (STOR) or reading (RETR, LIST) without closing. The error is
+/// `ConnectionAborted`, so an upload ends as one whose client went away (`426`, nothing stored) and its
+/// buffers are freed. 0.24 waited forever, with the control connection's idle timeout suspended meanwhile.
+/// Time the transfer spends waiting on the storage backend does not count: only a pending read or write does.
+struct StallGuard<S> {
+    inner: S,
+    timeout: std::time::Duration,
+    /// When a byte last moved (or the guard was made).
+    moved: Instant,
+    /// Armed at `moved + timeout`; moved on lazily when it fires early.
+    deadline: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl<S> StallGuard<S> {
+    fn new(inner: S, timeout: std::time::Duration) -> Self {
+        let moved = Instant::now();
+        StallGuard {
+            inner,
+            timeout,
+            moved,
+            deadline: Box::pin(tokio::time::sleep(timeout)),
+        }
+    }
+
+    /// After the inner stream returned `Pending`: an error when nothing moved for the timeout, or `Pending` with
+    /// the deadline's wake-up registered.
+    fn stalled(&mut self, cx: &mut Context<'_>) -> Option<std::io::Error> {
+        loop {
+            if self.deadline.as_mut().poll(cx).is_pending() {
+                return None;
+            }
+            let due = self.moved + self.timeout;
+            if Instant::now() >= due {
+                return Some(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionAborted,
+                    format!("no data moved on the data connection for {} s", self.timeout.as_secs()),
+                ));
+            }
+            self.deadline.as_mut().reset(tokio::time::Instant::from_std(due));
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for StallGuard<S> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        match Pin::new(&mut self.inner).poll_read(cx, buf) {
+            Poll::Pending => match self.stalled(cx) {
+                Some(e) => Poll::Ready(Err(e)),
+                None => Poll::Pending,
+            },
+            ready => {
+                self.moved = Instant::now();
+                ready
+            }
+        }
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for StallGuard<S> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        match Pin::new(&mut self.inner).poll_write(cx, buf) {
+            Poll::Pending => match self.stalled(cx) {
+                Some(e) => Poll::Ready(Err(e)),
+                None => Poll::Pending,
+            },
+            ready => {
+                self.moved = Instant::now();
+                ready
+            }
+        }
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match Pin::new(&mut self.inner).poll_flush(cx) {
+            Poll::Pending => match self.stalled(cx) {
+                Some(e) => Poll::Ready(Err(e)),
+                None => Poll::Pending,
+            },
+            ready => ready,
+        }
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match Pin::new(&mut self.inner).poll_shutdown(cx) {
+            Poll::Pending => match self.stalled(cx) {
+                Some(e) => Poll::Ready(Err(e)),
+                None => Poll::Pending,
+            },
+            ready => ready,
+        }
+    }
 }
 
 /// swiftftp patch: an upload's data connection, whose end of file becomes a `ConnectionAborted` error when the
@@ -186,10 +282,17 @@ where
     async fn execute(mut self, session_arc: SharedSession<Storage, User>) {
         let mut data_cmd_rx = self.data_cmd_rx.take().unwrap();
         let mut data_abort_rx = self.data_abort_rx.take().unwrap();
-        let mut timeout_delay = Box::pin(tokio::time::sleep(std::time::Duration::from_secs(5 * 60)));
-        // TODO: Use configured timeout
+        // swiftftp patch: the configured timeout (0.24: 5 minutes), and a set-up superseded by a newer PASV or PORT
+        // (its channels dropped) ends at once instead of holding its socket until then.
+        let mut timeout_delay = Box::pin(tokio::time::sleep(self.stall_timeout));
         tokio::select! {
-            Some(command) = data_cmd_rx.recv() => {
+            command = data_cmd_rx.recv() => {
+                let Some(command) = command else {
+                    slog::debug!(self.logger, "Data connection superseded before its command came: closed");
+                    let mut session = session_arc.lock().await;
+                    session.data_busy = false;
+                    return;
+                };
                 // swiftftp patch: a REST offset applies to the transfer that follows it, whatever its outcome
                 // (it was reset only on success, and leaked into the next transfer after a failed one).
                 // (The session stays locked during the transfer, as in 0.24.)
@@ -197,7 +300,7 @@ where
                 let start_pos = std::mem::take(&mut session.start_pos);
                 self.handle_incoming(DataChanMsg::ExternalCommand(command), start_pos).await;
             },
-            Some(_) = data_abort_rx.recv() => {
+            _ = data_abort_rx.recv() => {
                 self.handle_incoming(DataChanMsg::Abort, 0).await;
             },
             _ = &mut timeout_delay => {
@@ -250,7 +353,7 @@ where
     async fn exec_retr(self, path: String, start_pos: u64) {
         let path = self.cwd.join(path);
         let tx: Sender<ControlChanMsg> = self.control_msg_tx.clone();
-        let mut output = Self::writer(self.socket, self.ftps_mode, "retr").await;
+        let mut output = Self::writer(self.socket, self.stall_timeout, self.ftps_mode, "retr").await;
 
         let start_time = Instant::now();
         let result = self
@@ -351,7 +454,7 @@ where
             .storage
             .put(
                 (*self.user).as_ref().unwrap(),
-                ClientGoneReader::new(Self::reader(self.socket, self.ftps_mode, "stor").await, self.control_peek.clone(), Arc::clone(&self.quit_received)),
+                ClientGoneReader::new(Self::reader(self.socket, self.stall_timeout, self.ftps_mode, "stor").await, self.control_peek.clone(), Arc::clone(&self.quit_received)),
                 path.clone(),
                 start_pos,
             )
@@ -416,7 +519,7 @@ where
             .storage
             .put(
                 (*self.user).as_ref().unwrap(),
-                ClientGoneReader::new(Self::reader(self.socket, self.ftps_mode, "appe").await, self.control_peek.clone(), Arc::clone(&self.quit_received)),
+                ClientGoneReader::new(Self::reader(self.socket, self.stall_timeout, self.ftps_mode, "appe").await, self.control_peek.clone(), Arc::clone(&self.quit_received)),
                 path.clone(),
                 start_pos,
             )
@@ -463,7 +566,7 @@ where
     async fn exec_list_variant(self, path: Option<String>, command: ListCommand) {
         let path = self.resolve_path(path);
         let tx = self.control_msg_tx.clone();
-        let mut output = Self::writer(self.socket, self.ftps_mode.clone(), command.as_lower_str()).await;
+        let mut output = Self::writer(self.socket, self.stall_timeout, self.ftps_mode.clone(), command.as_lower_str()).await;
 
         let start_time = Instant::now();
 
@@ -551,7 +654,7 @@ where
     async fn exec_mlsd(self, path: Option<String>) {
         let path = self.resolve_path(path);
         let tx = self.control_msg_tx.clone();
-        let mut output = Self::writer(self.socket, self.ftps_mode.clone(), "mlsd").await;
+        let mut output = Self::writer(self.socket, self.stall_timeout, self.ftps_mode.clone(), "mlsd").await;
 
         let start_time = Instant::now();
 
@@ -643,7 +746,8 @@ where
     }
 
     #[tracing_attributes::instrument]
-    async fn writer(socket: TcpStream, ftps_mode: FtpsConfig, command: &'static str) -> Box<dyn AsyncWrite + Send + Unpin + Sync> {
+    async fn writer(socket: TcpStream, stall_timeout: std::time::Duration, ftps_mode: FtpsConfig, command: &'static str) -> Box<dyn AsyncWrite + Send + Unpin + Sync> {
+        let socket = StallGuard::new(socket, stall_timeout);
         match ftps_mode {
             FtpsConfig::Off => Box::new(MeasuringWriter::new(socket, command)) as Box<dyn AsyncWrite + Send + Unpin + Sync>,
             FtpsConfig::Building { .. } => panic!("Illegal state"),
@@ -658,7 +762,8 @@ where
     }
 
     #[tracing_attributes::instrument]
-    async fn reader(socket: TcpStream, ftps_mode: FtpsConfig, command: &'static str) -> Box<dyn AsyncRead + Send + Unpin + Sync> {
+    async fn reader(socket: TcpStream, stall_timeout: std::time::Duration, ftps_mode: FtpsConfig, command: &'static str) -> Box<dyn AsyncRead + Send + Unpin + Sync> {
+        let socket = StallGuard::new(socket, stall_timeout);
         match ftps_mode {
             FtpsConfig::Off => Box::new(MeasuringReader::new(socket, command)) as Box<dyn AsyncRead + Send + Unpin + Sync>,
             FtpsConfig::Building { .. } => panic!("Illegal state"),
@@ -792,6 +897,7 @@ where
             data_cmd_rx: Some(data_cmd_rx),
             control_peek: session.control_peek.clone(),
             quit_received: Arc::clone(&session.quit_received),
+            stall_timeout: session.data_stall_timeout,
         };
 
         // The control channel need to know if the data channel is busy so that it doesn't time out

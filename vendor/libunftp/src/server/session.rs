@@ -83,6 +83,9 @@ where
     /// swiftftp patch: held while the latest `PASV`/`EPSV` listener waits for its connection; replacing or
     /// dropping it closes that listener (a new `PASV`, `EPSV` or `PORT` supersedes it).
     pub passive_listening: Option<tokio::sync::oneshot::Sender<()>>,
+    /// swiftftp patch: how long a data connection may go without moving a byte (or wait for its command) before
+    /// it is aborted; the control connection's idle timeout.
+    pub data_stall_timeout: std::time::Duration,
     // The control loop uses this to ask the data loop to exit.
     pub data_abort_tx: Option<Sender<()>>,
     // The data loop listens to this so it can know when to exit.
@@ -146,6 +149,7 @@ where
             data_cmd_rx: None,
             passive_generation: 0,
             passive_listening: None,
+            data_stall_timeout: std::time::Duration::from_secs(5 * 60),
             data_abort_tx: None,
             data_abort_rx: None,
             control_msg_tx: None,

@@ -231,10 +231,10 @@ impl tokio::io::AsyncWrite for FailedTls {
 }
 
 /// The TLS side of a data connection, or a [`FailedTls`] saying why there is none.
-pub(crate) async fn accept_data_tls(
+pub(crate) async fn accept_data_tls<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
     acceptor: tokio_rustls::TlsAcceptor,
-    socket: tokio::net::TcpStream,
-) -> Result<tokio_rustls::server::TlsStream<tokio::net::TcpStream>, FailedTls> {
+    socket: S,
+) -> Result<tokio_rustls::server::TlsStream<S>, FailedTls> {
     match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(socket)).await {
         Ok(Ok(stream)) => Ok(stream),
         Ok(Err(e)) => Err(FailedTls(format!("data connection TLS handshake failed: {e}"))),

@@ -154,6 +154,7 @@ where
         session = session.binder(b);
     }
     session.control_peek = control_peek.clone();
+    session.data_stall_timeout = idle_session_timeout;
     let quit_received = Arc::clone(&session.quit_received);
 
     let mut logger = logger.new(
