@@ -74,6 +74,7 @@ where
     logger: slog::Logger,
     site_md5: SiteMd5,
     permit_foreign_addresses: bool,
+    login_timeout: Option<std::time::Duration>,
     site_handlers: Arc<HashMap<String, Arc<dyn SiteCommandHandler<Storage, User>>>>,
     shutdown: Pin<Box<dyn Future<Output = options::Shutdown> + Send + Sync>>,
     failed_logins_policy: Option<FailedLoginsPolicy>,
@@ -109,6 +110,7 @@ where
     logger: slog::Logger,
     site_md5: SiteMd5,
     permit_foreign_addresses: bool,
+    login_timeout: Option<std::time::Duration>,
     site_handlers: HashMap<String, Arc<dyn SiteCommandHandler<Storage, User>>>,
     configuration_error: Option<String>,
     shutdown: Pin<Box<dyn Future<Output = options::Shutdown> + Send + Sync>>,
@@ -161,6 +163,7 @@ where
             ftps_trust_store: options::DEFAULT_FTPS_TRUST_STORE.into(),
             site_md5: SiteMd5::default(),
             permit_foreign_addresses: false,
+            login_timeout: None,
             site_handlers: HashMap::new(),
             configuration_error: None,
             shutdown: Box::pin(futures_util::future::pending()),
@@ -237,6 +240,7 @@ where
             logger: self.logger,
             site_md5: self.site_md5,
             permit_foreign_addresses: self.permit_foreign_addresses,
+            login_timeout: self.login_timeout,
             site_handlers: HashMap::new(),
             configuration_error,
             shutdown: self.shutdown,
@@ -296,6 +300,7 @@ where
             ftps_trust_store: options::DEFAULT_FTPS_TRUST_STORE.into(),
             site_md5: SiteMd5::default(),
             permit_foreign_addresses: false,
+            login_timeout: None,
             site_handlers: HashMap::new(),
             configuration_error: None,
             shutdown: Box::pin(futures_util::future::pending()),
@@ -380,6 +385,7 @@ where
             logger: self.logger,
             site_md5: self.site_md5,
             permit_foreign_addresses: self.permit_foreign_addresses,
+            login_timeout: self.login_timeout,
             site_handlers: Arc::new(self.site_handlers),
             shutdown: self.shutdown,
             failed_logins_policy: self.failed_logins_policy,
@@ -788,6 +794,13 @@ where
         self
     }
 
+    /// swiftftp patch: a connection not logged in this long after it was accepted gets `421` and is closed,
+    /// whatever it sends meanwhile (`NOOP` and the like reset only the idle timer). `None`: no such limit.
+    pub fn login_timeout(mut self, timeout: Option<std::time::Duration>) -> Self {
+        self.login_timeout = timeout;
+        self
+    }
+
     /// Register a handler for a custom `SITE` subcommand.
     ///
     /// Clients send `SITE <NAME> [arguments]` and the server will call `handler.handle()` with a
@@ -1095,6 +1108,7 @@ where
             ftps_required_data_chan: server.ftps_required_data_chan,
             site_md5: server.site_md5,
             permit_foreign_addresses: server.permit_foreign_addresses,
+            login_timeout: server.login_timeout,
             site_handlers: server.site_handlers.clone(),
             data_listener: server.data_listener.clone(),
             presence_listener: server.presence_listener.clone(),

@@ -68,6 +68,8 @@ where
     pub ftps_required_data_chan: FtpsRequired,
     pub site_md5: SiteMd5,
     pub permit_foreign_addresses: bool,
+    /// swiftftp patch: see `ServerBuilder::login_timeout`.
+    pub login_timeout: Option<Duration>,
     pub site_handlers: Arc<HashMap<String, Arc<dyn SiteCommandHandler<Storage, User>>>>,
     pub data_listener: Arc<dyn DataListener>,
     pub presence_listener: Arc<dyn PresenceListener>,
@@ -123,6 +125,7 @@ where
         logger,
         site_md5: sitemd5,
         permit_foreign_addresses,
+        login_timeout,
         site_handlers,
         data_listener,
         presence_listener,
@@ -242,6 +245,8 @@ where
         // thing at a time. 0.24 read on and spawned a task per command: 3,000 pipelined STATs meant 3,000
         // concurrent listings.
         let mut answering_now: Option<tokio::sync::oneshot::Receiver<()>> = None;
+        // swiftftp patch: the time by which the session must be logged in; nothing the client sends moves it.
+        let mut login_deadline = login_timeout.map(|t| Box::pin(tokio::time::sleep(t)));
         loop {
             let incoming = {
                 #[allow(unused_assignments)]
@@ -277,6 +282,14 @@ where
                             true => incoming = None,
                             false => incoming = Some(Err(ControlChanError::new(ControlChanErrorKind::ControlChannelTimeout)))
                         };
+                    },
+                    _ = async { if let Some(d) = login_deadline.as_mut() { d.await } }, if login_deadline.is_some() => {
+                        let logged_in = matches!(shared_session.lock().await.state, SessionState::WaitCmd);
+                        login_deadline = None;
+                        if !logged_in {
+                            slog::warn!(logger, "Closing a control connection not logged in within {:?}", login_timeout.unwrap_or_default());
+                            incoming = Some(Err(ControlChanError::new(ControlChanErrorKind::LoginTimeout)));
+                        }
                     },
                     _ = shutdown.listen() => {
                         slog::info!(logger, "Closing open control connection because of shutdown signal");
@@ -432,6 +445,7 @@ fn handle_control_channel_error(logger: slog::Logger, error: ControlChanError) -
         ControlChanErrorKind::Utf8Error => (Reply::new(ReplyCode::CommandSyntaxError, "Invalid UTF8 in command"), true),
         ControlChanErrorKind::LineTooLong => (Reply::new(ReplyCode::CommandSyntaxError, "Command line too long"), true),
         ControlChanErrorKind::InvalidCommand => (Reply::new(ReplyCode::ParameterSyntaxError, "Invalid Parameter"), false),
+        ControlChanErrorKind::LoginTimeout => (Reply::new(ReplyCode::ServiceNotAvailable, "Login timed out. Closing control connection"), true),
         ControlChanErrorKind::ControlChannelTimeout => (
             Reply::new(ReplyCode::ClosingControlConnection, "Session timed out. Closing control connection"),
             true,

@@ -52,6 +52,9 @@ pub enum ControlChanErrorKind {
     /// The timer on the Control Channel elapsed.
     #[display("Encountered read timeout on the control channel")]
     ControlChannelTimeout,
+    /// swiftftp patch: the session was not logged in within the login timeout.
+    #[display("Not logged in within the login timeout")]
+    LoginTimeout,
     /// The control channel is out of sync e.g. expecting username in session after USER command but found none.
     #[display("Control channel in illegal state")]
     IllegalState,
