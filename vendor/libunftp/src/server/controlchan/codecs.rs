@@ -66,13 +66,15 @@ impl Encoder<Reply> for FtpCodec {
                 return Ok(());
             }
             Reply::CodeAndMsg { code, msg } => {
+                let msg = one_line(msg);
                 if msg.is_empty() {
                     writeln!(buffer, "{}\r", code as u32)?;
                 } else {
                     writeln!(buffer, "{} {}\r", code as u32, msg)?;
                 }
             }
-            Reply::MultiLine { code, mut lines } => {
+            Reply::MultiLine { code, lines } => {
+                let mut lines: Vec<String> = lines.into_iter().map(one_line).collect();
                 // Get the last line since it needs to be preceded by the response code.
                 let last_line = lines.pop().unwrap_or_default();
 
@@ -94,6 +96,17 @@ impl Encoder<Reply> for FtpCodec {
     }
 }
 
+/// swiftftp patch: a reply's text with every CR, LF and NUL replaced by `?`. Texts echo names (paths, listing
+/// entries in `STAT`, `MLST` facts) that another user may have given a line break in Swift: unreplaced, it would
+/// end the reply line and let the name forge further replies.
+fn one_line(text: String) -> String {
+    if text.contains(['\r', '\n', '\0']) {
+        text.replace(['\r', '\n', '\0'], "?")
+    } else {
+        text
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::ReplyCode;
@@ -108,5 +121,16 @@ mod tests {
         codec.encode(reply, &mut buf).unwrap();
 
         assert_eq!(buf, "214-Usage: foo\r\n\r\n214 Options:\r\n".as_bytes());
+    }
+
+    #[test]
+    fn no_reply_text_breaks_its_line() {
+        let mut codec = FtpCodec::new();
+        let mut buf = BytesMut::new();
+        codec.encode(Reply::new_with_string(ReplyCode::FileStatus, "a\r\n226 forged".to_owned()), &mut buf).unwrap();
+        codec
+            .encode(Reply::new_multiline(ReplyCode::FileStatus, vec!["x\ny", "z\r"]), &mut buf)
+            .unwrap();
+        assert_eq!(buf, "213 a??226 forged\r\n213-x?y\r\n213 z?\r\n".as_bytes());
     }
 }

@@ -445,6 +445,10 @@ fn handle_control_channel_error(logger: slog::Logger, error: ControlChanError) -
         ControlChanErrorKind::Utf8Error => (Reply::new(ReplyCode::CommandSyntaxError, "Invalid UTF8 in command"), true),
         ControlChanErrorKind::LineTooLong => (Reply::new(ReplyCode::CommandSyntaxError, "Command line too long"), true),
         ControlChanErrorKind::InvalidCommand => (Reply::new(ReplyCode::ParameterSyntaxError, "Invalid Parameter"), false),
+        ControlChanErrorKind::InvalidName => (
+            Reply::new(ReplyCode::BadFileName, "File name not allowed: not UTF-8, or holding a control character"),
+            false,
+        ),
         ControlChanErrorKind::LoginTimeout => (Reply::new(ReplyCode::ServiceNotAvailable, "Login timed out. Closing control connection"), true),
         ControlChanErrorKind::ControlChannelTimeout => (
             Reply::new(ReplyCode::ClosingControlConnection, "Session timed out. Closing control connection"),

@@ -52,6 +52,9 @@ pub enum ControlChanErrorKind {
     /// The timer on the Control Channel elapsed.
     #[display("Encountered read timeout on the control channel")]
     ControlChannelTimeout,
+    /// swiftftp patch: an argument that is not UTF-8 or holds a CR or NUL: refused, the session goes on.
+    #[display("Invalid name in command")]
+    InvalidName,
     /// swiftftp patch: the session was not logged in within the login timeout.
     #[display("Not logged in within the login timeout")]
     LoginTimeout,
@@ -105,6 +108,7 @@ impl From<ParseError> for ControlChanError {
         let kind: ControlChanErrorKind = match err.kind().clone() {
             ParseErrorKind::InvalidUtf8 => ControlChanErrorKind::Utf8Error,
             ParseErrorKind::InvalidCommand => ControlChanErrorKind::InvalidCommand,
+            ParseErrorKind::InvalidName => ControlChanErrorKind::InvalidName,
             _ => ControlChanErrorKind::InvalidCommand,
         };
         ControlChanError {

@@ -27,6 +27,9 @@ pub enum ParseErrorKind {
     /// Invalid end-of-line character.
     #[display("Invalid end-of-line")]
     InvalidEol,
+    /// swiftftp patch: an argument (a path, typically) that is not UTF-8 or holds a CR (sent as CR NUL) or a NUL.
+    #[display("Argument not valid UTF-8 or holding a control character")]
+    InvalidName,
 }
 
 impl ParseError {
