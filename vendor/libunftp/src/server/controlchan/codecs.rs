@@ -45,7 +45,9 @@ impl Decoder for FtpCodec {
             }
             let line = buf.split_to(newline_index + 1);
             self.next_index = 0;
-            Ok(Some(line_parser::parse(line)?))
+            // swiftftp patch: a parse error is a command the loop answers, not a decoder error (which would end
+            // the stream, and with it the session).
+            Ok(Some(line_parser::parse(line).unwrap_or_else(|e| Command::Malformed(ControlChanError::from(e).kind().clone()))))
         } else if buf.len() > MAX_LINE {
             Err(ControlChanError::new(ControlChanErrorKind::LineTooLong))
         } else {

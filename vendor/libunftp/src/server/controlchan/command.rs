@@ -170,6 +170,9 @@ pub enum Command {
         command_name: String,
         arguments: String,
     },
+    /// swiftftp patch: a line that could not be parsed, handed to the control loop as a command (an error from
+    /// the decoder would end the connection's stream: every malformed line closed the connection).
+    Malformed(super::error::ControlChanErrorKind),
 }
 
 impl fmt::Display for Command {

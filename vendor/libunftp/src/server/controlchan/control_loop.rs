@@ -268,7 +268,10 @@ where
                                 if matches!(cmd_result, Ok(Command::Quit)) {
                                     quit_received.store(true, std::sync::atomic::Ordering::SeqCst);
                                 }
-                                incoming = Some(cmd_result.map(Event::Command))
+                                incoming = Some(match cmd_result {
+                                    Ok(Command::Malformed(kind)) => Err(ControlChanError::new(kind)),
+                                    other => other.map(Event::Command),
+                                })
                             }
                             None => {
                                 slog::info!(logger, "Control connection was closed.");
@@ -626,6 +629,8 @@ where
             Command::Appe { .. } => Box::new(commands::Appe),
             Command::Site { command, arguments } => Box::new(commands::Site::new(command, arguments)),
             Command::Other { .. } => return Ok(Reply::new(ReplyCode::CommandSyntaxError, "Command not implemented")),
+            // Answered by the control loop before any handler sees it.
+            Command::Malformed(_) => return Ok(Reply::new(ReplyCode::CommandSyntaxError, "Syntax error")),
         };
 
         handler.handle(args).await

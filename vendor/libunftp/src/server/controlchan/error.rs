@@ -16,7 +16,7 @@ pub struct ControlChanError {
 }
 
 /// A list specifying categories of FTP errors. It is meant to be used with the [ControlChanError] type.
-#[derive(Eq, PartialEq, Debug, Display)]
+#[derive(Eq, PartialEq, Debug, Display, Clone)]
 #[allow(dead_code)]
 pub enum ControlChanErrorKind {
     /// We encountered a system IO error.
