@@ -4,6 +4,9 @@
 //!
 //! - Keys are HMAC-SHA256 (hex) of what they name under `cache-secret`: memcached sees no path, user or
 //!   password, and instances share entries only when they share the secret.
+//! - Values in memcached are encrypted (AES-256-GCM, a key derived from the secret, the entry's key as
+//!   associated data): whoever reads memcached sees no file name, size or time, and cannot move a value to
+//!   another key. The cache in this process keeps them in clear.
 //! - Values larger than memcached's default item limit (1 MB) are split over several keys; a missing part is a
 //!   miss.
 //! - memcached down: every call fails fast (short timeouts), the gateway works without the cache, one warning is
@@ -82,8 +85,10 @@ impl Cache {
     /// A cache in memcached (`host:port` each; keys are spread over the servers by hash).
     pub fn memcached(secret: &[u8], servers: &[String]) -> Self {
         let key = hmac::Key::new(hmac::HMAC_SHA256, secret);
+        let value_key = aead_key(hmac::sign(&key, b"memcached values").as_ref());
         Self {
             backend: Backend::Memcached(Box::new(Memcached {
+                value_key,
                 servers: servers.to_vec(),
                 client: Mutex::new(None),
                 down_since: Mutex::new(None),
@@ -258,6 +263,8 @@ struct Memcached {
     /// Every stored value starts with a tag of its key, checked on read: a pooled connection left out of step
     /// by a timeout can never hand one key's value to another.
     tag_key: hmac::Key,
+    /// Encrypts every value before it leaves the process.
+    value_key: LessSafeKey,
 }
 
 /// The length of the key tag at the start of every stored value.
@@ -421,7 +428,11 @@ impl Memcached {
             })
             .await;
         match result {
-            Ok(found) => found,
+            // A value that does not open (another secret, tampered with) is a miss.
+            Ok((found, seen)) => (
+                found.and_then(|sealed| open(&self.value_key, key, sealed)),
+                seen,
+            ),
             Err(Down) => (None, Seen::Unknown),
         }
     }
@@ -430,6 +441,9 @@ impl Memcached {
     async fn set(&self, key: &str, value: Vec<u8>, ttl: Duration, only_if: Option<Seen>) -> bool {
         let owned = key.to_owned();
         let tag = self.tag(key);
+        let Some(value) = seal(&self.value_key, key, value) else {
+            return false;
+        };
         // memcached reads expirations over 30 days as absolute times; MAX_TTL keeps ours below that.
         let ttl = ttl.as_secs().clamp(1, MAX_TTL.as_secs()) as u32;
         let result = self
@@ -489,12 +503,45 @@ impl SharedTokenCache {
         let material = hex::encode(material);
         let id = self.cache.key(&["token", &material]);
         let secret = self.cache.mac(&["token-key", &material]);
-        // HMAC-SHA256 gives exactly the 32 bytes AES-256 wants.
-        let key = UnboundKey::new(&AES_256_GCM, secret.as_ref())
-            .map(LessSafeKey::new)
-            .unwrap_or_else(|_| unreachable!("a 32-byte key is a valid AES-256 key"));
-        (id, key)
+        (id, aead_key(secret.as_ref()))
     }
+}
+
+/// The AES-256-GCM key of 32 bytes of HMAC-SHA256 output.
+fn aead_key(secret: &[u8]) -> LessSafeKey {
+    UnboundKey::new(&AES_256_GCM, secret)
+        .map(LessSafeKey::new)
+        .unwrap_or_else(|_| unreachable!("HMAC-SHA256 gives the 32 bytes AES-256 wants"))
+}
+
+/// `plain` encrypted under `key` with a random nonce (which leads the result), bound to `aad`.
+fn seal(key: &LessSafeKey, aad: &str, mut plain: Vec<u8>) -> Option<Vec<u8>> {
+    let mut nonce = [0u8; NONCE_LEN];
+    SystemRandom::new().fill(&mut nonce).ok()?;
+    key.seal_in_place_append_tag(
+        Nonce::assume_unique_for_key(nonce),
+        Aad::from(aad.as_bytes()),
+        &mut plain,
+    )
+    .ok()?;
+    let mut value = nonce.to_vec();
+    value.extend_from_slice(&plain);
+    Some(value)
+}
+
+/// What [`seal`] made of it, if `sealed` opens under `key` and `aad`.
+fn open(key: &LessSafeKey, aad: &str, mut sealed: Vec<u8>) -> Option<Vec<u8>> {
+    if sealed.len() < NONCE_LEN {
+        return None;
+    }
+    let mut body = sealed.split_off(NONCE_LEN);
+    let nonce = Nonce::try_assume_unique_for_key(&sealed).ok()?;
+    let len = key
+        .open_in_place(nonce, Aad::from(aad.as_bytes()), &mut body)
+        .ok()?
+        .len();
+    body.truncate(len);
+    Some(body)
 }
 
 /// What is encrypted: the token and where it is valid.
@@ -519,16 +566,8 @@ const TOKEN_TTL_UNKNOWN: Duration = Duration::from_secs(3600);
 impl SharedTokens for SharedTokenCache {
     async fn load(&self, material: &[u8]) -> Option<Token> {
         let (id, key) = self.names(material);
-        let mut stored = self.cache.get(&id).await?;
-        if stored.len() < NONCE_LEN {
-            return None;
-        }
-        let mut sealed = stored.split_off(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(&stored).ok()?;
-        let plain = key
-            .open_in_place(nonce, Aad::from(id.as_bytes()), &mut sealed)
-            .ok()?;
-        let t: StoredToken = serde_json::from_slice(plain).ok()?;
+        let plain = open(&key, &id, self.cache.get(&id).await?)?;
+        let t: StoredToken = serde_json::from_slice(&plain).ok()?;
         Some(Token {
             storage_url: t.storage_url.parse().ok()?,
             token: crate::swift::Secret::new(t.token),
@@ -554,25 +593,12 @@ impl SharedTokens for SharedTokenCache {
             expires_at: token.expires_at.map(secs),
             issued_at: secs(token.issued_at),
         };
-        let Ok(mut sealed) = serde_json::to_vec(&plain) else {
+        let Some(value) = serde_json::to_vec(&plain)
+            .ok()
+            .and_then(|json| seal(&key, &id, json))
+        else {
             return;
         };
-        let mut nonce = [0u8; NONCE_LEN];
-        if SystemRandom::new().fill(&mut nonce).is_err() {
-            return;
-        }
-        if key
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(id.as_bytes()),
-                &mut sealed,
-            )
-            .is_err()
-        {
-            return;
-        }
-        let mut value = nonce.to_vec();
-        value.extend_from_slice(&sealed);
         self.cache.set(&id, value, ttl).await;
     }
 

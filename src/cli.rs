@@ -106,9 +106,15 @@ pub struct Cli {
     pub hide_segments: bool,
 
     /// Expect a PROXY protocol header (v1 or v2, e.g. from HAProxy `send-proxy`) on every control connection:
-    /// limits, logs and logins then see the client it names; a connection without one is closed
+    /// limits, logs and logins then see the client it names; a connection without one is closed. Needs
+    /// --proxy-protocol-from
     #[arg(long = "proxy-protocol", env = "SWIFTFTP_PROXY_PROTOCOL")]
     pub proxy_protocol: bool,
+
+    /// The load balancers whose PROXY headers are trusted, as addresses or CIDR networks (repeatable or
+    /// comma-separated, e.g. 10.0.0.5,10.1.0.0/24); a connection from anywhere else is closed without a greeting
+    #[arg(long = "proxy-protocol-from", action = ArgAction::Append, env = "SWIFTFTP_PROXY_PROTOCOL_FROM", value_name = "CIDR", value_delimiter = ',')]
+    pub proxy_protocol_from: Vec<String>,
 
     /// PEM certificate chain for FTPS (explicit, AUTH TLS; TLS 1.2 and 1.3); needs --tls-key
     #[arg(long = "tls-cert", env = "SWIFTFTP_TLS_CERT", value_name = "FILE")]
@@ -128,14 +134,23 @@ pub struct Cli {
     #[arg(long = "dlo-check", env = "SWIFTFTP_DLO_CHECK", value_name = "WHICH")]
     pub dlo_check: Option<String>,
 
-    /// Secret for the cache's keys (HMAC) and token encryption; instances sharing memcached need the same one
-    /// [default: random per process]
+    /// Secret for the cache's keys (HMAC) and the encryption of what memcached holds; instances sharing memcached
+    /// need the same one. On the command line it shows in the process list: prefer --cache-secret-file or
+    /// SWIFTFTP_CACHE_SECRET [default: random per process]
     #[arg(
         long = "cache-secret",
         env = "SWIFTFTP_CACHE_SECRET",
         value_name = "SECRET"
     )]
     pub cache_secret: Option<String>,
+
+    /// File holding the cache secret (its first line; the file must not be readable by others)
+    #[arg(
+        long = "cache-secret-file",
+        env = "SWIFTFTP_CACHE_SECRET_FILE",
+        value_name = "FILE"
+    )]
+    pub cache_secret_file: Option<PathBuf>,
 
     /// Most FTP connections at once, all clients together; more get 421 [default: 1000; 0: no limit]
     #[arg(
@@ -146,7 +161,7 @@ pub struct Cli {
     pub max_connections: Option<u32>,
 
     /// Most FTP connections from one client IP address; more get 421 (the file's max-cons-per-ip)
-    /// [default: 0, no limit]
+    /// [default: 64, room for a NAT'd office of 20 FileZilla users; 0: no limit]
     #[arg(
         long = "max-cons-per-ip",
         env = "SWIFTFTP_MAX_CONS_PER_IP",
@@ -170,13 +185,32 @@ pub struct Cli {
     )]
     pub rename_max_objects: Option<u64>,
 
-    /// Seconds a control connection may stay silent (no transfer running) before it is closed [default: 300]
+    /// Seconds a control connection may stay silent (no transfer running) before it is closed, and a data
+    /// connection may move no byte before its transfer is aborted with 426 [default: 300]
     #[arg(
         long = "idle-timeout",
         env = "SWIFTFTP_IDLE_TIMEOUT",
         value_name = "SECONDS"
     )]
     pub idle_timeout: Option<u64>,
+
+    /// Seconds after the auth service accepted a password during which another login with it reuses the token
+    /// instead of asking again: the longest a changed password keeps working; 0: every login asks [default: 300]
+    #[arg(
+        long = "login-cache-ttl",
+        env = "SWIFTFTP_LOGIN_CACHE_TTL",
+        value_name = "SECONDS"
+    )]
+    pub login_cache_ttl: Option<u64>,
+
+    /// Seconds a new connection has to log in; nothing sent before the login extends it [default: 30; 0: no
+    /// limit]
+    #[arg(
+        long = "login-timeout",
+        env = "SWIFTFTP_LOGIN_TIMEOUT",
+        value_name = "SECONDS"
+    )]
+    pub login_timeout: Option<u64>,
 
     /// Failed logins (of one user from one IP address) before that pair is locked out [default: 5; 0: never]
     #[arg(

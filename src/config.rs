@@ -72,7 +72,11 @@ const KNOWN_KEYS: &[&str] = &[
     "tls-key",
     "tls-required",
     "proxy-protocol",
+    "proxy-protocol-from",
     "cache-secret",
+    "cache-secret-file",
+    "login-timeout",
+    "login-cache-ttl",
     "shutdown-grace",
     "metrics-address",
     "workers",
@@ -195,7 +199,7 @@ pub struct Config {
     pub cache_ttl: std::time::Duration,
     /// Which 0-byte entries are HEADed for their real size.
     pub dlo_check: DloCheck,
-    /// Secret for cache keys and token encryption (random per process when unset).
+    /// Secret for cache keys and the encryption of cached values (random per process when unset).
     pub cache_secret: Option<String>,
     /// Debug logging.
     pub verbose: bool,
@@ -229,8 +233,12 @@ pub struct Config {
     pub max_sessions_per_user: u32,
     /// Most objects one directory or container rename may move (0: no limit).
     pub rename_max_objects: u64,
-    /// How long a control connection may stay silent.
+    /// How long a control connection may stay silent, and a data connection move no byte.
     pub idle_timeout: std::time::Duration,
+    /// How long a new connection has to log in (`None`: no limit).
+    pub login_timeout: Option<std::time::Duration>,
+    /// How long a password the auth service accepted lets later logins reuse its token (zero: never).
+    pub login_cache_ttl: std::time::Duration,
     /// Failed logins of a user from an IP before the pair is locked out (0: never).
     pub max_login_failures: u32,
     /// How long a lockout lasts.
@@ -254,6 +262,8 @@ pub struct Config {
     pub tls_required: bool,
     /// A PROXY protocol header starts every control connection.
     pub proxy_protocol: bool,
+    /// Where PROXY headers are trusted from (the load balancers); never empty when `proxy_protocol` is on.
+    pub proxy_protocol_from: Vec<ipnet::IpNet>,
     /// Use Rackspace ServiceNet storage URLs.
     pub rackspace_service_net: bool,
     /// The configuration file read, if any.
@@ -455,8 +465,10 @@ pub fn expand_banner(banner: &str) -> String {
 
 impl Config {
     /// The pid file to write: the configured one, or in daemon mode the default in the runtime directory
-    /// (systemd's `$RUNTIME_DIRECTORY`, else `$XDG_RUNTIME_DIR`, else `/run` when running as root, else the
-    /// temporary directory). In the foreground there is one only when asked for.
+    /// (systemd's `$RUNTIME_DIRECTORY`, else `$XDG_RUNTIME_DIR`, else `/run` when running as root). In the
+    /// foreground there is one only when asked for. `None` in daemon mode: a non-root user with no runtime
+    /// directory, refused by [`Config::from_cli`] (the shared temporary directory would let another local user
+    /// create or lock the file first).
     pub fn pid_file_path(&self) -> Option<PathBuf> {
         if let Some(p) = &self.pid_file {
             return Some(p.clone());
@@ -472,13 +484,11 @@ impl Config {
                 let d = d.to_string_lossy().into_owned();
                 PathBuf::from(d.split(':').next().unwrap_or_default())
             })
-            .unwrap_or_else(|| {
-                if nix::unistd::geteuid().is_root() {
-                    PathBuf::from("/run")
-                } else {
-                    std::env::temp_dir()
-                }
-            });
+            .or_else(|| {
+                nix::unistd::geteuid()
+                    .is_root()
+                    .then(|| PathBuf::from("/run"))
+            })?;
         Some(dir.join("swiftftp.pid"))
     }
 
@@ -626,10 +636,12 @@ impl Config {
                 Some("none") => DloCheck::None,
                 Some(other) => bail!("dlo-check {other:?}: use segments, all or none"),
             },
-            cache_secret: cli
-                .cache_secret
-                .or_else(|| file.string("cache-secret"))
-                .filter(|s| !s.is_empty()),
+            cache_secret: cache_secret(
+                cli.cache_secret,
+                cli.cache_secret_file,
+                &file,
+                &mut warnings,
+            )?,
             verbose,
             foreground: cli.foreground,
             log_file: cli
@@ -665,7 +677,11 @@ impl Config {
             gid,
             storage_policy: cli.storage_policy.or_else(|| file.string("storage-policy")),
             banner: expand_banner(file.get("banner").unwrap_or(DEFAULT_BANNER)),
-            max_cons_per_ip: file.number(cli.max_cons_per_ip, "max-cons-per-ip", 0)?,
+            max_cons_per_ip: file.number(
+                cli.max_cons_per_ip,
+                "max-cons-per-ip",
+                DEFAULT_MAX_CONS_PER_IP,
+            )?,
             max_connections: file.number(cli.max_connections, "max-connections", 1000)?,
             max_sessions_per_user: file.number(
                 cli.max_sessions_per_user,
@@ -679,6 +695,16 @@ impl Config {
             )?,
             idle_timeout: std::time::Duration::from_secs(
                 file.number(cli.idle_timeout, "idle-timeout", 300)?.max(1),
+            ),
+            login_timeout: Some(std::time::Duration::from_secs(file.number(
+                cli.login_timeout,
+                "login-timeout",
+                30,
+            )?))
+            .filter(|t| !t.is_zero()),
+            login_cache_ttl: std::time::Duration::from_secs(
+                file.number(cli.login_cache_ttl, "login-cache-ttl", 300)?
+                    .min(86_400),
             ),
             max_login_failures: file.number(cli.max_login_failures, "max-login-failures", 5)?,
             login_lockout: std::time::Duration::from_secs(
@@ -706,6 +732,7 @@ impl Config {
             },
             tls_required: flag(cli.tls_required, "tls-required")?,
             proxy_protocol: flag(cli.proxy_protocol, "proxy-protocol")?,
+            proxy_protocol_from: networks(cli.proxy_protocol_from, &file, "proxy-protocol-from")?,
             rackspace_service_net: file.bool("rackspace-service-net")?.unwrap_or(false),
             config_file: file.path.clone(),
             warnings,
@@ -717,6 +744,22 @@ impl Config {
     fn check_not_yet_built(mut self) -> anyhow::Result<Self> {
         if self.tls_required && self.tls.is_none() {
             bail!("tls-required needs tls-cert and tls-key");
+        }
+        if !self.foreground && self.pid_file_path().is_none() {
+            bail!(
+                "daemon mode as a non-root user needs --pid-file (or $XDG_RUNTIME_DIR): a pid file in the shared \
+                 temporary directory could be created or locked first by another local user"
+            );
+        }
+        if self.proxy_protocol && self.proxy_protocol_from.is_empty() {
+            bail!(
+                "proxy-protocol needs proxy-protocol-from: the addresses of the load balancers whose PROXY headers \
+                 are trusted (anyone else could name any client address)"
+            );
+        }
+        if !self.proxy_protocol && !self.proxy_protocol_from.is_empty() {
+            self.warnings
+                .push("proxy-protocol-from has no effect without proxy-protocol".to_owned());
         }
         let mut pending = Vec::new();
         let set = [(self.rackspace_service_net, "rackspace-service-net")];
@@ -754,6 +797,81 @@ impl Config {
         }
         Ok(self)
     }
+}
+
+/// Connections per client address by default: a NAT'd office of 20 FileZilla users (a control connection and
+/// two transfers each) fits, one host cannot take every slot of `max-connections`.
+pub const DEFAULT_MAX_CONS_PER_IP: u32 = 64;
+
+/// The cache secret: `--cache-secret` (warned about when it came from the command line, where every local user
+/// sees it in the process list), else `--cache-secret-file` (first line; refused when others may read it), else
+/// the file's keys of the same names.
+fn cache_secret(
+    cli_secret: Option<String>,
+    cli_file: Option<PathBuf>,
+    file: &FileSettings,
+    warnings: &mut Vec<String>,
+) -> anyhow::Result<Option<String>> {
+    if let Some(secret) = cli_secret.filter(|s| !s.is_empty()) {
+        if std::env::var_os("SWIFTFTP_CACHE_SECRET").is_none() {
+            warnings.push(
+                "--cache-secret on the command line shows in the process list to every local user: use \
+                 --cache-secret-file, SWIFTFTP_CACHE_SECRET or cache-secret in the configuration file"
+                    .to_owned(),
+            );
+        }
+        return Ok(Some(secret));
+    }
+    let Some(path) = cli_file.or_else(|| file.string("cache-secret-file").map(PathBuf::from))
+    else {
+        return Ok(file.string("cache-secret").filter(|s| !s.is_empty()));
+    };
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(&path)
+        .with_context(|| format!("reading the cache secret file {}", path.display()))?;
+    if meta.mode() & 0o077 != 0 {
+        bail!(
+            "the cache secret file {} may be read by other users (mode {:o}): chmod 600 it",
+            path.display(),
+            meta.mode() & 0o777
+        );
+    }
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("reading the cache secret file {}", path.display()))?;
+    let secret = text.lines().next().unwrap_or_default().trim().to_owned();
+    if secret.is_empty() {
+        bail!("the cache secret file {} is empty", path.display());
+    }
+    Ok(Some(secret))
+}
+
+/// Addresses or CIDR networks from the command line, else from the file's comma-separated `key`.
+fn networks(cli: Vec<String>, file: &FileSettings, key: &str) -> anyhow::Result<Vec<ipnet::IpNet>> {
+    let from_cli = !cli.is_empty();
+    let items: Vec<String> = if from_cli {
+        cli
+    } else {
+        file.get(key)
+            .map(|v| v.split(',').map(str::to_owned).collect())
+            .unwrap_or_default()
+    };
+    items
+        .iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<ipnet::IpNet>()
+                .or_else(|_| s.parse::<IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    let whence = if from_cli {
+                        format!("--{key}")
+                    } else {
+                        file.context(key)
+                    };
+                    anyhow!("{whence}: {s:?} is not an IP address or CIDR network")
+                })
+        })
+        .collect()
 }
 
 fn separator(
@@ -862,6 +980,84 @@ mod tests {
         assert_eq!(c.banner, format!("hello {}", env!("CARGO_PKG_VERSION")));
         assert_eq!(c.masquerade_firewall.as_deref(), Some("ftp.example.com"));
         assert_eq!(c.memcache, vec!["127.0.0.1:11211", "10.0.0.1:11211", "m:1"]);
+    }
+
+    #[test]
+    fn security_defaults_and_the_proxy_protocol_trust_rule() {
+        let f = file("[swiftftp]\nauth-url = http://h/auth/v1.0\n");
+        let c = Config::from_cli(cli(&["-f", "--config", &f.arg()])).unwrap();
+        assert_eq!(c.max_cons_per_ip, DEFAULT_MAX_CONS_PER_IP);
+        assert_eq!(c.login_timeout, Some(std::time::Duration::from_secs(30)));
+        assert_eq!(c.login_cache_ttl, std::time::Duration::from_secs(300));
+        let c =
+            Config::from_cli(cli(&["-f", "--config", &f.arg(), "--login-timeout", "0"])).unwrap();
+        assert_eq!(c.login_timeout, None);
+        // PROXY headers only from named balancers.
+        let e =
+            Config::from_cli(cli(&["-f", "--config", &f.arg(), "--proxy-protocol"])).unwrap_err();
+        assert!(format!("{e:#}").contains("proxy-protocol-from"), "{e:#}");
+        let c = Config::from_cli(cli(&[
+            "-f",
+            "--config",
+            &f.arg(),
+            "--proxy-protocol",
+            "--proxy-protocol-from",
+            "10.0.0.5,10.1.0.0/24",
+            "--proxy-protocol-from",
+            "::1",
+        ]))
+        .unwrap();
+        let nets: Vec<String> = c
+            .proxy_protocol_from
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        assert_eq!(nets, ["10.0.0.5/32", "10.1.0.0/24", "::1/128"]);
+        let e = Config::from_cli(cli(&[
+            "-f",
+            "--config",
+            &f.arg(),
+            "--proxy-protocol-from",
+            "10.0.0.0/33",
+        ]))
+        .unwrap_err();
+        assert!(format!("{e:#}").contains("--proxy-protocol-from"), "{e:#}");
+        let f = file(
+            "[swiftftp]\nauth-url = http://h\nproxy-protocol = yes\nproxy-protocol-from = 10.0.0.x\n",
+        );
+        let e = Config::from_cli(cli(&["-f", "--config", &f.arg()])).unwrap_err();
+        assert!(
+            format!("{e:#}").contains("key `proxy-protocol-from`"),
+            "{e:#}"
+        );
+    }
+
+    #[test]
+    fn the_cache_secret_comes_from_a_private_file_and_argv_is_warned_about() {
+        use std::os::unix::fs::PermissionsExt;
+        let conf = file("[swiftftp]\nauth-url = http://h/auth/v1.0\n");
+        let secret = file("s3cret\nignored\n");
+        std::fs::set_permissions(&secret.0, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let conf = conf.arg();
+        let args = |extra: &[&str]| {
+            let mut a = vec!["-f", "--config", conf.as_str()];
+            a.extend_from_slice(extra);
+            cli(&a)
+        };
+        let e = Config::from_cli(args(&["--cache-secret-file", &secret.arg()])).unwrap_err();
+        assert!(format!("{e:#}").contains("chmod 600"), "{e:#}");
+        std::fs::set_permissions(&secret.0, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let c = Config::from_cli(args(&["--cache-secret-file", &secret.arg()])).unwrap();
+        assert_eq!(c.cache_secret.as_deref(), Some("s3cret"));
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        if std::env::var_os("SWIFTFTP_CACHE_SECRET").is_none() {
+            let c = Config::from_cli(args(&["--cache-secret", "x"])).unwrap();
+            assert!(
+                c.warnings.iter().any(|w| w.contains("process list")),
+                "{:?}",
+                c.warnings
+            );
+        }
     }
 
     #[test]

@@ -59,10 +59,15 @@ impl ReopenableFile {
         })
     }
 
+    /// Never through a symbolic link: the file is opened as root before the privilege drop, in a directory the
+    /// unprivileged user may write to, where a planted link would make root append to any file.
     fn open_file(path: &std::path::Path) -> std::io::Result<File> {
+        use std::os::unix::fs::OpenOptionsExt;
         std::fs::OpenOptions::new()
             .create(true)
             .append(true)
+            .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
+            .mode(0o640)
             .open(path)
     }
 

@@ -213,8 +213,14 @@ pub fn render() -> String {
 pub type HealthCheck =
     Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<String, String>> + Send>> + Send + Sync>;
 
-/// Connections the metrics listener serves at once; more wait in the kernel's backlog.
-const MAX_CONNECTIONS: usize = 32;
+/// Connections the metrics listener holds at once; one more is closed as soon as it is accepted. Each lives at
+/// most [`CONNECTION_LIFETIME`] and carries one request, so idle or half-sent connections cannot hold every slot
+/// for longer than that: a health probe gets in within seconds however many there are.
+const MAX_CONNECTIONS: usize = 256;
+/// How long a client has to send its request's headers: shorter than any health probe's interval.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long one connection may last in all (one request, no keep-alive).
+const CONNECTION_LIFETIME: Duration = Duration::from_secs(10);
 /// How long a health answer is reused: a scraper hammering `/health` costs Swift one request per period.
 const HEALTH_REUSE: Duration = Duration::from_secs(2);
 
@@ -243,9 +249,6 @@ pub async fn serve(listener: tokio::net::TcpListener, health: HealthCheck) {
     let health = reused(health);
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
-        let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
-            return;
-        };
         let (stream, peer) = match listener.accept().await {
             Ok(s) => s,
             Err(e) => {
@@ -254,16 +257,27 @@ pub async fn serve(listener: tokio::net::TcpListener, health: HealthCheck) {
                 continue;
             }
         };
+        // Accepting never waits for a slot (a full table would leave a probe in the backlog): over the cap the
+        // newcomer is closed at once.
+        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+            tracing::debug!(%peer, "metrics listener: every slot busy, connection closed");
+            continue;
+        };
         let health = Arc::clone(&health);
         tokio::spawn(async move {
             let _slot = slot;
             let service = hyper::service::service_fn(move |req| answer(req, Arc::clone(&health)));
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(10))
+                .header_read_timeout(HEADER_TIMEOUT)
+                .keep_alive(false)
                 .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, %peer, "metrics connection ended with an error");
+            match tokio::time::timeout(CONNECTION_LIFETIME, conn).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::debug!(error = %e, %peer, "metrics connection ended with an error")
+                }
+                Err(_) => tracing::debug!(%peer, "metrics connection closed: it lasted too long"),
             }
         });
     }

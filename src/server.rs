@@ -101,6 +101,7 @@ fn shared_state(config: &Config) -> anyhow::Result<Shared> {
         insecure: config.insecure,
         ca_pem,
         read_timeout: config.swift_timeout,
+        login_reuse: config.login_cache_ttl,
         ..swift::ClientConfig::default()
     })
     .context("building the HTTP client")?;
@@ -155,6 +156,7 @@ impl Bound {
             UserSessions::new(config.max_sessions_per_user),
         ));
         let idle_timeout = config.idle_timeout.as_secs();
+        let login_timeout = config.login_timeout;
         // libunftp wants a 'static greeting; it is made once per process.
         let greeting: &'static str = Box::leak(config.banner.clone().into_boxed_str());
         let metrics_on = self.metrics.is_some();
@@ -177,6 +179,7 @@ impl Bound {
                     .greeting(greeting)
                     .logger(crate::logging::libunftp_logger())
                     .idle_session_timeout(idle_timeout)
+                    .login_timeout(login_timeout)
                     .sitemd5(SiteMd5::All)
                     // PORT as ftp-cloudfs allowed it: the patched libunftp connects only back to the client
                     // unless foreign addresses are permitted, and never to a port below 1024.
@@ -242,6 +245,14 @@ impl Bound {
                 accepted = listener.accept() => accepted,
             };
             match accepted {
+                Ok((_, peer))
+                    if config.proxy_protocol
+                        && !trusted_proxy(&config.proxy_protocol_from, peer.ip()) =>
+                {
+                    // Its header would name any client it liked: no greeting, and the socket is closed.
+                    tracing::warn!(peer = %peer, "closing a connection from outside proxy-protocol-from");
+                    crate::metrics::connection_refused();
+                }
                 Ok((stream, peer)) if config.proxy_protocol => {
                     // The header is read in the connection's own task: a slow one must not hold the others.
                     let connections = Arc::clone(&connections);
@@ -272,6 +283,12 @@ impl Bound {
         shared.transfers.drain(config.shutdown_grace, SETTLE).await;
         Ok(())
     }
+}
+
+/// Whether a PROXY header from `peer` is believed: it is one of the configured load balancers.
+fn trusted_proxy(from: &[ipnet::IpNet], peer: std::net::IpAddr) -> bool {
+    let peer = peer.to_canonical();
+    from.iter().any(|net| net.contains(&peer))
 }
 
 /// Admits a connection from `client` under the limits and hands it to its own libunftp `Server` (told the client's
@@ -436,4 +453,23 @@ where
     F: Future<Output = ()> + Send + 'static,
 {
     bind(config)?.serve(shutdown).await
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proxy_headers_are_trusted_from_the_listed_networks_only() {
+        let from: Vec<ipnet::IpNet> =
+            vec!["10.0.0.0/24".parse().unwrap(), "::1/128".parse().unwrap()];
+        assert!(trusted_proxy(&from, "10.0.0.9".parse().unwrap()));
+        // An IPv4 balancer seen through a dual-stack socket.
+        assert!(trusted_proxy(&from, "::ffff:10.0.0.9".parse().unwrap()));
+        assert!(trusted_proxy(&from, "::1".parse().unwrap()));
+        assert!(!trusted_proxy(&from, "10.0.1.9".parse().unwrap()));
+        assert!(!trusted_proxy(&from, "127.0.0.1".parse().unwrap()));
+        assert!(!trusted_proxy(&[], "10.0.0.9".parse().unwrap()));
+    }
 }

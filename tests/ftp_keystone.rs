@@ -270,3 +270,27 @@ fn sessions_and_uploads_outlive_their_tokens() {
     assert_eq!(raw.cmd(&format!("DELE /{container}/slow.bin")).0, 250);
     assert_eq!(raw.cmd(&format!("RMD /{container}")).0, 250);
 }
+
+/// `demo.alice`, `demo@Default.alice`, `demo.alice@Default` and `demo@Default.alice@Default` are one Keystone
+/// identity: their failures count against one budget, and the lockout they earn holds for every spelling.
+#[test]
+fn four_spellings_of_one_v3_identity_share_one_failure_budget() {
+    let gw = v3(&["--max-login-failures", "4"]);
+    let spellings = [
+        "demo.alice",
+        "demo@Default.alice",
+        "demo.alice@Default",
+        "demo@Default.alice@Default",
+    ];
+    for spelling in spellings {
+        assert_refused(&gw, spelling, "wrong");
+    }
+    // Locked: the right password, in any spelling, is refused now.
+    for spelling in spellings {
+        let (_, code, text) = login(&gw, spelling, "alice-pw");
+        assert_eq!(code, 530, "{spelling} got in after the lockout: {text}");
+    }
+    // Another identity is not touched by it.
+    let (_, code, text) = login(&gw, "space project.bob", "bob-pw");
+    assert_eq!(code, 230, "{text}");
+}

@@ -177,6 +177,8 @@ fn a_proxy_protocol_header_names_the_client_for_limits_logins_and_swift() {
         "-a",
         &proxy.auth_url(),
         "--proxy-protocol",
+        "--proxy-protocol-from",
+        "127.0.0.1",
         "--max-cons-per-ip",
         "1",
     ]);

@@ -158,7 +158,8 @@ fn a_planted_slo_manifest_does_not_make_an_admin_delete_another_containers_objec
 /// else's.
 #[test]
 fn large_files_with_percent_space_and_unicode_names_leave_no_segment_behind() {
-    let fx = Fixture::new("pct");
+    // The container's name too: Swift decodes %XX in manifest headers, not in SLO paths.
+    let fx = Fixture::new("p%41 c ä€");
     let segments = fx.segments();
     let gw = TestGateway::start_with(&["--segment-size", "1M"]);
     let mut raw = gw.raw_logged_in();
@@ -225,4 +226,333 @@ fn pipelined_pass_lines_are_checked_one_at_a_time_and_never_walk_past_the_lockou
     assert_eq!(asked, 1, "one password reached the auth service");
     // The failure was counted and delayed like any other.
     assert!(started.elapsed() >= std::time::Duration::from_millis(900));
+}
+
+/// A process's resident memory, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// Requests other than logins that reached Swift through `proxy`.
+fn swift_requests(proxy: &crate::common::faulty::FaultProxy, container: &str) -> usize {
+    String::from_utf8_lossy(&proxy.recorded())
+        .split("\r\n")
+        .filter(|l| l.contains(container) && !l.starts_with("GET /auth/"))
+        .filter(|l| {
+            ["GET ", "HEAD ", "PUT ", "POST ", "DELETE "]
+                .iter()
+                .any(|m| l.starts_with(m))
+        })
+        .count()
+}
+
+/// 3,000 `STAT`s of a 300-object directory in one write: the session asks Swift one thing at a time, each
+/// answer in order, so the gateway neither floods Swift nor grows with the pipeline. (The gateway is a process of
+/// its own here, so that its memory is measured alone.)
+#[test]
+fn pipelined_commands_are_answered_one_at_a_time_in_order() {
+    use crate::common::faulty::{FaultProxy, swift_addr};
+    use crate::common::process::{Foreground, free_port};
+    let fx = Fixture::new("pipeline");
+    fx.put_many((0..300).map(|i| format!("big/f{i:03}")).collect(), b"x", 16);
+    fx.put("one.txt", "12345");
+    let proxy = FaultProxy::start(swift_addr());
+    let port = free_port();
+    // Listings live long enough to serve every STAT that waits its turn: one Swift listing in all. Run
+    // concurrently (0.24), every STAT missed the cache at once.
+    let gw = Foreground::start(port, &proxy.auth_url(), &["--cache-ttl", "60"]);
+    let mut raw = crate::common::RawFtp::logged_in(([127, 0, 0, 1], port).into());
+    // Order: each reply belongs to the command in its place.
+    let one = fx.path("one.txt");
+    raw.send_bytes(
+        format!("SIZE {one}\r\nNOOP\r\nSIZE {one}.missing\r\nMDTM {one}\r\nNOOP\r\n").as_bytes(),
+    );
+    let codes: Vec<u32> = (0..5).map(|_| raw.reply().0).collect();
+    assert_eq!(codes, [213, 200, 550, 213, 200]);
+
+    let before = rss_kib(gw.0.id());
+    let asked_before = swift_requests(&proxy, &fx.container);
+    let mut burst = String::new();
+    for _ in 0..3000 {
+        burst.push_str(&format!("STAT {}\r\n", fx.path("big")));
+    }
+    raw.send_bytes(burst.as_bytes());
+    for i in 0..3000 {
+        let (code, text) = raw.reply();
+        assert!((200..300).contains(&code), "STAT {i}: {code} {text}");
+    }
+    assert_eq!(raw.cmd("NOOP").0, 200);
+    let grown_mib = rss_kib(gw.0.id()).saturating_sub(before) / 1024;
+    let asked = swift_requests(&proxy, &fx.container) - asked_before;
+    eprintln!("3,000 pipelined STATs: {asked} Swift requests, RSS +{grown_mib} MiB");
+    // One at a time, the listing cache answers all but the first (0.24: ~750 concurrent listings).
+    assert!(asked <= 2, "{asked} Swift requests for 3,000 STATs");
+    assert!(grown_mib < 16, "RSS grew by {grown_mib} MiB");
+}
+
+/// 500 `PASV` in one write: each closes the session's previous unused listener, so the passive range is not
+/// emptied for everyone else.
+#[test]
+fn pipelined_pasv_holds_at_most_one_listener() {
+    let (low, high) = (47_000u16, 47_999u16);
+    let conf = std::env::temp_dir().join(format!("swiftftp-pasv-{}.conf", std::process::id()));
+    std::fs::write(&conf, format!("[swiftftp]\npassive-ports = {low}:{high}\n")).unwrap();
+    let gw = TestGateway::start_with(&["--config", conf.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&conf);
+    let mut raw = gw.raw_logged_in();
+    raw.send_bytes("PASV\r\n".repeat(500).as_bytes());
+    for i in 0..500 {
+        assert_eq!(raw.reply().0, 227, "PASV {i}");
+    }
+    assert_eq!(raw.cmd("NOOP").0, 200);
+    // The superseded listeners close in their own tasks: give them a moment.
+    let mut held = usize::MAX;
+    for _ in 0..50 {
+        held = listening_in(low..=high);
+        if held <= 1 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(held <= 1, "{held} passive listeners held");
+    // The last one still works.
+    let fx = Fixture::new("pasv");
+    fx.put("f.txt", "after the burst");
+    let (replies, got) = raw.transfer(&format!("RETR {}", fx.path("f.txt")));
+    assert_eq!(replies.last().unwrap().0, 226);
+    assert_eq!(got, b"after the burst");
+}
+
+/// Listening TCP sockets (this machine, IPv4 and IPv6) on a port in `ports`.
+fn listening_in(ports: std::ops::RangeInclusive<u16>) -> usize {
+    ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .flat_map(|t| t.lines().skip(1).map(str::to_owned).collect::<Vec<_>>())
+        .filter(|l| {
+            let fields: Vec<&str> = l.split_whitespace().collect();
+            let port = fields
+                .get(1)
+                .and_then(|a| a.rsplit(':').next())
+                .and_then(|p| u16::from_str_radix(p, 16).ok());
+            fields.get(3) == Some(&"0A") && port.is_some_and(|p| ports.contains(&p))
+        })
+        .count()
+}
+
+/// 1,000 idle connections from one address get at most `max-cons-per-ip` (64 by default) slots; a client from
+/// another address still logs in.
+#[test]
+fn idle_sockets_from_one_address_cannot_hold_every_slot() {
+    use std::io::{BufRead, BufReader};
+    let gw = TestGateway::start();
+    let port = gw.addr.port();
+    let mut idle = Vec::new();
+    for _ in 0..1000 {
+        idle.push(std::net::TcpStream::connect(("127.0.0.1", port)).unwrap());
+    }
+    let mut refused = 0;
+    for s in &idle {
+        s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(s).read_line(&mut line).unwrap();
+        if line.starts_with("421") {
+            refused += 1;
+        } else {
+            assert!(line.starts_with("220"), "{line}");
+        }
+    }
+    assert_eq!(refused, 1000 - 64);
+    // Another address of the same machine.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let other = rt.block_on(async {
+        socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+        socket.connect(gw.addr).await.unwrap().into_std().unwrap()
+    });
+    other.set_nonblocking(false).unwrap();
+    let mut raw = crate::common::RawFtp::from_stream(other);
+    assert_eq!(raw.cmd(&format!("USER {}", crate::common::USER)).0, 331);
+    assert_eq!(raw.cmd(&format!("PASS {}", crate::common::KEY)).0, 230);
+}
+
+/// A connection has `login-timeout` seconds to log in, and `NOOP`s meanwhile do not extend it.
+#[test]
+fn a_connection_that_does_not_log_in_is_closed_whatever_it_sends() {
+    let gw = TestGateway::start_with(&["--login-timeout", "2"]);
+    let mut raw = gw.raw();
+    let started = std::time::Instant::now();
+    let closed = loop {
+        raw.send("NOOP");
+        match raw.try_reply() {
+            Some((200, _)) => std::thread::sleep(std::time::Duration::from_millis(300)),
+            Some((421, text)) => break text,
+            other => panic!("{other:?}"),
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    };
+    let took = started.elapsed();
+    assert!(closed.contains("Login timed out"), "{closed}");
+    assert!(took >= std::time::Duration::from_millis(1900), "{took:?}");
+    assert!(raw.try_reply().is_none(), "still open after 421");
+    // Logged in in time: the session lives on past the limit.
+    let mut raw = gw.raw_logged_in();
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    assert_eq!(raw.cmd("NOOP").0, 200);
+}
+
+/// An upload whose bytes stop coming (the client neither sends nor closes) is aborted once `idle-timeout`
+/// passes: `426`, nothing stored, and the session goes on. A download the client stops reading, the same.
+#[test]
+fn stalled_transfers_are_aborted_within_the_idle_timeout() {
+    use std::io::Write;
+    let fx = Fixture::new("stall");
+    fx.put("big.bin", random(48 * MIB));
+    let gw = TestGateway::start_with(&["--idle-timeout", "2"]);
+    let mut raw = gw.raw_logged_in();
+    let mut data = raw.data();
+    raw.send(&format!("STOR {}", fx.path("stalled.bin")));
+    assert_eq!(raw.reply().0, 150);
+    data.write_all(&random(MIB)).unwrap();
+    let started = std::time::Instant::now();
+    let (code, text) = raw.reply();
+    let took = started.elapsed();
+    assert_eq!(code, 426, "{text}");
+    assert!(took < std::time::Duration::from_secs(6), "{took:?}");
+    assert!(
+        fx.head("stalled.bin").is_none(),
+        "a stalled upload was stored"
+    );
+    assert_eq!(raw.cmd("NOOP").0, 200);
+    drop(data);
+
+    let data = raw.data();
+    raw.send(&format!("RETR {}", fx.path("big.bin")));
+    assert_eq!(raw.reply().0, 150);
+    // Not a byte read.
+    let started = std::time::Instant::now();
+    let (code, text) = raw.reply();
+    assert_eq!(code, 426, "{text}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(8));
+    assert_eq!(raw.cmd("NOOP").0, 200);
+    drop(data);
+}
+
+/// A name that is not UTF-8, or carries a CR (as CR NUL, the only way a line can), is refused with `553`
+/// before any command acts on it; the session goes on, and no reply ever carries a bare CR.
+#[test]
+fn names_that_are_not_utf8_or_hold_a_cr_are_refused() {
+    let fx = Fixture::new("names");
+    let gw = TestGateway::start();
+    let mut raw = gw.raw_logged_in();
+    let dir = fx.path("");
+    for line in [
+        [b"MKD ".as_slice(), dir.as_bytes(), b"a\xffb\r\n"].concat(),
+        [
+            b"MKD ".as_slice(),
+            dir.as_bytes(),
+            b"a\xef\xbf\xbdb\xff\r\n",
+        ]
+        .concat(),
+        [b"MLST ".as_slice(), dir.as_bytes(), b"x\r\0y\r\n"].concat(),
+        [
+            b"STOR ".as_slice(),
+            dir.as_bytes(),
+            b"x\r\x00226 forged\r\n",
+        ]
+        .concat(),
+        [b"DELE ".as_slice(), dir.as_bytes(), b"x\0y\r\n"].concat(),
+    ] {
+        raw.send_bytes(&line);
+        let (code, text) = raw.reply();
+        assert_eq!(code, 553, "{}: {text}", String::from_utf8_lossy(&line));
+        assert!(!text.contains('\r'), "{text:?}");
+    }
+    assert_eq!(raw.cmd("NOOP").0, 200);
+    assert_eq!(fx.names(), Vec::<String>::new());
+}
+
+/// PROXY headers are believed only from `proxy-protocol-from`: from anywhere else, however valid the header,
+/// no greeting and the connection is closed.
+#[test]
+fn a_proxy_header_from_outside_proxy_protocol_from_is_not_believed() {
+    use std::io::{Read, Write};
+    // This test connects from 127.0.0.1: not a trusted balancer here.
+    let gw = TestGateway::start_with(&[
+        "--proxy-protocol",
+        "--proxy-protocol-from",
+        "192.0.2.0/24,10.0.0.5",
+    ]);
+    let mut s = std::net::TcpStream::connect(gw.addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    s.write_all(b"PROXY TCP4 198.51.100.7 127.0.0.1 40001 21\r\nUSER x\r\n")
+        .unwrap();
+    let mut got = Vec::new();
+    match s.read_to_end(&mut got) {
+        Ok(_) => assert!(got.is_empty(), "{}", String::from_utf8_lossy(&got)),
+        Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset),
+    }
+    // Trusted: the same header works.
+    let gw = TestGateway::start_with(&["--proxy-protocol", "--proxy-protocol-from", "127.0.0.0/8"]);
+    let mut raw = crate::common::RawFtp::connect_after(
+        gw.addr,
+        b"PROXY TCP4 198.51.100.7 127.0.0.1 40001 21\r\n",
+    );
+    assert_eq!(raw.cmd("NOOP").0, 200);
+}
+
+/// The metrics listener cannot be starved by idle or half-sent connections: `/health` still answers.
+#[test]
+fn a_starved_metrics_listener_still_answers_health() {
+    use crate::common::process::{free_port, http_get};
+    use std::io::Write;
+    let metrics: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let gw = TestGateway::start_with(&["--metrics-address", &metrics.to_string()]);
+    crate::common::process::wait_for(
+        "metrics listener",
+        std::time::Duration::from_secs(10),
+        || std::net::TcpStream::connect(metrics).is_ok(),
+    );
+    let mut hogs = Vec::new();
+    for i in 0..100 {
+        let mut s = std::net::TcpStream::connect(metrics).unwrap();
+        if i % 2 == 0 {
+            s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n").unwrap();
+        }
+        hogs.push(s);
+    }
+    let started = std::time::Instant::now();
+    let (status, body) = http_get(metrics, "/health");
+    assert_eq!(status, 200, "{body}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    drop(gw);
+}
+
+/// A token the auth service gave for a password stands in for that password at later logins for
+/// `login-cache-ttl` only: after it, a login asks the auth service again (so a changed password stops working).
+#[test]
+fn a_cached_token_stands_in_for_the_password_only_for_login_cache_ttl() {
+    use crate::common::faulty::{FaultProxy, swift_addr};
+    let proxy = FaultProxy::start(swift_addr());
+    let gw = TestGateway::start_with(&["-a", &proxy.auth_url(), "--login-cache-ttl", "2"]);
+    let asked = || {
+        String::from_utf8_lossy(&proxy.recorded())
+            .split("\r\n")
+            .filter(|l| l.starts_with("GET /auth/"))
+            .count()
+    };
+    let _a = gw.raw_logged_in();
+    assert_eq!(asked(), 1);
+    let _b = gw.raw_logged_in();
+    assert_eq!(asked(), 1, "a second login within the TTL reuses the token");
+    std::thread::sleep(std::time::Duration::from_millis(2200));
+    let _c = gw.raw_logged_in();
+    assert_eq!(asked(), 2, "after the TTL the password is checked again");
 }

@@ -108,10 +108,15 @@ impl SwiftAuthenticator {
         }
     }
 
-    /// Counts a refusal of bad credentials, then waits before it is answered.
-    async fn refused(&self, login: &str, ip: std::net::IpAddr) -> AuthenticationError {
+    /// Counts a refusal of bad credentials against `identity`, then waits before it is answered.
+    async fn refused(
+        &self,
+        login: &str,
+        identity: &str,
+        ip: std::net::IpAddr,
+    ) -> AuthenticationError {
         crate::metrics::login(crate::metrics::Login::Refused);
-        if self.lockout.failed(login, ip) {
+        if self.lockout.failed(identity, ip) {
             tracing::warn!(user = login, client = %ip, "too many failed logins: this user is locked out from this address for a while");
         }
         tokio::time::sleep(FAILURE_DELAY).await;
@@ -157,20 +162,27 @@ impl Authenticator for SwiftAuthenticator {
     ) -> Result<Principal, AuthenticationError> {
         let password = creds.password.as_deref().unwrap_or("");
         let ip = creds.source_ip;
-        if self.lockout.is_locked(username, ip) {
+        let parsed = parse_login(&self.scheme, username, password);
+        // Failures count against who logs in, not against the spelling: the login as typed only when it names
+        // nobody.
+        let identity = match &parsed {
+            Ok((swift_creds, _)) => swift_creds.identity(),
+            Err(_) => username.to_owned(),
+        };
+        if self.lockout.is_locked(&identity, ip) {
             tracing::info!(user = username, client = %ip, "login refused: locked out after failed logins");
             crate::metrics::login(crate::metrics::Login::Refused);
             tokio::time::sleep(FAILURE_DELAY).await;
             return Err(AuthenticationError::BadPassword);
         }
         if username.is_empty() || password.is_empty() {
-            return Err(self.refused(username, ip).await);
+            return Err(self.refused(username, &identity, ip).await);
         }
-        let (swift_creds, owner) = match parse_login(&self.scheme, username, password) {
+        let (swift_creds, owner) = match parsed {
             Ok(parsed) => parsed,
             Err(e) => {
                 tracing::info!(user = username, client = %ip, reason = %e, "login refused");
-                return Err(self.refused(username, ip).await);
+                return Err(self.refused(username, &identity, ip).await);
             }
         };
         match self
@@ -180,7 +192,7 @@ impl Authenticator for SwiftAuthenticator {
             .await
         {
             Ok(session) => {
-                self.lockout.succeeded(username, ip);
+                self.lockout.succeeded(&identity, ip);
                 let Some(slot) = self.sessions.acquire(username) else {
                     tracing::warn!(user = username, client = %ip, "login refused: this user has max-sessions-per-user sessions already");
                     crate::metrics::login(crate::metrics::Login::Refused);
@@ -197,7 +209,7 @@ impl Authenticator for SwiftAuthenticator {
             }
             Err(e) if e.kind() == swift::ErrorKind::Unauthenticated => {
                 tracing::info!(user = username, client = %ip, reason = %e, "login refused by the auth service");
-                Err(self.refused(username, ip).await)
+                Err(self.refused(username, &identity, ip).await)
             }
             Err(e) => {
                 tracing::warn!(user = username, client = %creds.source_ip, error = %e, "login failed");

@@ -7,7 +7,8 @@
 //!   answered from the cached listing of its parent (FileZilla's LIST, then SIZE and MDTM of each file, costs one
 //!   Swift listing). An entry missing from that listing is looked up in Swift, never refused from the cache.
 //! - Keys carry the account's storage URL and the login: users never see each other's cached listings (the
-//!   ftp-cloudfs leak of 0.25.1 cannot happen), and the HMAC hides both from memcached.
+//!   ftp-cloudfs leak of 0.25.1 cannot happen), and the HMAC hides both from memcached; the snapshots
+//!   themselves (names, sizes, times) reach memcached encrypted (`src/cache.rs`).
 //! - Two levels, so that a listing is decoded once, not once per `SIZE`: the listing's key holds only the id of a
 //!   stored snapshot (`ls` → id), the snapshot holds the entries (`snap` → data), and the last few snapshots are
 //!   kept decoded in this process. A lookup costs one small cache read (the id) and, for a snapshot already

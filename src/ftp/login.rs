@@ -211,6 +211,30 @@ mod tests {
     }
 
     #[test]
+    fn every_spelling_of_one_identity_is_one_identity() {
+        let id = |login: &str| parse_login(&v3(), login, "pw").unwrap().0.identity();
+        let alice = id("demo.alice");
+        for spelling in [
+            "demo@Default.alice",
+            "demo.alice@Default",
+            "demo@Default.alice@Default",
+        ] {
+            assert_eq!(id(spelling), alice, "{spelling}");
+        }
+        assert_ne!(id("demo.bob"), alice);
+        assert_ne!(id("demo@Other.alice"), alice);
+        assert_ne!(id("demo.alice@Other"), alice);
+        let v1 = |login: &str| {
+            parse_login(&LoginScheme::V1, login, "pw")
+                .unwrap()
+                .0
+                .identity()
+        };
+        assert_eq!(v1("test:tester"), v1("test:tester"));
+        assert_ne!(v1("test:tester"), v1("test:tester2"));
+    }
+
+    #[test]
     fn v3_takes_projects_users_and_domains() {
         let (c, owner) = parse_login(&v3(), "demo.alice", "pw").unwrap();
         assert_eq!(

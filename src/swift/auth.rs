@@ -100,6 +100,25 @@ impl Credentials {
         }
     }
 
+    /// Who logs in, whatever spelling the login used (`demo.demo` and `demo@Default.demo@Default` are one v3
+    /// identity): every field but the secret, unambiguously joined. What failed logins are counted against.
+    pub fn identity(&self) -> String {
+        let parts: Vec<&str> = match self {
+            Self::V1 { user, .. } => vec!["v1", user],
+            Self::V2 { tenant, user, .. } => vec!["v2", tenant, user],
+            Self::V3Password {
+                project,
+                project_domain,
+                user,
+                user_domain,
+                ..
+            } => vec!["v3", project, project_domain, user, user_domain],
+            Self::V3ApplicationCredential { id, .. } => vec!["v3-appcred", id],
+        };
+        // Length-prefixed, so no choice of names can make two identities one.
+        parts.iter().map(|p| format!("{}:{p}", p.len())).collect()
+    }
+
     /// Every field, secret included, as bytes that identify these credentials exactly (for keyed hashing).
     pub(crate) fn fingerprint_material(&self) -> Vec<u8> {
         let parts: Vec<&str> = match self {

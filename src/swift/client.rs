@@ -41,6 +41,9 @@ pub struct ClientConfig {
     pub read_timeout: Duration,
     /// Retries of idempotent requests.
     pub retry: RetryConfig,
+    /// How long after the auth service accepted a password a new login with it may reuse the token it gave
+    /// instead of asking again: the most a changed or revoked password keeps working (zero: every login asks).
+    pub login_reuse: Duration,
 }
 
 impl Default for ClientConfig {
@@ -51,6 +54,7 @@ impl Default for ClientConfig {
             connect_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(60),
             retry: RetryConfig::default(),
+            login_reuse: Duration::from_secs(300),
         }
     }
 }
@@ -83,6 +87,7 @@ pub struct Client {
     idle: Duration,
     tokens: Arc<TokenStore>,
     shared_tokens: Option<Arc<dyn SharedTokens>>,
+    login_reuse: Duration,
 }
 
 /// Why the client could not be built.
@@ -117,6 +122,7 @@ impl Client {
             idle: config.read_timeout,
             tokens: Arc::new(TokenStore::new().map_err(|_| ClientError::Random)?),
             shared_tokens: None,
+            login_reuse: config.login_reuse,
         })
     }
 
@@ -127,7 +133,9 @@ impl Client {
     }
 
     /// Logs in and returns a session. Sessions of the same credentials (password included) share one token:
-    /// a login whose credentials already hold a fresh token makes no request at all.
+    /// a login whose credentials hold a fresh token that the auth service gave less than `login_reuse` ago
+    /// (in this process or, with memcached, in another) makes no request at all; an older one is not proof
+    /// that the password is still right, so the auth service is asked again.
     pub async fn login(
         &self,
         auth: &AuthMethod,
@@ -145,7 +153,16 @@ impl Client {
             slot,
             material: material.into(),
         };
-        session.token().await?;
+        let now = SystemTime::now();
+        let reuse = self.login_reuse;
+        let proven = |t: &Token| {
+            !super::token::needs_renewal(t, now)
+                && now.duration_since(t.issued_at).is_ok_and(|age| age < reuse)
+        };
+        session
+            .slot
+            .fresh(proven, || session.shared_or_login(proven))
+            .await?;
         Ok(session)
     }
 
@@ -216,10 +233,11 @@ impl Session {
     }
 
     /// A token from another process's login, when it has time left; else a login.
-    async fn shared_or_login(&self) -> Result<Token, Error> {
+    /// A token from the shared cache when `usable` takes it, else a new one from the auth service.
+    async fn shared_or_login(&self, usable: impl Fn(&Token) -> bool) -> Result<Token, Error> {
         if let Some(shared) = &self.client.shared_tokens
             && let Some(token) = shared.load(&self.material).await
-            && !super::token::needs_renewal(&token, SystemTime::now())
+            && usable(&token)
         {
             tracing::debug!(user = %self.creds.display_user(), "using a shared token");
             return Ok(token);
@@ -238,7 +256,11 @@ impl Session {
     /// A token with time left (renewed first when about to expire). Called before every request, including
     /// every upload, whose streamed body could not be sent again after a 401.
     async fn token(&self) -> Result<Arc<Token>, Error> {
-        self.slot.fresh(|| self.shared_or_login()).await
+        let now = SystemTime::now();
+        let unexpired = |t: &Token| !super::token::needs_renewal(t, now);
+        self.slot
+            .fresh(unexpired, || self.shared_or_login(unexpired))
+            .await
     }
 
     /// The account's storage URL (known once the session has a token, i.e. always after `Client::login`).

@@ -677,7 +677,8 @@ impl Session {
 
     /// The segments a large object owns, read before it is replaced or deleted, so that they can be deleted
     /// after it: only those where swiftftp, python-swiftclient or ftp-cloudfs put a file's own segments (see
-    /// [`SegmentRef::is_owned_by`]). A manifest is something any user with write access to the container can
+    /// [`SegmentRef::is_own_folder_of`]), or the segments a renamed file left under a name where no file is now
+    /// ([`SegmentRef::owner_in`]). A manifest is something any user with write access to the container can
     /// plant; following it elsewhere would delete, with the token of whoever replaces the file, objects the
     /// planter could not touch. Reading through a manifest is Swift's business (it checks the reader's rights);
     /// deleting through one is ours. Nothing for a plain object.
@@ -690,10 +691,30 @@ impl Session {
         if head.static_large_object {
             let listed = self.slo_segments(container, key).await?;
             let total = listed.len();
-            let owned: Vec<SegmentRef> = listed
-                .into_iter()
-                .filter(|s| s.is_owned_by(container, key))
-                .collect();
+            let mut owned = Vec::with_capacity(total);
+            // Segments under another name's folder: a file renamed here keeps its segments under its old name,
+            // but a planted manifest may name a live file's segments. Those of a name where no file is now are
+            // the renamed file's; those of a live file are left to it.
+            let mut by_owner: std::collections::BTreeMap<String, Vec<SegmentRef>> =
+                Default::default();
+            for s in listed {
+                if s.is_own_folder_of(container, key) {
+                    owned.push(s);
+                } else if let Some(owner) = s.owner_in(container) {
+                    by_owner.entry(owner.to_owned()).or_default().push(s);
+                }
+            }
+            for (owner, segments) in by_owner {
+                match self.head_object(container, &owner).await {
+                    Err(e) if e.kind() == super::ErrorKind::NotFound => owned.extend(segments),
+                    Ok(_) => {
+                        tracing::warn!(%container, %key, %owner, "leaving segments an SLO manifest names in another file's segment folder")
+                    }
+                    Err(e) => {
+                        tracing::warn!(%container, %key, %owner, error = %e, "leaving segments whose file cannot be looked up")
+                    }
+                }
+            }
             if owned.len() < total {
                 tracing::warn!(%container, %key, left = total - owned.len(), "leaving segments an SLO manifest names outside the file's own segment folder");
             }
@@ -820,18 +841,19 @@ impl SegmentRef {
         split_path(&decoded)
     }
 
-    /// Whether this SLO segment lies where a container's own segments go, in the same account:
-    /// `<container>_segments/...` (swiftftp, python-swiftclient; any name there, since a renamed file keeps its
-    /// segments under its old name) or `<container>/<key>.part/...` (ftp-cloudfs). Only those are deleted with
-    /// the file: a manifest naming objects elsewhere may have been planted by someone who cannot delete them.
-    pub fn is_owned_by(&self, container: &str, key: &str) -> bool {
-        self.container == format!("{container}{SEGMENTS_SUFFIX}")
-            || self.is_own_folder_of(container, key)
+    /// The file whose SLO segment folder in `<container>_segments` this segment lies in: the name before the
+    /// last `/slo/` (swiftftp and python-swiftclient write `<name>/slo/...`). `None` elsewhere.
+    pub fn owner_in(&self, container: &str) -> Option<&str> {
+        if self.container != format!("{container}{SEGMENTS_SUFFIX}") {
+            return None;
+        }
+        let end = self.key.rfind("/slo/")?;
+        Some(&self.key[..end]).filter(|owner| !owner.is_empty())
     }
 
-    /// Whether this DLO prefix is the file's own segment folder: `<container>_segments/<key>/...` or
-    /// `<container>/<key>.part/...`. Stricter than [`Self::is_owned_by`], because a prefix deletes everything
-    /// under it: `<container>_segments/` alone would be every file's segments.
+    /// Whether this segment, or DLO prefix, is in the file's own segment folder: `<container>_segments/<key>/...`
+    /// or `<container>/<key>.part/...` (ftp-cloudfs). Only those are deleted with the file without a second look:
+    /// a manifest naming objects elsewhere may have been planted by someone who cannot delete them.
     pub fn is_own_folder_of(&self, container: &str, key: &str) -> bool {
         let under = |c: &str, folder: String| self.container == c && self.key.starts_with(&folder);
         under(&format!("{container}{SEGMENTS_SUFFIX}"), format!("{key}/"))
@@ -906,21 +928,31 @@ mod tests {
             container: c.into(),
             key: k.into(),
         };
-        assert!(seg("c", "big.part/00000001").is_owned_by("c", "big"));
-        assert!(seg("c_segments", "d/x/slo/1/00000000").is_owned_by("c", "d/x"));
-        // Renamed: the segments stay under the old name.
-        assert!(seg("c_segments", "old/slo/1/00000000").is_owned_by("c", "new"));
+        assert!(seg("c", "big.part/00000001").is_own_folder_of("c", "big"));
+        assert!(seg("c_segments", "d/x/slo/1/00000000").is_own_folder_of("c", "d/x"));
+        // Renamed: the segments stay under the old name, whose file is looked up before they are deleted.
+        assert!(!seg("c_segments", "old/slo/1/00000000").is_own_folder_of("c", "new"));
+        assert_eq!(
+            seg("c_segments", "a/slo/b/slo/1/00000000").owner_in("c"),
+            Some("a/slo/b")
+        );
+        assert_eq!(seg("c_segments", "x/1/00000000").owner_in("c"), None);
+        assert_eq!(seg("c_segments", "/slo/1").owner_in("c"), None);
         assert!(seg("c_segments", "d/x/1/2/3/").is_own_folder_of("c", "d/x"));
         // Another container: what a planted manifest points at.
-        assert!(!seg("victim", "data/1").is_owned_by("shared", "report.txt"));
-        assert!(!seg("victim_segments", "report.txt/1").is_owned_by("shared", "report.txt"));
+        assert!(!seg("victim", "data/1").is_own_folder_of("shared", "report.txt"));
+        assert_eq!(
+            seg("victim_segments", "report.txt/slo/1").owner_in("shared"),
+            None
+        );
+        assert!(!seg("victim_segments", "report.txt/1").is_own_folder_of("shared", "report.txt"));
         // A DLO prefix: another file's folder, the whole segments container, a name's prefix, the manifest's own
         // folder.
         assert!(!seg("c_segments", "d/xy/").is_own_folder_of("c", "d/x"));
         assert!(!seg("c_segments", "").is_own_folder_of("c", "d/x"));
         assert!(!seg("c", "e").is_own_folder_of("c", "dlo"));
         assert!(!seg("c", "d/").is_own_folder_of("c", "d/big"));
-        assert!(!seg("c", "big.partX/1").is_owned_by("c", "big"));
+        assert!(!seg("c", "big.partX/1").is_own_folder_of("c", "big"));
     }
 
     #[test]

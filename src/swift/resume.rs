@@ -70,13 +70,23 @@ pub struct PartialUpload {
 impl PartialUpload {
     /// Whether a record read back can be trusted: `<container>_segments` is an ordinary container its users
     /// may write to, so a record is used (and its segments ever deleted) only if every segment is one of this
-    /// name's own (`/<container>_segments/<key>/slo/…`), every range lies within its segment, and the sizes
-    /// add up.
+    /// name's own (`/<container>_segments/<key>/slo/<upload id>/<index>`, not those of `<key>/slo/<other>`),
+    /// every range lies within its segment, and the sizes add up.
     fn is_sound(&self, container: &str, key: &str) -> bool {
         let own = format!("/{container}{SEGMENTS_SUFFIX}/{key}/slo/");
+        let is_own = |path: &str| {
+            path.strip_prefix(&own)
+                .and_then(|rest| rest.split_once('/'))
+                .is_some_and(|(id, index)| {
+                    !id.is_empty()
+                        && id != ".."
+                        && !index.is_empty()
+                        && index.bytes().all(|b| b.is_ascii_digit())
+                })
+        };
         let mut total = 0u64;
         for e in &self.segments {
-            if !e.path.starts_with(&own) || e.path.contains("/../") || !e.is_sound() {
+            if !is_own(&e.path) || !e.is_sound() {
                 return false;
             }
             total = match total.checked_add(e.used_bytes()) {
@@ -360,7 +370,7 @@ mod tests {
     #[test]
     fn only_sound_records_of_the_names_own_segments_are_trusted() {
         let own = |name: &str, size: u64, range: Option<&str>| ManifestEntry {
-            path: format!("/c_segments/dir/f/slo/1-a/{name}"),
+            path: format!("/c_segments/dir/f/slo/1-a/0000000{name}"),
             etag: "e".into(),
             size_bytes: size,
             range: range.map(str::to_owned),
@@ -393,6 +403,12 @@ mod tests {
             ..own("0", 10, None)
         };
         assert!(!record(vec![escape], 10).is_sound("c", "dir/f"));
+        // The segments of a file named `dir/f/slo/x` are not `dir/f`'s.
+        let longer_name = ManifestEntry {
+            path: "/c_segments/dir/f/slo/x/slo/1-a/00000000".into(),
+            ..own("0", 10, None)
+        };
+        assert!(!record(vec![longer_name], 10).is_sound("c", "dir/f"));
     }
 
     #[test]

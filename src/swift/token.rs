@@ -69,24 +69,22 @@ impl TokenSlot {
         *self.current.lock().unwrap_or_else(|e| e.into_inner()) = Some(token);
     }
 
-    /// A token that is not about to expire: the current one, or a new one from `login` (one login at a time;
-    /// waiters reuse its result).
-    pub(crate) async fn fresh<F, Fut>(&self, login: F) -> Result<Arc<Token>, Error>
+    /// A token `usable` takes (not about to expire, typically): the current one, or a new one from `login` (one
+    /// login at a time; waiters reuse its result).
+    pub(crate) async fn fresh<F, Fut>(
+        &self,
+        usable: impl Fn(&Token) -> bool,
+        login: F,
+    ) -> Result<Arc<Token>, Error>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Token, Error>>,
     {
-        if let Some(t) = self
-            .current()
-            .filter(|t| !needs_renewal(t, SystemTime::now()))
-        {
+        if let Some(t) = self.current().filter(|t| usable(t)) {
             return Ok(t);
         }
         let _guard = self.renewing.lock().await;
-        if let Some(t) = self
-            .current()
-            .filter(|t| !needs_renewal(t, SystemTime::now()))
-        {
+        if let Some(t) = self.current().filter(|t| usable(t)) {
             return Ok(t);
         }
         match login().await {
@@ -95,8 +93,11 @@ impl TokenSlot {
                 self.set(Arc::clone(&token));
                 Ok(token)
             }
-            // An early renewal that fails keeps the token that still works (the auth service may be down for a
-            // moment); the next request tries again.
+            // The auth service refused the credentials: the password is no longer right, and a token it gave
+            // before is no proof of the contrary.
+            Err(e) if e.kind() == super::ErrorKind::Unauthenticated => Err(e),
+            // An early renewal that fails otherwise keeps the token that still works (the auth service may be
+            // down for a moment); the next request tries again.
             Err(e) => match self
                 .current()
                 .filter(|t| t.expires_at.is_some_and(|x| x > SystemTime::now()))
@@ -203,6 +204,47 @@ mod tests {
         }
     }
 
+    fn unexpired(t: &Token) -> bool {
+        !needs_renewal(t, SystemTime::now())
+    }
+
+    #[tokio::test]
+    async fn a_refused_renewal_is_final_and_a_failed_one_keeps_the_token_that_works() {
+        use super::super::error::Op;
+        let store = TokenStore::new().unwrap();
+        let slot = store.slot(b"c");
+        // Issued 57 minutes ago for an hour: due for renewal, still valid.
+        let old = SystemTime::now() - Duration::from_secs(3400);
+        slot.install(token(old, Some(Duration::from_secs(3600))));
+        let refused = slot
+            .fresh(unexpired, || async {
+                Err(Error::from_status(Op::Authenticate, 401))
+            })
+            .await;
+        assert_eq!(
+            refused.map(|_| ()).unwrap_err().kind(),
+            super::super::ErrorKind::Unauthenticated
+        );
+        let kept = slot
+            .fresh(unexpired, || async {
+                Err(Error::from_status(Op::Authenticate, 503))
+            })
+            .await
+            .unwrap();
+        assert_eq!(kept.issued_at, old);
+        // A stricter test of the current token (a login wanting a recent proof of the password) logs in.
+        let recent = |t: &Token| {
+            SystemTime::now()
+                .duration_since(t.issued_at)
+                .is_ok_and(|age| age < Duration::from_secs(60))
+        };
+        let fresh = slot
+            .fresh(recent, || async { Ok(token(SystemTime::now(), None)) })
+            .await
+            .unwrap();
+        assert!(fresh.issued_at > old);
+    }
+
     #[test]
     fn renewal_margin_is_a_third_of_the_lifetime_up_to_five_minutes() {
         let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
@@ -228,7 +270,7 @@ mod tests {
             let slot = store.slot(b"same credentials");
             let calls = Arc::clone(&calls);
             tasks.push(tokio::spawn(async move {
-                slot.fresh(|| async {
+                slot.fresh(unexpired, || async {
                     calls.fetch_add(1, Ordering::SeqCst);
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     Ok(token(SystemTime::now(), Some(Duration::from_secs(3600))))
@@ -253,7 +295,7 @@ mod tests {
         let store = TokenStore::new().unwrap();
         let slot = store.slot(b"c");
         let first = slot
-            .fresh(|| async { Ok(token(SystemTime::now(), None)) })
+            .fresh(unexpired, || async { Ok(token(SystemTime::now(), None)) })
             .await
             .unwrap();
         let second = slot

@@ -194,6 +194,11 @@ impl RawFtp {
     pub fn connect_after(addr: SocketAddr, preamble: &[u8]) -> Self {
         let mut stream = TcpStream::connect(addr).unwrap();
         stream.write_all(preamble).unwrap();
+        Self::from_stream(stream)
+    }
+
+    /// Takes a connected stream and reads the greeting.
+    pub fn from_stream(stream: TcpStream) -> Self {
         stream
             .set_read_timeout(Some(Duration::from_secs(30)))
             .unwrap();
