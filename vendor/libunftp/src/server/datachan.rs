@@ -43,97 +43,88 @@ where
     pub stall_timeout: std::time::Duration,
 }
 
-/// swiftftp patch: a data connection that fails once it has moved no byte for `timeout` while the transfer waited
-/// on it: a client that stops sending (STOR) or reading (RETR, LIST) without closing. The error is
-/// `ConnectionAborted`, so an upload ends as one whose client went away (`426`, nothing stored) and its
-/// buffers are freed. 0.24 waited forever, with the control connection's idle timeout suspended meanwhile.
-/// Time the transfer spends waiting on the storage backend does not count: only a pending read or write does.
+/// swiftftp patch: a data connection whose read or write stays pending for `timeout` fails: a client that stops
+/// sending (STOR) or reading (RETR, LIST) without closing. The error is `ConnectionAborted`, so an upload ends as
+/// one whose client went away (`426`, nothing stored) and its buffers are freed. 0.24 waited forever, with the
+/// control connection's idle timeout suspended meanwhile. Only time the transfer spends waiting on the client
+/// counts: time spent on the storage backend, between two polls, does not.
 struct StallGuard<S> {
     inner: S,
     timeout: std::time::Duration,
-    /// When a byte last moved (or the guard was made).
-    moved: Instant,
-    /// Armed at `moved + timeout`; moved on lazily when it fires early.
+    /// Since when the current read or write has been pending (`None` after it completed).
+    waiting_since: Option<Instant>,
+    /// Armed at `waiting_since + timeout`.
     deadline: Pin<Box<tokio::time::Sleep>>,
 }
 
 impl<S> StallGuard<S> {
     fn new(inner: S, timeout: std::time::Duration) -> Self {
-        let moved = Instant::now();
         StallGuard {
             inner,
             timeout,
-            moved,
+            waiting_since: None,
             deadline: Box::pin(tokio::time::sleep(timeout)),
         }
     }
 
-    /// After the inner stream returned `Pending`: an error when nothing moved for the timeout, or `Pending` with
-    /// the deadline's wake-up registered.
+    /// After the inner stream returned `Pending`: an error once it has been pending for the timeout, else `None`
+    /// with the deadline's wake-up registered.
     fn stalled(&mut self, cx: &mut Context<'_>) -> Option<std::io::Error> {
-        loop {
-            if self.deadline.as_mut().poll(cx).is_pending() {
-                return None;
+        let since = match self.waiting_since {
+            Some(since) => since,
+            None => {
+                let now = Instant::now();
+                self.waiting_since = Some(now);
+                self.deadline.as_mut().reset(tokio::time::Instant::from_std(now + self.timeout));
+                now
             }
-            let due = self.moved + self.timeout;
-            if Instant::now() >= due {
-                return Some(std::io::Error::new(
-                    std::io::ErrorKind::ConnectionAborted,
-                    format!("no data moved on the data connection for {} s", self.timeout.as_secs()),
-                ));
+        };
+        if self.deadline.as_mut().poll(cx).is_pending() {
+            return None;
+        }
+        self.waiting_since = None;
+        Some(std::io::Error::new(
+            std::io::ErrorKind::ConnectionAborted,
+            format!("no data moved on the data connection for {} s (since {:?} ago)", self.timeout.as_secs(), since.elapsed()),
+        ))
+    }
+
+    /// The inner stream's answer, through the stall check.
+    fn guard<T>(&mut self, cx: &mut Context<'_>, polled: Poll<std::io::Result<T>>) -> Poll<std::io::Result<T>> {
+        match polled {
+            Poll::Pending => match self.stalled(cx) {
+                Some(e) => Poll::Ready(Err(e)),
+                None => Poll::Pending,
+            },
+            ready => {
+                self.waiting_since = None;
+                ready
             }
-            self.deadline.as_mut().reset(tokio::time::Instant::from_std(due));
         }
     }
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for StallGuard<S> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
-        match Pin::new(&mut self.inner).poll_read(cx, buf) {
-            Poll::Pending => match self.stalled(cx) {
-                Some(e) => Poll::Ready(Err(e)),
-                None => Poll::Pending,
-            },
-            ready => {
-                self.moved = Instant::now();
-                ready
-            }
-        }
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        self.guard(cx, polled)
     }
 }
 
 impl<S: AsyncWrite + Unpin> AsyncWrite for StallGuard<S> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-        match Pin::new(&mut self.inner).poll_write(cx, buf) {
-            Poll::Pending => match self.stalled(cx) {
-                Some(e) => Poll::Ready(Err(e)),
-                None => Poll::Pending,
-            },
-            ready => {
-                self.moved = Instant::now();
-                ready
-            }
-        }
+        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.guard(cx, polled)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match Pin::new(&mut self.inner).poll_flush(cx) {
-            Poll::Pending => match self.stalled(cx) {
-                Some(e) => Poll::Ready(Err(e)),
-                None => Poll::Pending,
-            },
-            ready => ready,
-        }
+        let polled = Pin::new(&mut self.inner).poll_flush(cx);
+        self.guard(cx, polled)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match Pin::new(&mut self.inner).poll_shutdown(cx) {
-            Poll::Pending => match self.stalled(cx) {
-                Some(e) => Poll::Ready(Err(e)),
-                None => Poll::Pending,
-            },
-            ready => ready,
-        }
+        let polled = Pin::new(&mut self.inner).poll_shutdown(cx);
+        self.guard(cx, polled)
     }
 }
 
