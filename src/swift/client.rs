@@ -153,11 +153,15 @@ impl Client {
             slot,
             material: material.into(),
         };
-        let now = SystemTime::now();
         let reuse = self.login_reuse;
+        // Read the clock at each look: a token another task fetched while this one waited is newer than any
+        // time taken before (and one issued "in the future" by a skewed clock counts as new).
         let proven = |t: &Token| {
+            let now = SystemTime::now();
             !super::token::needs_renewal(t, now)
-                && now.duration_since(t.issued_at).is_ok_and(|age| age < reuse)
+                && now
+                    .duration_since(t.issued_at)
+                    .map_or(true, |age| age < reuse)
         };
         session
             .slot
@@ -256,8 +260,7 @@ impl Session {
     /// A token with time left (renewed first when about to expire). Called before every request, including
     /// every upload, whose streamed body could not be sent again after a 401.
     async fn token(&self) -> Result<Arc<Token>, Error> {
-        let now = SystemTime::now();
-        let unexpired = |t: &Token| !super::token::needs_renewal(t, now);
+        let unexpired = |t: &Token| !super::token::needs_renewal(t, SystemTime::now());
         self.slot
             .fresh(unexpired, || self.shared_or_login(unexpired))
             .await
