@@ -329,15 +329,20 @@ where
 
                     // TODO: Handle Event::InternalMsg(InternalMsg::PlaintextControlChannel)
 
+                    let is_command = matches!(event, Event::Command(_));
                     let handled = event_chain.handle(event).await;
-                    answering_now = answering
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .take()
-                        .and_then(|mut rx| match rx.try_recv() {
-                            Err(tokio::sync::oneshot::error::TryRecvError::Empty) => Some(rx),
-                            _ => None,
-                        });
+                    // Only a command sets what is being answered: an internal message (a transfer's reply, say)
+                    // arriving meanwhile must not lift the wait for the command still being answered.
+                    if is_command {
+                        answering_now = answering
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .take()
+                            .and_then(|mut rx| match rx.try_recv() {
+                                Err(tokio::sync::oneshot::error::TryRecvError::Empty) => Some(rx),
+                                _ => None,
+                            });
+                    }
                     let handle_result = match handled {
                         Err(e) => Err(e),
                         Ok(reply) => {
