@@ -347,7 +347,8 @@ where
                         Err(e) => Err(e),
                         Ok(reply) => {
                             let upgrade = upgrade_after_reply && matches!(&reply, Reply::CodeAndMsg { code: ReplyCode::AuthOkayNoDataNeeded, .. });
-                            reply_sink.send(reply).await.map(|()| upgrade)
+                            let limit = send_limit(idle_session_timeout, login_deadline.as_ref());
+                            send_within(&mut reply_sink, reply, limit).await.map(|()| upgrade)
                         }
                     };
 
@@ -368,7 +369,8 @@ where
                 }
                 Some(Err(e)) => {
                     let (reply, close_connection) = handle_control_channel_error(logger.clone(), e);
-                    let result = reply_sink.send(reply).await;
+                    let limit = send_limit(idle_session_timeout, login_deadline.as_ref());
+                    let result = send_within(&mut reply_sink, reply, limit).await;
                     if result.is_err() {
                         slog::warn!(logger, "Could not send error reply to client");
                         return;
@@ -385,6 +387,26 @@ where
 }
 
 type ReplySink = futures_util::stream::SplitSink<Framed<Box<dyn AsyncReadAsyncWriteSendUnpin>, FtpCodec>, Reply>;
+
+/// swiftftp patch: sends a reply, failing once it has waited `limit` for the client to read: a client that sends
+/// commands and never reads the replies would otherwise block the loop in this send for ever, with no timer (idle,
+/// login) ever looked at again.
+async fn send_within(sink: &mut ReplySink, reply: Reply, limit: Duration) -> Result<(), ControlChanError> {
+    match tokio::time::timeout(limit, sink.send(reply)).await {
+        Ok(sent) => sent,
+        Err(_) => Err(ControlChanError::new(ControlChanErrorKind::ControlChannelTimeout)),
+    }
+}
+
+/// swiftftp patch: how long a reply may wait to be sent: the idle timeout, and before login no longer than the
+/// login deadline (at least a second, so that a reply due right at the deadline still goes out).
+fn send_limit(idle: Duration, login_deadline: Option<&std::pin::Pin<Box<tokio::time::Sleep>>>) -> Duration {
+    let to_login = login_deadline.map(|d| d.deadline().saturating_duration_since(tokio::time::Instant::now()));
+    match to_login {
+        Some(left) => idle.min(left.max(Duration::from_secs(1))),
+        None => idle,
+    }
+}
 type CommandSource = futures_util::stream::SplitStream<Framed<Box<dyn AsyncReadAsyncWriteSendUnpin>, FtpCodec>>;
 
 /// Upgrades the control connection to TLS (after a 234): the TLS handshake on the reunited stream, bounded by
