@@ -136,7 +136,11 @@ where
 
     let tls_configured = matches!(ftps_config, FtpsConfig::On { .. });
     let storage_features = storage.supported_features();
-    let (control_msg_tx, mut control_msg_rx): (Sender<ControlChanMsg>, Receiver<ControlChanMsg>) = channel(1);
+    // swiftftp patch: room for every message that can be outstanding at once (a transfer's replies and one
+    // command's; one command runs at a time). With 0.24's capacity of 1, a CWD, RMD or RNTO (answered through this
+    // channel from inside the loop, the channel's only reader) blocked for ever when a transfer's 226 had just
+    // filled it: the session, its connection slot and its lock were never freed.
+    let (control_msg_tx, mut control_msg_rx): (Sender<ControlChanMsg>, Receiver<ControlChanMsg>) = channel(16);
     let local_addr = tcp_stream.local_addr()?;
     let source = match client {
         Some(client) => client,
