@@ -22,11 +22,12 @@ where
     let cmd_token = normalize(cmd_token)?;
     // swiftftp patch: arguments are names (paths, mostly) that replies and listings echo. One that is not UTF-8
     // would become U+FFFD (two names colliding in one), a CR (sent as CR NUL) or NUL would end up in a reply
-    // line: refused (553) before any command sees them. A password may be anything.
+    // line, and a TAB or other control character is dropped by URL parsers (the name would address another
+    // object): refused (553) before any command sees them. A password may be anything.
     if cmd_token != "PASS" {
         let args = cmd_params.strip_suffix(b"\n").unwrap_or(cmd_params);
         let args = args.strip_suffix(b"\r").unwrap_or(args);
-        if str::from_utf8(args).is_err() || args.iter().any(|&b| b == b'\r' || b == b'\0') {
+        if str::from_utf8(args).is_err() || args.iter().any(|&b| b < 0x20 || b == 0x7f) {
             return Err(ParseErrorKind::InvalidName.into());
         }
     }
