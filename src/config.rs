@@ -826,8 +826,13 @@ fn cache_secret(
     else {
         return Ok(file.string("cache-secret").filter(|s| !s.is_empty()));
     };
+    use std::io::Read;
     use std::os::unix::fs::MetadataExt;
-    let meta = std::fs::metadata(&path)
+    // Checked on the opened file, not the path, so that what is read is what was checked.
+    let mut file = std::fs::File::open(&path)
+        .with_context(|| format!("reading the cache secret file {}", path.display()))?;
+    let meta = file
+        .metadata()
         .with_context(|| format!("reading the cache secret file {}", path.display()))?;
     if meta.mode() & 0o077 != 0 {
         bail!(
@@ -836,7 +841,16 @@ fn cache_secret(
             meta.mode() & 0o777
         );
     }
-    let text = std::fs::read_to_string(&path)
+    let euid = nix::unistd::geteuid().as_raw();
+    if meta.uid() != euid && meta.uid() != 0 {
+        bail!(
+            "the cache secret file {} belongs to another user (uid {}): it must be this user's or root's",
+            path.display(),
+            meta.uid()
+        );
+    }
+    let mut text = String::new();
+    file.read_to_string(&mut text)
         .with_context(|| format!("reading the cache secret file {}", path.display()))?;
     let secret = text.lines().next().unwrap_or_default().trim().to_owned();
     if secret.is_empty() {

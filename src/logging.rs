@@ -59,16 +59,24 @@ impl ReopenableFile {
         })
     }
 
-    /// Never through a symbolic link: the file is opened as root before the privilege drop, in a directory the
-    /// unprivileged user may write to, where a planted link would make root append to any file.
+    /// Never through a symbolic link, nor a file with other hard links: the file is opened as root before the
+    /// privilege drop, in a directory the unprivileged user may write to, where a planted link would make root
+    /// append to any file.
     fn open_file(path: &std::path::Path) -> std::io::Result<File> {
-        use std::os::unix::fs::OpenOptionsExt;
-        std::fs::OpenOptions::new()
+        use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+        let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
             .mode(0o640)
-            .open(path)
+            .open(path)?;
+        if file.metadata()?.nlink() > 1 {
+            return Err(std::io::Error::other(format!(
+                "{} has other hard links: not writing a log through them",
+                path.display()
+            )));
+        }
+        Ok(file)
     }
 
     fn reopen(&self) -> std::io::Result<()> {

@@ -373,6 +373,7 @@ impl Connections {
     }
 
     fn admit(self: &Arc<Self>, ip: std::net::IpAddr) -> Result<Admitted, Refusal> {
+        let ip = per_address_key(ip);
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         if self.max_total > 0 && open.0 >= self.max_total {
             return Err(Refusal::Total);
@@ -387,6 +388,18 @@ impl Connections {
             connections: Arc::clone(self),
             ip,
         })
+    }
+}
+
+/// What `max-cons-per-ip` counts as one address: an IPv4 address, or an IPv6 /64 (one host or site is given a
+/// whole /64 and can pick any address in it).
+fn per_address_key(ip: std::net::IpAddr) -> std::net::IpAddr {
+    match ip.to_canonical() {
+        std::net::IpAddr::V6(v6) => {
+            let s = v6.segments();
+            std::net::IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
+        v4 => v4,
     }
 }
 
@@ -471,5 +484,18 @@ mod tests {
         assert!(!trusted_proxy(&from, "10.0.1.9".parse().unwrap()));
         assert!(!trusted_proxy(&from, "127.0.0.1".parse().unwrap()));
         assert!(!trusted_proxy(&[], "10.0.0.9".parse().unwrap()));
+    }
+
+    #[test]
+    fn the_per_address_cap_counts_an_ipv6_slash_64_as_one_address() {
+        let c = Arc::new(Connections::new(0, 2));
+        let _a = c.admit("2001:db8:1:2::1".parse().unwrap()).unwrap();
+        let _b = c.admit("2001:db8:1:2:ffff::9".parse().unwrap()).unwrap();
+        assert!(c.admit("2001:db8:1:2:abcd::1".parse().unwrap()).is_err());
+        assert!(c.admit("2001:db8:1:3::1".parse().unwrap()).is_ok());
+        let _v4 = c.admit("192.0.2.1".parse().unwrap()).unwrap();
+        let _mapped = c.admit("::ffff:192.0.2.1".parse().unwrap()).unwrap();
+        assert!(c.admit("192.0.2.1".parse().unwrap()).is_err());
+        assert!(c.admit("192.0.2.2".parse().unwrap()).is_ok());
     }
 }

@@ -25,6 +25,18 @@ fn segments_become(segments: &Fixture, want: usize) {
     });
 }
 
+/// Waits until `key` has at least `n` segments of its own in `segments`.
+fn own_segments_reach(segments: &Fixture, key: &str, n: usize) {
+    wait_for("segments of an upload", Duration::from_secs(30), || {
+        segments
+            .names()
+            .iter()
+            .filter(|s| s.starts_with(&format!("{key}/slo/")))
+            .count()
+            >= n
+    });
+}
+
 fn retr(raw: &mut RawFtp, path: &str) -> Vec<u8> {
     let (replies, bytes) = raw.transfer(&format!("RETR {path}"));
     assert_eq!(replies.last().unwrap().0, 226, "{replies:?}");
@@ -91,7 +103,10 @@ fn files_up_to_the_segment_size_stay_plain_objects() {
         fx.session
             .head_container(&format!("{}_segments", fx.container)),
     );
-    assert!(missing.is_err());
+    assert_eq!(
+        missing.map(|_| ()).unwrap_err().kind(),
+        swiftftp::swift::ErrorKind::NotFound
+    );
     // One byte more is a large object of two segments.
     let body = random(MIB + 1);
     assert_eq!(
@@ -130,10 +145,11 @@ fn overwrite_delete_and_rename_keep_exactly_the_segments_in_use() {
     assert_eq!(segments.names(), before);
     assert!(fx.head("f.bin").is_none());
     assert_eq!(retr(&mut raw, &fx.path("moved.bin")), body);
-    // Delete takes the segments along.
+    // Deleting it leaves its segments: they are filed under the old name, where a manifest someone planted could
+    // point just as well (deleting through it would delete another file's data; see tests/security.rs).
     assert_eq!(raw.cmd(&format!("DELE {}", fx.path("moved.bin"))).0, 250);
-    segments_become(&segments, 0);
     assert_eq!(fx.names(), Vec::<String>::new());
+    assert_eq!(segments.names(), before);
 }
 
 #[test]
@@ -142,13 +158,14 @@ fn a_client_reset_mid_upload_shows_no_file_and_the_old_file_stays_whole() {
     fx.put("kept.bin", "old content");
     let gw = gateway();
     let mut raw = gw.raw_logged_in();
+    let segments = fx.segments();
     for key in ["new.bin", "kept.bin"] {
         let mut data = raw.data();
         raw.send(&format!("STOR {}", fx.path(key)));
         assert_eq!(raw.reply().0, 150);
         data.write_all(&random(2 * MIB + MIB / 2)).unwrap();
-        // Two segments are committed by now.
-        std::thread::sleep(Duration::from_millis(500));
+        // Two segments are committed (looked at in Swift, not guessed from a sleep).
+        own_segments_reach(&segments, key, 2);
         socket2::SockRef::from(&data)
             .set_linger(Some(Duration::ZERO))
             .unwrap();
@@ -165,7 +182,6 @@ fn a_client_reset_mid_upload_shows_no_file_and_the_old_file_stays_whole() {
     assert_eq!(raw.cmd(&format!("DELE {}", fx.path("new.bin"))).0, 250);
     assert_eq!(raw.cmd(&format!("SIZE {}", fx.path("new.bin"))).0, 550);
     // No segment is left; the cut-off overwrite left only its mark (which refuses a resume onto the old file).
-    let segments = fx.segments();
     segments_become(&segments, 1);
     assert_eq!(segments.names(), [".swiftftp-partial/kept.bin"]);
 }
@@ -181,7 +197,8 @@ fn swift_cut_mid_upload_fails_and_the_segments_are_cleaned_up_once_it_is_back() 
     raw.send(&format!("STOR {}", fx.path("cut.bin")));
     assert_eq!(raw.reply().0, 150);
     data.write_all(&random(2 * MIB + MIB / 2)).unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    // A segment is in Swift before the cut, so the clean-up has something to do.
+    own_segments_reach(&segments, "cut.bin", 1);
     proxy.cut();
     data.set_write_timeout(Some(Duration::from_secs(1)))
         .unwrap();
@@ -205,8 +222,8 @@ fn a_corrupted_segment_fails_the_upload_and_leaves_nothing() {
     let proxy = FaultProxy::start(swift_addr());
     let gw = TestGateway::start_with(&["-a", &proxy.auth_url(), "--segment-size", "1M"]);
     let mut raw = gw.raw_logged_in();
-    // A marker only the second segment holds, changed on its way to Swift.
-    let mut body = vec![b'a'; 3 * MIB];
+    // A marker only the second of ten segments holds, changed on its way to Swift.
+    let mut body = random(10 * MIB);
     body[MIB + 1000..MIB + 1016].copy_from_slice(b"MARKER-MARKER-XY");
     proxy.corrupt(b"MARKER-MARKER-XY", b"MARKER-MARKER-ZZ");
     assert_eq!(
@@ -215,6 +232,16 @@ fn a_corrupted_segment_fails_the_upload_and_leaves_nothing() {
     );
     segments_become(&segments, 0);
     assert!(fx.head("bad.bin").is_none());
+    // Swift's own check of the manifest would catch it too, but only after every segment was sent: ours stops
+    // the upload at the segment that arrived wrong (two are in flight at once).
+    let sent = String::from_utf8_lossy(&proxy.recorded())
+        .split("\r\n")
+        .filter(|l| l.starts_with("PUT ") && l.contains(&format!("/{}/", segments.container)))
+        .count();
+    assert!(
+        sent <= 5,
+        "{sent} segment PUTs after a corrupted second segment"
+    );
 }
 
 #[test]
@@ -361,7 +388,10 @@ fn a_python_swiftclient_slo_is_listed_read_renamed_and_deleted_with_its_segments
     assert_eq!(raw.cmd(&format!("RNTO {}", fx.path("moved.bin"))).0, 250);
     assert_eq!(segments.names(), written);
     assert_eq!(retr(&mut raw, &fx.path("moved.bin")), body);
-    assert_eq!(raw.cmd(&format!("DELE {}", fx.path("moved.bin"))).0, 250);
+    // Under its own name, its segments go with it.
+    assert_eq!(raw.cmd(&format!("RNFR {}", fx.path("moved.bin"))).0, 350);
+    assert_eq!(raw.cmd(&format!("RNTO {}", fx.path("py.bin"))).0, 250);
+    assert_eq!(raw.cmd(&format!("DELE {}", fx.path("py.bin"))).0, 250);
     segments_become(&segments, 0);
     assert_eq!(fx.names(), Vec::<String>::new());
 }

@@ -154,6 +154,74 @@ fn a_planted_slo_manifest_does_not_make_an_admin_delete_another_containers_objec
     assert_eq!(shared.names(), ["report.bin"]);
 }
 
+/// A planted SLO manifest naming the segments of a live large file, or of one renamed away from its segments'
+/// folder, makes an admin's DELE or overwrite delete none of them: both files still read back whole.
+#[test]
+fn a_planted_manifest_naming_a_live_or_renamed_files_segments_deletes_none() {
+    let (_victim, shared) = containers();
+    let segments = shared.segments();
+    segments
+        .block_on(
+            segments
+                .session
+                .put_container(&segments.container, &[("X-Container-Read", "test:reader")]),
+        )
+        .unwrap();
+    let gw = TestGateway::start_with(&["--segment-size", "1M"]);
+    let mut raw = gw.raw_logged_in();
+    let live = random(2 * MIB + 5);
+    let moved = random(2 * MIB + 7);
+    assert_eq!(
+        raw.upload(&format!("STOR {}", shared.path("live.bin")), &live),
+        226
+    );
+    assert_eq!(
+        raw.upload(&format!("STOR {}", shared.path("tmp.bin")), &moved),
+        226
+    );
+    assert_eq!(raw.cmd(&format!("RNFR {}", shared.path("tmp.bin"))).0, 350);
+    assert_eq!(
+        raw.cmd(&format!("RNTO {}", shared.path("final.bin"))).0,
+        250
+    );
+    let before = segments.names();
+    assert_eq!(before.len(), 6, "{before:?}");
+    // The reader plants one manifest per file, naming that file's segments.
+    for (planted, of) in [("p1.bin", "live.bin/"), ("p2.bin", "tmp.bin/")] {
+        let entries: Vec<String> = before
+            .iter()
+            .filter(|n| n.starts_with(of))
+            .map(|n| {
+                let head = segments.head(n).unwrap();
+                format!(
+                    r#"{{"path":"/{}/{n}","etag":"{}","size_bytes":{}}}"#,
+                    segments.container,
+                    head.etag.unwrap().trim_matches('"'),
+                    head.content_length
+                )
+            })
+            .collect();
+        let status = as_reader(
+            "PUT",
+            &format!("{}/{planted}?multipart-manifest=put", shared.container),
+            &[],
+            format!("[{}]", entries.join(",")).as_bytes(),
+        );
+        assert_eq!(status, 201, "the reader's SLO manifest is accepted");
+    }
+    assert_eq!(raw.cmd(&format!("DELE {}", shared.path("p1.bin"))).0, 250);
+    assert_eq!(
+        raw.upload(&format!("STOR {}", shared.path("p2.bin")), b"small"),
+        226
+    );
+    assert_eq!(segments.names(), before);
+    for (name, body) in [("live.bin", &live), ("final.bin", &moved)] {
+        let (replies, got) = raw.transfer(&format!("RETR {}", shared.path(name)));
+        assert_eq!(replies.last().unwrap().0, 226);
+        assert!(&got == body, "{name} came back different");
+    }
+}
+
 /// Names Swift and percent-encoding could read two ways: each large file's segments go with it, and nobody
 /// else's.
 #[test]
@@ -468,6 +536,9 @@ fn names_that_are_not_utf8_or_hold_a_cr_are_refused() {
         ]
         .concat(),
         [b"DELE ".as_slice(), dir.as_bytes(), b"x\0y\r\n"].concat(),
+        // A TAB would be dropped by a URL parser: `a<TAB>b` would be `ab`.
+        [b"STOR ".as_slice(), dir.as_bytes(), b"a\tb\r\n"].concat(),
+        [b"MKD ".as_slice(), dir.as_bytes(), b"a\x1bb\r\n"].concat(),
     ] {
         raw.send_bytes(&line);
         let (code, text) = raw.reply();

@@ -108,7 +108,8 @@ impl SwiftAuthenticator {
         }
     }
 
-    /// Counts a refusal of bad credentials against `identity`, then waits before it is answered.
+    /// A refusal of bad credentials (already counted against `identity` by [`Lockout::attempt`]), answered after
+    /// the failure delay.
     async fn refused(
         &self,
         login: &str,
@@ -116,7 +117,7 @@ impl SwiftAuthenticator {
         ip: std::net::IpAddr,
     ) -> AuthenticationError {
         crate::metrics::login(crate::metrics::Login::Refused);
-        if self.lockout.failed(identity, ip) {
+        if self.lockout.is_locked(identity, ip) {
             tracing::warn!(user = login, client = %ip, "too many failed logins: this user is locked out from this address for a while");
         }
         tokio::time::sleep(FAILURE_DELAY).await;
@@ -169,7 +170,7 @@ impl Authenticator for SwiftAuthenticator {
             Ok((swift_creds, _)) => swift_creds.identity(),
             Err(_) => username.to_owned(),
         };
-        if self.lockout.is_locked(&identity, ip) {
+        if !self.lockout.attempt(&identity, ip) {
             tracing::info!(user = username, client = %ip, "login refused: locked out after failed logins");
             crate::metrics::login(crate::metrics::Login::Refused);
             tokio::time::sleep(FAILURE_DELAY).await;

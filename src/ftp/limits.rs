@@ -1,9 +1,11 @@
 //! Limits applied at login: the brute-force lockout and the cap on sessions per user.
 //!
-//! - Lockout: failed logins are counted per (login name, client IP). After `max_failures` of them, each less than
-//!   `lockout` after the previous, the pair is locked for `lockout`: every attempt then fails at once with the same
-//!   `530` as a wrong password, without reaching the auth service (libunftp's own policy still asks Keystone, which
-//!   may lock the real account). A successful login clears the count. Other users from that address, and the same
+//! - Lockout: login attempts are counted per (identity, client IP), the identity being whose password is tried
+//!   (`Credentials::identity`: one for every spelling, project and case of a Keystone user). Each attempt counts
+//!   as a failure before it is made, so parallel sessions cannot outrun the count; a success takes it back. After
+//!   `max_failures`, each less than `lockout` after the previous, the pair is locked for `lockout`: every attempt
+//!   then fails at once with the same `530` as a wrong password, without reaching the auth service (libunftp's
+//!   own policy still asks Keystone, which may lock the real account). Other users from that address, and the same
 //!   user from other addresses, are not affected.
 //! - Sessions per user: a login over the cap is refused (`530`); the slot is freed when the session ends.
 //!
@@ -52,13 +54,23 @@ impl Lockout {
             .is_some_and(|until| Instant::now() < until)
     }
 
-    /// Counts a failed login; returns true when this failure locked the pair.
-    pub fn failed(&self, login: &str, ip: IpAddr) -> bool {
+    /// Starts a login attempt of `login` from `ip`: `false` when the pair is locked (refuse it without asking
+    /// the auth service). Otherwise the attempt is counted as a failure before it is made, so that logins in
+    /// flight at once (parallel sessions) cannot outrun the count; the attempt that reaches `max_failures` still
+    /// runs and locks the pair for the next ones. [`Lockout::succeeded`] takes it back.
+    pub fn attempt(&self, login: &str, ip: IpAddr) -> bool {
         if self.max_failures == 0 {
-            return false;
+            return true;
         }
         let now = Instant::now();
         let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
+        if table
+            .get(&(login.to_owned(), ip))
+            .and_then(|f| f.locked_until)
+            .is_some_and(|until| now < until)
+        {
+            return false;
+        }
         if table.len() >= SWEEP_FROM {
             let lockout = self.lockout;
             table.retain(|_, f| {
@@ -79,9 +91,8 @@ impl Lockout {
         if f.count >= self.max_failures {
             f.locked_until = Some(now + self.lockout);
             f.count = 0;
-            return true;
         }
-        false
+        true
     }
 
     /// A successful login clears the pair's failures.
@@ -154,11 +165,13 @@ mod tests {
     #[test]
     fn a_pair_locks_after_its_failures_and_unlocks_after_the_lockout() {
         let l = Lockout::new(3, Duration::from_millis(200));
-        assert!(!l.failed("u", A));
-        assert!(!l.failed("u", A));
+        assert!(l.attempt("u", A));
+        assert!(l.attempt("u", A));
         assert!(!l.is_locked("u", A));
-        assert!(l.failed("u", A));
+        // The third attempt runs, and locks the pair for the next ones (counted before it is made).
+        assert!(l.attempt("u", A));
         assert!(l.is_locked("u", A));
+        assert!(!l.attempt("u", A));
         assert!(!l.is_locked("u", B));
         assert!(!l.is_locked("v", A));
         std::thread::sleep(Duration::from_millis(250));
@@ -168,12 +181,18 @@ mod tests {
     #[test]
     fn success_clears_and_zero_never_locks() {
         let l = Lockout::new(2, Duration::from_secs(60));
-        l.failed("u", A);
+        assert!(l.attempt("u", A));
         l.succeeded("u", A);
-        assert!(!l.failed("u", A));
+        assert!(l.attempt("u", A));
+        assert!(!l.is_locked("u", A));
+        // A success even takes back the lock its own attempt set.
+        assert!(l.attempt("u", A));
+        assert!(l.is_locked("u", A));
+        l.succeeded("u", A);
+        assert!(!l.is_locked("u", A));
         let never = Lockout::new(0, Duration::from_secs(60));
         for _ in 0..10 {
-            never.failed("u", A);
+            assert!(never.attempt("u", A));
         }
         assert!(!never.is_locked("u", A));
     }

@@ -101,9 +101,14 @@ pub fn is_marker_content_type(content_type: &str) -> bool {
     .any(|m| essence.eq_ignore_ascii_case(m))
 }
 
-/// A name an FTP path can address and a listing line can carry.
+/// A name an FTP path can address and a listing line can carry: no `/`, not `.` or `..`, and no control
+/// character (FTP commands refuse them, and a listing line must not break).
 pub fn addressable(name: &str) -> bool {
-    !(name.is_empty() || name == "." || name == ".." || name.contains(['/', '\r', '\n', '\0']))
+    !(name.is_empty()
+        || name == "."
+        || name == ".."
+        || name.contains('/')
+        || name.chars().any(char::is_control))
 }
 
 /// Entries of one directory, merged by name (directory wins), in name order.

@@ -67,6 +67,7 @@ pub fn parse_login(
                 .split_once(':')
                 .map_or(login, |(_, user)| user)
                 .to_owned();
+            non_empty(&owner, "user")?;
             Ok((
                 Credentials::V1 {
                     user: login.to_owned(),
@@ -172,6 +173,11 @@ mod tests {
             }
         );
         assert_eq!(owner, "tester");
+        // An empty user part names nobody (and would leave LIST without an owner).
+        assert_eq!(
+            parse_login(&LoginScheme::V1, "test:", "pw").unwrap_err(),
+            LoginError::Empty("user")
+        );
     }
 
     #[test]
@@ -222,8 +228,23 @@ mod tests {
             assert_eq!(id(spelling), alice, "{spelling}");
         }
         assert_ne!(id("demo.bob"), alice);
-        assert_ne!(id("demo@Other.alice"), alice);
+        // The project only scopes the token, and Keystone finds names whatever their case.
+        assert_eq!(id("other.alice"), alice);
+        assert_eq!(id("demo@Other.ALICE@default"), alice);
         assert_ne!(id("demo.alice@Other"), alice);
+        let v2 = |login: &str| {
+            parse_login(
+                &LoginScheme::KeystoneV2 {
+                    tenant_sep: ".".into(),
+                },
+                login,
+                "pw",
+            )
+            .unwrap()
+            .0
+            .identity()
+        };
+        assert_eq!(v2("t1.Alice"), v2("t2.alice"));
         let v1 = |login: &str| {
             parse_login(&LoginScheme::V1, login, "pw")
                 .unwrap()

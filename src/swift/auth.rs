@@ -100,20 +100,23 @@ impl Credentials {
         }
     }
 
-    /// Who logs in, whatever spelling the login used (`demo.demo` and `demo@Default.demo@Default` are one v3
-    /// identity): every field but the secret, unambiguously joined. What failed logins are counted against.
+    /// Whose password is tried, whatever the login's spelling or scope: the user (in its domain for v3), case
+    /// folded for Keystone (whose name lookups usually ignore case), without the project or tenant, which only
+    /// scope the token. `demo.alice`, `other@Default.ALICE@default` are one identity. What failed logins are
+    /// counted against: a spelling of its own would be a failure budget of its own.
     pub fn identity(&self) -> String {
-        let parts: Vec<&str> = match self {
-            Self::V1 { user, .. } => vec!["v1", user],
-            Self::V2 { tenant, user, .. } => vec!["v2", tenant, user],
+        let parts: Vec<String> = match self {
+            // tempauth and swauth compare names exactly.
+            Self::V1 { user, .. } => vec!["v1".into(), user.clone()],
+            Self::V2 { user, .. } => vec!["keystone".into(), "default".into(), user.to_lowercase()],
             Self::V3Password {
-                project,
-                project_domain,
-                user,
-                user_domain,
-                ..
-            } => vec!["v3", project, project_domain, user, user_domain],
-            Self::V3ApplicationCredential { id, .. } => vec!["v3-appcred", id],
+                user, user_domain, ..
+            } => vec![
+                "keystone".into(),
+                user_domain.to_lowercase(),
+                user.to_lowercase(),
+            ],
+            Self::V3ApplicationCredential { id, .. } => vec!["v3-appcred".into(), id.clone()],
         };
         // Length-prefixed, so no choice of names can make two identities one.
         parts.iter().map(|p| format!("{}:{p}", p.len())).collect()

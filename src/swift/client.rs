@@ -718,23 +718,59 @@ async fn read_body(op: &Op, resp: Response, idle: Duration) -> Result<Bytes, Err
         .map_err(|e| Error::from_transport(op.clone(), e))
 }
 
+/// What is percent-encoded in a path segment: everything but unreserved and harmless characters. Control
+/// characters above all: a URL parser drops TAB, CR and LF from a path (`url`'s segment pushing does too), so a
+/// name holding them would address another object, and `.\t.` would become `..`.
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'/')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'[')
+    .add(b'\\')
+    .add(b']')
+    .add(b'^')
+    .add(b'`')
+    .add(b'{')
+    .add(b'|')
+    .add(b'}');
+
+/// Appends `/` and `segment`, encoded. `.` and `..` have no encoding a URL parser would not resolve (`%2e` is a
+/// dot too), and resolved they would move the request to another object or container: they become `%00`, which
+/// Swift refuses (412), so such a request fails instead of reaching anything.
+fn push_segment(path: &mut String, segment: &str) {
+    path.push('/');
+    if segment == "." || segment == ".." {
+        path.push_str("%00");
+    } else {
+        path.extend(percent_encoding::utf8_percent_encode(segment, SEGMENT));
+    }
+}
+
+/// `base` with `segments` appended to its path, each encoded as one segment.
+fn with_segments<'a>(base: &Url, segments: impl IntoIterator<Item = &'a str>) -> Url {
+    let mut url = base.clone();
+    let mut path = url.path().trim_end_matches('/').to_owned();
+    for segment in segments {
+        push_segment(&mut path, segment);
+    }
+    url.set_path(&path);
+    url
+}
+
 /// `<storage>/<container>`, the container percent-encoded as one path segment.
 fn container_url(base: &Url, container: &str) -> Url {
-    let mut url = base.clone();
-    if let Ok(mut segs) = url.path_segments_mut() {
-        segs.pop_if_empty().push(container);
-    }
-    url
+    with_segments(base, [container])
 }
 
 /// `<storage>/<container>/<key>`, each `/`-separated part of the key encoded as its own segment so that the
 /// slashes of pseudo-directories stay slashes.
 pub(crate) fn object_url(base: &Url, container: &str, key: &str) -> Url {
-    let mut url = container_url(base, container);
-    if let Ok(mut segs) = url.path_segments_mut() {
-        segs.extend(key.split('/'));
-    }
-    url
+    with_segments(base, std::iter::once(container).chain(key.split('/')))
 }
 
 /// [`object_url`] with query parameters (none: no `?`).
@@ -784,6 +820,22 @@ mod tests {
             container_url(&base, "c%#").as_str(),
             "http://127.0.0.1:8080/v1/AUTH_test/c%25%23"
         );
+        // Nothing a parser would drop or resolve: no name leaves its container or becomes another name.
+        let cases = [
+            (".\t./victim/obj", "/v1/AUTH_test/c/.%09./victim/obj"),
+            ("a/../../victim", "/v1/AUTH_test/c/a/%00/%00/victim"),
+            ("./x", "/v1/AUTH_test/c/%00/x"),
+            ("%2e%2e/x", "/v1/AUTH_test/c/%252e%252e/x"),
+            ("a\tb\r\n", "/v1/AUTH_test/c/a%09b%0D%0A"),
+            ("back\\slash", "/v1/AUTH_test/c/back%5Cslash"),
+            ("dir/", "/v1/AUTH_test/c/dir/"),
+        ];
+        for (key, path) in cases {
+            assert_eq!(object_url(&base, "c", key).path(), path, "{key:?}");
+        }
+        assert_eq!(container_url(&base, "..").path(), "/v1/AUTH_test/%00");
+        let trailing = Url::parse("http://h/v1/AUTH_t/").unwrap();
+        assert_eq!(object_url(&trailing, "c", "k").path(), "/v1/AUTH_t/c/k");
     }
 
     #[test]

@@ -676,12 +676,16 @@ impl Session {
     }
 
     /// The segments a large object owns, read before it is replaced or deleted, so that they can be deleted
-    /// after it: only those where swiftftp, python-swiftclient or ftp-cloudfs put a file's own segments (see
-    /// [`SegmentRef::is_own_folder_of`]), or the segments a renamed file left under a name where no file is now
-    /// ([`SegmentRef::owner_in`]). A manifest is something any user with write access to the container can
-    /// plant; following it elsewhere would delete, with the token of whoever replaces the file, objects the
-    /// planter could not touch. Reading through a manifest is Swift's business (it checks the reader's rights);
-    /// deleting through one is ours. Nothing for a plain object.
+    /// after it: only those where swiftftp, python-swiftclient, rclone or ftp-cloudfs put this file's own
+    /// segments, named exactly as they name them (see [`SegmentRef::is_own_segment_of`] and
+    /// [`SegmentRef::is_own_folder_of`]). A manifest is something any user with write access to the container
+    /// can plant; following it elsewhere (another container, another file's folder, a nested name's folder) would
+    /// delete, with the token of whoever replaces the file, objects the planter could not touch. Reading through
+    /// a manifest is Swift's business (it checks the reader's rights); deleting through one is ours. Nothing for
+    /// a plain object.
+    ///
+    /// So the segments a renamed file keeps under its old name are left when it is deleted (logged): nothing a
+    /// planter cannot also write says they are not another file's.
     pub async fn segments_of(
         &self,
         container: &str,
@@ -691,30 +695,10 @@ impl Session {
         if head.static_large_object {
             let listed = self.slo_segments(container, key).await?;
             let total = listed.len();
-            let mut owned = Vec::with_capacity(total);
-            // Segments under another name's folder: a file renamed here keeps its segments under its old name,
-            // but a planted manifest may name a live file's segments. Those of a name where no file is now are
-            // the renamed file's; those of a live file are left to it.
-            let mut by_owner: std::collections::BTreeMap<String, Vec<SegmentRef>> =
-                Default::default();
-            for s in listed {
-                if s.is_own_folder_of(container, key) {
-                    owned.push(s);
-                } else if let Some(owner) = s.owner_in(container) {
-                    by_owner.entry(owner.to_owned()).or_default().push(s);
-                }
-            }
-            for (owner, segments) in by_owner {
-                match self.head_object(container, &owner).await {
-                    Err(e) if e.kind() == super::ErrorKind::NotFound => owned.extend(segments),
-                    Ok(_) => {
-                        tracing::warn!(%container, %key, %owner, "leaving segments an SLO manifest names in another file's segment folder")
-                    }
-                    Err(e) => {
-                        tracing::warn!(%container, %key, %owner, error = %e, "leaving segments whose file cannot be looked up")
-                    }
-                }
-            }
+            let owned: Vec<SegmentRef> = listed
+                .into_iter()
+                .filter(|s| s.is_own_segment_of(container, key))
+                .collect();
             if owned.len() < total {
                 tracing::warn!(%container, %key, left = total - owned.len(), "leaving segments an SLO manifest names outside the file's own segment folder");
             }
@@ -748,10 +732,15 @@ impl Session {
         let mut entries = std::pin::pin!(self.list_objects(&folder.container, &folder.key, None));
         while let Some(e) = entries.try_next().await? {
             if let ObjectEntry::Object(o) = e {
-                found.push(SegmentRef {
-                    container: folder.container.clone(),
-                    key: o.name,
-                });
+                // Only segments right in the folder, named like segments (`00000003`): what lies deeper belongs
+                // to a file whose name starts like this folder's.
+                let direct = o.name.strip_prefix(&folder.key).is_some_and(numbered);
+                if direct {
+                    found.push(SegmentRef {
+                        container: folder.container.clone(),
+                        key: o.name,
+                    });
+                }
             }
         }
         Ok(found)
@@ -841,23 +830,48 @@ impl SegmentRef {
         split_path(&decoded)
     }
 
-    /// The file whose SLO segment folder in `<container>_segments` this segment lies in: the name before the
-    /// last `/slo/` (swiftftp and python-swiftclient write `<name>/slo/...`). `None` elsewhere.
-    pub fn owner_in(&self, container: &str) -> Option<&str> {
-        if self.container != format!("{container}{SEGMENTS_SUFFIX}") {
-            return None;
-        }
-        let end = self.key.rfind("/slo/")?;
-        Some(&self.key[..end]).filter(|owner| !owner.is_empty())
+    /// Whether this SLO segment is one of `container/key`'s own, named exactly as its writers name them:
+    /// `<container>_segments/<key>/slo/<id>/<index>` (swiftftp), `<key>/slo/<mtime>/<size>/<segment size>/<index>`
+    /// (python-swiftclient), or `<container>/<key>.part/<index>` (ftp-cloudfs). Every part after the name is a
+    /// number or time, so the segments of a file named `<key>/a` or `<key>/slo/x` are never `<key>`'s.
+    pub fn is_own_segment_of(&self, container: &str, key: &str) -> bool {
+        self.is_own_slo_segment_of(container, key)
+            || (self.container == container
+                && self
+                    .key
+                    .strip_prefix(&format!("{key}.part/"))
+                    .is_some_and(numbered))
     }
 
-    /// Whether this segment, or DLO prefix, is in the file's own segment folder: `<container>_segments/<key>/...`
-    /// or `<container>/<key>.part/...` (ftp-cloudfs). Only those are deleted with the file without a second look:
-    /// a manifest naming objects elsewhere may have been planted by someone who cannot delete them.
+    /// The `<container>_segments/<key>/slo/...` case of [`Self::is_own_segment_of`] (the only one swiftftp writes).
+    pub fn is_own_slo_segment_of(&self, container: &str, key: &str) -> bool {
+        self.container == format!("{container}{SEGMENTS_SUFFIX}")
+            && self
+                .key
+                .strip_prefix(&format!("{key}/slo/"))
+                .is_some_and(|rest| {
+                    let parts: Vec<&str> = rest.split('/').collect();
+                    parts.len() >= 2 && parts.iter().all(|p| numbered(p))
+                })
+    }
+
+    /// Whether this DLO prefix is the file's own segment folder: `<container>_segments/<key>/<time>/<size>/`
+    /// (rclone), `.../<key>/<mtime>/<size>/<segment size>/` (python-swiftclient), or `<container>/<key>.part/`
+    /// (ftp-cloudfs). Stricter than a prefix test: `<key>/` alone would also hold the segments of every file named
+    /// `<key>/...`. Only the segments right in it are taken (see [`Session::segments_of`]).
     pub fn is_own_folder_of(&self, container: &str, key: &str) -> bool {
-        let under = |c: &str, folder: String| self.container == c && self.key.starts_with(&folder);
-        under(&format!("{container}{SEGMENTS_SUFFIX}"), format!("{key}/"))
-            || under(container, format!("{key}.part/"))
+        if self.container == container {
+            return self.key == format!("{key}.part/");
+        }
+        self.container == format!("{container}{SEGMENTS_SUFFIX}")
+            && self
+                .key
+                .strip_prefix(&format!("{key}/"))
+                .and_then(|rest| rest.strip_suffix('/'))
+                .is_some_and(|rest| {
+                    let parts: Vec<&str> = rest.split('/').collect();
+                    (1..=4).contains(&parts.len()) && parts.iter().all(|p| numbered(p))
+                })
     }
 
     /// `container/key`, percent-encoded where a header value needs it (Swift decodes it).
@@ -874,6 +888,15 @@ impl SegmentRef {
             percent_encoding::utf8_percent_encode(&self.key, SET)
         )
     }
+}
+
+/// Whether a name part is what segment writers put after a file's name: a number, a time (`1580702706.000000`) or
+/// swiftftp's upload id (`1733240000000000-1a2b3c4d`). Never `slo`, `..` or a name.
+fn numbered(part: &str) -> bool {
+    part.starts_with(|c: char| c.is_ascii_digit())
+        && part
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() || c == '.' || c == '-')
 }
 
 /// `/container/key` or `container/key` into its parts, taken as written.
@@ -923,36 +946,53 @@ mod tests {
     }
 
     #[test]
-    fn only_a_containers_own_segments_are_deleted_with_a_file() {
+    fn only_a_files_own_segments_are_deleted_with_it() {
         let seg = |c: &str, k: &str| SegmentRef {
             container: c.into(),
             key: k.into(),
         };
-        assert!(seg("c", "big.part/00000001").is_own_folder_of("c", "big"));
-        assert!(seg("c_segments", "d/x/slo/1/00000000").is_own_folder_of("c", "d/x"));
-        // Renamed: the segments stay under the old name, whose file is looked up before they are deleted.
-        assert!(!seg("c_segments", "old/slo/1/00000000").is_own_folder_of("c", "new"));
-        assert_eq!(
-            seg("c_segments", "a/slo/b/slo/1/00000000").owner_in("c"),
-            Some("a/slo/b")
+        // Where each writer puts a file's own segments.
+        assert!(seg("c", "big.part/00000001").is_own_segment_of("c", "big"));
+        assert!(
+            seg("c_segments", "d/x/slo/1733240000000000-1a2b3c4d/00000000")
+                .is_own_segment_of("c", "d/x")
         );
-        assert_eq!(seg("c_segments", "x/1/00000000").owner_in("c"), None);
-        assert_eq!(seg("c_segments", "/slo/1").owner_in("c"), None);
-        assert!(seg("c_segments", "d/x/1/2/3/").is_own_folder_of("c", "d/x"));
+        assert!(
+            seg("c_segments", "d/x/slo/1580702706.000000/6/3/00000001")
+                .is_own_segment_of("c", "d/x")
+        );
+        assert!(seg("c_segments", "d/x/1580702706.000000/6/3/").is_own_folder_of("c", "d/x"));
+        assert!(seg("c_segments", "d/x/1580702706.5/6/").is_own_folder_of("c", "d/x"));
+        assert!(seg("c", "big.part/").is_own_folder_of("c", "big"));
+        // A renamed file's segments under its old name: left (a planted manifest could name them just as well).
+        assert!(!seg("c_segments", "old/slo/1/00000000").is_own_segment_of("c", "new"));
+        // Nested names: the segments of `d/x/a` and `d/x/slo/y` are not `d/x`'s, nor is `d/x/` a folder of its own.
+        assert!(!seg("c_segments", "d/x/a/slo/1/00000000").is_own_segment_of("c", "d/x"));
+        assert!(!seg("c_segments", "d/x/slo/y/slo/1/00000000").is_own_segment_of("c", "d/x"));
+        assert!(!seg("c_segments", "d/x/").is_own_folder_of("c", "d/x"));
+        assert!(!seg("c_segments", "d/x/a/").is_own_folder_of("c", "d/x"));
+        assert!(!seg("c_segments", "d/x/slo/").is_own_folder_of("c", "d/x"));
         // Another container: what a planted manifest points at.
-        assert!(!seg("victim", "data/1").is_own_folder_of("shared", "report.txt"));
-        assert_eq!(
-            seg("victim_segments", "report.txt/slo/1").owner_in("shared"),
-            None
+        assert!(!seg("victim", "data/1").is_own_segment_of("shared", "report.txt"));
+        assert!(
+            !seg("victim_segments", "report.txt/slo/1/00000000")
+                .is_own_segment_of("shared", "report.txt")
         );
-        assert!(!seg("victim_segments", "report.txt/1").is_own_folder_of("shared", "report.txt"));
+        assert!(
+            !seg("victim_segments", "report.txt/1/2/").is_own_folder_of("shared", "report.txt")
+        );
+        // Dots and control characters are never segment names.
+        assert!(!seg("c_segments", "d/x/slo/../00000000").is_own_segment_of("c", "d/x"));
+        assert!(!seg("c_segments", "d/x/slo/.\t./00000000").is_own_segment_of("c", "d/x"));
+        assert!(!seg("c", "big.part/..").is_own_segment_of("c", "big"));
         // A DLO prefix: another file's folder, the whole segments container, a name's prefix, the manifest's own
         // folder.
-        assert!(!seg("c_segments", "d/xy/").is_own_folder_of("c", "d/x"));
+        assert!(!seg("c_segments", "d/xy/1/").is_own_folder_of("c", "d/x"));
         assert!(!seg("c_segments", "").is_own_folder_of("c", "d/x"));
         assert!(!seg("c", "e").is_own_folder_of("c", "dlo"));
         assert!(!seg("c", "d/").is_own_folder_of("c", "d/big"));
-        assert!(!seg("c", "big.partX/1").is_own_folder_of("c", "big"));
+        assert!(!seg("c", "big.partX/1").is_own_segment_of("c", "big"));
+        assert!(!seg("c", "big.part/sub/1").is_own_segment_of("c", "big"));
     }
 
     #[test]

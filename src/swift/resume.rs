@@ -70,19 +70,13 @@ pub struct PartialUpload {
 impl PartialUpload {
     /// Whether a record read back can be trusted: `<container>_segments` is an ordinary container its users
     /// may write to, so a record is used (and its segments ever deleted) only if every segment is one of this
-    /// name's own (`/<container>_segments/<key>/slo/<upload id>/<index>`, not those of `<key>/slo/<other>`),
+    /// name's own (`/<container>_segments/<key>/slo/<upload id>/<index>`, not those of `<key>/slo/<other>`:
+    /// [`super::SegmentRef::is_own_slo_segment_of`]),
     /// every range lies within its segment, and the sizes add up.
     fn is_sound(&self, container: &str, key: &str) -> bool {
-        let own = format!("/{container}{SEGMENTS_SUFFIX}/{key}/slo/");
         let is_own = |path: &str| {
-            path.strip_prefix(&own)
-                .and_then(|rest| rest.split_once('/'))
-                .is_some_and(|(id, index)| {
-                    !id.is_empty()
-                        && id != ".."
-                        && !index.is_empty()
-                        && index.bytes().all(|b| b.is_ascii_digit())
-                })
+            super::SegmentRef::from_slo_path(path)
+                .is_some_and(|s| s.is_own_slo_segment_of(container, key))
         };
         let mut total = 0u64;
         for e in &self.segments {
