@@ -85,6 +85,7 @@ cold_list() {
   local -a GW_WRAP=()
   shift 3
   start_gateway "$BIN" "$work/gateway-$tag.log" "$@"
+  # Inside $(...) set -e does not apply: the listing is checked before its time is printed, and a failure dies.
   t=$(/usr/bin/python3 - "$GW_PORT" "$LAB_USER" "$LAB_KEY" "$container" "$n" <<'PY'
 import ftplib, sys, time
 port, user, key, container, n = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
@@ -94,11 +95,12 @@ ftp.login(user, key)
 lines = []
 t0 = time.monotonic()
 ftp.retrlines("LIST /" + container, lines.append)
-print(time.monotonic() - t0)
-assert len(lines) >= n, len(lines)
+took = time.monotonic() - t0
+assert len(lines) >= n, "LIST /%s: %d lines, expected %d" % (container, len(lines), n)
 ftp.quit()
+print(took)
 PY
-)
+) || { stop_gateway; die "cold LIST of $container ($tag) failed"; }
   stop_gateway
   echo "$t"
 }

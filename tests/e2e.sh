@@ -113,7 +113,8 @@ printf '%s\n' "$out" | grep -qx "$container" || die "the listing after CWD ../..
 
 say "CWD into a file: 550"
 out=$(lftp -e "quote CWD /$container/top.txt; quit" -u "$LAB_USER,$LAB_KEY" -p "$GW_PORT" 127.0.0.1 2>&1 || true)
-printf '%s\n' "$out" | grep -q '550' || die "CWD into a file did not get 550: $out"
+# lftp prints the server's reply, alone or after the failed command (`...: 550 ...`).
+printf '%s\n' "$out" | grep -qE '(^|: )550 ' || die "CWD into a file did not get 550: $out"
 
 lftp_do() {
   lftp -e "set net:max-retries 1; set net:reconnect-interval-base 1; set cmd:fail-exit yes; $1; quit" \
@@ -267,6 +268,11 @@ curl -fsS -I -H "X-Auth-Token: $SWIFT_TOKEN" "$SWIFT_URL/$bc/moved/sub/f7.txt" |
 head -c $((12 * 1024 * 1024)) /dev/urandom >"$work/cut.bin"
 # curl gives up after 3 s at 2 MB/s (its own timeout closes both connections), then continues with -C -.
 curl -sS --limit-rate 2M --max-time 3 -T "$work/cut.bin" "$lg_url/$bc/cut.bin" 2>/dev/null && die "the cut upload finished"
+# What arrived is kept, and SIZE says how much: the next curl continues from there (a gateway that kept nothing
+# would make it upload the whole file again, and the comparison below would pass all the same).
+partial=$(curl -fsS -I "$lg_url/$bc/cut.bin" | tr -d '\r' | awk 'tolower($1) == "content-length:" {print $2}')
+[ -n "$partial" ] && [ "$partial" -gt 0 ] && [ "$partial" -lt $((12 * 1024 * 1024)) ] ||
+  die "after the cut, SIZE says '${partial:-nothing}': no partial upload to continue"
 curl -fsS -C - -T "$work/cut.bin" "$lg_url/$bc/cut.bin" || die "curl -C - did not continue the upload"
 curl -fsS -o "$work/cut.back" "$lg_url/$bc/cut.bin" || die "download of the resumed file"
 cmp "$work/cut.bin" "$work/cut.back" || die "the resumed upload came back different"

@@ -57,7 +57,8 @@ fn swift_stopped_mid_upload_gets_451_quickly_and_service_resumes() {
 #[test]
 fn swift_stopped_mid_download_gets_451_quickly_and_service_resumes() {
     let fx = Fixture::new("cut-down");
-    fx.put("big.bin", vec![7u8; 64 * 1024 * 1024]);
+    let stored = crate::common::random(64 * 1024 * 1024);
+    fx.put("big.bin", stored.clone());
     let proxy = FaultProxy::start(swift_addr());
     let gw = gateway_through(&proxy);
     let mut raw = gw.raw_logged_in();
@@ -86,7 +87,7 @@ fn swift_stopped_mid_download_gets_451_quickly_and_service_resumes() {
     proxy.heal();
     let (replies, body) = raw.transfer(&format!("RETR {}", fx.path("big.bin")));
     assert_eq!(replies.last().unwrap().0, 226);
-    assert_eq!(body.len(), 64 * 1024 * 1024);
+    assert!(body == stored, "the bytes after the cut differ");
 }
 
 #[test]

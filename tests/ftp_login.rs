@@ -77,4 +77,23 @@ fn banner_comes_from_the_config() {
         welcome.contains(&format!("swiftftp {} ready.", env!("CARGO_PKG_VERSION"))),
         "{welcome:?}"
     );
+    // The file's banner, with its version substituted.
+    let conf = std::env::temp_dir().join(format!("swiftftp-banner-{}.conf", std::process::id()));
+    std::fs::write(
+        &conf,
+        "[swiftftp]\nbanner = Welcome to the test gateway %v\n",
+    )
+    .unwrap();
+    let gw = TestGateway::start_with(&["--config", conf.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&conf);
+    let ftp = suppaftp::FtpStream::connect(gw.addr).unwrap();
+    let welcome = ftp.get_welcome_msg().unwrap_or_default().to_owned();
+    assert!(
+        welcome.contains(&format!(
+            "Welcome to the test gateway {}",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{welcome:?}"
+    );
+    assert!(!welcome.contains("ready."), "{welcome:?}");
 }

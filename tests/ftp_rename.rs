@@ -291,12 +291,18 @@ fn a_directory_of_2000_files_moves_in_one_command_and_failures_leave_the_source_
         }
     });
 
-    // An ftp-cloudfs segment folder alone would leave its file empty: refused.
-    let gw = TestGateway::start();
+    // An ftp-cloudfs segment folder alone would leave its file empty: refused. (Listings live a minute here, so
+    // that a stale cached listing after the move would show.)
+    let gw = TestGateway::start_with(&["--cache-ttl", "60"]);
     let mut raw = gw.raw_logged_in();
     let (code, text) = rename(&mut raw, &fx.path("tree/big.part"), &fx.path("parts"));
     assert_eq!(code, 550, "{text}");
     assert!(text.contains("segments of the large file"), "{text}");
+    // Both places listed (and cached) before the move.
+    let (_, listing) = raw.transfer(&format!("NLST {}", fx.path("tree/d3")));
+    assert_eq!(String::from_utf8(listing).unwrap().lines().count(), N / 10);
+    let (_, listing) = raw.transfer(&format!("NLST {}", fx.path("moved/d3")));
+    assert!(listing.is_empty());
     drop(raw);
 
     // And with lftp's `mv`: exactly the renamed tree, the DLO re-pointed at its moved segments.

@@ -261,32 +261,34 @@ fn slow_transfers_are_never_cut_by_the_answer_timeout() {
     let mut data = raw.data();
     raw.send(&format!("STOR {}", fx.path("slow.bin")));
     assert_eq!(raw.reply().0, 150);
-    for _ in 0..20 {
-        data.write_all(&[3u8; 32 * 1024]).unwrap();
+    let sent = crate::common::random(20 * 32 * 1024);
+    for piece in sent.chunks(32 * 1024) {
+        data.write_all(piece).unwrap();
         std::thread::sleep(Duration::from_millis(250));
     }
     drop(data);
     assert_eq!(raw.reply().0, 226);
-    assert_eq!(fx.get("slow.bin").len(), 20 * 32 * 1024);
+    assert_eq!(fx.get("slow.bin"), sent);
 
-    fx.put("big.bin", vec![9u8; 32 << 20]);
+    let stored = crate::common::random(32 << 20);
+    fx.put("big.bin", stored.clone());
     let mut data = raw.data();
     raw.send(&format!("RETR {}", fx.path("big.bin")));
     assert_eq!(raw.reply().0, 150);
-    let mut got = 0usize;
+    let mut got = Vec::with_capacity(32 << 20);
     let mut buf = vec![0u8; 1 << 20];
     loop {
         let n = std::io::Read::read(&mut data, &mut buf).unwrap();
         if n == 0 {
             break;
         }
-        got += n;
-        if got < 8 << 20 {
+        got.extend_from_slice(&buf[..n]);
+        if got.len() < 8 << 20 {
             std::thread::sleep(Duration::from_millis(300));
         }
     }
     assert_eq!(raw.reply().0, 226);
-    assert_eq!(got, 32 << 20);
+    assert!(got == stored, "the slow download's bytes differ");
 }
 
 #[test]

@@ -164,6 +164,9 @@ print("prot-c", code("PROT C"))
 print("pasv", code("PASV"))
 print("epsv", code("EPSV"))
 print("retr", code("RETR {path}"))
+print("port", code("PORT 127,0,0,1,200,10"))
+print("list", code("LIST"))
+print("stor", code("STOR {dir}new.txt"))
 ftp.prot_p()
 lines = []
 ftp.retrlines("RETR {path}", lines.append)
@@ -173,6 +176,7 @@ print("prot-p-epsv", code("EPSV"))
 ftp.quit()
 "#,
         path = fx.path("f.txt"),
+        dir = fx.path(""),
     );
     let out = ok(
         python(&cert.cert(), &script, gw.addr.port()),
@@ -183,6 +187,9 @@ ftp.quit()
         "pasv 534",
         "epsv 534",
         "retr 534",
+        "port 534",
+        "list 534",
+        "stor 534",
         "prot-p-retr ['protected']",
         "prot-p-epsv 229",
     ] {

@@ -82,10 +82,37 @@ fn an_invalid_token_is_renewed_once() {
     fx.put("a", "1");
     // Invalidate the token server-side: tempauth tokens live in memcache, so ask Swift to forget it by
     // presenting a session whose token is garbage. The session logs in again on the 401 and the call succeeds.
-    let session = fx.block_on(login(USER, KEY));
+    // Through a recording proxy, to count the logins.
+    let proxy = crate::common::faulty::FaultProxy::start(crate::common::faulty::swift_addr());
+    let client = Client::new(&ClientConfig::default()).unwrap();
+    let auth = AuthMethod::V1 {
+        auth_url: proxy.auth_url().parse().unwrap(),
+    };
+    let session = fx
+        .block_on(client.login(
+            &auth,
+            Credentials::V1 {
+                user: USER.to_owned(),
+                key: Secret::new(KEY),
+            },
+            None,
+        ))
+        .unwrap();
+    let logins = || {
+        String::from_utf8_lossy(&proxy.recorded())
+            .split("\r\n")
+            .filter(|l| l.starts_with("GET /auth/"))
+            .count()
+    };
+    assert_eq!(logins(), 1);
     session.set_token(Secret::new("AUTH_tk-not-a-valid-token"));
     let head = fx
         .block_on(session.head_object(&fx.container, "a"))
         .unwrap();
     assert_eq!(head.content_length, 1);
+    // Renewed once: one more login, and the next request uses the new token without another.
+    assert_eq!(logins(), 2);
+    fx.block_on(session.head_object(&fx.container, "a"))
+        .unwrap();
+    assert_eq!(logins(), 2);
 }

@@ -24,7 +24,8 @@ fuzz_target!(|data: &[u8]| {
     ] {
         if let Ok((creds, owner)) = parse_login(&scheme, login, password) {
             let _ = creds.display_user();
-            let _ = owner;
+            assert!(!owner.is_empty(), "{scheme:?}: {login:?} parsed with an empty owner");
+            assert!(!creds.identity().is_empty());
         }
     }
 });

@@ -98,6 +98,12 @@ mod tests {
         let _stuck = t.begin().unwrap();
         let started = std::time::Instant::now();
         t.drain(Duration::from_millis(200), Duration::ZERO).await;
+        // It waited the grace period (a drain that returned at once would pass an upper bound alone), no more.
+        assert!(
+            started.elapsed() >= Duration::from_millis(190),
+            "{:?}",
+            started.elapsed()
+        );
         assert!(started.elapsed() < Duration::from_secs(2));
     }
 }

@@ -174,7 +174,15 @@ impl Drop for TestGateway {
         }
         // libunftp waits for sessions to end within its grace period; tests close theirs before dropping.
         if let Some(t) = self.thread.take() {
-            let _ = t.join();
+            // A gateway that panicked or failed fails the test that ran it (unless that test is failing already).
+            let outcome = t.join();
+            if !std::thread::panicking() {
+                match outcome {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => panic!("the gateway stopped with an error: {e:#}"),
+                    Err(_) => panic!("the gateway thread panicked"),
+                }
+            }
         }
     }
 }
