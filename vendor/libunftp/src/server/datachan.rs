@@ -817,6 +817,10 @@ where
     Storage::Metadata: Metadata,
     User: UserDetail + 'static,
 {
+    // swiftftp patch: no Nagle delay on data connections: the last small segment of a transfer would otherwise
+    // wait for the client's delayed ACK (~40 ms per file).
+    let _ = socket.set_nodelay(true);
+
     // We introduce a block scope here to keep the lock on the session minimal. We basically copy the needed info
     // out and then unlock.
 
