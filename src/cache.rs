@@ -4,9 +4,9 @@
 //!
 //! - Keys are HMAC-SHA256 (hex) of what they name under `cache-secret`: memcached sees no path, user or
 //!   password, and instances share entries only when they share the secret.
-//! - Values in memcached are encrypted (AES-256-GCM, a key derived from the secret, the entry's key as
-//!   associated data): whoever reads memcached sees no file name, size or time, and cannot move a value to
-//!   another key. The cache in this process keeps them in clear.
+//! - Values in memcached are encrypted (AES-256-GCM under a key derived from the secret and the entry's name, which
+//!   is also the associated data): whoever reads memcached sees no file name, size or time, and cannot move a value
+//!   to another key. The cache in this process keeps them in clear.
 //! - Values larger than memcached's default item limit (1 MB) are split over several keys; a missing part is a
 //!   miss.
 //! - memcached down: every call fails fast (short timeouts), the gateway works without the cache, one warning is
@@ -85,7 +85,10 @@ impl Cache {
     /// A cache in memcached (`host:port` each; keys are spread over the servers by hash).
     pub fn memcached(secret: &[u8], servers: &[String]) -> Self {
         let key = hmac::Key::new(hmac::HMAC_SHA256, secret);
-        let value_key = aead_key(hmac::sign(&key, b"memcached values").as_ref());
+        let value_key = hmac::Key::new(
+            hmac::HMAC_SHA256,
+            hmac::sign(&key, b"memcached values").as_ref(),
+        );
         Self {
             backend: Backend::Memcached(Box::new(Memcached {
                 value_key,
@@ -263,8 +266,9 @@ struct Memcached {
     /// Every stored value starts with a tag of its key, checked on read: a pooled connection left out of step
     /// by a timeout can never hand one key's value to another.
     tag_key: hmac::Key,
-    /// Encrypts every value before it leaves the process.
-    value_key: LessSafeKey,
+    /// Derives the key that encrypts an entry's values before they leave the process: one AES key per entry
+    /// name, so that no key seals anywhere near the 2^32 values after which random 96-bit nonces may repeat.
+    value_key: hmac::Key,
 }
 
 /// The length of the key tag at the start of every stored value.
@@ -277,6 +281,11 @@ const SPLIT: u8 = 1;
 struct Down;
 
 impl Memcached {
+    /// The AES-256-GCM key of entry `key`'s values.
+    fn sealing_key(&self, key: &str) -> LessSafeKey {
+        aead_key(hmac::sign(&self.value_key, key.as_bytes()).as_ref())
+    }
+
     fn tag(&self, key: &str) -> [u8; TAG] {
         let t = hmac::sign(&self.tag_key, key.as_bytes());
         let mut out = [0u8; TAG];
@@ -430,7 +439,7 @@ impl Memcached {
         match result {
             // A value that does not open (another secret, tampered with) is a miss.
             Ok((found, seen)) => (
-                found.and_then(|sealed| open(&self.value_key, key, sealed)),
+                found.and_then(|sealed| open(&self.sealing_key(key), key, sealed)),
                 seen,
             ),
             Err(Down) => (None, Seen::Unknown),
@@ -441,7 +450,7 @@ impl Memcached {
     async fn set(&self, key: &str, value: Vec<u8>, ttl: Duration, only_if: Option<Seen>) -> bool {
         let owned = key.to_owned();
         let tag = self.tag(key);
-        let Some(value) = seal(&self.value_key, key, value) else {
+        let Some(value) = seal(&self.sealing_key(key), key, value) else {
             return false;
         };
         // memcached reads expirations over 30 days as absolute times; MAX_TTL keeps ours below that.

@@ -244,6 +244,11 @@ impl Bound {
                 () = &mut shutdown => break,
                 accepted = listener.accept() => accepted,
             };
+            // Replies go out at once: with Nagle's algorithm, the reply after a transfer's 150 waited for the
+            // client's delayed ACK, ~40 ms per file (#15).
+            if let Ok((stream, _)) = &accepted {
+                let _ = stream.set_nodelay(true);
+            }
             match accepted {
                 Ok((_, peer))
                     if config.proxy_protocol

@@ -627,3 +627,30 @@ fn a_cached_token_stands_in_for_the_password_only_for_login_cache_ttl() {
     let _c = gw.raw_logged_in();
     assert_eq!(asked(), 2, "after the TTL the password is checked again");
 }
+
+/// 20 sessions from one address try wrong passwords for one user at the same moment: they take turns, so no
+/// more than `max-login-failures` of them reach the auth service before the lockout holds.
+#[test]
+fn parallel_wrong_passwords_cannot_outrun_the_lockout() {
+    use crate::common::faulty::{FaultProxy, swift_addr};
+    let proxy = FaultProxy::start(swift_addr());
+    let gw = TestGateway::start_with(&["-a", &proxy.auth_url(), "--max-login-failures", "3"]);
+    let addr = gw.addr;
+    let tries: Vec<_> = (0..20)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut raw = crate::common::RawFtp::connect(addr);
+                assert_eq!(raw.cmd(&format!("USER {}", crate::common::USER)).0, 331);
+                raw.cmd("PASS wrong").0
+            })
+        })
+        .collect();
+    for t in tries {
+        assert_eq!(t.join().unwrap(), 530);
+    }
+    let asked = String::from_utf8_lossy(&proxy.recorded())
+        .split("\r\n")
+        .filter(|l| l.starts_with("GET /auth/"))
+        .count();
+    assert_eq!(asked, 3, "wrong passwords that reached the auth service");
+}

@@ -108,8 +108,7 @@ impl SwiftAuthenticator {
         }
     }
 
-    /// A refusal of bad credentials (already counted against `identity` by [`Lockout::attempt`]), answered after
-    /// the failure delay.
+    /// Counts a refusal of bad credentials against `identity`, then waits before it is answered.
     async fn refused(
         &self,
         login: &str,
@@ -117,7 +116,7 @@ impl SwiftAuthenticator {
         ip: std::net::IpAddr,
     ) -> AuthenticationError {
         crate::metrics::login(crate::metrics::Login::Refused);
-        if self.lockout.is_locked(identity, ip) {
+        if self.lockout.failed(identity, ip) {
             tracing::warn!(user = login, client = %ip, "too many failed logins: this user is locked out from this address for a while");
         }
         tokio::time::sleep(FAILURE_DELAY).await;
@@ -170,7 +169,10 @@ impl Authenticator for SwiftAuthenticator {
             Ok((swift_creds, _)) => swift_creds.identity(),
             Err(_) => username.to_owned(),
         };
-        if !self.lockout.attempt(&identity, ip) {
+        // One attempt of this identity from this address at a time, held until it is counted and answered (the
+        // failure delay included): parallel sessions cannot outrun the lockout.
+        let _turn = self.lockout.one_at_a_time(&identity, ip).await;
+        if self.lockout.is_locked(&identity, ip) {
             tracing::info!(user = username, client = %ip, "login refused: locked out after failed logins");
             crate::metrics::login(crate::metrics::Login::Refused);
             tokio::time::sleep(FAILURE_DELAY).await;

@@ -1,9 +1,9 @@
 //! Limits applied at login: the brute-force lockout and the cap on sessions per user.
 //!
 //! - Lockout: login attempts are counted per (identity, client IP), the identity being whose password is tried
-//!   (`Credentials::identity`: one for every spelling, project and case of a Keystone user). Each attempt counts
-//!   as a failure before it is made, so parallel sessions cannot outrun the count; a success takes it back. After
-//!   `max_failures`, each less than `lockout` after the previous, the pair is locked for `lockout`: every attempt
+//!   (`Credentials::identity`: one for every spelling, project and case of a Keystone user). Attempts of a pair
+//!   take turns, so parallel sessions cannot outrun the count. After `max_failures`, each less than `lockout`
+//!   after the previous, the pair is locked for `lockout`: every attempt
 //!   then fails at once with the same `530` as a wrong password, without reaching the auth service (libunftp's
 //!   own policy still asks Keystone, which may lock the real account). Other users from that address, and the same
 //!   user from other addresses, are not affected.
@@ -33,6 +33,8 @@ pub struct Lockout {
     max_failures: u32,
     lockout: Duration,
     table: Mutex<HashMap<(String, IpAddr), Failures>>,
+    /// Whose attempt runs now, per pair (see [`Lockout::one_at_a_time`]).
+    turns: Mutex<HashMap<(String, IpAddr), Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Lockout {
@@ -42,6 +44,7 @@ impl Lockout {
             max_failures,
             lockout,
             table: Mutex::new(HashMap::new()),
+            turns: Mutex::new(HashMap::new()),
         }
     }
 
@@ -54,23 +57,28 @@ impl Lockout {
             .is_some_and(|until| Instant::now() < until)
     }
 
-    /// Starts a login attempt of `login` from `ip`: `false` when the pair is locked (refuse it without asking
-    /// the auth service). Otherwise the attempt is counted as a failure before it is made, so that logins in
-    /// flight at once (parallel sessions) cannot outrun the count; the attempt that reaches `max_failures` still
-    /// runs and locks the pair for the next ones. [`Lockout::succeeded`] takes it back.
-    pub fn attempt(&self, login: &str, ip: IpAddr) -> bool {
+    /// Waits for the pair's turn: one login attempt of `login` from `ip` at a time, so that sessions trying in
+    /// parallel cannot outrun the count (each sees the failures of those before it). Legitimate parallel logins
+    /// (a client opening several connections) pass one after the other, the first one's token serving the others
+    /// at once. Hold the guard until the attempt is counted and answered.
+    pub async fn one_at_a_time(&self, login: &str, ip: IpAddr) -> tokio::sync::OwnedMutexGuard<()> {
+        let turn = {
+            let mut turns = self.turns.lock().unwrap_or_else(|p| p.into_inner());
+            if turns.len() >= SWEEP_FROM {
+                turns.retain(|_, t| Arc::strong_count(t) > 1);
+            }
+            Arc::clone(turns.entry((login.to_owned(), ip)).or_default())
+        };
+        turn.lock_owned().await
+    }
+
+    /// Counts a failed login; returns true when this failure locked the pair.
+    pub fn failed(&self, login: &str, ip: IpAddr) -> bool {
         if self.max_failures == 0 {
-            return true;
+            return false;
         }
         let now = Instant::now();
         let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
-        if table
-            .get(&(login.to_owned(), ip))
-            .and_then(|f| f.locked_until)
-            .is_some_and(|until| now < until)
-        {
-            return false;
-        }
         if table.len() >= SWEEP_FROM {
             let lockout = self.lockout;
             table.retain(|_, f| {
@@ -91,8 +99,9 @@ impl Lockout {
         if f.count >= self.max_failures {
             f.locked_until = Some(now + self.lockout);
             f.count = 0;
+            return true;
         }
-        true
+        false
     }
 
     /// A successful login clears the pair's failures.
@@ -165,13 +174,11 @@ mod tests {
     #[test]
     fn a_pair_locks_after_its_failures_and_unlocks_after_the_lockout() {
         let l = Lockout::new(3, Duration::from_millis(200));
-        assert!(l.attempt("u", A));
-        assert!(l.attempt("u", A));
+        assert!(!l.failed("u", A));
+        assert!(!l.failed("u", A));
         assert!(!l.is_locked("u", A));
-        // The third attempt runs, and locks the pair for the next ones (counted before it is made).
-        assert!(l.attempt("u", A));
+        assert!(l.failed("u", A));
         assert!(l.is_locked("u", A));
-        assert!(!l.attempt("u", A));
         assert!(!l.is_locked("u", B));
         assert!(!l.is_locked("v", A));
         std::thread::sleep(Duration::from_millis(250));
@@ -181,20 +188,37 @@ mod tests {
     #[test]
     fn success_clears_and_zero_never_locks() {
         let l = Lockout::new(2, Duration::from_secs(60));
-        assert!(l.attempt("u", A));
+        l.failed("u", A);
         l.succeeded("u", A);
-        assert!(l.attempt("u", A));
-        assert!(!l.is_locked("u", A));
-        // A success even takes back the lock its own attempt set.
-        assert!(l.attempt("u", A));
-        assert!(l.is_locked("u", A));
-        l.succeeded("u", A);
-        assert!(!l.is_locked("u", A));
+        assert!(!l.failed("u", A));
         let never = Lockout::new(0, Duration::from_secs(60));
         for _ in 0..10 {
-            assert!(never.attempt("u", A));
+            never.failed("u", A);
         }
         assert!(!never.is_locked("u", A));
+    }
+
+    #[tokio::test]
+    async fn attempts_of_one_pair_take_turns_and_other_pairs_do_not_wait() {
+        let l = Arc::new(Lockout::new(5, Duration::from_secs(60)));
+        let first = l.one_at_a_time("u", A).await;
+        let waiting = {
+            let l = Arc::clone(&l);
+            tokio::spawn(async move { l.one_at_a_time("u", A).await })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(
+            !waiting.is_finished(),
+            "a second attempt ran beside the first"
+        );
+        // Another user, or the same user from elsewhere, goes at once.
+        let _other = l.one_at_a_time("v", A).await;
+        let _elsewhere = l.one_at_a_time("u", B).await;
+        drop(first);
+        let _second = tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .unwrap()
+            .unwrap();
     }
 
     #[test]
