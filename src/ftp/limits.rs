@@ -27,6 +27,9 @@ struct Failures {
     locked_until: Option<Instant>,
 }
 
+/// A pair's turn to attempt a login: held by the attempt that runs.
+type Turn = Arc<tokio::sync::Mutex<()>>;
+
 /// Failed logins per (login, client IP).
 #[derive(Debug)]
 pub struct Lockout {
@@ -34,7 +37,7 @@ pub struct Lockout {
     lockout: Duration,
     table: Mutex<HashMap<(String, IpAddr), Failures>>,
     /// Whose attempt runs now, per pair (see [`Lockout::one_at_a_time`]).
-    turns: Mutex<HashMap<(String, IpAddr), Arc<tokio::sync::Mutex<()>>>>,
+    turns: Mutex<HashMap<(String, IpAddr), Turn>>,
 }
 
 impl Lockout {
