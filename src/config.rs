@@ -476,20 +476,10 @@ impl Config {
         if self.foreground {
             return None;
         }
-        let dir = ["RUNTIME_DIRECTORY", "XDG_RUNTIME_DIR"]
+        let runtime = ["RUNTIME_DIRECTORY", "XDG_RUNTIME_DIR"]
             .iter()
-            .find_map(|v| std::env::var_os(v).filter(|d| !d.is_empty()))
-            .map(|d| {
-                // systemd may list several runtime directories, separated by colons.
-                let d = d.to_string_lossy().into_owned();
-                PathBuf::from(d.split(':').next().unwrap_or_default())
-            })
-            .or_else(|| {
-                nix::unistd::geteuid()
-                    .is_root()
-                    .then(|| PathBuf::from("/run"))
-            })?;
-        Some(dir.join("swiftftp.pid"))
+            .find_map(|v| std::env::var_os(v).filter(|d| !d.is_empty()));
+        default_pid_file(runtime, nix::unistd::geteuid().is_root())
     }
 
     /// Builds the configuration from the command line and the configuration file it points to (or the default
@@ -799,6 +789,18 @@ impl Config {
     }
 }
 
+/// The daemon's pid file when none is named: in the runtime directory (the first of a colon-separated systemd
+/// list), else `/run` for root, else none (never the shared temporary directory).
+fn default_pid_file(runtime: Option<std::ffi::OsString>, root: bool) -> Option<PathBuf> {
+    let dir = runtime
+        .map(|d| {
+            let d = d.to_string_lossy().into_owned();
+            PathBuf::from(d.split(':').next().unwrap_or_default())
+        })
+        .or_else(|| root.then(|| PathBuf::from("/run")))?;
+    Some(dir.join("swiftftp.pid"))
+}
+
 /// Connections per client address by default: a NAT'd office of 20 FileZilla users (a control connection and
 /// two transfers each) fits, one host cannot take every slot of `max-connections`.
 pub const DEFAULT_MAX_CONS_PER_IP: u32 = 64;
@@ -1072,6 +1074,24 @@ mod tests {
                 c.warnings
             );
         }
+    }
+
+    #[test]
+    fn a_pid_file_never_lands_in_the_shared_temporary_directory() {
+        let some = |s: &str| Some(std::ffi::OsString::from(s));
+        assert_eq!(
+            default_pid_file(some("/run/user/1000"), false),
+            Some(PathBuf::from("/run/user/1000/swiftftp.pid"))
+        );
+        assert_eq!(
+            default_pid_file(some("/run/swiftftp:/run/other"), false),
+            Some(PathBuf::from("/run/swiftftp/swiftftp.pid"))
+        );
+        assert_eq!(
+            default_pid_file(None, true),
+            Some(PathBuf::from("/run/swiftftp.pid"))
+        );
+        assert_eq!(default_pid_file(None, false), None);
     }
 
     #[test]

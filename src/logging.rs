@@ -265,3 +265,28 @@ impl slog::Drain for SlogToTracing {
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_log_file_is_never_opened_through_a_link() {
+        let dir = std::env::temp_dir().join(format!("swiftftp-log-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let target = dir.join("target");
+        std::fs::write(&target, "not for logs").unwrap();
+        let symlink = dir.join("symlink.log");
+        let _ = std::fs::remove_file(&symlink);
+        std::os::unix::fs::symlink(&target, &symlink).unwrap();
+        assert!(ReopenableFile::open(symlink).is_err());
+        let hardlink = dir.join("hardlink.log");
+        let _ = std::fs::remove_file(&hardlink);
+        std::fs::hard_link(&target, &hardlink).unwrap();
+        assert!(ReopenableFile::open(hardlink).is_err());
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "not for logs");
+        assert!(ReopenableFile::open(dir.join("plain.log")).is_ok());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
