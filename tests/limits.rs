@@ -100,14 +100,6 @@ fn an_idle_control_connection_is_closed() {
     assert!(started.elapsed() < Duration::from_secs(10));
 }
 
-/// Logins that reached the auth service through the proxy.
-fn auth_requests(proxy: &FaultProxy) -> usize {
-    String::from_utf8_lossy(&proxy.recorded())
-        .split("\r\n")
-        .filter(|l| l.starts_with("GET /auth/"))
-        .count()
-}
-
 fn login(gw: &TestGateway, user: &str, key: &str) -> u32 {
     let mut raw = gw.raw();
     assert_eq!(raw.cmd(&format!("USER {user}")).0, 331);
@@ -128,12 +120,12 @@ fn failed_logins_lock_the_user_and_address_without_asking_the_auth_service() {
     for _ in 0..3 {
         assert_eq!(login(&gw, USER, "wrong"), 530);
     }
-    let asked = auth_requests(&proxy);
+    let asked = proxy.auth_requests();
     // Locked: even the right password gets the same 530, and nothing reaches the auth service.
     let started = Instant::now();
     assert_eq!(login(&gw, USER, KEY), 530);
     assert_eq!(login(&gw, USER, "wrong again"), 530);
-    assert_eq!(auth_requests(&proxy), asked);
+    assert_eq!(proxy.auth_requests(), asked);
     // Another user from the same address is not locked.
     assert_eq!(login(&gw, "test:reader", "reading"), 230);
     // After the lockout, the right password works again.

@@ -286,12 +286,11 @@ fn pipelined_pass_lines_are_checked_one_at_a_time_and_never_walk_past_the_lockou
         "the right password got in: {codes:?}"
     );
     assert_eq!(codes.len(), 42, "one reply per line: {codes:?}");
-    let recorded = String::from_utf8_lossy(&proxy.recorded()).to_string();
-    let asked = recorded
-        .split("\r\n")
-        .filter(|l| l.starts_with("GET /auth/"))
-        .count();
-    assert_eq!(asked, 1, "one password reached the auth service");
+    assert_eq!(
+        proxy.auth_requests(),
+        1,
+        "one password reached the auth service"
+    );
     // The failure was counted and delayed like any other.
     assert!(started.elapsed() >= std::time::Duration::from_millis(900));
 }
@@ -613,12 +612,7 @@ fn a_cached_token_stands_in_for_the_password_only_for_login_cache_ttl() {
     use crate::common::faulty::{FaultProxy, swift_addr};
     let proxy = FaultProxy::start(swift_addr());
     let gw = TestGateway::start_with(&["-a", &proxy.auth_url(), "--login-cache-ttl", "2"]);
-    let asked = || {
-        String::from_utf8_lossy(&proxy.recorded())
-            .split("\r\n")
-            .filter(|l| l.starts_with("GET /auth/"))
-            .count()
-    };
+    let asked = || proxy.auth_requests();
     let _a = gw.raw_logged_in();
     assert_eq!(asked(), 1);
     let _b = gw.raw_logged_in();
@@ -648,9 +642,9 @@ fn parallel_wrong_passwords_cannot_outrun_the_lockout() {
     for t in tries {
         assert_eq!(t.join().unwrap(), 530);
     }
-    let asked = String::from_utf8_lossy(&proxy.recorded())
-        .split("\r\n")
-        .filter(|l| l.starts_with("GET /auth/"))
-        .count();
-    assert_eq!(asked, 3, "wrong passwords that reached the auth service");
+    assert_eq!(
+        proxy.auth_requests(),
+        3,
+        "wrong passwords that reached the auth service"
+    );
 }

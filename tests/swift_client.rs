@@ -98,12 +98,7 @@ fn an_invalid_token_is_renewed_once() {
             None,
         ))
         .unwrap();
-    let logins = || {
-        String::from_utf8_lossy(&proxy.recorded())
-            .split("\r\n")
-            .filter(|l| l.starts_with("GET /auth/"))
-            .count()
-    };
+    let logins = || proxy.auth_requests();
     assert_eq!(logins(), 1);
     session.set_token(Secret::new("AUTH_tk-not-a-valid-token"));
     let head = fx

@@ -103,6 +103,14 @@ impl FaultProxy {
         self.rules.lock().unwrap().recorded.clone()
     }
 
+    /// v1 logins that reached the auth service through this proxy so far.
+    pub fn auth_requests(&self) -> usize {
+        String::from_utf8_lossy(&self.recorded())
+            .split("\r\n")
+            .filter(|l| l.starts_with("GET /auth/"))
+            .count()
+    }
+
     /// Replaces `from` with `to` (same length) in what is sent to Swift.
     pub fn corrupt(&self, from: &[u8], to: &[u8]) {
         assert_eq!(from.len(), to.len());
