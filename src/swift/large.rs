@@ -734,7 +734,10 @@ impl Session {
             if let ObjectEntry::Object(o) = e {
                 // Only segments right in the folder, named like segments (`00000003`): what lies deeper belongs
                 // to a file whose name starts like this folder's.
-                let direct = o.name.strip_prefix(&folder.key).is_some_and(numbered);
+                let direct = o
+                    .name
+                    .strip_prefix(&folder.key)
+                    .is_some_and(|rest| numbered_parts(rest, 1..=1));
                 if direct {
                     found.push(SegmentRef {
                         container: folder.container.clone(),
@@ -840,7 +843,7 @@ impl SegmentRef {
                 && self
                     .key
                     .strip_prefix(&format!("{key}.part/"))
-                    .is_some_and(numbered))
+                    .is_some_and(|rest| numbered_parts(rest, 1..=1)))
     }
 
     /// The `<container>_segments/<key>/slo/...` case of [`Self::is_own_segment_of`] (the only one swiftftp writes).
@@ -849,10 +852,7 @@ impl SegmentRef {
             && self
                 .key
                 .strip_prefix(&format!("{key}/slo/"))
-                .is_some_and(|rest| {
-                    let parts: Vec<&str> = rest.split('/').collect();
-                    parts.len() >= 2 && parts.iter().all(|p| numbered(p))
-                })
+                .is_some_and(|rest| numbered_parts(rest, 2..=usize::MAX))
     }
 
     /// Whether this DLO prefix is the file's own segment folder: `<container>_segments/<key>/<time>/<size>/`
@@ -868,10 +868,7 @@ impl SegmentRef {
                 .key
                 .strip_prefix(&format!("{key}/"))
                 .and_then(|rest| rest.strip_suffix('/'))
-                .is_some_and(|rest| {
-                    let parts: Vec<&str> = rest.split('/').collect();
-                    (1..=4).contains(&parts.len()) && parts.iter().all(|p| numbered(p))
-                })
+                .is_some_and(|rest| numbered_parts(rest, 1..=4))
     }
 
     /// `container/key`, percent-encoded where a header value needs it (Swift decodes it).
@@ -890,13 +887,16 @@ impl SegmentRef {
     }
 }
 
-/// Whether a name part is what segment writers put after a file's name: a number, a time (`1580702706.000000`) or
-/// swiftftp's upload id (`1733240000000000-1a2b3c4d`). Never `slo`, `..` or a name.
-fn numbered(part: &str) -> bool {
-    part.starts_with(|c: char| c.is_ascii_digit())
-        && part
-            .chars()
-            .all(|c| c.is_ascii_hexdigit() || c == '.' || c == '-')
+/// Whether `rest` is `count` `/`-separated parts, each what segment writers put after a file's name: a number, a
+/// time (`1580702706.000000`) or swiftftp's upload id (`1733240000000000-1a2b3c4d`). Never `slo`, `..` or a name.
+fn numbered_parts(rest: &str, count: std::ops::RangeInclusive<usize>) -> bool {
+    let numbered = |part: &str| {
+        part.starts_with(|c: char| c.is_ascii_digit())
+            && part
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() || c == '.' || c == '-')
+    };
+    count.contains(&rest.split('/').count()) && rest.split('/').all(numbered)
 }
 
 /// `/container/key` or `container/key` into its parts, taken as written.
