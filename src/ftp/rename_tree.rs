@@ -121,28 +121,34 @@ impl SwiftStorage {
             .iter()
             .filter_map(|m| Some((m.from.name.clone(), m.to.clone()?)))
             .collect();
-        let copied: Vec<String> = copies.iter().map(|(_, t)| t.clone()).collect();
+        // Each copy answers with the name it may have made: `Some` once attempted (a failed copy may still have
+        // landed in Swift if only its reply was lost), `None` when skipped after an earlier failure. Only those
+        // are taken back: a failure early in 2000 copies must not cost 2000 deletes before its reply.
         let failed = AtomicBool::new(false);
-        let results: Vec<Result<(), swift::Error>> = futures_util::stream::iter(copies)
-            .map(|(from_name, to_name): (String, String)| {
-                let failed = &failed;
-                async move {
-                    if failed.load(Ordering::Relaxed) {
-                        return Ok(());
+        let results: Vec<(Option<String>, Result<(), swift::Error>)> =
+            futures_util::stream::iter(copies)
+                .map(|(from_name, to_name): (String, String)| {
+                    let failed = &failed;
+                    async move {
+                        if failed.load(Ordering::Relaxed) {
+                            return (None, Ok(()));
+                        }
+                        let result = session
+                            .copy_object(&from.container, &from_name, &to.container, &to_name)
+                            .await;
+                        if result.is_err() {
+                            failed.store(true, Ordering::Relaxed);
+                        }
+                        (Some(to_name), result)
                     }
-                    let result = session
-                        .copy_object(&from.container, &from_name, &to.container, &to_name)
-                        .await;
-                    if result.is_err() {
-                        failed.store(true, Ordering::Relaxed);
-                    }
-                    result
-                }
-            })
-            .buffer_unordered(COPY_CONCURRENCY)
-            .collect()
-            .await;
-        if let Some(e) = results.iter().find_map(|r| r.as_ref().err()) {
+                })
+                .buffer_unordered(COPY_CONCURRENCY)
+                .collect()
+                .await;
+        let (made, outcomes): (Vec<Option<String>>, Vec<Result<(), swift::Error>>) =
+            results.into_iter().unzip();
+        let copied: Vec<String> = made.into_iter().flatten().collect();
+        if let Some(e) = outcomes.iter().find_map(|r| r.as_ref().err()) {
             tracing::warn!(error = %e, from = %from_loc, "rename: a copy failed; taking back the copies");
             let kind = e.kind();
             self.delete_names(session, &to.container, copied).await;
