@@ -114,12 +114,36 @@ impl SwiftStorage {
         container: &str,
         key: &str,
     ) -> std::result::Result<Probe, FtpError> {
-        let prefix = Location::dir_prefix(key);
-        let (head, children) = tokio::join!(
+        let (head, below) = tokio::join!(
             session.head_object(container, key),
-            session.list_objects_page(container, &prefix, Some('/'), None, Some(2)),
+            self.below(session, container, key),
         );
-        let children = match children {
+        let (slash_marker, has_children) = below?;
+        let head = match head {
+            Ok(h) => Some(h),
+            Err(e) if e.kind() == swift::ErrorKind::NotFound => None,
+            Err(e) => return Err(e.into()),
+        };
+        Ok(Probe {
+            head,
+            slash_marker,
+            has_children,
+        })
+    }
+
+    /// What is below `key/`: a `key/` marker object, and anything else (one listing of two entries). A missing
+    /// container is [`FtpError::NotFound`].
+    pub(super) async fn below(
+        &self,
+        session: &swift::Session,
+        container: &str,
+        key: &str,
+    ) -> std::result::Result<(bool, bool), FtpError> {
+        let prefix = Location::dir_prefix(key);
+        let children = match session
+            .list_objects_page(container, &prefix, Some('/'), None, Some(2))
+            .await
+        {
             Ok(page) => page,
             Err(e) if e.kind() == swift::ErrorKind::NotFound => {
                 return Err(FtpError::NotFound(Location::Container(
@@ -130,16 +154,10 @@ impl SwiftStorage {
         };
         let is_slash_marker =
             |e: &swift::ObjectEntry| matches!(e, swift::ObjectEntry::Object(o) if o.name == prefix);
-        let head = match head {
-            Ok(h) => Some(h),
-            Err(e) if e.kind() == swift::ErrorKind::NotFound => None,
-            Err(e) => return Err(e.into()),
-        };
-        Ok(Probe {
-            head,
-            slash_marker: children.iter().any(is_slash_marker),
-            has_children: children.iter().any(|e| !is_slash_marker(e)),
-        })
+        Ok((
+            children.iter().any(is_slash_marker),
+            children.iter().any(|e| !is_slash_marker(e)),
+        ))
     }
 
     /// What is at an object path: a directory (marker or pseudo-directory, which wins over a same-named file),

@@ -48,21 +48,86 @@ impl SwiftStorage {
                 .store_at(session, loc, container, key, input, start_pos)
                 .await;
         }
-        let probe_head = match self.probe(session, container, key).await {
-            Ok(probe) if probe.is_dir() => return Err(FtpError::NotAFile(loc.clone())),
-            Ok(probe) => probe.head,
-            // A write-only ACL (a drop box) lets the PUT through but not the checks: let Swift decide.
-            Err(FtpError::Swift(e)) if e.kind() == swift::ErrorKind::PermissionDenied => None,
-            Err(e) => return Err(e),
+        // Whether the name is a directory is checked while the first bytes arrive: for a small file both take
+        // about one Swift round trip, and in sequence they were most of a STOR's time. A refusal stops the reading.
+        let mut input = input;
+        let plan = self.shared.segment_plan();
+        let not_below = async {
+            match self.below(session, container, key).await {
+                Ok((false, false)) => Ok(()),
+                Ok(_) => Err(FtpError::NotAFile(loc.clone())),
+                // A write-only ACL (a drop box) lets the PUT through but not the checks: let Swift decide.
+                Err(FtpError::Swift(e)) if e.kind() == swift::ErrorKind::PermissionDenied => Ok(()),
+                Err(e) => Err(e),
+            }
         };
-        // A partial upload is only ever kept for a name with nothing at it.
-        let partial = match &probe_head {
-            None => session.partial_upload(container, key).await.ok().flatten(),
-            Some(_) => None,
+        let lookahead = {
+            let first = swift::read_lookahead(&mut input, plan);
+            let (mut not_below, mut first) = (std::pin::pin!(not_below), std::pin::pin!(first));
+            tokio::select! {
+                biased;
+                checked = &mut not_below => {
+                    checked?;
+                    first.await
+                }
+                read = &mut first => {
+                    not_below.await?;
+                    read
+                }
+            }
         };
         let content_type = mime_guess::from_path(key).first_or_octet_stream();
+        let content_type = content_type.essence_str();
+        let lookahead = match lookahead {
+            // A small file to a new name (the common case) is one PUT that Swift refuses if anything is at the
+            // name: no HEAD before it. Only then can a partial upload of the name exist, so its record is
+            // looked for meanwhile (`swift/resume.rs`; rarely a request).
+            Ok(swift::Lookahead::Whole(body)) => {
+                let headers = [("Content-Type", content_type), ("If-None-Match", "*")];
+                let find_partial =
+                    async { session.partial_upload(container, key).await.ok().flatten() };
+                let put_new = session.upload_after_lookahead(
+                    container,
+                    key,
+                    swift::Lookahead::Whole(body.clone()),
+                    tokio::io::empty(),
+                    &headers,
+                    plan,
+                    true,
+                );
+                match tokio::join!(put_new, find_partial) {
+                    (Ok(uploaded), partial) => {
+                        tracing::info!(path = %loc, bytes = uploaded.bytes, md5 = %uploaded.md5, "stored");
+                        if let Some(partial) = partial {
+                            session.forget_partial(container, key, &partial, &[]).await;
+                        }
+                        return Ok(uploaded.bytes);
+                    }
+                    // Something is there: on to what overwriting it takes.
+                    (Err(swift::UploadError::Swift(e)), _) if e.status() == Some(412) => {
+                        swift::Lookahead::Whole(body)
+                    }
+                    (Err(e), partial) => {
+                        return Err(self.upload_failed(session, loc, e, true, partial).await);
+                    }
+                }
+            }
+            Ok(started) => started,
+            Err(e) => {
+                // Whether the client's leaving cut an overwrite is only known after a look at the name.
+                let there = session.head_object(container, key).await.is_ok();
+                return Err(self.upload_failed(session, loc, e, !there, None).await);
+            }
+        };
+        let head = match session.head_object(container, key).await {
+            Ok(head) if is_marker(&head) => return Err(FtpError::NotAFile(loc.clone())),
+            Ok(head) => Some(head),
+            Err(e) if e.kind() == swift::ErrorKind::NotFound => None,
+            Err(e) if e.kind() == swift::ErrorKind::PermissionDenied => None,
+            Err(e) => return Err(e.into()),
+        };
         // The segments of the large object being replaced, read while its manifest still names them.
-        let old_segments = match &probe_head {
+        let old_segments = match &head {
             Some(head) => session
                 .segments_of(container, key, head)
                 .await
@@ -73,32 +138,30 @@ impl SwiftStorage {
             None => Vec::new(),
         };
         // A new name keeps what arrived if its client goes away (`swift/resume.rs`); an interrupted overwrite
-        // leaves the old file as it was and nothing else.
-        let keep_partial = probe_head.is_none();
+        // leaves the old file as it was and nothing else. A partial upload is only ever kept for a name with
+        // nothing at it, so only then is its record looked for, before the upload, which may write its own.
+        let keep_partial = head.is_none();
+        let partial = match keep_partial {
+            true => session.partial_upload(container, key).await.ok().flatten(),
+            false => None,
+        };
         let uploaded = match session
-            .upload_any(
+            .upload_after_lookahead(
                 container,
                 key,
+                lookahead,
                 input,
-                &[("Content-Type", content_type.essence_str())],
-                self.shared.segment_plan(),
+                &[("Content-Type", content_type)],
+                plan,
                 keep_partial,
             )
             .await
         {
             Ok(uploaded) => uploaded,
             Err(e) => {
-                if let Some(old) = &partial {
-                    session.drop_superseded_partial(container, key, old).await;
-                }
-                if let swift::UploadError::Source { source, .. } = &e
-                    && swift::client_gone(source)
-                    && !keep_partial
-                    && let Err(mark) = session.mark_interrupted_overwrite(container, key).await
-                {
-                    tracing::warn!(error = %mark, path = %loc, "cannot mark an interrupted overwrite");
-                }
-                return Err(e.into());
+                return Err(self
+                    .upload_failed(session, loc, e, keep_partial, partial)
+                    .await);
             }
         };
         tracing::info!(path = %loc, bytes = uploaded.bytes, md5 = %uploaded.md5, segments = uploaded.segments, "stored");
@@ -108,6 +171,32 @@ impl SwiftStorage {
             session.forget_partial(container, key, &partial, &[]).await;
         }
         Ok(uploaded.bytes)
+    }
+
+    /// What a failed upload leaves: a partial upload it superseded goes, and an overwrite cut by a vanished
+    /// client is marked so that a resume of it is refused with its reason (`swift/resume.rs`).
+    async fn upload_failed(
+        &self,
+        session: &swift::Session,
+        loc: &Location,
+        e: swift::UploadError,
+        keep_partial: bool,
+        partial: Option<swift::PartialUpload>,
+    ) -> FtpError {
+        let Location::Object { container, key } = loc else {
+            return e.into();
+        };
+        if let Some(old) = &partial {
+            session.drop_superseded_partial(container, key, old).await;
+        }
+        if let swift::UploadError::Source { source, .. } = &e
+            && swift::client_gone(source)
+            && !keep_partial
+            && let Err(mark) = session.mark_interrupted_overwrite(container, key).await
+        {
+            tracing::warn!(error = %mark, path = %loc, "cannot mark an interrupted overwrite");
+        }
+        e.into()
     }
 
     /// MKD: a container at the top level, a marker below; success if a directory is already there.

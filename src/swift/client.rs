@@ -152,6 +152,7 @@ impl Client {
             forwarded_for,
             slot,
             material: material.into(),
+            segments_seen: Default::default(),
         };
         let reuse = self.login_reuse;
         // Read the clock at each look: a token another task fetched while this one waited is newer than any
@@ -212,6 +213,8 @@ pub struct Session {
     slot: Arc<TokenSlot>,
     /// What identifies the credentials (password included) to the token stores.
     material: Arc<[u8]>,
+    /// Whether `<container>_segments` existed when last looked at, and when (`resume.rs`).
+    pub(super) segments_seen: super::resume::SegmentsSeen,
 }
 
 impl std::fmt::Debug for Session {

@@ -312,6 +312,46 @@ pub(super) fn upload_id() -> String {
     format!("{micros}-{:08x}", fastrand::u32(..))
 }
 
+/// The first bytes of an upload, read to choose between a plain object and segments.
+#[derive(Debug)]
+pub enum Lookahead {
+    /// The whole upload: it ended within the lookahead.
+    Whole(Bytes),
+    /// Its first bytes: more follow in the source.
+    Started(Bytes),
+}
+
+/// Reads the first bytes of `source` (up to [`PLAIN_LOOKAHEAD`] or the segment size, whichever is smaller, plus
+/// one byte to know that more follow). Separate from the upload so that a caller can check the target meanwhile.
+pub async fn read_lookahead<R>(source: &mut R, plan: SegmentPlan) -> Result<Lookahead, UploadError>
+where
+    R: AsyncRead + Unpin,
+{
+    let limit = plan.segment_size.min(PLAIN_LOOKAHEAD);
+    let mut head = BytesMut::new();
+    loop {
+        head.reserve(CHUNK);
+        let n = (&mut *source)
+            .take(limit + 1 - head.len() as u64)
+            .read_buf(&mut head)
+            .await
+            .map_err(|e| UploadError::Source {
+                bytes: head.len() as u64,
+                source: e,
+            })?;
+        if n == 0 || head.len() as u64 > limit {
+            break;
+        }
+    }
+    let whole = head.len() as u64 <= limit;
+    let head = head.freeze();
+    Ok(if whole {
+        Lookahead::Whole(head)
+    } else {
+        Lookahead::Started(head)
+    })
+}
+
 impl Session {
     /// Stores `source` at `container/key`: a plain object when it ends within the lookahead, else a Static Large
     /// Object cut by `plan`. `headers` (e.g. `Content-Type`) go on the object or the manifest.
@@ -327,26 +367,38 @@ impl Session {
     where
         R: AsyncRead + Send + Unpin + 'static,
     {
-        let limit = plan.segment_size.min(PLAIN_LOOKAHEAD);
-        let mut head = BytesMut::new();
-        loop {
-            head.reserve(CHUNK);
-            let n = (&mut source)
-                .take(limit + 1 - head.len() as u64)
-                .read_buf(&mut head)
-                .await
-                .map_err(|e| UploadError::Source {
-                    bytes: head.len() as u64,
-                    source: e,
-                })?;
-            if n == 0 || head.len() as u64 > limit {
-                break;
-            }
-        }
-        let head = head.freeze();
-        if head.len() as u64 <= limit {
-            return self.put_whole(container, key, head, headers).await;
-        }
+        let lookahead = read_lookahead(&mut source, plan).await?;
+        self.upload_after_lookahead(
+            container,
+            key,
+            lookahead,
+            source,
+            headers,
+            plan,
+            keep_partial,
+        )
+        .await
+    }
+
+    /// [`Session::upload_any`] once [`read_lookahead`] has read the first bytes from `source`.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn upload_after_lookahead<R>(
+        self: &Arc<Self>,
+        container: &str,
+        key: &str,
+        lookahead: Lookahead,
+        source: R,
+        headers: &[(&str, &str)],
+        plan: SegmentPlan,
+        keep_partial: bool,
+    ) -> Result<Uploaded, UploadError>
+    where
+        R: AsyncRead + Send + Unpin + 'static,
+    {
+        let head = match lookahead {
+            Lookahead::Whole(head) => return self.put_whole(container, key, head, headers).await,
+            Lookahead::Started(head) => head,
+        };
         let source = std::io::Cursor::new(head).chain(source);
         self.upload_after(
             container,
@@ -509,7 +561,10 @@ impl Session {
         segments: &str,
     ) -> Result<(), Error> {
         match self.head_container(segments).await {
-            Ok(_) => return Ok(()),
+            Ok(_) => {
+                self.segments_seen.set(segments, true);
+                return Ok(());
+            }
             Err(e) if e.kind() == super::ErrorKind::NotFound => {}
             Err(e) => return Err(e),
         }
@@ -525,11 +580,15 @@ impl Session {
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
-        match self.put_container(segments, &headers).await {
+        let made = match self.put_container(segments, &headers).await {
             // Created meanwhile by another upload, with another policy: use it as it is.
             Err(e) if e.kind() == super::ErrorKind::Conflict => Ok(()),
             other => other,
+        };
+        if made.is_ok() {
+            self.segments_seen.set(segments, true);
         }
+        made
     }
 
     /// Cuts `source` into segment PUTs, at most [`SEGMENTS_IN_FLIGHT`] at once; the total bytes, the content

@@ -29,10 +29,10 @@ pub use auth::{AuthMethod, CatalogFilter, Credentials, Interface, Secret, Token}
 pub use client::{Client, ClientConfig, ClientError, ObjectDownload, Session};
 pub use error::{Error, ErrorKind, Op};
 pub use large::{
-    MD5_META, ManifestEntry, PLAIN_LOOKAHEAD, SEGMENTS_SUFFIX, SegmentPlan, SegmentRef,
-    first_bytes_of, not_listed,
+    Lookahead, MD5_META, ManifestEntry, PLAIN_LOOKAHEAD, SEGMENTS_SUFFIX, SegmentPlan, SegmentRef,
+    first_bytes_of, not_listed, read_lookahead,
 };
-pub use resume::{PARTIAL_FOLDER, PARTIAL_TTL, PartialUpload, client_gone};
+pub use resume::{PARTIAL_FOLDER, PARTIAL_TTL, PartialUpload, SEGMENTS_SEEN_FOR, client_gone};
 pub use retry::RetryConfig;
 pub use token::SharedTokens;
 pub use upload::{UploadError, Uploaded};

@@ -34,6 +34,43 @@ pub const PARTIAL_FOLDER: &str = ".swiftftp-partial/";
 /// How long a partial upload can be resumed.
 pub const PARTIAL_TTL: Duration = Duration::from_secs(7 * 86_400);
 
+/// How long a session trusts what it saw of a `<container>_segments` (there or not) before looking again.
+///
+/// A new name's upload looks for a partial upload record of it, and almost always there is none, because there
+/// is no segments container at all; asking Swift for the record each time was one of the requests that made a
+/// small file's `STOR` slow. The cost of the shortcut: a record another session writes (its client killed in a
+/// large upload) into a segments container this session saw missing within this time is not seen here until
+/// it passes; the upload that misses it is not harmed, and the record is found and removed later.
+pub const SEGMENTS_SEEN_FOR: Duration = Duration::from_secs(5);
+
+/// What one session saw of segment containers (see [`SEGMENTS_SEEN_FOR`]).
+#[derive(Debug, Default)]
+pub(super) struct SegmentsSeen(
+    std::sync::Mutex<std::collections::HashMap<String, (bool, std::time::Instant)>>,
+);
+
+impl SegmentsSeen {
+    /// Containers remembered at most: a session touching more just looks again.
+    const MAX: usize = 256;
+
+    fn get(&self, container: &str) -> Option<bool> {
+        let seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        seen.get(container)
+            .filter(|(_, at)| at.elapsed() < SEGMENTS_SEEN_FOR)
+            .map(|(exists, _)| *exists)
+    }
+
+    pub(super) fn set(&self, container: &str, exists: bool) {
+        let mut seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.len() >= Self::MAX {
+            seen.retain(|_, (_, at)| at.elapsed() < SEGMENTS_SEEN_FOR);
+        }
+        if seen.len() < Self::MAX {
+            seen.insert(container.to_owned(), (exists, std::time::Instant::now()));
+        }
+    }
+}
+
 /// Whether a source error means the client went away mid-upload (as opposed to a failure worth reporting):
 /// reset, aborted (libunftp's end of data with the control connection closed), broken, cut short.
 pub fn client_gone(e: &std::io::Error) -> bool {
@@ -199,6 +236,21 @@ impl Session {
         Ok(())
     }
 
+    /// Whether `segments_container` exists: looked up (a `HEAD`) at most every [`SEGMENTS_SEEN_FOR`] per
+    /// session, and known at once after this session created it.
+    async fn segments_container_exists(&self, segments_container: &str) -> Result<bool, Error> {
+        if let Some(exists) = self.segments_seen.get(segments_container) {
+            return Ok(exists);
+        }
+        let exists = match self.head_container(segments_container).await {
+            Ok(_) => true,
+            Err(e) if e.kind() == super::ErrorKind::NotFound => false,
+            Err(e) => return Err(e),
+        };
+        self.segments_seen.set(segments_container, exists);
+        Ok(exists)
+    }
+
     /// The partial upload of `container/key`, if one can be resumed. An expired one is removed (with its
     /// segments) and is none.
     pub async fn partial_upload(
@@ -207,6 +259,9 @@ impl Session {
         key: &str,
     ) -> Result<Option<PartialUpload>, Error> {
         let segments_container = format!("{container}{SEGMENTS_SUFFIX}");
+        if !self.segments_container_exists(&segments_container).await? {
+            return Ok(None);
+        }
         let name = record_name(key);
         let op = Op::GetObject {
             container: segments_container.clone(),
