@@ -134,22 +134,29 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for StallGuard<S> {
 /// otherwise be stored as complete; a client that finished keeps its control connection open for the reply.
 struct ClientGoneReader<R> {
     inner: R,
-    control: Option<Arc<std::net::TcpStream>>,
-    /// The session's "QUIT was read" flag: a client that said goodbye is not gone, it is done.
-    quit: Arc<std::sync::atomic::AtomicBool>,
+    state: Arc<ClientGoneState>,
     /// Set at the data's end while the control connection still looked open: a dying client's sockets close
     /// within microseconds of each other, but not in a set order, so it is looked at once more after this.
     grace: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
+/// What an upload's reader and its [`ClientCheck`] share.
+struct ClientGoneState {
+    control: Option<Arc<std::net::TcpStream>>,
+    /// The session's "QUIT was read" flag: a client that said goodbye is not gone, it is done.
+    quit: Arc<std::sync::atomic::AtomicBool>,
+    /// A [`ClientCheck`] was taken: the reader ends at once, and the backend asks the check before it commits.
+    deferred: std::sync::atomic::AtomicBool,
+    /// When the data ended (deferred mode).
+    ended_at: std::sync::Mutex<Option<tokio::time::Instant>>,
+    /// The check's answer, once given.
+    verdict: tokio::sync::OnceCell<bool>,
+}
+
 /// How long the end of an upload's data waits for a closing control connection to show.
 const CLIENT_GONE_GRACE: std::time::Duration = std::time::Duration::from_millis(10);
 
-impl<R> ClientGoneReader<R> {
-    fn new(inner: R, control: Option<Arc<std::net::TcpStream>>, quit: Arc<std::sync::atomic::AtomicBool>) -> Self {
-        ClientGoneReader { inner, control, quit, grace: None }
-    }
-
+impl ClientGoneState {
     /// Whether the control connection is closed (or broken) without a QUIT.
     fn control_closed(&self) -> bool {
         let Some(control) = &self.control else {
@@ -167,6 +174,69 @@ impl<R> ClientGoneReader<R> {
     }
 }
 
+tokio::task_local! {
+    static CLIENT_CHECK: ClientCheck;
+}
+
+/// swiftftp patch: the end-of-upload check, for a storage backend that can wait for it while it works.
+///
+/// By default an upload's reader holds back its end of file for [`CLIENT_GONE_GRACE`] and then looks at the
+/// control connection once more; that wait is on every upload's critical path. A backend that takes this check
+/// (with [`ClientCheck::take`], inside `StorageBackend::put`) gets the end of file at once instead, and must
+/// call [`ClientCheck::client_stayed`] before it makes the upload visible: the wait then overlaps whatever the
+/// backend does meanwhile (starting its own request, for one).
+#[derive(Clone)]
+pub struct ClientCheck(Arc<ClientGoneState>);
+
+impl std::fmt::Debug for ClientCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientCheck").finish_non_exhaustive()
+    }
+}
+
+impl ClientCheck {
+    /// The check of the upload this task is storing (`None` outside a `STOR`/`APPE`/`STOU`). From then on
+    /// the upload's reader ends without waiting.
+    pub fn take() -> Option<ClientCheck> {
+        CLIENT_CHECK
+            .try_with(|check| {
+                check.0.deferred.store(true, std::sync::atomic::Ordering::SeqCst);
+                check.clone()
+            })
+            .ok()
+    }
+
+    /// Once the upload's data has ended: whether its client is still there (control connection open, or
+    /// QUIT sent), looked at [`CLIENT_GONE_GRACE`] after the end. Answered once; later calls repeat it.
+    pub async fn client_stayed(&self) -> bool {
+        *self
+            .0
+            .verdict
+            .get_or_init(|| async {
+                let ended = *self.0.ended_at.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(ended) = ended {
+                    tokio::time::sleep_until(ended + CLIENT_GONE_GRACE).await;
+                }
+                !self.0.control_closed()
+            })
+            .await
+    }
+}
+
+impl<R> ClientGoneReader<R> {
+    fn new(inner: R, control: Option<Arc<std::net::TcpStream>>, quit: Arc<std::sync::atomic::AtomicBool>) -> (Self, ClientCheck) {
+        let state = Arc::new(ClientGoneState {
+            control,
+            quit,
+            deferred: std::sync::atomic::AtomicBool::new(false),
+            ended_at: std::sync::Mutex::new(None),
+            verdict: tokio::sync::OnceCell::new(),
+        });
+        let check = ClientCheck(Arc::clone(&state));
+        (ClientGoneReader { inner, state, grace: None }, check)
+    }
+}
+
 impl<R: AsyncRead + Unpin> AsyncRead for ClientGoneReader<R> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut tokio::io::ReadBuf<'_>) -> Poll<std::io::Result<()>> {
         let gone = || {
@@ -180,23 +250,31 @@ impl<R: AsyncRead + Unpin> AsyncRead for ClientGoneReader<R> {
                 return Poll::Pending;
             }
             self.grace = None;
-            return if self.control_closed() { gone() } else { Poll::Ready(Ok(())) };
+            return if self.state.control_closed() { gone() } else { Poll::Ready(Ok(())) };
         }
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
         if let Poll::Ready(Ok(())) = polled
             && buf.filled().len() == before
-            && self.control.is_some()
+            && self.state.control.is_some()
         {
-            if self.control_closed() {
+            if self.state.control_closed() {
                 return gone();
+            }
+            if self.state.deferred.load(std::sync::atomic::Ordering::SeqCst) {
+                self.state
+                    .ended_at
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get_or_insert_with(tokio::time::Instant::now);
+                return Poll::Ready(Ok(()));
             }
             let mut grace = Box::pin(tokio::time::sleep(CLIENT_GONE_GRACE));
             if grace.as_mut().poll(cx).is_pending() {
                 self.grace = Some(grace);
                 return Poll::Pending;
             }
-            return if self.control_closed() { gone() } else { Poll::Ready(Ok(())) };
+            return if self.state.control_closed() { gone() } else { Poll::Ready(Ok(())) };
         }
         polled
     }
@@ -441,14 +519,13 @@ where
         let tx = self.control_msg_tx.clone();
 
         let start_time = Instant::now();
-        let put_result = self
-            .storage
-            .put(
-                (*self.user).as_ref().unwrap(),
-                ClientGoneReader::new(Self::reader(self.socket, self.stall_timeout, self.ftps_mode, "stor").await, self.control_peek.clone(), Arc::clone(&self.quit_received)),
-                path.clone(),
-                start_pos,
-            )
+        let (reader, check) = ClientGoneReader::new(
+            Self::reader(self.socket, self.stall_timeout, self.ftps_mode, "stor").await,
+            self.control_peek.clone(),
+            Arc::clone(&self.quit_received),
+        );
+        let put_result = CLIENT_CHECK
+            .scope(check, self.storage.put((*self.user).as_ref().unwrap(), reader, path.clone(), start_pos))
             .await;
         let duration = start_time.elapsed();
 
@@ -506,14 +583,13 @@ where
         };
 
         let start_time = Instant::now();
-        let put_result = self
-            .storage
-            .put(
-                (*self.user).as_ref().unwrap(),
-                ClientGoneReader::new(Self::reader(self.socket, self.stall_timeout, self.ftps_mode, "appe").await, self.control_peek.clone(), Arc::clone(&self.quit_received)),
-                path.clone(),
-                start_pos,
-            )
+        let (reader, check) = ClientGoneReader::new(
+            Self::reader(self.socket, self.stall_timeout, self.ftps_mode, "appe").await,
+            self.control_peek.clone(),
+            Arc::clone(&self.quit_received),
+        );
+        let put_result = CLIENT_CHECK
+            .scope(check, self.storage.put((*self.user).as_ref().unwrap(), reader, path.clone(), start_pos))
             .await;
         let duration = start_time.elapsed();
 

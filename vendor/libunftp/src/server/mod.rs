@@ -20,4 +20,5 @@ pub(crate) use controlchan::command::Command;
 pub(crate) use controlchan::reply::{Reply, ReplyCode};
 pub(crate) use controlchan::{ControlChanError, ControlChanErrorKind};
 
+pub use datachan::ClientCheck;
 use session::{Session, SessionState};
