@@ -322,6 +322,64 @@ fn a_client_that_dies_after_its_last_byte_can_still_finish_and_one_that_quits_ha
 }
 
 #[test]
+fn a_small_file_whose_client_dies_after_its_last_byte_is_not_stored_and_one_that_quits_is() {
+    use std::io::Write;
+    let fx = Fixture::new("small-died");
+    let old = random(3000);
+    fx.put("old.bin", old.clone());
+    let gw = TestGateway::start();
+    // A small file's PUT starts before the check that its client stayed (`src/ftp/upload_gate.rs`): the data
+    // closed first, the control connection 2 ms later (a killed client's sockets close microseconds apart;
+    // later than the gateway's first look at the end of the data, within its grace).
+    for (name, before) in [("new.bin", None), ("old.bin", Some(&old))] {
+        for _ in 0..5 {
+            let body = random(4096);
+            let mut raw = gw.raw_logged_in();
+            let mut data = raw.data();
+            raw.send(&format!("STOR {}", fx.path(name)));
+            assert_eq!(raw.reply().0, 150);
+            data.write_all(&body).unwrap();
+            drop(data);
+            std::thread::sleep(Duration::from_millis(2));
+            drop(raw);
+            // The gateway notices within its grace; give it ample time to (wrongly) finish the PUT.
+            std::thread::sleep(Duration::from_millis(500));
+            match before {
+                None => assert!(
+                    fx.head(name).is_none(),
+                    "{name}: stored for a client that died"
+                ),
+                Some(old) => assert_eq!(
+                    &fx.get(name),
+                    old,
+                    "{name}: overwritten by a client that died"
+                ),
+            }
+        }
+    }
+
+    // One that sends QUIT after its data and closes without waiting: stored.
+    let body = random(4096);
+    let mut raw = gw.raw_logged_in();
+    let mut data = raw.data();
+    raw.send(&format!("STOR {}", fx.path("quit.bin")));
+    assert_eq!(raw.reply().0, 150);
+    data.write_all(&body).unwrap();
+    drop(data);
+    raw.send("QUIT");
+    drop(raw);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while fx.head("quit.bin").is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the QUIT client's upload was not stored"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(fx.get("quit.bin"), body);
+}
+
+#[test]
 fn a_resume_after_an_interrupted_overwrite_is_refused_with_its_reason() {
     use std::io::Write;
     let fx = Fixture::new("resume-over");

@@ -41,6 +41,7 @@ mod resume;
 pub mod site;
 pub mod storage;
 pub mod transfers;
+mod upload_gate;
 mod write;
 
 use crate::swift;

@@ -893,7 +893,14 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
                     .transfers
                     .begin()
                     .ok_or(FtpError::ShuttingDown)?;
-                self.store(&user.session, &loc, input, start_pos).await
+                // Taken here, in the upload's own task: from now on the upload's reader ends without its
+                // wait for a vanishing client, and `store` asks the check before anything becomes visible.
+                let check = match start_pos {
+                    0 => libunftp::ClientCheck::take(),
+                    _ => None,
+                };
+                self.store(&user.session, &loc, input, start_pos, check)
+                    .await
             })
             .await;
         let bytes = *result.as_ref().unwrap_or(&0);

@@ -18,6 +18,7 @@
 use super::error::FtpError;
 use super::location::Location;
 use super::storage::{SwiftStorage, is_marker};
+use super::upload_gate;
 use crate::swift;
 use bytes::Bytes;
 use tokio::io::AsyncRead;
@@ -33,6 +34,7 @@ impl SwiftStorage {
         loc: &Location,
         input: R,
         start_pos: u64,
+        check: Option<libunftp::ClientCheck>,
     ) -> Result<u64, FtpError>
     where
         R: AsyncRead + Send + Unpin + 'static,
@@ -52,7 +54,7 @@ impl SwiftStorage {
         // about one Swift round trip, and in sequence they were most of a STOR's time. A refusal stops the reading.
         let mut input = input;
         let plan = self.shared.segment_plan();
-        let not_below = async {
+        let mut not_below = Box::pin(async {
             match self.below(session, container, key).await {
                 Ok((false, false)) => Ok(()),
                 Ok(_) => Err(FtpError::NotAFile(loc.clone())),
@@ -60,65 +62,66 @@ impl SwiftStorage {
                 Err(FtpError::Swift(e)) if e.kind() == swift::ErrorKind::PermissionDenied => Ok(()),
                 Err(e) => Err(e),
             }
-        };
-        let lookahead = {
-            let first = swift::read_lookahead(&mut input, plan);
-            let (mut not_below, mut first) = (std::pin::pin!(not_below), std::pin::pin!(first));
+        });
+        let (checked, lookahead) = {
+            let mut first = std::pin::pin!(swift::read_lookahead(&mut input, plan));
             tokio::select! {
                 biased;
                 checked = &mut not_below => {
                     checked?;
-                    first.await
+                    (true, first.await)
                 }
-                read = &mut first => {
-                    not_below.await?;
-                    read
-                }
+                read = &mut first => (false, read),
             }
         };
         let content_type = mime_guess::from_path(key).first_or_octet_stream();
         let content_type = content_type.essence_str();
         let lookahead = match lookahead {
-            // A small file to a new name (the common case) is one PUT that Swift refuses if anything is at the
-            // name: no HEAD before it. Only then can a partial upload of the name exist, so its record is
-            // looked for meanwhile (`swift/resume.rs`; rarely a request).
             Ok(swift::Lookahead::Whole(body)) => {
-                let headers = [("Content-Type", content_type), ("If-None-Match", "*")];
-                let find_partial =
-                    async { session.partial_upload(container, key).await.ok().flatten() };
-                let put_new = session.upload_after_lookahead(
-                    container,
-                    key,
-                    swift::Lookahead::Whole(body.clone()),
-                    tokio::io::empty(),
-                    &headers,
-                    plan,
-                    true,
-                );
-                match tokio::join!(put_new, find_partial) {
-                    (Ok(uploaded), partial) => {
-                        tracing::info!(path = %loc, bytes = uploaded.bytes, md5 = %uploaded.md5, "stored");
-                        if let Some(partial) = partial {
-                            session.forget_partial(container, key, &partial, &[]).await;
+                let below = async {
+                    match checked {
+                        true => Ok(()),
+                        false => not_below.await,
+                    }
+                };
+                match self
+                    .store_new_small(
+                        session,
+                        loc,
+                        body.clone(),
+                        content_type,
+                        below,
+                        check.clone(),
+                    )
+                    .await?
+                {
+                    Some(bytes) => return Ok(bytes),
+                    None => {
+                        // Something is at the name: on to what overwriting it takes.
+                        if !upload_gate::client_stayed(check.as_ref()).await {
+                            let e = swift::UploadError::Source {
+                                bytes: body.len() as u64,
+                                source: upload_gate::client_gone(),
+                            };
+                            return Err(self.upload_failed(session, loc, e, false, None).await);
                         }
-                        return Ok(uploaded.bytes);
-                    }
-                    // Something is there: on to what overwriting it takes.
-                    (Err(swift::UploadError::Swift(e)), _) if e.status() == Some(412) => {
                         swift::Lookahead::Whole(body)
-                    }
-                    (Err(e), partial) => {
-                        return Err(self.upload_failed(session, loc, e, true, partial).await);
                     }
                 }
             }
-            Ok(started) => started,
+            Ok(started) => {
+                if !checked {
+                    not_below.await?;
+                }
+                started
+            }
             Err(e) => {
                 // Whether the client's leaving cut an overwrite is only known after a look at the name.
                 let there = session.head_object(container, key).await.is_ok();
                 return Err(self.upload_failed(session, loc, e, !there, None).await);
             }
         };
+        let input = upload_gate::CheckedEnd::new(input, check);
         let head = match session.head_object(container, key).await {
             Ok(head) if is_marker(&head) => return Err(FtpError::NotAFile(loc.clone())),
             Ok(head) => Some(head),
@@ -171,6 +174,82 @@ impl SwiftStorage {
             session.forget_partial(container, key, &partial, &[]).await;
         }
         Ok(uploaded.bytes)
+    }
+
+    /// A small file (all of it in `body`) to a name with nothing at it: one `PUT` that Swift refuses if
+    /// anything is there (`If-None-Match: *`), so no `HEAD` before it. It starts at once; its last byte waits
+    /// for `below` (nothing under the name) and the client check (`upload_gate.rs`). Only for a new name can a
+    /// partial upload of it exist, so its record is looked for meanwhile (`swift/resume.rs`; rarely a request).
+    /// `None` when something is at the name.
+    async fn store_new_small(
+        &self,
+        session: &swift::Session,
+        loc: &Location,
+        body: Bytes,
+        content_type: &str,
+        below: impl std::future::Future<Output = Result<(), FtpError>>,
+        check: Option<libunftp::ClientCheck>,
+    ) -> Result<Option<u64>, FtpError> {
+        let Location::Object { container, key } = loc else {
+            return Err(FtpError::NotAFile(loc.clone()));
+        };
+        let len = body.len() as u64;
+        let (below_tx, below_rx) = tokio::sync::oneshot::channel::<bool>();
+        let gate = Box::pin(async move {
+            if !below_rx.await.unwrap_or(false) {
+                return Err(std::io::Error::other("the name is a directory"));
+            }
+            match upload_gate::client_stayed(check.as_ref()).await {
+                true => Ok(()),
+                false => Err(upload_gate::client_gone()),
+            }
+        });
+        let checking = async {
+            let below = below.await;
+            let _ = below_tx.send(below.is_ok());
+            below
+        };
+        let len_text = len.to_string();
+        let headers = [
+            ("Content-Type", content_type),
+            ("If-None-Match", "*"),
+            ("Content-Length", len_text.as_str()),
+        ];
+        let put = async {
+            if len == 0 {
+                // No byte to hold back: the gate first.
+                gate.await
+                    .map_err(|source| swift::UploadError::Source { bytes: 0, source })?;
+                return session
+                    .upload(container, key, tokio::io::empty(), &headers, 0)
+                    .await;
+            }
+            session
+                .upload(
+                    container,
+                    key,
+                    upload_gate::held_back(body, gate),
+                    &headers,
+                    len,
+                )
+                .await
+        };
+        let find_partial = async { session.partial_upload(container, key).await.ok().flatten() };
+        let (below, (result, partial)) =
+            tokio::join!(checking, async { tokio::join!(put, find_partial) });
+        // A refusal of the name stopped the body short: nothing was stored.
+        below?;
+        match result {
+            Ok(uploaded) => {
+                tracing::info!(path = %loc, bytes = uploaded.bytes, md5 = %uploaded.md5, "stored");
+                if let Some(partial) = partial {
+                    session.forget_partial(container, key, &partial, &[]).await;
+                }
+                Ok(Some(uploaded.bytes))
+            }
+            Err(swift::UploadError::Swift(e)) if e.status() == Some(412) => Ok(None),
+            Err(e) => Err(self.upload_failed(session, loc, e, true, partial).await),
+        }
     }
 
     /// What a failed upload leaves: a partial upload it superseded goes, and an overwrite cut by a vanished

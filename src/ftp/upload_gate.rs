@@ -1,0 +1,150 @@
+//! The last word before an upload becomes visible: the client is still there, and the name may take a file.
+//!
+//! A client killed mid-upload closes its data connection like one that finished; only its control connection,
+//! closed too a moment later, tells them apart (libunftp's `ClientCheck`, vendored). Waiting for that moment
+//! before sending Swift the last bytes put a fixed wait on every upload. Here the wait runs beside the work:
+//!
+//! - [`held_back`]: a small file's body whose last byte goes to Swift only once its gate opens. The `PUT`
+//!   starts at once (Swift connects, authorizes, takes all but one byte) while the client check and the
+//!   directory check finish; a gate that does not open ends the body early, and Swift, short of its
+//!   `Content-Length`, stores nothing.
+//! - [`CheckedEnd`]: a stream's end that waits for the client check (what libunftp's reader did itself before
+//!   the check was taken), for uploads that commit only at their end (segments, then a manifest).
+//!
+//! Not here: what is checked about the name (`write.rs`), the check itself (libunftp's `datachan.rs`).
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
+use libunftp::ClientCheck;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, ReadBuf};
+
+/// The error an upload's source ends with when its client is gone.
+pub(super) fn client_gone() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::ConnectionAborted,
+        "the client closed its control connection before the upload's end: the upload is incomplete",
+    )
+}
+
+/// Whether the client of this upload stayed to its end (no check: it did, the reader waited itself).
+pub(super) async fn client_stayed(check: Option<&ClientCheck>) -> bool {
+    match check {
+        Some(check) => check.client_stayed().await,
+        None => true,
+    }
+}
+
+/// `body` as a reader whose last byte waits for `gate` (`Err` ends the body there). An empty body has no
+/// byte to hold: its caller waits for the gate before sending it.
+pub(super) fn held_back(
+    body: Bytes,
+    gate: BoxFuture<'static, std::io::Result<()>>,
+) -> impl AsyncRead + Send + Unpin + 'static {
+    let cut = body.len().saturating_sub(1);
+    let (first, last) = (body.slice(..cut), body.slice(cut..));
+    let last = futures_util::stream::once(async move { gate.await.map(|()| last) });
+    let chunks = futures_util::stream::iter([Ok(first)])
+        .chain(last)
+        .filter(|chunk| std::future::ready(chunk.as_ref().map_or(true, |c| !c.is_empty())));
+    tokio_util::io::StreamReader::new(Box::pin(chunks))
+}
+
+/// A reader whose end of file waits for the client check, and is an error if the client went away.
+pub(super) struct CheckedEnd<R> {
+    inner: R,
+    check: Option<ClientCheck>,
+    waiting: Option<BoxFuture<'static, bool>>,
+}
+
+impl<R> CheckedEnd<R> {
+    pub(super) fn new(inner: R, check: Option<ClientCheck>) -> Self {
+        Self {
+            inner,
+            check,
+            waiting: None,
+        }
+    }
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for CheckedEnd<R> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        if self.waiting.is_none() {
+            let before = buf.filled().len();
+            match Pin::new(&mut self.inner).poll_read(cx, buf) {
+                Poll::Ready(Ok(())) if buf.filled().len() == before => {}
+                other => return other,
+            }
+            let Some(check) = self.check.take() else {
+                return Poll::Ready(Ok(()));
+            };
+            self.waiting = Some(Box::pin(async move { check.client_stayed().await }));
+        }
+        let Some(waiting) = self.waiting.as_mut() else {
+            return Poll::Ready(Ok(()));
+        };
+        match waiting.as_mut().poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(stayed) => {
+                self.waiting = None;
+                if stayed {
+                    Poll::Ready(Ok(()))
+                } else {
+                    Poll::Ready(Err(client_gone()))
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    #[tokio::test]
+    async fn the_last_byte_waits_for_the_gate() {
+        let (tx, rx) = tokio::sync::oneshot::channel::<std::io::Result<()>>();
+        let gate = Box::pin(async move { rx.await.unwrap_or(Ok(())) });
+        let mut reader = held_back(Bytes::from_static(b"hello"), gate);
+        let mut first = [0u8; 4];
+        reader.read_exact(&mut first).await.unwrap();
+        assert_eq!(&first, b"hell");
+        let mut one = [0u8; 1];
+        let early =
+            tokio::time::timeout(std::time::Duration::from_millis(50), reader.read(&mut one)).await;
+        assert!(early.is_err(), "the last byte came before the gate opened");
+        tx.send(Ok(())).unwrap();
+        let mut rest = Vec::new();
+        reader.read_to_end(&mut rest).await.unwrap();
+        assert_eq!(rest, b"o");
+    }
+
+    #[tokio::test]
+    async fn a_closed_gate_ends_the_body_with_its_error() {
+        let gate = Box::pin(async { Err(client_gone()) });
+        let mut reader = held_back(Bytes::from_static(b"hello"), gate);
+        let mut all = Vec::new();
+        let err = reader.read_to_end(&mut all).await.unwrap_err();
+        assert_eq!(all, b"hell");
+        assert_eq!(err.kind(), std::io::ErrorKind::ConnectionAborted);
+    }
+
+    #[tokio::test]
+    async fn one_byte_is_all_held_back() {
+        let gate = Box::pin(async { Ok(()) });
+        let mut all = Vec::new();
+        held_back(Bytes::from_static(b"x"), gate)
+            .read_to_end(&mut all)
+            .await
+            .unwrap();
+        assert_eq!(all, b"x");
+    }
+}
