@@ -143,3 +143,65 @@ fn mfmt_replies_keeps_manifests_and_survives_a_rename() {
         .to_string();
     assert!(text >= earliest, "{text} is older than {earliest}");
 }
+
+#[test]
+fn mfmt_right_after_a_small_upload_is_one_post_and_never_turns_a_directory_into_a_file() {
+    use crate::common::faulty::{FaultProxy, swift_addr};
+    let fx = Fixture::new("mfmt-fast");
+    let proxy = FaultProxy::start(swift_addr());
+    let gw = TestGateway::start_with(&["-a", &proxy.auth_url()]);
+    let mut raw = gw.raw_logged_in();
+    let requests = |method: &str, key: &str| {
+        let line = format!("{method} /v1/AUTH_test/{}/{key} ", fx.container);
+        String::from_utf8_lossy(&proxy.recorded())
+            .match_indices(line.as_str())
+            .count()
+    };
+
+    // A new small file: one PUT and no HEAD; its MFMT: one POST and no HEAD; the time lands in both places.
+    let body = random(4096);
+    assert_eq!(
+        raw.upload(&format!("STOR {}", fx.path("new.txt")), &body),
+        226
+    );
+    assert_eq!(
+        raw.cmd(&format!("MFMT 20200102030405 {}", fx.path("new.txt")))
+            .0,
+        213
+    );
+    assert_eq!(requests("PUT", "new.txt"), 1);
+    assert_eq!(requests("POST", "new.txt"), 1);
+    assert_eq!(requests("HEAD", "new.txt"), 0);
+    let head = fx.head("new.txt").unwrap();
+    assert_eq!(
+        head.content_type.as_deref(),
+        Some("text/plain;swiftftp_mtime=1577934245")
+    );
+    assert!(
+        head.kept_on_post
+            .iter()
+            .any(|(k, v)| k == "x-object-meta-mtime" && v == "1577934245"),
+        "{:?}",
+        head.kept_on_post
+    );
+    assert_eq!(head.content_length, 4096);
+    assert_eq!(fx.get("new.txt"), body);
+    assert_eq!(
+        raw.cmd(&format!("MDTM {}", fx.path("new.txt"))),
+        (213, "20200102030405".to_owned())
+    );
+
+    // The shortcut is for the file just stored only: after a DELE and MKD of the name, MFMT looks (and
+    // refuses: a directory has no time), and the marker stays a marker.
+    assert_eq!(raw.upload(&format!("STOR {}", fx.path("d")), b"x"), 226);
+    assert_eq!(raw.cmd(&format!("DELE {}", fx.path("d"))).0, 250);
+    assert_eq!(raw.cmd(&format!("MKD {}", fx.path("d"))).0, 257);
+    assert_eq!(
+        raw.cmd(&format!("MFMT 20200102030405 {}", fx.path("d"))).0,
+        550
+    );
+    assert_eq!(
+        fx.head("d").unwrap().content_type.as_deref(),
+        Some("application/directory")
+    );
+}

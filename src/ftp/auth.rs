@@ -46,6 +46,8 @@ pub struct SwiftUser {
     pub owner: String,
     /// The Swift session all of this user's commands use.
     pub session: Arc<swift::Session>,
+    /// The small file this session has just created, for the `MFMT` clients send right after (`mtime.rs`).
+    pub(super) just_stored: std::sync::Mutex<Option<super::mtime::JustStored>>,
 }
 
 impl fmt::Debug for SwiftUser {
@@ -249,6 +251,7 @@ impl UserDetailProvider for SwiftAuthenticator {
             login: principal.username.clone(),
             owner,
             session,
+            just_stored: Default::default(),
         })
     }
 }

@@ -581,6 +581,10 @@ impl SwiftStorage {
         F: FnOnce(Location) -> Fut,
         Fut: Future<Output = std::result::Result<T, FtpError>>,
     {
+        if op != "MFMT" {
+            // Any other write may change what `MFMT` would skip its `HEAD` for.
+            *user.just_stored.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        }
         self.at(user, op, path, on, |loc| async move {
             let touched = loc.clone();
             let result = f(loc).await;
@@ -899,8 +903,14 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
                     0 => libunftp::ClientCheck::take(),
                     _ => None,
                 };
-                self.store(&user.session, &loc, input, start_pos, check)
-                    .await
+                let stored = self
+                    .store(&user.session, &loc, input, start_pos, check)
+                    .await?;
+                if let Some(content_type) = stored.new_small {
+                    *user.just_stored.lock().unwrap_or_else(|e| e.into_inner()) =
+                        Some(super::mtime::JustStored::new(loc, content_type));
+                }
+                Ok(stored.bytes)
             })
             .await;
         let bytes = *result.as_ref().unwrap_or(&0);

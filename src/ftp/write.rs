@@ -26,6 +26,23 @@ use tokio::io::AsyncRead;
 /// `Content-Type` of directory markers (ftp-cloudfs and swiftclient write this one).
 pub(super) const MARKER_CONTENT_TYPE: &str = "application/directory";
 
+/// What a `STOR` stored.
+pub(super) struct Stored {
+    /// The bytes.
+    pub(super) bytes: u64,
+    /// The `Content-Type` of a small file created at a new name, with nothing else on it (`mtime.rs`).
+    pub(super) new_small: Option<String>,
+}
+
+impl Stored {
+    fn other(bytes: u64) -> Self {
+        Self {
+            bytes,
+            new_small: None,
+        }
+    }
+}
+
 impl SwiftStorage {
     /// STOR: streams `input` into the object at `loc`; the bytes stored.
     pub(super) async fn store<R>(
@@ -35,7 +52,7 @@ impl SwiftStorage {
         input: R,
         start_pos: u64,
         check: Option<libunftp::ClientCheck>,
-    ) -> Result<u64, FtpError>
+    ) -> Result<Stored, FtpError>
     where
         R: AsyncRead + Send + Unpin + 'static,
     {
@@ -48,7 +65,8 @@ impl SwiftStorage {
         if start_pos > 0 {
             return self
                 .store_at(session, loc, container, key, input, start_pos)
-                .await;
+                .await
+                .map(Stored::other);
         }
         // Whether the name is a directory is checked while the first bytes arrive: for a small file both take
         // about one Swift round trip, and in sequence they were most of a STOR's time. A refusal stops the reading.
@@ -95,7 +113,12 @@ impl SwiftStorage {
                     )
                     .await?
                 {
-                    Some(bytes) => return Ok(bytes),
+                    Some(bytes) => {
+                        return Ok(Stored {
+                            bytes,
+                            new_small: Some(content_type.to_owned()),
+                        });
+                    }
                     None => {
                         // Something is at the name: on to what overwriting it takes.
                         if !upload_gate::client_stayed(check.as_ref()).await {
@@ -173,7 +196,7 @@ impl SwiftStorage {
         if let Some(partial) = partial {
             session.forget_partial(container, key, &partial, &[]).await;
         }
-        Ok(uploaded.bytes)
+        Ok(Stored::other(uploaded.bytes))
     }
 
     /// A small file (all of it in `body`) to a name with nothing at it: one `PUT` that Swift refuses if
