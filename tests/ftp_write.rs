@@ -310,3 +310,55 @@ fn a_write_only_acl_is_a_drop_box() {
     );
     assert_eq!(fx.get("incoming.txt"), b"dropped");
 }
+
+#[test]
+fn uploads_into_one_directory_ask_swift_once_and_still_never_land_on_a_directory() {
+    use crate::common::faulty::{FaultProxy, swift_addr};
+    let fx = Fixture::new("stor-run");
+    let proxy = FaultProxy::start(swift_addr());
+    let gw = TestGateway::start_with(&["-a", &proxy.auth_url()]);
+    let mut raw = gw.raw_logged_in();
+    let narrow = |name: &str| {
+        let query = format!("prefix=a%2F{name}%2F");
+        String::from_utf8_lossy(&proxy.recorded())
+            .match_indices(query.as_str())
+            .count()
+    };
+
+    // The first upload asks about its name, the second lists the directory, the rest ask nothing.
+    for i in 0..6 {
+        let body = random(1000 + i);
+        assert_eq!(
+            raw.upload(&format!("STOR {}", fx.path(&format!("a/f{i}"))), &body),
+            226
+        );
+        assert_eq!(fx.get(&format!("a/f{i}")), body);
+    }
+    assert_eq!(narrow("f0"), 1);
+    for i in 2..6 {
+        assert_eq!(narrow(&format!("f{i}")), 0, "f{i}");
+    }
+
+    // What this session made since is known at once: a directory, a file's folder.
+    assert_eq!(raw.cmd(&format!("MKD {}", fx.path("a/made"))).0, 257);
+    assert_eq!(
+        raw.upload(&format!("STOR {}", fx.path("a/made")), b"x"),
+        550
+    );
+    assert_eq!(
+        raw.upload(&format!("STOR {}", fx.path("a/sub/f")), b"x"),
+        226
+    );
+    assert_eq!(raw.upload(&format!("STOR {}", fx.path("a/sub")), b"x"), 550);
+    // A directory another client made is seen once the session's view is older than its 5 s.
+    fx.put("a/theirs/f", "theirs");
+    std::thread::sleep(Duration::from_millis(5100));
+    assert_eq!(
+        raw.upload(&format!("STOR {}", fx.path("a/theirs")), b"x"),
+        550
+    );
+    assert_eq!(fx.get("a/theirs/f"), b"theirs");
+    let mut names = fx.names();
+    names.retain(|n| !n.starts_with("a/f"));
+    assert_eq!(names, ["a/made", "a/sub/f", "a/theirs/f"]);
+}

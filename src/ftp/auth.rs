@@ -48,6 +48,8 @@ pub struct SwiftUser {
     pub session: Arc<swift::Session>,
     /// The small file this session has just created, for the `MFMT` clients send right after (`mtime.rs`).
     pub(super) just_stored: std::sync::Mutex<Option<super::mtime::JustStored>>,
+    /// Which names are directories, as this session last saw them (`subdirs.rs`).
+    pub(super) subdirs: super::subdirs::Subdirs,
 }
 
 impl fmt::Debug for SwiftUser {
@@ -252,6 +254,7 @@ impl UserDetailProvider for SwiftAuthenticator {
             owner,
             session,
             just_stored: Default::default(),
+            subdirs: Default::default(),
         })
     }
 }

@@ -40,6 +40,7 @@ mod rename_tree;
 mod resume;
 pub mod site;
 pub mod storage;
+mod subdirs;
 pub mod transfers;
 mod upload_gate;
 mod write;

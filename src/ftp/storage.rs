@@ -904,8 +904,11 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
                     _ => None,
                 };
                 let stored = self
-                    .store(&user.session, &loc, input, start_pos, check)
+                    .store(&user.session, &loc, input, start_pos, check, &user.subdirs)
                     .await?;
+                if let Location::Object { container, key } = &loc {
+                    user.subdirs.note_write(container, key, false);
+                }
                 if let Some(content_type) = stored.new_small {
                     *user.just_stored.lock().unwrap_or_else(|e| e.into_inner()) =
                         Some(super::mtime::JustStored::new(loc, content_type));
@@ -927,7 +930,11 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
 
     async fn mkd<P: AsRef<Path> + Send + Debug>(&self, user: &SwiftUser, path: P) -> Result<()> {
         self.write_at(user, "MKD", path.as_ref(), On::File, |loc| async move {
-            self.make_dir(&user.session, &loc).await
+            self.make_dir(&user.session, &loc).await?;
+            if let Location::Object { container, key } = &loc {
+                user.subdirs.note_write(container, key, true);
+            }
+            Ok(())
         })
         .await
     }
@@ -942,6 +949,8 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
         // The source's listings are forgotten by `write_at`; the target's here, once it is known.
         self.write_at(user, "RNTO", from.as_ref(), On::File, |from| async move {
             let to = self.locate(to)?;
+            // Directories may move: what this session knew of them is listed again.
+            user.subdirs.forget();
             let result = self.rename_path(user, &from, &to).await;
             let listings = &self.shared.listings;
             listings.invalidate(user, &to).await;

@@ -18,9 +18,11 @@
 use super::error::FtpError;
 use super::location::Location;
 use super::storage::{SwiftStorage, is_marker};
+use super::subdirs::{Known, PAGE, Subdirs};
 use super::upload_gate;
 use crate::swift;
 use bytes::Bytes;
+use std::collections::HashSet;
 use tokio::io::AsyncRead;
 
 /// `Content-Type` of directory markers (ftp-cloudfs and swiftclient write this one).
@@ -52,6 +54,7 @@ impl SwiftStorage {
         input: R,
         start_pos: u64,
         check: Option<libunftp::ClientCheck>,
+        subdirs: &Subdirs,
     ) -> Result<Stored, FtpError>
     where
         R: AsyncRead + Send + Unpin + 'static,
@@ -73,6 +76,11 @@ impl SwiftStorage {
         let mut input = input;
         let plan = self.shared.segment_plan();
         let mut not_below = Box::pin(async {
+            match self.known_not_a_dir(session, subdirs, container, key).await {
+                Some(true) => return Ok(()),
+                Some(false) => return Err(FtpError::NotAFile(loc.clone())),
+                None => {}
+            }
             match self.below(session, container, key).await {
                 Ok((false, false)) => Ok(()),
                 Ok(_) => Err(FtpError::NotAFile(loc.clone())),
@@ -197,6 +205,48 @@ impl SwiftStorage {
             session.forget_partial(container, key, &partial, &[]).await;
         }
         Ok(Stored::other(uploaded.bytes))
+    }
+
+    /// Whether `key` is not a directory, from what this session knows of its directory (`subdirs.rs`):
+    /// `Some(true)` not one, `Some(false)` one, `None` not known (ask Swift about the name).
+    async fn known_not_a_dir(
+        &self,
+        session: &swift::Session,
+        subdirs: &Subdirs,
+        container: &str,
+        key: &str,
+    ) -> Option<bool> {
+        let (prefix, name) = match key.rfind('/') {
+            Some(i) => (&key[..=i], &key[i + 1..]),
+            None => ("", key),
+        };
+        match subdirs.lookup(container, prefix, name) {
+            Known::NotADir => Some(true),
+            Known::Ask => None,
+            Known::ListParent => {
+                let page = session
+                    .list_objects_page(container, prefix, Some('/'), None, Some(PAGE))
+                    .await
+                    .ok()?;
+                if page.len() >= PAGE as usize {
+                    subdirs.remember(container, prefix, None);
+                    return None;
+                }
+                let names: HashSet<String> = page
+                    .iter()
+                    .filter_map(|entry| match entry {
+                        swift::ObjectEntry::Subdir(p) => p
+                            .strip_prefix(prefix)
+                            .and_then(|n| n.strip_suffix('/'))
+                            .map(str::to_owned),
+                        swift::ObjectEntry::Object(_) => None,
+                    })
+                    .collect();
+                let is_dir = names.contains(name);
+                subdirs.remember(container, prefix, Some(names));
+                Some(!is_dir)
+            }
+        }
     }
 
     /// A small file (all of it in `body`) to a name with nothing at it: one `PUT` that Swift refuses if
