@@ -25,8 +25,11 @@ pub(super) const SEEN_FOR: Duration = Duration::from_secs(5);
 /// Entries of the one page listed; a directory with more is not remembered.
 pub(super) const PAGE: u32 = 1000;
 
-/// Directories remembered at most per session.
-const MAX_DIRS: usize = 64;
+/// Directories remembered at most per session, and the bytes of subdirectory names one may hold: what a
+/// session keeps stays under a few hundred KiB whatever names a user plants (a directory with more counts as
+/// larger than a page).
+const MAX_DIRS: usize = 16;
+const MAX_NAME_BYTES: usize = 16 * 1024;
 
 /// What one session saw, per (container, directory prefix).
 #[derive(Debug, Default)]
@@ -34,8 +37,8 @@ pub(super) struct Subdirs(Mutex<HashMap<(String, String), Seen>>);
 
 #[derive(Debug)]
 enum Seen {
-    /// Uploaded into once: the next upload lists the directory.
-    Once,
+    /// Uploaded into once (when): the next upload lists the directory.
+    Once(Instant),
     /// The names of its subdirectories, when listed.
     Listed(HashSet<String>, Instant),
     /// More than one page: asked per file.
@@ -66,14 +69,20 @@ impl Subdirs {
                 }
             }
             Some(Seen::TooBig(at)) if at.elapsed() < SEEN_FOR => Known::Ask,
-            Some(Seen::Once) => Known::ListParent,
+            Some(Seen::Once(_)) => Known::ListParent,
             _ => {
                 if seen.len() >= MAX_DIRS {
-                    seen.retain(|_, s| !matches!(s, Seen::Listed(_, at) | Seen::TooBig(at) if at.elapsed() >= SEEN_FOR));
+                    seen.retain(|_, s| match s {
+                        Seen::Once(at) | Seen::Listed(_, at) | Seen::TooBig(at) => {
+                            at.elapsed() < SEEN_FOR
+                        }
+                    });
                 }
-                if seen.len() < MAX_DIRS {
-                    seen.insert(key, Seen::Once);
+                if seen.len() >= MAX_DIRS {
+                    // Uploads into many directories at once: start again rather than grow.
+                    seen.clear();
                 }
+                seen.insert(key, Seen::Once(Instant::now()));
                 Known::Ask
             }
         }
@@ -82,12 +91,18 @@ impl Subdirs {
     /// The subdirectories of `prefix` as one listing page showed them (`None`: more than a page).
     pub(super) fn remember(&self, container: &str, prefix: &str, names: Option<HashSet<String>>) {
         let mut seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let key = (container.to_owned(), prefix.to_owned());
+        if !seen.contains_key(&key) && seen.len() >= MAX_DIRS {
+            seen.clear();
+        }
         let now = Instant::now();
         let entry = match names {
-            Some(names) => Seen::Listed(names, now),
-            None => Seen::TooBig(now),
+            Some(names) if names.iter().map(String::len).sum::<usize>() <= MAX_NAME_BYTES => {
+                Seen::Listed(names, now)
+            }
+            _ => Seen::TooBig(now),
         };
-        seen.insert((container.to_owned(), prefix.to_owned()), entry);
+        seen.insert(key, entry);
     }
 
     /// This session wrote `key` (a file or a directory) in `container`: each directory above it gains its
@@ -101,8 +116,13 @@ impl Subdirs {
         };
         for depth in 0..dirs {
             let prefix: String = parts[..depth].iter().map(|p| format!("{p}/")).collect();
-            if let Some(Seen::Listed(names, _)) = seen.get_mut(&(container.to_owned(), prefix)) {
+            let key = (container.to_owned(), prefix);
+            if let Some(Seen::Listed(names, at)) = seen.get_mut(&key) {
                 names.insert(parts[depth].to_owned());
+                if names.iter().map(String::len).sum::<usize>() > MAX_NAME_BYTES {
+                    let at = *at;
+                    seen.insert(key, Seen::TooBig(at));
+                }
             }
         }
     }
@@ -144,6 +164,23 @@ mod tests {
         assert_eq!(s.lookup("c", "a/", "made"), Known::Ask);
         s.note_write("c", "a/file", false);
         assert_eq!(s.lookup("c", "a/", "file"), Known::NotADir);
+    }
+
+    #[test]
+    fn long_names_count_as_a_large_directory() {
+        let s = Subdirs::default();
+        let long: Vec<String> = (0..20)
+            .map(|i| format!("{i}{}", "x".repeat(1000)))
+            .collect();
+        s.remember("c", "a/", Some(long.into_iter().collect()));
+        assert_eq!(s.lookup("c", "a/", "f"), Known::Ask);
+        s.remember("c", "b/", set(&[]));
+        s.note_write(
+            "c",
+            &format!("b/{}/f", "y".repeat(MAX_NAME_BYTES + 1)),
+            false,
+        );
+        assert_eq!(s.lookup("c", "b/", "f"), Known::Ask);
     }
 
     #[test]
