@@ -26,10 +26,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/swiftftp-bench-large.XXXXXX")
 container="bench-large-$$"
 cleanup() {
   stop_gateway
-  if [ -n "${SWIFT_TOKEN:-}" ]; then
-    swift_delete_container "$container"
-    swift_delete_container "${container}_segments"
-  fi
+  swift_delete_containers "$container"
   rm -rf "$work"
 }
 trap cleanup EXIT

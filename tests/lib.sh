@@ -48,6 +48,13 @@ for n in sys.stdin.read().splitlines():
   curl -fsS -o /dev/null -X DELETE -H "X-Auth-Token: $SWIFT_TOKEN" "$SWIFT_URL/$(urlpath "$1")" 2>/dev/null || true
 }
 
+# swift_delete_containers NAME: NAME and NAME_segments, as swift_delete_container does (after a swift_login).
+swift_delete_containers() {
+  [ -n "${SWIFT_TOKEN:-}" ] || return 0
+  swift_delete_container "$1"
+  swift_delete_container "${1}_segments"
+}
+
 # start_gateway BINARY LOGFILE [extra args]: starts swiftftp on a free port; sets GW_PID and GW_PORT.
 # A command in the array GW_WRAP (e.g. /usr/bin/time -v) runs the gateway as its child; GW_AUTH_URL overrides the
 # lab's auth URL.

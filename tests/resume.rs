@@ -302,11 +302,17 @@ fn a_client_that_dies_after_its_last_byte_can_still_finish_and_one_that_quits_ha
     assert_eq!(md5_hex(&fx.get("died.bin")), md5_hex(&body));
 
     // A client that sends QUIT after its data (without waiting for the 226) and closes: its file is stored.
+    quit_after_data_is_stored(&gw, &fx, &body);
+}
+
+/// A client that sends its data, then `QUIT` without waiting for the `226`, and closes: its file is stored.
+fn quit_after_data_is_stored(gw: &TestGateway, fx: &Fixture, body: &[u8]) {
+    use std::io::Write;
     let mut raw = gw.raw_logged_in();
     let mut data = raw.data();
     raw.send(&format!("STOR {}", fx.path("quit.bin")));
     assert_eq!(raw.reply().0, 150);
-    data.write_all(&body).unwrap();
+    data.write_all(body).unwrap();
     drop(data);
     raw.send("QUIT");
     drop(raw);
@@ -318,7 +324,7 @@ fn a_client_that_dies_after_its_last_byte_can_still_finish_and_one_that_quits_ha
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert_eq!(md5_hex(&fx.get("quit.bin")), md5_hex(&body));
+    assert_eq!(md5_hex(&fx.get("quit.bin")), md5_hex(body));
 }
 
 #[test]
@@ -359,24 +365,7 @@ fn a_small_file_whose_client_dies_after_its_last_byte_is_not_stored_and_one_that
     }
 
     // One that sends QUIT after its data and closes without waiting: stored.
-    let body = random(4096);
-    let mut raw = gw.raw_logged_in();
-    let mut data = raw.data();
-    raw.send(&format!("STOR {}", fx.path("quit.bin")));
-    assert_eq!(raw.reply().0, 150);
-    data.write_all(&body).unwrap();
-    drop(data);
-    raw.send("QUIT");
-    drop(raw);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while fx.head("quit.bin").is_none() {
-        assert!(
-            Instant::now() < deadline,
-            "the QUIT client's upload was not stored"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert_eq!(fx.get("quit.bin"), body);
+    quit_after_data_is_stored(&gw, &fx, &random(4096));
 }
 
 #[test]
