@@ -5,8 +5,8 @@
 #
 #   STOR / RETR    one BENCH_LARGE_MB MiB file with curl (direct: curl PUT / GET), MB/s; with the gateway's
 #                  CPU-seconds per GiB (utime+stime from /proc, its children included)
-#   4 KiB files    BENCH_SMALL files up in one lftp session (mput), then down in one (mget), files/s; and up
-#                  again with lftp's MFMT off (rclone offers none, so lftp sets no times there: like for like)
+#   4 KiB files    BENCH_SMALL files up in one lftp session (mput), then down in one (mget), files/s (lftp
+#                  sets each uploaded file's time with MFMT where the server offers it: swiftftp, ftp-cloudfs)
 #                  (direct: one curl process with keep-alive, one PUT or GET per file)
 #   tree           BENCH_TREE files of 4 KiB in 10 folders: lftp mirror -R up, lftp mirror down, files/s
 #                  (direct: keep-alive curl as above)
@@ -343,19 +343,6 @@ phase_files() {
   rm -rf "$got"
   add "${3}_up" "$sys" "$(rate "$n" "$t0" "$t1")"
   add "${3}_down" "$sys" "$(rate "$n" "$t1" "$t2")"
-  # Like for like: lftp sets each file's time with MFMT where the server offers it (swiftftp and ftp-cloudfs:
-  # one more request per file), not on rclone, which does not. The same uploads without it (lftp's exit
-  # status checks them; the bytes were compared above).
-  if [ "$3" = small ]; then
-    if [ "$sys" = direct ]; then
-      add small_up_plain "$sys" "$(rate "$n" "$t0" "$t1")"
-    else
-      t0=$(now)
-      lftp_to "$sys" "set ftp:use-mfmt off; mkdir -p '/$dir-plain'; cd '/$dir-plain'; lcd '$src'; mput *.bin"
-      t1=$(now)
-      add small_up_plain "$sys" "$(rate "$n" "$t0" "$t1")"
-    fi
-  fi
 }
 # phase_conc SYS DIR: CONC curl processes at once, each one session: STOR then RETR of its own 4 KiB file.
 phase_conc() {
@@ -447,7 +434,6 @@ row retr "RETR $LARGE_MB MiB (MB/s)" thr "rclone>=1.0 direct>=0.9"
 row retr_cpu "RETR $LARGE_MB MiB CPU-s/GiB" cost ""
 row rss1 "peak RSS, single transfers (MiB)" cost "max<40"
 row small_up "$SMALL x 4 KiB up, one session (files/s)" thr "rclone>=1.0 ftpcloudfs>=2 direct>=0.9"
-row small_up_plain "  the same, lftp without MFMT (files/s)" thr ""
 row small_down "$SMALL x 4 KiB down, one session (files/s)" thr "rclone>=1.0 ftpcloudfs>=2"
 row tree_up "$TREE-file tree mirror -R (files/s)" thr "rclone>=1.0"
 row tree_down "$TREE-file tree mirror (files/s)" thr "rclone>=1.0"
