@@ -76,9 +76,9 @@ impl SwiftStorage {
         let mut input = input;
         let plan = self.shared.segment_plan();
         let mut not_below = Box::pin(async {
-            match self.known_not_a_dir(session, subdirs, container, key).await {
-                Some(true) => return Ok(()),
-                Some(false) => return Err(FtpError::NotAFile(loc.clone())),
+            match self.known_dir(session, subdirs, container, key).await {
+                Some(false) => return Ok(()),
+                Some(true) => return Err(FtpError::NotAFile(loc.clone())),
                 None => {}
             }
             match self.below(session, container, key).await {
@@ -147,8 +147,9 @@ impl SwiftStorage {
                 started
             }
             Err(e) => {
-                // Whether the client's leaving cut an overwrite is only known after a look at the name.
-                let there = session.head_object(container, key).await.is_ok();
+                // Whether a vanished client cut an overwrite (to mark it) is only known after a look at the name.
+                let gone = matches!(&e, swift::UploadError::Source { source, .. } if swift::client_gone(source));
+                let there = gone && session.head_object(container, key).await.is_ok();
                 return Err(self.upload_failed(session, loc, e, !there, None).await);
             }
         };
@@ -207,9 +208,9 @@ impl SwiftStorage {
         Ok(Stored::other(uploaded.bytes))
     }
 
-    /// Whether `key` is not a directory, from what this session knows of its directory (`subdirs.rs`):
-    /// `Some(true)` not one, `Some(false)` one, `None` not known (ask Swift about the name).
-    async fn known_not_a_dir(
+    /// Whether `key` is a directory, from what this session knows of its directory (`subdirs.rs`); `None`
+    /// when not known (ask Swift about the name).
+    async fn known_dir(
         &self,
         session: &swift::Session,
         subdirs: &Subdirs,
@@ -221,7 +222,7 @@ impl SwiftStorage {
             None => ("", key),
         };
         match subdirs.lookup(container, prefix, name) {
-            Known::NotADir => Some(true),
+            Known::NotADir => Some(false),
             Known::Ask => None,
             Known::ListParent => {
                 let page = session
@@ -244,7 +245,7 @@ impl SwiftStorage {
                     .collect();
                 let is_dir = names.contains(name);
                 subdirs.remember(container, prefix, Some(names));
-                Some(!is_dir)
+                Some(is_dir)
             }
         }
     }
@@ -282,30 +283,18 @@ impl SwiftStorage {
             let _ = below_tx.send(below.is_ok());
             below
         };
-        let len_text = len.to_string();
-        let headers = [
-            ("Content-Type", content_type),
-            ("If-None-Match", "*"),
-            ("Content-Length", len_text.as_str()),
-        ];
+        let headers = [("Content-Type", content_type), ("If-None-Match", "*")];
         let put = async {
             if len == 0 {
                 // No byte to hold back: the gate first.
                 gate.await
                     .map_err(|source| swift::UploadError::Source { bytes: 0, source })?;
                 return session
-                    .upload(container, key, tokio::io::empty(), &headers, 0)
+                    .put_sized(container, key, tokio::io::empty(), 0, &headers)
                     .await;
             }
-            session
-                .upload(
-                    container,
-                    key,
-                    upload_gate::held_back(body, gate),
-                    &headers,
-                    len,
-                )
-                .await
+            let body = upload_gate::held_back(body, gate);
+            session.put_sized(container, key, body, len, &headers).await
         };
         let find_partial = async { session.partial_upload(container, key).await.ok().flatten() };
         let (below, (result, partial)) =

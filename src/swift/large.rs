@@ -422,12 +422,28 @@ impl Session {
         headers: &[(&str, &str)],
     ) -> Result<Uploaded, UploadError> {
         let len = body.len() as u64;
-        // Declared, not chunked: Swift's quota middlewares can only judge an upload whose size they are told.
+        self.put_sized(container, key, std::io::Cursor::new(body), len, headers)
+            .await
+    }
+
+    /// A plain object of `len` bytes from `source`, its size declared (`Content-Length`), not chunked: Swift's
+    /// quota middlewares can only judge an upload whose size they are told. A source that ends short of `len`
+    /// (or fails) leaves nothing stored.
+    pub async fn put_sized<R>(
+        &self,
+        container: &str,
+        key: &str,
+        source: R,
+        len: u64,
+        headers: &[(&str, &str)],
+    ) -> Result<Uploaded, UploadError>
+    where
+        R: AsyncRead + Send + Unpin + 'static,
+    {
         let len_text = len.to_string();
         let mut headers = headers.to_vec();
         headers.push(("Content-Length", &len_text));
-        self.upload(container, key, std::io::Cursor::new(body), &headers, len)
-            .await
+        self.upload(container, key, source, &headers, len).await
     }
 
     /// A Static Large Object of `kept` (segments already stored: a resumed upload's first part) followed by
