@@ -206,6 +206,14 @@ impl ClientCheck {
             .ok()
     }
 
+    /// Gives the wait back to the reader: its end of file waits and looks again itself, as before [`take`].
+    /// For an upload that commits only at its end; call it before the reader's end is read.
+    ///
+    /// [`take`]: ClientCheck::take
+    pub fn release(&self) {
+        self.0.deferred.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+
     /// Once the upload's data has ended: whether its client is still there (control connection open, or
     /// QUIT sent), looked at [`CLIENT_GONE_GRACE`] after the end. Answered once; later calls repeat it.
     pub async fn client_stayed(&self) -> bool {
