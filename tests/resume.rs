@@ -369,6 +369,54 @@ fn a_small_file_whose_client_dies_after_its_last_byte_is_not_stored_and_one_that
 }
 
 #[test]
+fn a_segmented_file_whose_client_dies_after_its_last_byte_is_not_stored() {
+    use std::io::Write;
+    let fx = Fixture::new("large-died");
+    let segments = fx.segments();
+    let old = random(3000);
+    fx.put("old.bin", old.clone());
+    let gw = TestGateway::start_with(&["--segment-size", "1M"]);
+    // Over the segment size: committed only by its manifest, at the end, which must wait for the client check
+    // (libunftp's reader waits itself once the check is handed back). The first segment is in Swift before the
+    // last bytes go, so the gateway sees the end of data at once; the control connection closes 2 ms later.
+    for (name, before) in [("new.bin", None), ("old.bin", Some(&old))] {
+        for round in 0..2 {
+            let body = random(MIB + 1000);
+            let mut raw = gw.raw_logged_in();
+            let mut data = raw.data();
+            raw.send(&format!("STOR {}", fx.path(name)));
+            assert_eq!(raw.reply().0, 150);
+            let before_segments = segments.names().len();
+            data.write_all(&body[..MIB + 1]).unwrap();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while segments.names().len() <= before_segments {
+                assert!(
+                    Instant::now() < deadline,
+                    "{name}: the first segment never came"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            data.write_all(&body[MIB + 1..]).unwrap();
+            drop(data);
+            std::thread::sleep(Duration::from_millis(2));
+            drop(raw);
+            std::thread::sleep(Duration::from_millis(1500));
+            match before {
+                None => assert!(
+                    fx.head(name).is_none(),
+                    "{name} ({round}): stored for a client that died"
+                ),
+                Some(old) => assert_eq!(
+                    &fx.get(name),
+                    old,
+                    "{name} ({round}): overwritten by a client that died"
+                ),
+            }
+        }
+    }
+}
+
+#[test]
 fn a_resume_after_an_interrupted_overwrite_is_refused_with_its_reason() {
     use std::io::Write;
     let fx = Fixture::new("resume-over");

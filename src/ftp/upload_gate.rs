@@ -8,8 +8,8 @@
 //!   starts at once (Swift connects, authorizes, takes all but one byte) while the client check and the
 //!   directory check finish; a gate that does not open ends the body early, and Swift, short of its
 //!   `Content-Length`, stores nothing.
-//! - [`CheckedEnd`]: a stream's end that waits for the client check (what libunftp's reader did itself before
-//!   the check was taken), for uploads that commit only at their end (segments, then a manifest).
+//! - Uploads that commit only at their end (segments, then a manifest) hand the check back
+//!   (`ClientCheck::release`): libunftp's reader then waits at the end itself, as it did before.
 //!
 //! Not here: what is checked about the name (`write.rs`), the check itself (libunftp's `datachan.rs`).
 
@@ -17,9 +17,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
 use libunftp::ClientCheck;
-use std::pin::Pin;
-use std::task::{Context, Poll};
-use tokio::io::{AsyncRead, ReadBuf};
+use tokio::io::AsyncRead;
 
 /// The error an upload's source ends with when its client is gone.
 pub(super) fn client_gone() -> std::io::Error {
@@ -50,57 +48,6 @@ pub(super) fn held_back(
         .chain(last)
         .filter(|chunk| std::future::ready(chunk.as_ref().map_or(true, |c| !c.is_empty())));
     tokio_util::io::StreamReader::new(Box::pin(chunks))
-}
-
-/// A reader whose end of file waits for the client check, and is an error if the client went away.
-pub(super) struct CheckedEnd<R> {
-    inner: R,
-    check: Option<ClientCheck>,
-    waiting: Option<BoxFuture<'static, bool>>,
-}
-
-impl<R> CheckedEnd<R> {
-    pub(super) fn new(inner: R, check: Option<ClientCheck>) -> Self {
-        Self {
-            inner,
-            check,
-            waiting: None,
-        }
-    }
-}
-
-impl<R: AsyncRead + Unpin> AsyncRead for CheckedEnd<R> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        if self.waiting.is_none() {
-            let before = buf.filled().len();
-            match Pin::new(&mut self.inner).poll_read(cx, buf) {
-                Poll::Ready(Ok(())) if buf.filled().len() == before => {}
-                other => return other,
-            }
-            let Some(check) = self.check.take() else {
-                return Poll::Ready(Ok(()));
-            };
-            self.waiting = Some(Box::pin(async move { check.client_stayed().await }));
-        }
-        let Some(waiting) = self.waiting.as_mut() else {
-            return Poll::Ready(Ok(()));
-        };
-        match waiting.as_mut().poll(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(stayed) => {
-                self.waiting = None;
-                if stayed {
-                    Poll::Ready(Ok(()))
-                } else {
-                    Poll::Ready(Err(client_gone()))
-                }
-            }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -153,7 +153,10 @@ impl SwiftStorage {
                 return Err(self.upload_failed(session, loc, e, !there, None).await);
             }
         };
-        let input = upload_gate::CheckedEnd::new(input, check);
+        // Committed only at its end (segments, then a manifest): the reader waits for the check itself.
+        if let Some(check) = &check {
+            check.release();
+        }
         let head = match session.head_object(container, key).await {
             Ok(head) if is_marker(&head) => return Err(FtpError::NotAFile(loc.clone())),
             Ok(head) => Some(head),
