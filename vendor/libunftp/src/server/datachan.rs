@@ -931,11 +931,24 @@ where
                             controlchan_ip
                         )
                     }
+                    // swiftftp patch: the transfer waiting for this connection gets its 425 (it waited for ever).
+                    let (generation, tx) = (session.passive_generation, session.control_msg_tx.clone());
+                    drop(session);
+                    if let Some(tx) = tx {
+                        crate::server::controlchan::commands::passive_common::never_opened(&session_arc, generation, &tx).await;
+                    }
                     return;
                 }
             }
             Err(err) => {
+                // swiftftp patch: a connection reset before it was accepted has no peer address; the transfer
+                // waiting for it gets its 425 instead of waiting for ever (the session with it).
                 slog::error!(logger, "Couldn't determine data channel address: {:?}", err);
+                let (generation, tx) = (session.passive_generation, session.control_msg_tx.clone());
+                drop(session);
+                if let Some(tx) = tx {
+                    crate::server::controlchan::commands::passive_common::never_opened(&session_arc, generation, &tx).await;
+                }
                 return;
             }
         }

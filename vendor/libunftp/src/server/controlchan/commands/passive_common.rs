@@ -170,7 +170,7 @@ where
 /// waiting for it gets 425 (0.24 left it waiting, and the session with it, until the client gave up); the
 /// channels are dropped so that a later transfer gets its "no data connection" reply at once. A newer PASV or
 /// EPSV is left alone.
-async fn never_opened<S, U>(session: &SharedSession<S, U>, generation: u64, tx: &Sender<ControlChanMsg>)
+pub(crate) async fn never_opened<S, U>(session: &SharedSession<S, U>, generation: u64, tx: &Sender<ControlChanMsg>)
 where
     U: UserDetail + 'static,
     S: StorageBackend<U> + 'static,
