@@ -362,3 +362,64 @@ fn uploads_into_one_directory_ask_swift_once_and_still_never_land_on_a_directory
     names.retain(|n| !n.starts_with("a/f"));
     assert_eq!(names, ["a/made", "a/sub/f", "a/theirs/f"]);
 }
+
+/// Makes tempauth forget `user`'s current token: it lives in the lab's memcached under the MD5 of
+/// `AUTH_/token/<token>` (and the user's pointer to it under `AUTH_/user/<user>`), as Swift's memcache client
+/// names keys. The next request with it gets 401.
+fn forget_swift_token(user: &str, key: &str) {
+    use std::io::{BufRead, BufReader};
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "-D", "-", "-o", "/dev/null", "-H"])
+        .arg(format!("X-Auth-User: {user}"))
+        .args(["-H", &format!("X-Auth-Key: {key}")])
+        .arg(crate::common::auth_url())
+        .output()
+        .unwrap();
+    let headers = String::from_utf8_lossy(&out.stdout);
+    let token = headers
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("X-Auth-Token: ")
+                .or_else(|| l.strip_prefix("x-auth-token: "))
+        })
+        .expect("a token from tempauth")
+        .trim()
+        .to_owned();
+    let port = std::env::var("SWIFT_LAB_MEMCACHE_PORT").unwrap_or_else(|_| "11611".to_owned());
+    let mut memcached = std::net::TcpStream::connect(format!("127.0.0.1:{port}")).unwrap();
+    let mut replies = BufReader::new(memcached.try_clone().unwrap());
+    for name in [format!("AUTH_/token/{token}"), format!("AUTH_/user/{user}")] {
+        let digest = crate::common::md5_hex(name.as_bytes());
+        memcached
+            .write_all(format!("delete {digest}\r\n").as_bytes())
+            .unwrap();
+        let mut reply = String::new();
+        replies.read_line(&mut reply).unwrap();
+        assert_eq!(reply.trim(), "DELETED", "memcached: {name}");
+    }
+}
+
+#[test]
+fn a_small_upload_whose_token_swift_forgot_is_stored_with_a_renewed_one() {
+    // A user of the test account that no other test logs in as: its token is the one made invalid.
+    const RENEWAL_USER: &str = "test:renewal";
+    const RENEWAL_KEY: &str = "renewing";
+    let fx = Fixture::new("stor-401");
+    let gw = TestGateway::start();
+    let mut raw = gw.raw();
+    assert_eq!(raw.cmd(&format!("USER {RENEWAL_USER}")).0, 331);
+    assert_eq!(raw.cmd(&format!("PASS {RENEWAL_KEY}")).0, 230);
+    assert_eq!(
+        raw.upload(&format!("STOR {}", fx.path("before")), b"one"),
+        226
+    );
+    // The token the gateway holds is no longer valid: the small file's one PUT gets 401 and is not sent again
+    // (its body is a stream); the checked path renews the token and stores the file.
+    forget_swift_token(RENEWAL_USER, RENEWAL_KEY);
+    let body = random(4096);
+    assert_eq!(
+        raw.upload(&format!("STOR {}", fx.path("after")), &body),
+        226
+    );
+    assert_eq!(fx.get("after"), body);
+}

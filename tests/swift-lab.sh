@@ -132,6 +132,8 @@ token_life = 86400
 user_test_tester = testing .admin
 user_test_reader = reading
 user_test2_tester2 = testing2 .admin
+# Only tests/ftp_write.rs's token-renewal test uses it: it makes Swift forget this user's token.
+user_test_renewal = renewing .admin
 
 [filter:catch_errors]
 use = egg:swift#catch_errors

@@ -128,7 +128,7 @@ impl SwiftStorage {
                         });
                     }
                     None => {
-                        // Something is at the name: on to what overwriting it takes.
+                        // Something is at the name (or the token needs renewing): the checked path.
                         if !upload_gate::client_stayed(check.as_ref()).await {
                             let e = swift::UploadError::Source {
                                 bytes: body.len() as u64,
@@ -312,7 +312,13 @@ impl SwiftStorage {
                 }
                 Ok(Some(uploaded.bytes))
             }
-            Err(swift::UploadError::Swift(e)) if e.status() == Some(412) => Ok(None),
+            // Something is there: the checked path takes over. So it does after a 401: a streamed body is not
+            // sent again with a renewed token, but the checked path's first request (a HEAD) renews it.
+            Err(swift::UploadError::Swift(e))
+                if e.status() == Some(412) || e.kind() == swift::ErrorKind::Unauthenticated =>
+            {
+                Ok(None)
+            }
             Err(e) => Err(self.upload_failed(session, loc, e, true, partial).await),
         }
     }
