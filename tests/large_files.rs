@@ -234,6 +234,34 @@ fn a_corrupted_segment_fails_the_upload_and_leaves_nothing() {
     assert!(fx.head("bad.bin").is_none());
 }
 
+/// Swift's own manifest check would reject the manifest in the end, after every later segment was sent: the
+/// per-segment ETag check stops the upload at the first bad segment, and no manifest is ever sent.
+#[test]
+fn a_corrupted_first_segment_stops_the_upload_before_the_later_segments_are_sent() {
+    let fx = Fixture::new("slofailfast");
+    let segments = fx.segments();
+    let proxy = FaultProxy::start(swift_addr());
+    let gw = TestGateway::start_with(&["-a", &proxy.auth_url(), "--segment-size", "1M"]);
+    let mut raw = gw.raw_logged_in();
+    let mut body = random(8 * MIB);
+    body[1000..1016].copy_from_slice(b"MARKER-MARKER-XY");
+    proxy.corrupt(b"MARKER-MARKER-XY", b"MARKER-MARKER-ZZ");
+    assert_eq!(
+        raw.upload(&format!("STOR {}", fx.path("early.bin")), &body),
+        451
+    );
+    let puts = proxy.requests_starting("PUT /v1/");
+    let segment_puts = puts.iter().filter(|l| l.contains("/slo/")).count();
+    assert!(
+        !puts.iter().any(|l| l.contains("multipart-manifest=put")),
+        "a manifest was sent: {puts:?}"
+    );
+    // The first segment and the ones in flight beside it, not all eight.
+    assert!(segment_puts <= 4, "{segment_puts} segment PUTs: {puts:?}");
+    segments_become(&segments, 0);
+    assert!(fx.head("early.bin").is_none());
+}
+
 #[test]
 fn dlos_of_other_tools_are_deleted_with_their_own_segments_only() {
     let fx = Fixture::new("dlodel");

@@ -21,7 +21,7 @@ struct Rules {
     recorded: Vec<u8>,
 }
 
-const RECORD_LIMIT: usize = 4 << 20;
+const RECORD_LIMIT: usize = 16 << 20;
 
 /// The proxy; it runs until dropped.
 pub struct FaultProxy {
@@ -109,6 +109,16 @@ impl FaultProxy {
             .split("\r\n")
             .filter(|l| l.starts_with("GET /auth/"))
             .count()
+    }
+
+    /// Request lines sent towards Swift so far that start with `start` (say `"PUT /v1/"`).
+    pub fn requests_starting(&self, start: &str) -> Vec<String> {
+        let recorded = self.recorded();
+        let text = String::from_utf8_lossy(&recorded);
+        text.match_indices(start)
+            .filter_map(|(at, _)| text[at..].split("\r\n").next())
+            .map(str::to_owned)
+            .collect()
     }
 
     /// Replaces `from` with `to` (same length) in what is sent to Swift.
