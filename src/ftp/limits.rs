@@ -84,10 +84,9 @@ impl Lockout {
         let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
         if table.len() >= SWEEP_FROM {
             let lockout = self.lockout;
-            table.retain(|_, f| {
-                now.duration_since(f.last) < lockout
-                    || f.locked_until.is_some_and(|until| now < until)
-            });
+            // A lock ends `lockout` after the failure that set it, which is that entry's last: recent entries are
+            // exactly the ones still counting or still locked.
+            table.retain(|_, f| now.duration_since(f.last) < lockout);
         }
         let f = table.entry((login.to_owned(), ip)).or_insert(Failures {
             count: 0,
@@ -222,6 +221,52 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
+    }
+
+    /// The turn table is swept once it holds `SWEEP_FROM` pairs: finished attempts' turns go (memory stays
+    /// bounded), the turn of an attempt still running stays (or a second attempt of that pair would not wait).
+    #[tokio::test]
+    async fn a_large_turn_table_forgets_finished_attempts_and_keeps_running_ones() {
+        let l = Arc::new(Lockout::new(5, Duration::from_secs(60)));
+        let running = l.one_at_a_time("running", A).await;
+        for i in 0..SWEEP_FROM {
+            drop(l.one_at_a_time(&format!("u{i}"), A).await);
+        }
+        let kept = l.turns.lock().unwrap().len();
+        assert!(kept <= 2, "{kept} turns kept after the sweep");
+        let waiting = {
+            let l = Arc::clone(&l);
+            tokio::spawn(async move { l.one_at_a_time("running", A).await })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(
+            !waiting.is_finished(),
+            "the sweep dropped the turn of a running attempt"
+        );
+        drop(running);
+        let _next = tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+
+    /// The failure table is swept once it holds `SWEEP_FROM` pairs: failures older than the lockout go, recent
+    /// ones stay counted (or a sweep would hand an attacker a fresh budget).
+    #[test]
+    fn a_large_failure_table_forgets_old_failures_and_keeps_recent_ones() {
+        let l = Lockout::new(3, Duration::from_millis(300));
+        for i in 0..SWEEP_FROM - 2 {
+            l.failed(&format!("old{i}"), A);
+        }
+        std::thread::sleep(Duration::from_millis(350));
+        assert!(!l.failed("victim", A));
+        assert!(!l.failed("victim", A));
+        assert!(!l.failed("other", A));
+        // The table is full now: this failure sweeps it first.
+        assert!(l.failed("victim", A), "the sweep forgot recent failures");
+        assert!(l.is_locked("victim", A));
+        let kept = l.table.lock().unwrap().len();
+        assert!(kept <= 2, "{kept} entries kept after the sweep");
     }
 
     #[test]
