@@ -36,6 +36,8 @@ step "cargo doc -D warnings"
 RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps --document-private-items
 step "cargo test"
 cargo test --locked
+step "cargo test: the vendored libunftp's own unit tests"
+cargo test --locked -p libunftp -p unftp-core --lib
 step "examples: systemd units"
 "$here/check-examples.sh" "$repo/target/debug/swiftftp"
 step "end-to-end: lftp and curl"

@@ -1197,7 +1197,78 @@ mod tests {
     use super::*;
     use crate::options::{Reply, ReplyCode, SiteCommandContext};
     use async_trait::async_trait;
-    use unftp_sbe_fs::Filesystem;
+    use std::fmt::Debug;
+    use std::path::{Path, PathBuf};
+    use unftp_core::storage::{Fileinfo, Result};
+
+    // swiftftp: a backend that is never called, in place of unftp-sbe-fs (which depends on libunftp itself).
+    #[derive(Debug)]
+    struct Filesystem;
+
+    #[derive(Debug)]
+    struct Meta;
+
+    impl Metadata for Meta {
+        fn len(&self) -> u64 {
+            0
+        }
+        fn is_dir(&self) -> bool {
+            false
+        }
+        fn is_file(&self) -> bool {
+            true
+        }
+        fn is_symlink(&self) -> bool {
+            false
+        }
+        fn modified(&self) -> Result<std::time::SystemTime> {
+            Ok(std::time::UNIX_EPOCH)
+        }
+        fn gid(&self) -> u32 {
+            0
+        }
+        fn uid(&self) -> u32 {
+            0
+        }
+    }
+
+    #[async_trait]
+    impl StorageBackend<DefaultUser> for Filesystem {
+        type Metadata = Meta;
+        async fn metadata<P: AsRef<Path> + Send + Debug>(&self, _: &DefaultUser, _: P) -> Result<Meta> {
+            unimplemented!()
+        }
+        async fn list<P: AsRef<Path> + Send + Debug>(&self, _: &DefaultUser, _: P) -> Result<Vec<Fileinfo<PathBuf, Meta>>> {
+            unimplemented!()
+        }
+        async fn get<P: AsRef<Path> + Send + Debug>(&self, _: &DefaultUser, _: P, _: u64) -> Result<Box<dyn tokio::io::AsyncRead + Send + Sync + Unpin>> {
+            unimplemented!()
+        }
+        async fn put<P: AsRef<Path> + Send + Debug, R: tokio::io::AsyncRead + Send + Sync + Unpin + 'static>(
+            &self,
+            _: &DefaultUser,
+            _: R,
+            _: P,
+            _: u64,
+        ) -> Result<u64> {
+            unimplemented!()
+        }
+        async fn del<P: AsRef<Path> + Send + Debug>(&self, _: &DefaultUser, _: P) -> Result<()> {
+            unimplemented!()
+        }
+        async fn mkd<P: AsRef<Path> + Send + Debug>(&self, _: &DefaultUser, _: P) -> Result<()> {
+            unimplemented!()
+        }
+        async fn rename<P: AsRef<Path> + Send + Debug>(&self, _: &DefaultUser, _: P, _: P) -> Result<()> {
+            unimplemented!()
+        }
+        async fn rmd<P: AsRef<Path> + Send + Debug>(&self, _: &DefaultUser, _: P) -> Result<()> {
+            unimplemented!()
+        }
+        async fn cwd<P: AsRef<Path> + Send + Debug>(&self, _: &DefaultUser, _: P) -> Result<()> {
+            unimplemented!()
+        }
+    }
 
     #[derive(Debug)]
     struct NoopHandler;
@@ -1215,7 +1286,7 @@ mod tests {
     }
 
     fn builder() -> ServerBuilder<Filesystem, DefaultUser> {
-        ServerBuilder::new(Box::new(|| Filesystem::new(std::env::temp_dir()).unwrap()))
+        ServerBuilder::new(Box::new(|| Filesystem))
     }
 
     #[test]

@@ -257,7 +257,9 @@ mod tests {
                 tx_prebound_loop: None,
                 logger: slog::Logger::root(slog::Discard {}, o!()),
                 sitemd5: Default::default(),
+                permit_foreign_addresses: false,
                 site_handlers: Default::default(),
+                done: crate::server::controlchan::handler::CommandDone::new().0,
             }
         }
     }

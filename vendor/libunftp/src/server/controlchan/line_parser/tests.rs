@@ -282,11 +282,9 @@ fn parse_list_preserves_pathname_whitespace() {
             "  folder",
             "folder ",
             " folder ",
-            "\tfolder",
             "\u{a0}folder",
             "\u{2003}folder",
             " ",
-            "\t",
         ] {
             let input = format!("{prefix}{path}\r\n");
             assert_eq!(
@@ -298,15 +296,9 @@ fn parse_list_preserves_pathname_whitespace() {
                 "input: {input:?}"
             );
         }
-        // CR in a pathname is encoded as CR NUL on the control connection.
+        // CR in a pathname is encoded as CR NUL on the control connection; swiftftp refuses it (see parse_mkd_cr).
         let input = format!("{prefix}\r\0folder\r\n");
-        assert_eq!(
-            parse(input.clone()),
-            Ok(Command::List {
-                options: None,
-                path: Some("\rfolder".to_string())
-            })
-        );
+        assert_eq!(parse(input.clone()), Err(ParseErrorKind::InvalidName.into()));
     }
     assert_eq!(
         parse("LIST --  -folder\r\n"),
@@ -478,18 +470,13 @@ fn parse_mkd_spaces() {
     assert_eq!(parse(input), Ok(Command::Mkd { path: "  12 3 ".into() }));
 }
 
+// swiftftp patch: a control character in an argument (a CR sent as CR NUL, a NUL, a TAB) is refused before any
+// command sees it (0.24 passed them on: a name with a line break would end up in a reply line).
 #[test]
 fn parse_mkd_cr() {
-    let input = "MKD foo\r\0\nboo.bar\r\n";
-    assert_eq!(parse(input), Ok(Command::Mkd { path: "foo\r\nboo.bar".into() }));
-
-    let input = "MKD foo\r\0\nboo\0.bar\r\n";
-    assert_eq!(
-        parse(input),
-        Ok(Command::Mkd {
-            path: "foo\r\nboo\0.bar".into()
-        })
-    );
+    for input in ["MKD foo\r\0\nboo.bar\r\n", "MKD foo\r\0\nboo\0.bar\r\n", "MKD \tfolder\r\n", "LIST \tfolder\r\n"] {
+        assert_eq!(parse(input), Err(ParseErrorKind::InvalidName.into()), "input: {input:?}");
+    }
 }
 
 #[test]
