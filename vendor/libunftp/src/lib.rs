@@ -50,9 +50,9 @@ pub mod notification;
 pub(crate) mod server;
 pub mod storage;
 
-pub use crate::server::ftpserver::{Server, ServerBuilder, error::ServerError, ftps_config, options};
 /// swiftftp patch: the end-of-upload check a storage backend can take to overlap its wait (see its docs).
 pub use crate::server::ClientCheck;
+pub use crate::server::ftpserver::{Server, ServerBuilder, error::ServerError, ftps_config, options};
 /// swiftftp patch: the TLS configuration type [`ftps_config`] makes and [`ServerBuilder::ftps_manual`] takes.
 pub use rustls::ServerConfig as TlsServerConfig;
 

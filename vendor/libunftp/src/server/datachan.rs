@@ -85,7 +85,11 @@ impl<S> StallGuard<S> {
         self.waiting_since = None;
         Some(std::io::Error::new(
             std::io::ErrorKind::ConnectionAborted,
-            format!("no data moved on the data connection for {} s (since {:?} ago)", self.timeout.as_secs(), since.elapsed()),
+            format!(
+                "no data moved on the data connection for {} s (since {:?} ago)",
+                self.timeout.as_secs(),
+                since.elapsed()
+            ),
         ))
     }
 
@@ -821,7 +825,12 @@ where
     }
 
     #[tracing_attributes::instrument]
-    async fn writer(socket: TcpStream, stall_timeout: std::time::Duration, ftps_mode: FtpsConfig, command: &'static str) -> Box<dyn AsyncWrite + Send + Unpin + Sync> {
+    async fn writer(
+        socket: TcpStream,
+        stall_timeout: std::time::Duration,
+        ftps_mode: FtpsConfig,
+        command: &'static str,
+    ) -> Box<dyn AsyncWrite + Send + Unpin + Sync> {
         let socket = StallGuard::new(socket, stall_timeout);
         match ftps_mode {
             FtpsConfig::Off => Box::new(MeasuringWriter::new(socket, command)) as Box<dyn AsyncWrite + Send + Unpin + Sync>,
@@ -837,7 +846,12 @@ where
     }
 
     #[tracing_attributes::instrument]
-    async fn reader(socket: TcpStream, stall_timeout: std::time::Duration, ftps_mode: FtpsConfig, command: &'static str) -> Box<dyn AsyncRead + Send + Unpin + Sync> {
+    async fn reader(
+        socket: TcpStream,
+        stall_timeout: std::time::Duration,
+        ftps_mode: FtpsConfig,
+        command: &'static str,
+    ) -> Box<dyn AsyncRead + Send + Unpin + Sync> {
         let socket = StallGuard::new(socket, stall_timeout);
         match ftps_mode {
             FtpsConfig::Off => Box::new(MeasuringReader::new(socket, command)) as Box<dyn AsyncRead + Send + Unpin + Sync>,

@@ -1338,11 +1338,7 @@ mod tests {
 /// swiftftp patch: the TLS configuration [`ServerBuilder::ftps`] builds from PEM files, made once by the caller
 /// (say before dropping privileges, while the key is readable) and handed to builders with
 /// [`ServerBuilder::ftps_manual`]; no client certificates.
-pub fn ftps_config<P: AsRef<std::path::Path>>(
-    certs_file: P,
-    key_file: P,
-    flags: options::TlsFlags,
-) -> std::result::Result<Arc<ServerConfig>, ServerError> {
+pub fn ftps_config<P: AsRef<std::path::Path>>(certs_file: P, key_file: P, flags: options::TlsFlags) -> std::result::Result<Arc<ServerConfig>, ServerError> {
     let no_trust_store = certs_file.as_ref().to_path_buf();
     Ok(tls::new_config(
         certs_file.as_ref().to_path_buf(),

@@ -209,11 +209,7 @@ pub(crate) const TLS_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duratio
 pub(crate) struct FailedTls(pub String);
 
 impl tokio::io::AsyncRead for FailedTls {
-    fn poll_read(
-        self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-        _: &mut tokio::io::ReadBuf<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
+    fn poll_read(self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>, _: &mut tokio::io::ReadBuf<'_>) -> std::task::Poll<std::io::Result<()>> {
         std::task::Poll::Ready(Err(std::io::Error::other(self.0.clone())))
     }
 }

@@ -47,7 +47,9 @@ impl Decoder for FtpCodec {
             self.next_index = 0;
             // swiftftp patch: a parse error is a command the loop answers, not a decoder error (which would end
             // the stream, and with it the session).
-            Ok(Some(line_parser::parse(line).unwrap_or_else(|e| Command::Malformed(ControlChanError::from(e).kind().clone()))))
+            Ok(Some(
+                line_parser::parse(line).unwrap_or_else(|e| Command::Malformed(ControlChanError::from(e).kind().clone())),
+            ))
         } else if buf.len() > MAX_LINE {
             Err(ControlChanError::new(ControlChanErrorKind::LineTooLong))
         } else {
@@ -129,7 +131,9 @@ mod tests {
     fn no_reply_text_breaks_its_line() {
         let mut codec = FtpCodec::new();
         let mut buf = BytesMut::new();
-        codec.encode(Reply::new_with_string(ReplyCode::FileStatus, "a\r\n226 forged".to_owned()), &mut buf).unwrap();
+        codec
+            .encode(Reply::new_with_string(ReplyCode::FileStatus, "a\r\n226 forged".to_owned()), &mut buf)
+            .unwrap();
         codec
             .encode(Reply::new_multiline(ReplyCode::FileStatus, vec!["x\ny", "z\r"]), &mut buf)
             .unwrap();

@@ -350,7 +350,14 @@ where
                     let handle_result = match handled {
                         Err(e) => Err(e),
                         Ok(reply) => {
-                            let upgrade = upgrade_after_reply && matches!(&reply, Reply::CodeAndMsg { code: ReplyCode::AuthOkayNoDataNeeded, .. });
+                            let upgrade = upgrade_after_reply
+                                && matches!(
+                                    &reply,
+                                    Reply::CodeAndMsg {
+                                        code: ReplyCode::AuthOkayNoDataNeeded,
+                                        ..
+                                    }
+                                );
                             let limit = send_limit(idle_session_timeout, login_deadline.as_ref());
                             send_within(&mut reply_sink, reply, limit).await.map(|()| upgrade)
                         }

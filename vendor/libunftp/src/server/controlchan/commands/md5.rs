@@ -93,8 +93,7 @@ where
                         Md5Style::Xmd5 => Reply::new_with_string(ReplyCode::FileActionOkay, md5),
                         Md5Style::Hash => Reply::new_with_string(ReplyCode::FileStatus, format!("MD5 0-{} {} {}", size.unwrap_or(0), md5, asked)),
                     };
-                    if let Err(err) = tx_success.send(ControlChanMsg::CommandChannelReply(reply)).await
-                    {
+                    if let Err(err) = tx_success.send(ControlChanMsg::CommandChannelReply(reply)).await {
                         slog::warn!(logger, "MD5: Could not send internal message to notify of MD5 success: {}", err);
                     }
                 }

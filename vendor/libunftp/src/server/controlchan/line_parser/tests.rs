@@ -277,15 +277,7 @@ fn parse_list() {
 #[test]
 fn parse_list_preserves_pathname_whitespace() {
     for prefix in ["LIST ", "LIST -la ", "LIST -la -x ", "LIST -- ", "LIST -la -- "] {
-        for path in [
-            " folder",
-            "  folder",
-            "folder ",
-            " folder ",
-            "\u{a0}folder",
-            "\u{2003}folder",
-            " ",
-        ] {
+        for path in [" folder", "  folder", "folder ", " folder ", "\u{a0}folder", "\u{2003}folder", " "] {
             let input = format!("{prefix}{path}\r\n");
             assert_eq!(
                 parse(input.clone()),
@@ -474,7 +466,12 @@ fn parse_mkd_spaces() {
 // command sees it (0.24 passed them on: a name with a line break would end up in a reply line).
 #[test]
 fn parse_mkd_cr() {
-    for input in ["MKD foo\r\0\nboo.bar\r\n", "MKD foo\r\0\nboo\0.bar\r\n", "MKD \tfolder\r\n", "LIST \tfolder\r\n"] {
+    for input in [
+        "MKD foo\r\0\nboo.bar\r\n",
+        "MKD foo\r\0\nboo\0.bar\r\n",
+        "MKD \tfolder\r\n",
+        "LIST \tfolder\r\n",
+    ] {
         assert_eq!(parse(input), Err(ParseErrorKind::InvalidName.into()), "input: {input:?}");
     }
 }
