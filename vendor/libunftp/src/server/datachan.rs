@@ -38,7 +38,7 @@ where
     /// swiftftp patch: the control connection, peeked at when an upload's data ends (see [`ClientGoneReader`]).
     pub control_peek: Option<Arc<std::net::TcpStream>>,
     /// swiftftp patch: whether the control loop has read a QUIT.
-    pub quit_received: Arc<std::sync::atomic::AtomicBool>,
+    pub quit_received: crate::server::session::QuitReceived,
     /// swiftftp patch: see [`StallGuard`].
     pub stall_timeout: std::time::Duration,
 }
@@ -148,7 +148,7 @@ struct ClientGoneReader<R> {
 struct ClientGoneState {
     control: Option<Arc<std::net::TcpStream>>,
     /// The session's "QUIT was read" flag: a client that said goodbye is not gone, it is done.
-    quit: Arc<std::sync::atomic::AtomicBool>,
+    quit: crate::server::session::QuitReceived,
     /// A [`ClientCheck`] was taken: the reader ends at once, and the backend asks the check before it commits.
     deferred: std::sync::atomic::AtomicBool,
     /// When the data ended (deferred mode).
@@ -166,7 +166,9 @@ impl ClientGoneState {
         let Some(control) = &self.control else {
             return false;
         };
-        if self.quit.load(std::sync::atomic::Ordering::SeqCst) {
+        // Held across the peek: the control loop cannot take a QUIT from the socket meanwhile.
+        let quit = self.quit.lock().unwrap_or_else(|e| e.into_inner());
+        if *quit {
             return false;
         }
         let mut probe = [0u8; 1];
@@ -236,7 +238,7 @@ impl ClientCheck {
 }
 
 impl<R> ClientGoneReader<R> {
-    fn new(inner: R, control: Option<Arc<std::net::TcpStream>>, quit: Arc<std::sync::atomic::AtomicBool>) -> (Self, ClientCheck) {
+    fn new(inner: R, control: Option<Arc<std::net::TcpStream>>, quit: crate::server::session::QuitReceived) -> (Self, ClientCheck) {
         let state = Arc::new(ClientGoneState {
             control,
             quit,
@@ -1138,5 +1140,50 @@ impl ListCommand {
             ListCommand::List => "list",
             ListCommand::Nlst => "nlst",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    /// A client that sends `QUIT` and closes: the check must not see it gone while the control loop holds the
+    /// `QUIT` it took from the socket but has not flagged yet (swiftftp patch, `QuitReceived`).
+    #[test]
+    fn a_quit_read_but_not_yet_flagged_is_not_a_client_gone() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        let server = Arc::new(server);
+        client.write_all(b"QUIT\r\n").unwrap();
+        drop(client);
+        let quit = crate::server::session::QuitReceived::default();
+        let state = ClientGoneState {
+            control: Some(Arc::clone(&server)),
+            quit: Arc::clone(&quit),
+            deferred: std::sync::atomic::AtomicBool::new(false),
+            ended_at: std::sync::Mutex::new(None),
+            verdict: tokio::sync::OnceCell::new(),
+        };
+        // The control loop: takes the QUIT from the socket under the lock, and flags it a little later.
+        let (took, taken) = std::sync::mpsc::channel();
+        let control_loop = {
+            let quit = Arc::clone(&quit);
+            let server = Arc::clone(&server);
+            std::thread::spawn(move || {
+                let mut seen = quit.lock().unwrap();
+                let mut line = [0u8; 6];
+                (&*server).read_exact(&mut line).unwrap();
+                took.send(()).unwrap();
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                *seen = true;
+            })
+        };
+        taken.recv().unwrap();
+        // The socket now holds only the client's FIN: without the lock this answered "closed".
+        assert!(!state.control_closed(), "a client that sent QUIT taken for one that went away");
+        control_loop.join().unwrap();
+        assert!(!state.control_closed());
     }
 }

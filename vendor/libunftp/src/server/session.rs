@@ -18,6 +18,12 @@ use unftp_core::auth::UserDetail;
 use unftp_core::storage::{Metadata, StorageBackend};
 
 // TraceId is an identifier used to correlate logs statements together.
+/// swiftftp patch: whether the control loop has read a `QUIT`. The loop reads each command holding this lock and
+/// sets the flag before it lets go, so a look at the control connection made under the lock (an upload's client
+/// check) finds a `QUIT` either still in the socket or in the flag: never in neither, as when the check ran after
+/// the loop had taken the bytes from the socket and before it had set the flag.
+pub type QuitReceived = Arc<std::sync::Mutex<bool>>;
+
 #[derive(PartialEq, Eq, Copy, Clone)]
 pub struct TraceId(u64);
 
@@ -121,7 +127,7 @@ where
     pub control_peek: Option<Arc<std::net::TcpStream>>,
     // swiftftp patch: set when the control loop reads QUIT: a client that says goodbye after its data (without
     // waiting for the transfer's reply) finished its upload, even if it then closes the connection.
-    pub quit_received: Arc<std::sync::atomic::AtomicBool>,
+    pub quit_received: QuitReceived,
     // Tells if the data loop is running. The control channel need to know if the data channel is
     // busy so that it doesn't time out while the session is still in progress.
     pub data_busy: bool,

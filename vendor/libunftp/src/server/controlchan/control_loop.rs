@@ -266,12 +266,17 @@ where
                     _ = async { if let Some(rx) = answering_now.as_mut() { let _ = rx.await; } }, if answering_now.is_some() => {
                         answering_now = None;
                     },
-                    cmd = command_source.next(), if answering_now.is_none() => {
+                    // swiftftp patch: a QUIT is read and flagged under one lock (see `QuitReceived`).
+                    cmd = futures_util::future::poll_fn(|cx| {
+                        let mut quit = quit_received.lock().unwrap_or_else(|e| e.into_inner());
+                        let polled = command_source.poll_next_unpin(cx);
+                        if matches!(polled, std::task::Poll::Ready(Some(Ok(Command::Quit)))) {
+                            *quit = true;
+                        }
+                        polled
+                    }), if answering_now.is_none() => {
                         match cmd {
                             Some(cmd_result) => {
-                                if matches!(cmd_result, Ok(Command::Quit)) {
-                                    quit_received.store(true, std::sync::atomic::Ordering::SeqCst);
-                                }
                                 incoming = Some(match cmd_result {
                                     Ok(Command::Malformed(kind)) => Err(ControlChanError::new(kind)),
                                     other => other.map(Event::Command),
