@@ -115,8 +115,8 @@ impl Location {
         Ok(())
     }
 
-    /// The listing prefix for the entries inside this location when it is a directory: `""` for a container,
-    /// `key/` for a pseudo-directory.
+    /// The listing prefix for the entries inside the pseudo-directory `key` (a container's own entries take no
+    /// prefix).
     pub fn dir_prefix(key: &str) -> String {
         format!("{key}/")
     }
@@ -188,6 +188,12 @@ mod tests {
             container: c.into(),
             key: k.into(),
         }
+    }
+
+    #[test]
+    fn a_directory_s_entries_are_listed_under_its_key_and_a_slash() {
+        assert_eq!(Location::dir_prefix("a/b"), "a/b/");
+        assert_eq!(Location::dir_prefix("x"), "x/");
     }
 
     #[test]
