@@ -101,7 +101,7 @@ fn list_then_size_and_mdtm_of_each_file_costs_one_listing() {
 }
 
 #[test]
-fn empty_files_are_headed_once_per_version() {
+fn empty_files_are_headed_once_per_version_and_manifests_once_per_listing_ttl() {
     let fx = Fixture::new("cache-dlo");
     let files: Vec<String> = (0..30).map(|i| format!("e{i:02}")).collect();
     fx.put_many(files, b"", 8);
@@ -126,15 +126,24 @@ fn empty_files_are_headed_once_per_version() {
     assert_eq!(replies.last().unwrap().0, 226);
     let first = requests(&proxy, "HEAD", &fx.container);
     assert_eq!(first, 31);
+    // The 30 plain empty files are remembered; the manifest is HEADed again: its size changes when segments are
+    // added, without the manifest changing, so it is trusted for the listing TTL only (0 here).
     let (replies, _) = raw.transfer(&format!("LIST {}", fx.path("")));
     assert_eq!(replies.last().unwrap().0, 226);
-    assert_eq!(requests(&proxy, "HEAD", &fx.container), first);
-    // A new version of an entry is HEADed again.
+    assert_eq!(requests(&proxy, "HEAD", &fx.container), first + 1);
+    fx.put("e99", "abc");
+    let (replies, bytes) = raw.transfer(&format!("LIST {}", fx.path("")));
+    assert_eq!(replies.last().unwrap().0, 226);
+    assert_eq!(requests(&proxy, "HEAD", &fx.container), first + 2);
+    let text = String::from_utf8(bytes).unwrap();
+    let dlo = text.lines().find(|l| l.ends_with(" dlo")).unwrap();
+    assert_eq!(dlo.split_whitespace().nth(4), Some("3"), "{dlo}");
+    // A new version of a plain empty file is HEADed again.
     std::thread::sleep(Duration::from_millis(1100));
     fx.put("e00", "");
     let (replies, _) = raw.transfer(&format!("LIST {}", fx.path("")));
     assert_eq!(replies.last().unwrap().0, 226);
-    assert_eq!(requests(&proxy, "HEAD", &fx.container), first + 1);
+    assert_eq!(requests(&proxy, "HEAD", &fx.container), first + 4);
     assert_eq!(raw.cmd("QUIT").0, 221);
 }
 

@@ -98,7 +98,8 @@ pub struct ListingCache {
 const TOMBSTONE: u8 = b'x';
 
 impl ListingCache {
-    /// Listings kept for `ttl` in `cache`; a zero `ttl` turns listing caching off (DLO sizes are still kept).
+    /// Listings kept for `ttl` in `cache`; a zero `ttl` turns listing caching off (and the caching of DLO sizes;
+    /// "not a DLO" answers are still kept).
     pub fn new(cache: Arc<Cache>, ttl: Duration) -> Self {
         Self {
             cache,
@@ -277,13 +278,15 @@ impl ListingCache {
         size: Option<u64>,
     ) {
         let Some(modified) = modified else { return };
+        // A manifest's size changes when segments are added under its prefix, its own time does not: trusted
+        // for a listing's time only. "Not a manifest" holds for as long as the object is this version.
+        let ttl = if size.is_some() { self.ttl } else { DLO_TTL };
+        if ttl.is_zero() {
+            return;
+        }
         let value = size.map_or_else(|| "-".to_owned(), |s| s.to_string());
         self.cache
-            .set(
-                &self.dlo_key(user, path, modified),
-                value.into_bytes(),
-                DLO_TTL,
-            )
+            .set(&self.dlo_key(user, path, modified), value.into_bytes(), ttl)
             .await;
     }
 
