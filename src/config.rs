@@ -27,7 +27,7 @@ const DEFAULT_FILES: [(&str, &str); 2] = [
 pub const DEFAULT_BANNER: &str = "swiftftp %v ready.";
 
 /// Keys the configuration file takes (ftp-cloudfs's full set).
-const KNOWN_KEYS: &[&str] = &[
+pub const KNOWN_KEYS: &[&str] = &[
     "banner",
     "port",
     "bind-address",

@@ -17,6 +17,7 @@ mod ftps;
 mod large_files;
 mod limits;
 mod mtime;
+mod options_doc;
 mod resume;
 mod security;
 mod site_commands;
