@@ -167,16 +167,7 @@ pub fn transfer(command: &str, ok: bool, bytes: u64) {
     BYTES.with_label_values(&[direction]).inc_by(bytes);
 }
 
-/// How a request to Swift ended, for [`swift_request`].
-#[derive(Debug, Clone, Copy)]
-pub enum Answer {
-    /// An HTTP status came back.
-    Status(u16),
-    /// No answer within the timeout.
-    Timeout,
-    /// The connection failed.
-    Error,
-}
+pub use crate::swift::Answer;
 
 /// Counts a request to Swift and how long its answer took.
 pub fn swift_request(op: &str, answer: Answer, elapsed: Duration) {

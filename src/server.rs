@@ -49,6 +49,8 @@ pub struct Bound {
 
 /// Binds the FTP listening socket and the metrics listener, if any, and builds the Swift client and caches.
 pub fn bind(config: Config) -> anyhow::Result<Bound> {
+    // Swift requests are counted in our metrics; the Swift client only reports them.
+    crate::swift::observe_requests(crate::metrics::swift_request);
     let listener = std::net::TcpListener::bind(config.listen)
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     listener

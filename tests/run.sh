@@ -32,6 +32,8 @@ step "cargo fmt --check"
 cargo fmt --all -- --check
 step "cargo clippy -D warnings"
 cargo clippy --locked --all-targets -- -D warnings
+step "imports: no circle in src/, swift/ imports neither ftp/ nor metrics"
+"$here/check-imports.sh"
 step "cargo doc -D warnings"
 RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps --document-private-items
 step "cargo test"

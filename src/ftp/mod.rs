@@ -27,14 +27,17 @@
 //! `/` in them (plus optional marker objects), and there are no permissions, owners or links to show.
 
 pub mod auth;
+mod backend;
 pub mod error;
 pub mod limits;
 pub mod listing;
 pub mod listing_cache;
 pub mod location;
 pub mod login;
+mod mfmt;
 pub mod mtime;
 pub mod policy;
+mod read;
 mod rename;
 mod rename_tree;
 mod resume;

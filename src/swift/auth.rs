@@ -359,16 +359,16 @@ async fn post_json(
     Ok((headers, bytes))
 }
 
-/// Sends a request to the auth service, counting it in the metrics.
+/// Sends a request to the auth service, reported to the request observer (`observe.rs`).
 async fn send_counted(req: reqwest::RequestBuilder) -> reqwest::Result<reqwest::Response> {
     let started = std::time::Instant::now();
     let resp = req.send().await;
     let answer = match &resp {
-        Ok(r) => crate::metrics::Answer::Status(r.status().as_u16()),
-        Err(e) if e.is_timeout() => crate::metrics::Answer::Timeout,
-        Err(_) => crate::metrics::Answer::Error,
+        Ok(r) => super::Answer::Status(r.status().as_u16()),
+        Err(e) if e.is_timeout() => super::Answer::Timeout,
+        Err(_) => super::Answer::Error,
     };
-    crate::metrics::swift_request(Op::Authenticate.name(), answer, started.elapsed());
+    super::observe::observed(Op::Authenticate.name(), answer, started.elapsed());
     resp
 }
 

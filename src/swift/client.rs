@@ -214,7 +214,7 @@ pub struct Session {
     /// What identifies the credentials (password included) to the token stores.
     material: Arc<[u8]>,
     /// Whether `<container>_segments` existed when last looked at, and when (`resume.rs`).
-    pub(super) segments_seen: super::resume::SegmentsSeen,
+    pub(super) segments_seen: SegmentsSeen,
 }
 
 impl std::fmt::Debug for Session {
@@ -346,13 +346,13 @@ impl Session {
                 Replay::RetryPatient => tokio::time::timeout(COPY_WAIT, req.send()).await,
                 Replay::Never => Ok(req.send().await),
             };
-            crate::metrics::swift_request(
+            super::observe::observed(
                 op.name(),
                 match &answer {
-                    Ok(Ok(resp)) => crate::metrics::Answer::Status(resp.status().as_u16()),
-                    Ok(Err(e)) if e.is_timeout() => crate::metrics::Answer::Timeout,
-                    Ok(Err(_)) => crate::metrics::Answer::Error,
-                    Err(_) => crate::metrics::Answer::Timeout,
+                    Ok(Ok(resp)) => super::Answer::Status(resp.status().as_u16()),
+                    Ok(Err(e)) if e.is_timeout() => super::Answer::Timeout,
+                    Ok(Err(_)) => super::Answer::Error,
+                    Err(_) => super::Answer::Timeout,
                 },
                 started.elapsed(),
             );
@@ -805,6 +805,43 @@ pub(crate) fn header_timestamp(headers: &HeaderMap) -> Option<SystemTime> {
     let secs: f64 = header_str(headers, "X-Timestamp")?.trim().parse().ok()?;
     // A garbled header must not panic: from_secs_f64 and SystemTime addition both can.
     UNIX_EPOCH.checked_add(Duration::try_from_secs_f64(secs).ok()?)
+}
+
+/// How long a session trusts what it saw of a `<container>_segments` (there or not) before looking again.
+///
+/// A new name's upload looks for a partial upload record of it, and almost always there is none, because there
+/// is no segments container at all; asking Swift for the record each time was one of the requests that made a
+/// small file's `STOR` slow. The cost of the shortcut: a record another session writes (its client killed in a
+/// large upload) into a segments container this session saw missing within this time is not seen here until
+/// it passes; the upload that misses it is not harmed, and the record is found and removed later.
+pub const SEGMENTS_SEEN_FOR: Duration = Duration::from_secs(5);
+
+/// What one session saw of segment containers (see [`SEGMENTS_SEEN_FOR`]).
+#[derive(Debug, Default)]
+pub(super) struct SegmentsSeen(
+    std::sync::Mutex<std::collections::HashMap<String, (bool, std::time::Instant)>>,
+);
+
+impl SegmentsSeen {
+    /// Containers remembered at most: a session touching more just looks again.
+    const MAX: usize = 256;
+
+    pub(super) fn get(&self, container: &str) -> Option<bool> {
+        let seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        seen.get(container)
+            .filter(|(_, at)| at.elapsed() < SEGMENTS_SEEN_FOR)
+            .map(|(exists, _)| *exists)
+    }
+
+    pub(super) fn set(&self, container: &str, exists: bool) {
+        let mut seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.len() >= Self::MAX {
+            seen.retain(|_, (_, at)| at.elapsed() < SEGMENTS_SEEN_FOR);
+        }
+        if seen.len() < Self::MAX {
+            seen.insert(container.to_owned(), (exists, std::time::Instant::now()));
+        }
+    }
 }
 
 #[cfg(test)]

@@ -32,7 +32,7 @@
 
 use super::client::object_url_with;
 use super::error::{Error, Op};
-use super::resume::client_gone;
+use super::upload::client_gone;
 use super::upload::{CHUNK, Md5From};
 use super::{ObjectEntry, ObjectHead, Session, UploadError, Uploaded};
 use bytes::{Bytes, BytesMut};
@@ -450,7 +450,7 @@ impl Session {
     /// `source` cut by `plan`. With nothing kept the content MD5 is known and stored; after kept segments it is
     /// not (their bytes are not read again).
     ///
-    /// With `keep_partial`, a source that fails because its client went away (`resume.rs`: [`client_gone`])
+    /// With `keep_partial`, a source that fails because its client went away (`upload.rs`: [`client_gone`])
     /// ends its last segment where the bytes stopped, and what was stored (kept and new) is recorded as a
     /// partial upload that a later `REST`/`APPE` continues. Any other failure deletes the new segments and
     /// leaves `kept` as it was.

@@ -20,21 +20,25 @@ mod client;
 mod error;
 mod large;
 mod list;
+mod observe;
 mod resume;
 mod retry;
 mod token;
 mod upload;
 
 pub use auth::{AuthMethod, CatalogFilter, Credentials, Interface, Secret, Token};
+pub use client::SEGMENTS_SEEN_FOR;
 pub use client::{Client, ClientConfig, ClientError, ObjectDownload, Session};
 pub use error::{Error, ErrorKind, Op};
 pub use large::{
     Lookahead, MD5_META, ManifestEntry, PLAIN_LOOKAHEAD, SEGMENTS_SUFFIX, SegmentPlan, SegmentRef,
     first_bytes_of, not_listed, read_lookahead,
 };
-pub use resume::{PARTIAL_FOLDER, PARTIAL_TTL, PartialUpload, SEGMENTS_SEEN_FOR, client_gone};
+pub use observe::{Answer, RequestObserver, observe_requests};
+pub use resume::{PARTIAL_FOLDER, PARTIAL_TTL, PartialUpload};
 pub use retry::RetryConfig;
 pub use token::SharedTokens;
+pub use upload::client_gone;
 pub use upload::{UploadError, Uploaded};
 
 use chrono::NaiveDateTime;

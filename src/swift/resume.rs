@@ -34,55 +34,6 @@ pub const PARTIAL_FOLDER: &str = ".swiftftp-partial/";
 /// How long a partial upload can be resumed.
 pub const PARTIAL_TTL: Duration = Duration::from_secs(7 * 86_400);
 
-/// How long a session trusts what it saw of a `<container>_segments` (there or not) before looking again.
-///
-/// A new name's upload looks for a partial upload record of it, and almost always there is none, because there
-/// is no segments container at all; asking Swift for the record each time was one of the requests that made a
-/// small file's `STOR` slow. The cost of the shortcut: a record another session writes (its client killed in a
-/// large upload) into a segments container this session saw missing within this time is not seen here until
-/// it passes; the upload that misses it is not harmed, and the record is found and removed later.
-pub const SEGMENTS_SEEN_FOR: Duration = Duration::from_secs(5);
-
-/// What one session saw of segment containers (see [`SEGMENTS_SEEN_FOR`]).
-#[derive(Debug, Default)]
-pub(super) struct SegmentsSeen(
-    std::sync::Mutex<std::collections::HashMap<String, (bool, std::time::Instant)>>,
-);
-
-impl SegmentsSeen {
-    /// Containers remembered at most: a session touching more just looks again.
-    const MAX: usize = 256;
-
-    fn get(&self, container: &str) -> Option<bool> {
-        let seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        seen.get(container)
-            .filter(|(_, at)| at.elapsed() < SEGMENTS_SEEN_FOR)
-            .map(|(exists, _)| *exists)
-    }
-
-    pub(super) fn set(&self, container: &str, exists: bool) {
-        let mut seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if seen.len() >= Self::MAX {
-            seen.retain(|_, (_, at)| at.elapsed() < SEGMENTS_SEEN_FOR);
-        }
-        if seen.len() < Self::MAX {
-            seen.insert(container.to_owned(), (exists, std::time::Instant::now()));
-        }
-    }
-}
-
-/// Whether a source error means the client went away mid-upload (as opposed to a failure worth reporting):
-/// reset, aborted (libunftp's end of data with the control connection closed), broken, cut short.
-pub fn client_gone(e: &std::io::Error) -> bool {
-    matches!(
-        e.kind(),
-        std::io::ErrorKind::ConnectionReset
-            | std::io::ErrorKind::ConnectionAborted
-            | std::io::ErrorKind::BrokenPipe
-            | std::io::ErrorKind::UnexpectedEof
-    )
-}
-
 /// A partial upload's record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartialUpload {
@@ -236,7 +187,7 @@ impl Session {
         Ok(())
     }
 
-    /// Whether `segments_container` exists: looked up (a `HEAD`) at most every [`SEGMENTS_SEEN_FOR`] per
+    /// Whether `segments_container` exists: looked up (a `HEAD`) at most every [`SEGMENTS_SEEN_FOR`](super::SEGMENTS_SEEN_FOR) per
     /// session, and known at once after this session created it.
     async fn segments_container_exists(&self, segments_container: &str) -> Result<bool, Error> {
         if let Some(exists) = self.segments_seen.get(segments_container) {
@@ -405,15 +356,6 @@ mod tests {
         }];
         let cut = first_bytes_of(&ranged, 50).unwrap();
         assert_eq!(cut[0].range.as_deref(), Some("100-149"));
-    }
-
-    #[test]
-    fn client_gone_is_told_from_other_failures() {
-        use std::io::{Error, ErrorKind};
-        assert!(client_gone(&Error::from(ErrorKind::ConnectionReset)));
-        assert!(client_gone(&Error::from(ErrorKind::ConnectionAborted)));
-        assert!(!client_gone(&Error::from(ErrorKind::TimedOut)));
-        assert!(!client_gone(&Error::other("tls")));
     }
 
     #[test]

@@ -326,3 +326,29 @@ impl Session {
         }
     }
 }
+
+/// Whether a source error means the client went away mid-upload (as opposed to a failure worth reporting):
+/// reset, aborted (libunftp's end of data with the control connection closed), broken, cut short.
+pub fn client_gone(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::ConnectionReset
+            | std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::BrokenPipe
+            | std::io::ErrorKind::UnexpectedEof
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_gone_is_told_from_other_failures() {
+        use std::io::{Error, ErrorKind};
+        assert!(client_gone(&Error::from(ErrorKind::ConnectionReset)));
+        assert!(client_gone(&Error::from(ErrorKind::ConnectionAborted)));
+        assert!(!client_gone(&Error::from(ErrorKind::TimedOut)));
+        assert!(!client_gone(&Error::other("tls")));
+    }
+}
