@@ -105,6 +105,11 @@ pub struct Cli {
     #[arg(long = "hide-segments", env = "SWIFTFTP_HIDE_SEGMENTS")]
     pub hide_segments: bool,
 
+    /// Do not offer MFMT: clients that set each uploaded file's time (lftp, FileZilla) then skip it, one Swift
+    /// POST less per file, and files show their upload time (file key: mfmt = no)
+    #[arg(long = "no-mfmt", env = "SWIFTFTP_NO_MFMT")]
+    pub no_mfmt: bool,
+
     /// Expect a PROXY protocol header (v1 or v2, e.g. from HAProxy `send-proxy`) on every control connection:
     /// limits, logs and logins then see the client it names; a connection without one is closed. Needs
     /// --proxy-protocol-from

@@ -38,6 +38,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "permit-foreign-addresses",
     "split-large-files",
     "hide-part-dir",
+    "mfmt",
     "verbose",
     "syslog",
     "log-file",
@@ -256,6 +257,8 @@ pub struct Config {
     pub hide_part_dir: bool,
     /// Hide `<container>_segments` beside `<container>` in the root listing.
     pub hide_segments: bool,
+    /// Offer `MFMT` (setting a file's modification time; `--no-mfmt` / `mfmt = no` turns it off).
+    pub mfmt: bool,
     /// FTPS certificate chain and key (PEM), when FTPS is on.
     pub tls: Option<TlsFiles>,
     /// Login and data connections only over TLS.
@@ -710,6 +713,7 @@ impl Config {
             )?,
             hide_part_dir: file.bool("hide-part-dir")?.unwrap_or(false),
             hide_segments: flag(cli.hide_segments, "hide-segments")?,
+            mfmt: !cli.no_mfmt && file.bool("mfmt")?.unwrap_or(true),
             tls: match (
                 cli.tls_cert
                     .or_else(|| file.string("tls-cert").map(PathBuf::from)),

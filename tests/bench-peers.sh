@@ -26,6 +26,8 @@
 #                            (default: ${XDG_CACHE_HOME:-~/.cache}/swiftftp-peers); tests/peers/ holds the patch
 #                            that ports ftp-cloudfs to Python 3
 #   BENCH_RSS_RESTART=1      restart the gateways between phases instead of resetting their peak RSS
+#   BENCH_SWIFTFTP_ARGS      more options for swiftftp, e.g. --no-mfmt (lftp then sends no MFMT after each
+#                            upload, as with rclone, which does not offer it: uploads compared request for request)
 # It starts the lab (tests/swift-lab.sh start). Not part of CI. Needs 2x BENCH_LARGE_MB free in $TMPDIR and
 # BENCH_ROUNDS x 4 x BENCH_LARGE_MB in the lab. Figures on these shared machines move by up to 2x between runs:
 # the ratios, measured within one run, are what to compare. Exit status 0 even when targets are missed.
@@ -180,7 +182,8 @@ start_system() {
   local log="$work/$1-$starts.log"
   case $1 in
     swiftftp)
-      start_gateway "$BIN" "$log"
+      # shellcheck disable=SC2086  # options, one word each
+      start_gateway "$BIN" "$log" ${BENCH_SWIFTFTP_ARGS:-}
       PID[swiftftp]=$GW_PID
       PORT[swiftftp]=$GW_PORT
       URL[swiftftp]="ftp://$(urlpart "$LAB_USER"):$(urlpart "$LAB_KEY")@127.0.0.1:$GW_PORT"

@@ -205,3 +205,29 @@ fn mfmt_right_after_a_small_upload_is_one_post_and_never_turns_a_directory_into_
         Some("application/directory")
     );
 }
+
+/// `--no-mfmt`: `FEAT` does not offer `MFMT` (so lftp and FileZilla do not send it) and one sent anyway gets
+/// `502`, leaving the file's time alone; uploads work as ever.
+#[test]
+fn mfmt_turned_off_is_not_offered_and_changes_nothing() {
+    let fx = Fixture::new("nomfmt");
+    fx.put("f.txt", "data");
+    let gw = TestGateway::start_with(&["--no-mfmt"]);
+    let mut raw = gw.raw_logged_in();
+    let (_, feat) = raw.cmd("FEAT");
+    assert!(!feat.contains("MFMT"), "{feat}");
+    assert!(feat.contains(" MLST type*;size*;modify*;"), "{feat}");
+    let before = raw.cmd(&format!("MDTM {}", fx.path("f.txt")));
+    assert_eq!(before.0, 213);
+    let (code, text) = raw.cmd(&format!("MFMT 20200102030405 {}", fx.path("f.txt")));
+    assert_eq!(code, 502, "{text}");
+    assert_eq!(raw.cmd(&format!("MDTM {}", fx.path("f.txt"))), before);
+    let content_type = fx.head("f.txt").unwrap().content_type.unwrap_or_default();
+    assert!(!content_type.contains("swiftftp_mtime"), "{content_type}");
+    let body = random(4096);
+    assert_eq!(
+        raw.upload(&format!("STOR {}", fx.path("new.bin")), &body),
+        226
+    );
+    assert_eq!(md5_hex(&fx.get("new.bin")), md5_hex(&body));
+}

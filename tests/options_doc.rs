@@ -52,6 +52,7 @@ fn code_defaults() -> Vec<(&'static str, String)> {
         ),
         ("hide-segments", yes_no(c.hide_segments)),
         ("hide-part-dir", yes_no(c.hide_part_dir)),
+        ("mfmt", yes_no(c.mfmt)),
         ("tls-required", yes_no(c.tls_required)),
         ("proxy-protocol", yes_no(c.proxy_protocol)),
         ("max-connections", c.max_connections.to_string()),

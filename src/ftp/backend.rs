@@ -134,8 +134,15 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
     }
 
     fn supported_features(&self) -> u32 {
-        // REST for downloads and uploads (`resume.rs` continues files), SITE MD5 and its kin, MFMT.
-        FEATURE_RESTART | FEATURE_SITEMD5 | FEATURE_MFMT
+        // REST for downloads and uploads (`resume.rs` continues files), SITE MD5 and its kin, MFMT unless the
+        // operator traded it for one request less per uploaded file (`--no-mfmt`; libunftp then answers MFMT
+        // with 502 itself).
+        let mfmt = if self.shared.options.mfmt {
+            FEATURE_MFMT
+        } else {
+            0
+        };
+        FEATURE_RESTART | FEATURE_SITEMD5 | mfmt
     }
 
     async fn md5<P: AsRef<Path> + Send + Debug>(

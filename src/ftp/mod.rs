@@ -86,6 +86,8 @@ pub struct StorageOptions {
     pub hide_segments: bool,
     /// Most objects one directory or container rename may move (0: no limit).
     pub rename_max_objects: u64,
+    /// `MFMT` is offered (in `FEAT`) and answered.
+    pub mfmt: bool,
 }
 
 impl StorageOptions {
@@ -97,6 +99,7 @@ impl StorageOptions {
             hide_part_dir: config.hide_part_dir,
             hide_segments: config.hide_segments,
             rename_max_objects: config.rename_max_objects,
+            mfmt: config.mfmt,
         }
     }
 }
