@@ -51,7 +51,7 @@ fn cwd_pwd_cdup_and_confinement() {
     assert_eq!(replies.last().unwrap().0, 226);
     let names: Vec<&str> = std::str::from_utf8(&body).unwrap().lines().collect();
     assert!(names.contains(&fx.container.as_str()), "{names:?}");
-    // And relative paths resolve from `/` (libunftp's PWD shows the unnormalised text; see docs/ftp-on-swift.md).
+    // And relative paths resolve from `/`.
     assert_eq!(
         raw.cmd(&format!("SIZE {}/top.txt", fx.container)),
         (213, "10".to_owned())

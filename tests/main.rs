@@ -18,6 +18,7 @@ mod large_files;
 mod limits;
 mod mtime;
 mod options_doc;
+mod protocol;
 mod resume;
 mod security;
 mod site_commands;

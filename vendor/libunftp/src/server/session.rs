@@ -18,6 +18,27 @@ use unftp_core::auth::UserDetail;
 use unftp_core::storage::{Metadata, StorageBackend};
 
 // TraceId is an identifier used to correlate logs statements together.
+/// swiftftp patch: `path` with `.`, `..` and repeated or trailing slashes resolved, never above `/`: the
+/// directory PWD shows and MKD's reply names (0.24 kept the text as typed: `CWD ../..` gave `"/c/sub/../.."`).
+pub(crate) fn normalized(path: &std::path::Path) -> PathBuf {
+    let mut out = PathBuf::from("/");
+    for part in path.components() {
+        match part {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::Normal(name) => out.push(name),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// swiftftp patch: a path as RFC 959 quotes it in a 257 reply: in double quotes, each quote inside doubled.
+pub(crate) fn quoted(path: &std::path::Path) -> String {
+    format!("\"{}\"", path.to_string_lossy().replace('"', "\"\""))
+}
+
 /// swiftftp patch: whether the control loop has read a `QUIT`. The loop reads each command holding this lock and
 /// sets the flag before it lets go, so a look at the control connection made under the lock (an upload's client
 /// check) finds a `QUIT` either still in the socket or in the flag: never in neither, as when the check ran after
@@ -225,5 +246,25 @@ where
             // Decrease the sessions metrics gauge when the session goes out of scope.
             metrics::dec_session();
         }
+    }
+}
+
+#[cfg(test)]
+mod path_tests {
+    use super::{normalized, quoted};
+    use std::path::Path;
+
+    #[test]
+    fn paths_are_normalised_and_quoted_as_rfc_959_wants() {
+        for (typed, want) in [
+            ("/c/sub/../../..", "/"),
+            ("/c//sub/", "/c/sub"),
+            ("/c/./sub", "/c/sub"),
+            ("/", "/"),
+            ("/..", "/"),
+        ] {
+            assert_eq!(normalized(Path::new(typed)), Path::new(want), "{typed}");
+        }
+        assert_eq!(quoted(Path::new("/c/q\"d")), "\"/c/q\"\"d\"");
     }
 }

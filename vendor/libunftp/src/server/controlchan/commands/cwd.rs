@@ -59,7 +59,8 @@ where
             }
             _ => {
                 let r = tx_success.send(ControlChanMsg::CwdSuccess).await;
-                session.cwd.push(path);
+                // swiftftp patch: kept normalised, so that PWD shows where the session is.
+                session.cwd = crate::server::session::normalized(&path);
                 if let Err(e) = r {
                     slog::warn!(logger, "CWD: Could not send internal message to notify of CWD success: {}", e);
                 }

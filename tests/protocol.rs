@@ -1,0 +1,33 @@
+//! Replies as RFC 959 and RFC 3659 shape them, checked on a raw control connection (#17): a 257 reply quotes its
+//! path with any quote inside doubled, and PWD shows the directory the session is in, normalised.
+
+use crate::common::TestGateway;
+use crate::common::swift::Fixture;
+
+#[test]
+fn pwd_shows_the_normalised_directory_in_quotes() {
+    let fx = Fixture::new("pwd");
+    fx.put("sub/x", "x");
+    fx.put("q\"d/x", "x");
+    let gw = TestGateway::start();
+    let mut raw = gw.raw_logged_in();
+    let c = &fx.container;
+    for (cwd, want) in [
+        (format!("/{c}/sub"), format!("\"/{c}/sub\"")),
+        ("../../..".to_owned(), "\"/\"".to_owned()),
+        (format!("/{c}//sub/"), format!("\"/{c}/sub\"")),
+        (format!("/{c}/./sub"), format!("\"/{c}/sub\"")),
+        ("..".to_owned(), format!("\"/{c}\"")),
+        ("q\"d".to_owned(), format!("\"/{c}/q\"\"d\"")),
+    ] {
+        assert_eq!(raw.cmd(&format!("CWD {cwd}")).0, 250, "CWD {cwd}");
+        let (code, text) = raw.cmd("PWD");
+        assert_eq!(code, 257, "{text}");
+        assert!(
+            text.starts_with(&want),
+            "after CWD {cwd}: PWD said {text}, not {want}"
+        );
+    }
+    assert_eq!(raw.cmd("CDUP").0, 250);
+    assert!(raw.cmd("PWD").1.starts_with(&format!("\"/{c}\"")));
+}
