@@ -31,3 +31,36 @@ fn pwd_shows_the_normalised_directory_in_quotes() {
     assert_eq!(raw.cmd("CDUP").0, 250);
     assert!(raw.cmd("PWD").1.starts_with(&format!("\"/{c}\"")));
 }
+
+/// `257 "/path" directory created`: the path in quotes (RFC 959), normalised, quotes inside doubled; python's
+/// ftplib reads it back (it returned '' for the unquoted `257 /path`).
+#[test]
+fn mkd_names_the_directory_made_in_quotes() {
+    let fx = Fixture::new("mkd257");
+    let gw = TestGateway::start();
+    let mut raw = gw.raw_logged_in();
+    let c = &fx.container;
+    assert_eq!(
+        raw.cmd(&format!("MKD /{c}/made")),
+        (257, format!("\"/{c}/made\" directory created"))
+    );
+    assert_eq!(raw.cmd(&format!("CWD /{c}/made")).0, 250);
+    assert_eq!(
+        raw.cmd("MKD ../q\"d"),
+        (257, format!("\"/{c}/q\"\"d\" directory created"))
+    );
+    let out = std::process::Command::new("python3")
+        .args(["-c", &format!(
+            "import ftplib; f = ftplib.FTP(); f.connect('127.0.0.1', {}); f.login('test:tester', 'testing'); \
+             print(f.mkd('/{c}/by ftplib'))",
+            gw.addr.port()
+        )])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("/{c}/by ftplib"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

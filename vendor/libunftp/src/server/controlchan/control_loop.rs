@@ -569,7 +569,12 @@ where
                 session.cmd_tls = false;
                 Ok(Reply::none())
             }
-            MkDirSuccess { path } => Ok(Reply::new_with_string(ReplyCode::DirCreated, path)),
+            // swiftftp patch: `257 "/path" directory created`, quotes inside doubled (RFC 959): clients read the
+            // path from between the quotes (python's ftplib returned '' for `257 /path`).
+            MkDirSuccess { path } => Ok(Reply::new_with_string(
+                ReplyCode::DirCreated,
+                format!("{} directory created", crate::server::session::quoted(std::path::Path::new(&path))),
+            )),
             MkdirFail => Ok(Reply::new(ReplyCode::FileError, "Failed to create directory")),
             RenameSuccess { .. } => Ok(Reply::new(ReplyCode::FileActionOkay, "Renamed")),
             AuthSuccess { .. } => {

@@ -45,7 +45,8 @@ where
         let user = session.user.clone();
         let storage = Arc::clone(&session.storage);
         let path: PathBuf = session.cwd.join(self.path.clone());
-        let path_str = path.to_string_lossy().to_string();
+        // swiftftp patch: the reply names the directory made, normalised (not `/c/sub/../x`).
+        let path_str = crate::server::session::normalized(&path).to_string_lossy().to_string();
         let tx: Sender<ControlChanMsg> = args.tx_control_chan.clone();
         let logger = args.logger;
         // swiftftp patch: the session's next command waits until this one is answered.
