@@ -64,3 +64,24 @@ fn mkd_names_the_directory_made_in_quotes() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `OPTS MLST` with a fact list (RFC 3659 7.9) is answered with the facts this server has; node's basic-ftp sends
+/// this after every login and closed the connection on the `501` it used to get.
+#[test]
+fn opts_mlst_selects_the_facts_there_are() {
+    let gw = TestGateway::start();
+    let mut raw = gw.raw_logged_in();
+    assert_eq!(
+        raw.cmd(
+            "OPTS MLST type;size;modify;unique;unix.mode;unix.owner;unix.group;unix.ownername;unix.groupname;"
+        ),
+        (200, "MLST OPTS type;size;modify;".to_owned())
+    );
+    assert_eq!(
+        raw.cmd("OPTS MLST Size;"),
+        (200, "MLST OPTS size;".to_owned())
+    );
+    assert_eq!(raw.cmd("OPTS MLST"), (200, "MLST OPTS".to_owned()));
+    // The session goes on.
+    assert_eq!(raw.cmd("PWD").0, 257);
+}

@@ -26,7 +26,12 @@ pub enum Opt {
     Utf8 { on: bool },
     /// `OPTS HASH [algorithm]` (draft-bryan-ftpext-hash): MD5 is the only one there is.
     Hash { algorithm: String },
+    /// swiftftp patch: `OPTS MLST fact;fact;...` (RFC 3659 7.9): the facts a client wants in MLSD and MLST lines.
+    Mlst { facts: Vec<String> },
 }
+
+/// swiftftp patch: the facts MLSD and MLST lines carry (FEAT lists them: `MLST type*;size*;modify*;`).
+const MLST_FACTS: [&str; 3] = ["type", "size", "modify"];
 
 #[derive(Debug)]
 pub struct Opts {
@@ -53,6 +58,21 @@ where
             Opt::Utf8 { on: false } => Ok(Reply::new(ReplyCode::CommandNotImplementedForParameter, "Non UTF-8 mode not supported")),
             Opt::Hash { algorithm } if algorithm.is_empty() || algorithm == "MD5" => Ok(Reply::new(ReplyCode::CommandOkay, "MD5")),
             Opt::Hash { .. } => Ok(Reply::new(ReplyCode::ParameterSyntaxError, "Unknown algorithm, only MD5 is supported")),
+            // swiftftp patch: the answer names the requested facts this server has (RFC 3659 7.9); the lines keep
+            // all three, which every client asks for (0.24 answered 501 and node's basic-ftp closed the connection).
+            Opt::Mlst { facts } => {
+                let selected: String = MLST_FACTS
+                    .iter()
+                    .filter(|known| facts.iter().any(|f| f.eq_ignore_ascii_case(known)))
+                    .map(|known| format!("{known};"))
+                    .collect();
+                let text = if selected.is_empty() {
+                    "MLST OPTS".to_owned()
+                } else {
+                    format!("MLST OPTS {selected}")
+                };
+                Ok(Reply::new_with_string(ReplyCode::CommandOkay, text))
+            }
         }
     }
 }

@@ -235,6 +235,17 @@ where
                         algorithm: String::from_utf8_lossy(&p[4..]).trim().to_ascii_uppercase(),
                     },
                 },
+                // swiftftp patch: OPTS MLST with or without a fact list (RFC 3659 7.9).
+                p if p.len() >= 4 && p[..4].eq_ignore_ascii_case(b"MLST") && (p.len() == 4 || p[4] == b' ') => Command::Opts {
+                    option: Opt::Mlst {
+                        facts: String::from_utf8_lossy(&p[4..])
+                            .split(';')
+                            .map(str::trim)
+                            .filter(|f| !f.is_empty())
+                            .map(str::to_owned)
+                            .collect(),
+                    },
+                },
                 _ => return Err(ParseErrorKind::InvalidCommand.into()),
             }
         }
