@@ -339,7 +339,7 @@ fn md5_xmd5_and_hash_answer_the_content_md5_in_their_own_formats() {
         let sum = md5_hex(body);
         assert_eq!(
             raw.cmd(&format!("MD5 {path}")),
-            (251, format!("{path} {}", sum.to_uppercase()))
+            (251, format!("\"{path}\" {}", sum.to_uppercase()))
         );
         assert_eq!(raw.cmd(&format!("XMD5 {path}")), (250, sum.clone()));
         assert_eq!(

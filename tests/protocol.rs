@@ -85,3 +85,17 @@ fn opts_mlst_selects_the_facts_there_are() {
     // The session goes on.
     assert_eq!(raw.cmd("PWD").0, 257);
 }
+
+/// `MD5` names the file in quotes, as ftp-cloudfs did: a name with spaces stays unambiguous.
+#[test]
+fn md5_quotes_the_name_it_answers_for() {
+    let fx = Fixture::new("md5q");
+    fx.put("a b.txt", "hello");
+    let gw = TestGateway::start();
+    let mut raw = gw.raw_logged_in();
+    let path = fx.path("a b.txt");
+    assert_eq!(
+        raw.cmd(&format!("MD5 {path}")),
+        (251, format!("\"{path}\" 5D41402ABC4B2A76B9719D911017C592"))
+    );
+}

@@ -89,7 +89,12 @@ where
                 Ok((md5, size)) => {
                     let reply = match style {
                         Md5Style::Site => Reply::new_with_string(ReplyCode::FileStatus, format!("{}    {}", md5, path.as_path().display())),
-                        Md5Style::Md5 => Reply::new_with_string(ReplyCode::FileChecksum, format!("{} {}", asked, md5.to_ascii_uppercase())),
+                        // swiftftp patch: the path in quotes (as ftp-cloudfs answered), so that a name with spaces
+                        // stays unambiguous.
+                        Md5Style::Md5 => Reply::new_with_string(
+                            ReplyCode::FileChecksum,
+                            format!("{} {}", crate::server::session::quoted(std::path::Path::new(&asked)), md5.to_ascii_uppercase()),
+                        ),
                         Md5Style::Xmd5 => Reply::new_with_string(ReplyCode::FileActionOkay, md5),
                         Md5Style::Hash => Reply::new_with_string(ReplyCode::FileStatus, format!("MD5 0-{} {} {}", size.unwrap_or(0), md5, asked)),
                     };
