@@ -496,8 +496,9 @@ fn handle_control_channel_error(logger: slog::Logger, error: ControlChanError) -
             false,
         ),
         ControlChanErrorKind::LoginTimeout => (Reply::new(ReplyCode::ServiceNotAvailable, "Login timed out. Closing control connection"), true),
+        // swiftftp patch: 421, the code for a connection the server closes (0.24: 221, the answer to QUIT).
         ControlChanErrorKind::ControlChannelTimeout => (
-            Reply::new(ReplyCode::ClosingControlConnection, "Session timed out. Closing control connection"),
+            Reply::new(ReplyCode::ServiceNotAvailable, "Session timed out. Closing control connection"),
             true,
         ),
         _ => (Reply::new(ReplyCode::LocalError, "Unknown internal server error, please try again later"), true),
