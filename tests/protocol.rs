@@ -99,3 +99,29 @@ fn md5_quotes_the_name_it_answers_for() {
         (251, format!("\"{path}\" 5D41402ABC4B2A76B9719D911017C592"))
     );
 }
+
+/// HELP lists the commands there are and SITE HELP the SITE commands (so they can be found from a client);
+/// neither HELP nor STAT names another product or its docs.
+#[test]
+fn help_and_site_help_list_what_there_is() {
+    let gw = TestGateway::start();
+    let mut raw = gw.raw_logged_in();
+    let (code, help) = raw.cmd("HELP");
+    assert_eq!(code, 214, "{help}");
+    for command in ["RETR", "STOR", "MLSD", "MFMT", "SITE"] {
+        assert!(help.contains(command), "HELP without {command}: {help}");
+    }
+    let (code, site) = raw.cmd("SITE HELP");
+    assert_eq!(code, 214, "{site}");
+    for command in ["ACL", "PUBLIC", "UNLISTED", "PRIVATE", "QUOTA", "MD5"] {
+        assert!(
+            site.contains(command),
+            "SITE HELP without {command}: {site}"
+        );
+    }
+    let (code, stat) = raw.cmd("STAT");
+    assert_eq!(code, 211, "{stat}");
+    for text in [help, site, stat] {
+        assert!(!text.to_lowercase().contains("unftp"), "{text}");
+    }
+}

@@ -16,6 +16,13 @@ use crate::{
 };
 use async_trait::async_trait;
 
+/// swiftftp patch: every command the parser takes, for HELP.
+const COMMANDS: [&str; 46] = [
+    "ABOR", "ACCT", "ALLO", "APPE", "AUTH", "CCC", "CDUP", "CWD", "DELE", "EPSV", "FEAT", "HASH", "HELP", "LIST", "MD5", "MDTM", "MFMT", "MKD", "MLSD", "MLST",
+    "MODE", "NLST", "NOOP", "OPTS", "PASS", "PASV", "PBSZ", "PORT", "PROT", "PWD", "QUIT", "REST", "RETR", "RMD", "RNFR", "RNTO", "SITE", "SIZE", "STAT",
+    "STOR", "STOU", "STRU", "SYST", "TYPE", "USER", "XMD5",
+];
+
 #[derive(Debug)]
 pub struct Help;
 
@@ -28,11 +35,11 @@ where
 {
     #[tracing_attributes::instrument]
     async fn handle(&self, _args: CommandContext<Storage, User>) -> Result<Reply, ControlChanError> {
-        let text: Vec<String> = vec![
-            "Help:".to_string(),
-            format!("Powered by libunftp: {}", env!("CARGO_PKG_VERSION")),
-            "View the docs at: https://unftp.rs/".to_string(),
-        ];
+        // swiftftp patch: the commands this server recognises (RFC 959), not another product's name and docs.
+        let mut text = vec!["The following commands are recognized:".to_string()];
+        text.extend(COMMANDS.chunks(10).map(|line| line.join(" ")));
+        text.push("SITE HELP lists the SITE commands.".to_string());
+        text.push("Help OK.".to_string());
         Ok(Reply::new_multiline(ReplyCode::HelpMessage, text))
     }
 }

@@ -53,6 +53,20 @@ where
 {
     #[tracing_attributes::instrument]
     async fn handle(&self, context: CommandContext<Storage, User>) -> Result<Reply, ControlChanError> {
+        // swiftftp patch: SITE HELP lists the SITE commands there are (0.24: 502 Unknown SITE command).
+        if self.command.eq_ignore_ascii_case("HELP") {
+            let mut names: Vec<String> = context.site_handlers.keys().cloned().collect();
+            if !matches!(context.sitemd5, crate::options::SiteMd5::None) {
+                names.push("MD5".to_string());
+            }
+            names.sort();
+            let text = vec![
+                "The following SITE commands are recognized:".to_string(),
+                names.join(" "),
+                "Help OK.".to_string(),
+            ];
+            return Ok(Reply::new_multiline(ReplyCode::HelpMessage, text));
+        }
         let Some(handler) = context.site_handlers.get(&self.command) else {
             return Ok(Reply::new(ReplyCode::CommandNotImplemented, "Unknown SITE command"));
         };

@@ -58,8 +58,8 @@ where
             None => {
                 let session = args.session.lock().await;
                 let text: Vec<String> = vec![
+                    // swiftftp patch: no library name and version (the greeting says what serves).
                     "server status:".to_string(),
-                    format!("powered by libunftp: {}", env!("CARGO_PKG_VERSION")),
                     format!("sbe: {}", session.storage.name()),
                     format!("authenticator: {}", args.auth_pipeline.name()),
                     format!("user: {}", session.username.as_ref().unwrap()),
