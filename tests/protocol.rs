@@ -125,3 +125,19 @@ fn help_and_site_help_list_what_there_is() {
         assert!(!text.to_lowercase().contains("unftp"), "{text}");
     }
 }
+
+/// SIZE is a file's size (RFC 3659 4.1): a directory or a container gets 550.
+#[test]
+fn size_of_a_directory_is_550() {
+    let fx = Fixture::new("sizedir");
+    fx.put("d/f.txt", "12345");
+    let gw = TestGateway::start();
+    let mut raw = gw.raw_logged_in();
+    assert_eq!(
+        raw.cmd(&format!("SIZE {}", fx.path("d/f.txt"))),
+        (213, "5".to_owned())
+    );
+    assert_eq!(raw.cmd(&format!("SIZE {}", fx.path("d"))).0, 550);
+    assert_eq!(raw.cmd(&format!("SIZE /{}", fx.container)).0, 550);
+    assert_eq!(raw.cmd("SIZE /").0, 550);
+}

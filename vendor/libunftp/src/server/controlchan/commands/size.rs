@@ -47,6 +47,13 @@ where
         tokio::spawn(async move {
             let _done = done;
             match storage.metadata((*user).as_ref().unwrap(), &path).await {
+                // swiftftp patch: SIZE is a file's size (RFC 3659 4.1); 0.24 answered a directory's too.
+                Ok(metadata) if metadata.is_dir() => {
+                    let reply = Reply::new(ReplyCode::FileError, "Not a plain file");
+                    if let Err(err) = tx_fail.send(ControlChanMsg::CommandChannelReply(reply)).await {
+                        slog::warn!(logger, "SIZE: Could not send internal message to notify of SIZE failure: {}", err);
+                    }
+                }
                 Ok(metadata) => {
                     let file_len = metadata.len();
                     slog::info!(logger, "SIZE: Successful size command for file {:?}: (size: {})", &path, file_len);
