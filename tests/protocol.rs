@@ -141,3 +141,28 @@ fn size_of_a_directory_is_550() {
     assert_eq!(raw.cmd(&format!("SIZE /{}", fx.container)).0, 550);
     assert_eq!(raw.cmd("SIZE /").0, 550);
 }
+
+/// MLST and STAT resolve a relative path from the current directory; STAT of a path is a 213 reply with the
+/// listing between its first and last line (RFC 959).
+#[test]
+fn mlst_and_stat_take_relative_paths_and_stat_lists_in_a_213() {
+    let fx = Fixture::new("statrel");
+    fx.put("f.txt", "12345");
+    fx.put("sub/g.txt", "1");
+    let gw = TestGateway::start();
+    let mut raw = gw.raw_logged_in();
+    assert_eq!(raw.cmd(&format!("CWD {}", fx.path(""))).0, 250);
+    let (code, text) = raw.cmd("MLST f.txt");
+    assert_eq!(code, 250, "{text}");
+    assert!(text.contains("type=file;size=5;"), "{text}");
+    assert!(text.contains(&fx.path("f.txt")), "{text}");
+    let (code, text) = raw.cmd("STAT sub");
+    assert_eq!(code, 213, "{text}");
+    assert!(text.lines().any(|l| l.ends_with(" g.txt")), "{text}");
+    let (code, text) = raw.cmd(&format!("STAT /{}", fx.container));
+    assert_eq!(code, 213, "{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("Status of"), "{text}");
+    assert!(lines.iter().any(|l| l.ends_with(" f.txt")), "{text}");
+    assert!(lines.iter().any(|l| l.ends_with(" sub")), "{text}");
+}

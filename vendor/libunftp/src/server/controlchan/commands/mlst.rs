@@ -42,7 +42,11 @@ where
             (session.user.clone(), Arc::clone(&session.storage), session.cwd.clone())
         };
 
-        let path = if let Some(p) = &self.path { p.clone().into() } else { cwd };
+        // swiftftp patch: a relative path is relative to the current directory (0.24 resolved it from `/`).
+        let path = match &self.path {
+            Some(p) => cwd.join(p),
+            None => cwd,
+        };
 
         let metadata = match storage.metadata((*user).as_ref().unwrap(), &path).await {
             Ok(m) => m,

@@ -75,10 +75,11 @@ where
             }
             Some(path) => {
                 let path: &str = std::str::from_utf8(&path)?;
-                let path_str = path.to_string();
-                let path = path.to_owned();
-
                 let session = args.session.lock().await;
+                // swiftftp patch: relative to the current directory (0.24 resolved it from `/`).
+                let path = session.cwd.join(path);
+                let path_str = path.to_string_lossy().to_string();
+
                 let user = session.user.clone();
                 let storage = Arc::clone(&session.storage);
 
@@ -94,7 +95,15 @@ where
                         Ok(lines) => {
                             slog::info!(logger, "STAT: Successfully listed file or directory {:?}", path_str);
                             if let Err(err) = tx_success
-                                .send(ControlChanMsg::CommandChannelReply(Reply::new_multiline(ReplyCode::CommandOkay, lines)))
+                                // swiftftp patch: 213 with the listing between a first and a last line (RFC 959:
+                                // STAT with a path is a status reply; 0.24 answered 200).
+                                .send(ControlChanMsg::CommandChannelReply(Reply::new_multiline(
+                                    ReplyCode::FileStatus,
+                                    std::iter::once(format!("Status of {path_str}:"))
+                                        .chain(lines)
+                                        .chain(std::iter::once("End of status".to_string()))
+                                        .collect::<Vec<_>>(),
+                                )))
                                 .await
                             {
                                 slog::warn!(logger, "STAT: Could not send internal message to notify of STAT success: {}", err);
