@@ -37,6 +37,9 @@ const MEMCACHED_IN_FLIGHT: usize = 32;
 const LOCAL_LIMIT: usize = 64 * 1024 * 1024;
 /// Bookkeeping counted per local entry, beside its key and value.
 const LOCAL_OVERHEAD: usize = 128;
+/// How often the local cache drops its expired entries. Without it they stayed until the cache was full: every
+/// listing stored after a write is a new entry, so a busy gateway grew towards `LOCAL_LIMIT` in dead listings.
+const LOCAL_SWEEP_EVERY: Duration = Duration::from_secs(10);
 /// The longest time to live (a larger one is clamped, so no clock arithmetic can overflow).
 const MAX_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 
@@ -182,12 +185,15 @@ struct LocalEntry {
     value: Vec<u8>,
 }
 
-/// This process's cache: a map with expiry times, bounded in bytes.
+/// This process's cache: a map with expiry times, bounded in bytes, swept of expired entries every
+/// [`LOCAL_SWEEP_EVERY`].
 #[derive(Default)]
 struct Local {
     entries: HashMap<String, LocalEntry>,
     bytes: usize,
     versions: u64,
+    /// When the next write sweeps (`None`: at the next write).
+    next_sweep: Option<Instant>,
 }
 
 impl Local {
@@ -215,13 +221,8 @@ impl Local {
         }
         self.delete(key);
         let now = Instant::now();
-        if self.bytes + cost > LOCAL_LIMIT {
-            self.entries.retain(|_, e| e.expires > now);
-            self.bytes = self
-                .entries
-                .iter()
-                .map(|(k, e)| Self::cost(k, &e.value))
-                .sum();
+        if self.bytes + cost > LOCAL_LIMIT || self.next_sweep.is_none_or(|at| now >= at) {
+            self.sweep(now);
         }
         if self.bytes + cost > LOCAL_LIMIT {
             // Still full of live entries: start afresh rather than scan for the oldest under the lock.
@@ -247,6 +248,20 @@ impl Local {
         }
         self.set(key, value, ttl);
         true
+    }
+
+    /// Drops the expired entries (and the map's room for them once it is mostly empty).
+    fn sweep(&mut self, now: Instant) {
+        self.entries.retain(|_, e| e.expires > now);
+        self.bytes = self
+            .entries
+            .iter()
+            .map(|(k, e)| Self::cost(k, &e.value))
+            .sum();
+        if self.entries.capacity() > 4 * self.entries.len().max(256) {
+            self.entries.shrink_to_fit();
+        }
+        self.next_sweep = Some(now + LOCAL_SWEEP_EVERY);
     }
 
     fn delete(&mut self, key: &str) {
@@ -643,6 +658,26 @@ mod tests {
         c.set("k", b"v".to_vec(), Duration::from_millis(50)).await;
         tokio::time::sleep(Duration::from_millis(80)).await;
         assert!(c.get("k").await.is_none());
+    }
+
+    #[test]
+    fn expired_entries_are_swept_without_waiting_for_the_cache_to_fill() {
+        let mut l = Local::default();
+        for i in 0..10_000 {
+            l.set(
+                &format!("old{i}"),
+                vec![0u8; 100],
+                Duration::from_millis(20),
+            );
+        }
+        assert!(l.entries.len() >= 9_000, "swept too early");
+        std::thread::sleep(Duration::from_millis(40));
+        // The sweep is due (as it is every LOCAL_SWEEP_EVERY): the next write drops every expired entry.
+        l.next_sweep = Some(Instant::now());
+        l.set("new", vec![1], Duration::from_secs(60));
+        assert_eq!(l.entries.len(), 1);
+        assert_eq!(l.bytes, Local::cost("new", &[1]));
+        assert!(l.entries.capacity() < 4096, "{}", l.entries.capacity());
     }
 
     #[test]
