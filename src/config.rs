@@ -3,8 +3,10 @@
 //!
 //! The file is ftp-cloudfs's INI format and takes every key the old tool took, so an old
 //! `/etc/ftpcloudfs.conf` works as it is, with its bugs fixed: booleans are booleans (`no` means false),
-//! `passive-ports = 9000:10000` is compared as numbers, an unknown key is an error that names it (a typo is never
-//! silently ignored), and the deprecated `workers` and `service-net` are accepted with a warning.
+//! `passive-ports = 9000:10000` is compared as numbers, an unknown key in `[swiftftp]` is an error that names it
+//! (a typo is never silently ignored) while one in an old `[ftpcloudfs]` section is a warning (that tool ignored
+//! it), `insecure` and `keystone-auth` set to a no-value in `[ftpcloudfs]` are warned about (ftp-cloudfs read
+//! them as yes), and the deprecated `workers` and `service-net` are accepted with a warning.
 //!
 //! Options whose feature is not built yet are parsed and validated all the same, and [`Config::warnings`] says at
 //! start that they have no effect yet.
@@ -280,6 +282,10 @@ pub struct Config {
 struct FileSettings {
     path: Option<PathBuf>,
     values: BTreeMap<String, String>,
+    /// The section read: `[swiftftp]` or ftp-cloudfs's `[ftpcloudfs]`.
+    section: Option<String>,
+    /// Unknown keys of an `[ftpcloudfs]` section, left out with a warning (ftp-cloudfs ignored them).
+    ignored: Vec<String>,
 }
 
 impl FileSettings {
@@ -401,6 +407,7 @@ fn read_file(path: &Path, sections: &[&str]) -> anyhow::Result<FileSettings> {
         ini::Ini::load_from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
     let mut values = BTreeMap::new();
     let mut found = None;
+    let mut ignored = Vec::new();
     for (section, props) in &ini {
         match section {
             None => {
@@ -420,6 +427,12 @@ fn read_file(path: &Path, sections: &[&str]) -> anyhow::Result<FileSettings> {
                     );
                 }
                 for (key, value) in props.iter() {
+                    // An old ftp-cloudfs file may hold keys that tool ignored: it keeps working. Our own
+                    // section stays strict, so that a typo is never silently ignored there.
+                    if !KNOWN_KEYS.contains(&key) && name == "ftpcloudfs" {
+                        ignored.push(key.to_owned());
+                        continue;
+                    }
                     if !KNOWN_KEYS.contains(&key) {
                         bail!(
                             "{}: unknown key `{key}` in [{name}] (known keys: {})",
@@ -440,6 +453,8 @@ fn read_file(path: &Path, sections: &[&str]) -> anyhow::Result<FileSettings> {
     Ok(FileSettings {
         path: Some(path.to_owned()),
         values,
+        section: found.map(str::to_owned),
+        ignored,
     })
 }
 
@@ -490,6 +505,26 @@ impl Config {
     pub fn from_cli(cli: Cli) -> anyhow::Result<Self> {
         let file = load_file(cli.config.as_deref())?;
         let mut warnings = Vec::new();
+        for key in &file.ignored {
+            warnings.push(format!(
+                "{} is not a key swiftftp knows: ignored, as ftp-cloudfs ignored it",
+                file.context(key)
+            ));
+        }
+        if file.section.as_deref() == Some("ftpcloudfs") {
+            // ftp-cloudfs read these two with a plain `get`: any text, `no` included, turned them on.
+            for key in ["insecure", "keystone-auth"] {
+                if let Some(value) = file.get(key)
+                    && !value.is_empty()
+                    && parse_bool(value).is_ok_and(|on| !on)
+                {
+                    warnings.push(format!(
+                        "{} = {value}: ftp-cloudfs took any value as yes; swiftftp reads it as no",
+                        file.context(key)
+                    ));
+                }
+            }
+        }
         for key in ["workers", "service-net"] {
             if file.get(key).is_some() {
                 warnings.push(format!(
@@ -1109,7 +1144,7 @@ mod tests {
     fn bad_files_are_errors_that_name_the_problem() {
         let cases = [
             (
-                "[ftpcloudfs]\nauth-url = http://h\nprot = 21\n",
+                "[swiftftp]\nauth-url = http://h\nprot = 21\n",
                 "unknown key `prot`",
             ),
             ("[other]\nport = 1\n", "unknown section [other]"),
@@ -1182,6 +1217,27 @@ mod tests {
         let f = file(example);
         let c = Config::from_cli(cli(&["--config", &f.arg()])).unwrap();
         assert_eq!(c.auth_url.as_str(), "http://127.0.0.1:8080/auth/v1.0");
+    }
+
+    /// An old ftp-cloudfs file keeps working: an unknown key there is a warning naming it, and the two booleans
+    /// ftp-cloudfs read as yes whatever they said are warned about when they say no.
+    #[test]
+    fn an_ftp_cloudfs_file_with_a_stray_key_starts_with_warnings() {
+        let f = file(
+            "[ftpcloudfs]\nauth-url = http://h\nprot = 21\ninsecure = no\nkeystone-auth = off\nverbose = no\n",
+        );
+        let c = Config::from_cli(cli(&["--config", &f.arg()])).unwrap();
+        let all = c.warnings.join("\n");
+        for want in [
+            "`prot`",
+            "`insecure` in",
+            "= no: ftp-cloudfs took",
+            "`keystone-auth` in",
+        ] {
+            assert!(all.contains(want), "{all:?} lacks {want:?}");
+        }
+        assert!(!all.contains("`verbose`"), "{all}");
+        assert!(!c.insecure && !c.keystone.enabled);
     }
 
     #[test]
