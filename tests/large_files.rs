@@ -413,3 +413,35 @@ fn a_python_swiftclient_slo_is_listed_read_renamed_and_deleted_with_its_segments
     segments_become(&segments, 0);
     assert_eq!(fx.names(), Vec::<String>::new());
 }
+
+/// RMD of a container takes its `<container>_segments` along once that is empty (users never made it, and the
+/// root listing would fill with them); one that still holds something stays, and so does its content.
+#[test]
+fn rmd_of_a_container_removes_its_empty_segments_container_only() {
+    let exists = |fx: &Fixture, name: &str| fx.block_on(fx.session.head_container(name)).is_ok();
+    let gw = gateway();
+    let mut raw = gw.raw_logged_in();
+    for keep_something in [false, true] {
+        let fx = Fixture::new("rmdseg");
+        let segments = fx.segments();
+        assert_eq!(
+            raw.upload(
+                &format!("STOR {}", fx.path("big.bin")),
+                &random(2 * MIB + 5)
+            ),
+            226
+        );
+        own_segments_reach(&segments, "big.bin", 3);
+        assert_eq!(raw.cmd(&format!("DELE {}", fx.path("big.bin"))).0, 250);
+        segments_become(&segments, 0);
+        if keep_something {
+            segments.put("other-tool/1", "x");
+        }
+        assert_eq!(raw.cmd(&format!("RMD /{}", fx.container)).0, 250);
+        assert!(!exists(&fx, &fx.container));
+        assert_eq!(exists(&fx, &segments.container), keep_something);
+        if keep_something {
+            assert_eq!(segments.names(), ["other-tool/1"]);
+        }
+    }
+}

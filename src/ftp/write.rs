@@ -407,7 +407,22 @@ impl SwiftStorage {
             Location::Container(container) => {
                 ensure_empty_container(session, loc, container).await?;
                 match session.delete_container(container).await {
-                    Ok(()) => Ok(()),
+                    Ok(()) => {
+                        // Its `<container>_segments` goes too once empty: users never made it, and the root
+                        // listing would fill with them. A failure there does not undo the RMD.
+                        if !container.ends_with(swift::SEGMENTS_SUFFIX) {
+                            match session.delete_empty_segments_container(container).await {
+                                Ok(true) => {
+                                    tracing::info!(%container, "its empty segments container went too")
+                                }
+                                Ok(false) => {}
+                                Err(e) => {
+                                    tracing::warn!(%container, error = %e, "segments container left")
+                                }
+                            }
+                        }
+                        Ok(())
+                    }
                     // Swift's container listing and its delete check can disagree for a moment (409).
                     Err(e) if e.kind() == swift::ErrorKind::Conflict => {
                         Err(FtpError::DirectoryNotEmpty(loc.clone()))

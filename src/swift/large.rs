@@ -571,6 +571,28 @@ impl Session {
 
     /// Creates `<container>_segments` when missing, with the storage policy of `container` (so a large object's
     /// bytes live where its container says). An existing one is left as it is.
+    /// Deletes `<container>_segments` if it exists and is empty (once its container is gone): `Ok(true)` when it
+    /// was deleted. One that holds anything (a partial upload, another tool's segments) stays: Swift refuses to
+    /// delete a container that is not empty.
+    pub async fn delete_empty_segments_container(&self, container: &str) -> Result<bool, Error> {
+        let segments = format!("{container}{SEGMENTS_SUFFIX}");
+        match self.delete_container(&segments).await {
+            Ok(()) => {
+                self.segments_seen.set(&segments, false);
+                Ok(true)
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    super::ErrorKind::NotFound | super::ErrorKind::Conflict
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     pub(super) async fn ensure_segments_container(
         &self,
         container: &str,
