@@ -327,38 +327,87 @@ fn quit_after_data_is_stored(gw: &TestGateway, fx: &Fixture, body: &[u8]) {
     assert_eq!(md5_hex(&fx.get("quit.bin")), md5_hex(body));
 }
 
+/// A client process that logs in, sends `body` with `STOR path` and is killed (SIGKILL) after its last byte,
+/// its data socket on a lower descriptor than its control socket when `data_first`: the kernel closes a dead
+/// process's descriptors in ascending order, so that decides which connection the gateway sees end first.
+const DIE_AFTER_UPLOAD: &str = r#"
+import os, re, signal, socket, sys
+port, user, key, path, data_first = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5] == "1"
+body = sys.stdin.buffer.read()
+ctl = socket.create_connection(("127.0.0.1", port))
+if data_first:
+    # The control socket moves to a high descriptor, so the data socket takes the low one it leaves.
+    low = ctl.detach()
+    os.dup2(low, 200)
+    os.close(low)
+    ctl = socket.socket(fileno=200)
+replies = ctl.makefile("rb")
+def reply():
+    line = replies.readline()
+    while line[3:4] == b"-" or not line[:3].isdigit():
+        line = replies.readline()
+    return line
+def cmd(line):
+    ctl.sendall(line.encode() + b"\r\n")
+    return reply()
+reply()
+cmd("USER " + user)
+assert cmd("PASS " + key).startswith(b"230")
+cmd("TYPE I")
+h = [int(x) for x in re.search(rb"\((\d+),(\d+),(\d+),(\d+),(\d+),(\d+)\)", cmd("PASV")).groups()]
+data = socket.create_connection(("127.0.0.1", h[4] * 256 + h[5]))
+assert (data.fileno() < ctl.fileno()) == data_first, (data.fileno(), ctl.fileno())
+assert cmd("STOR " + path).startswith(b"150")
+data.sendall(body)
+os.kill(os.getpid(), signal.SIGKILL)
+"#;
+
+/// Runs [`DIE_AFTER_UPLOAD`] to its death.
+fn die_after_upload(gw: &TestGateway, path: &str, body: &[u8], data_first: bool) {
+    use std::io::Write;
+    let mut child = Command::new("python3")
+        .args(["-c", DIE_AFTER_UPLOAD, &gw.addr.port().to_string()])
+        .args([crate::common::USER, crate::common::KEY, path])
+        .arg(if data_first { "1" } else { "0" })
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(body).unwrap();
+    let out = child.wait_with_output().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        out.status.signal(),
+        Some(9),
+        "the dying client did not get to its last byte: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn a_small_file_whose_client_dies_after_its_last_byte_is_not_stored_and_one_that_quits_is() {
-    use std::io::Write;
     let fx = Fixture::new("small-died");
     let old = random(3000);
     fx.put("old.bin", old.clone());
     let gw = TestGateway::start();
-    // A small file's PUT starts before the check that its client stayed (`src/ftp/upload_gate.rs`): the data
-    // closed first, the control connection 2 ms later (a killed client's sockets close microseconds apart;
-    // later than the gateway's first look at the end of the data, within its grace).
+    // A small file's PUT starts before the check that its client stayed (`src/ftp/upload_gate.rs`). A killed
+    // client's sockets close microseconds apart, in the order of their descriptors: control first (the gateway
+    // sees it at the data's end), or data first (the control connection's end comes within the grace).
     for (name, before) in [("new.bin", None), ("old.bin", Some(&old))] {
-        for _ in 0..5 {
-            let body = random(4096);
-            let mut raw = gw.raw_logged_in();
-            let mut data = raw.data();
-            raw.send(&format!("STOR {}", fx.path(name)));
-            assert_eq!(raw.reply().0, 150);
-            data.write_all(&body).unwrap();
-            drop(data);
-            std::thread::sleep(Duration::from_millis(2));
-            drop(raw);
-            // The gateway notices within its grace; give it ample time to (wrongly) finish the PUT.
+        for round in 0..6 {
+            let data_first = round % 2 == 0;
+            die_after_upload(&gw, &fx.path(name), &random(4096), data_first);
+            // Ample time for the gateway to (wrongly) finish the PUT.
             std::thread::sleep(Duration::from_millis(500));
             match before {
                 None => assert!(
                     fx.head(name).is_none(),
-                    "{name}: stored for a client that died"
+                    "{name}: stored for a client that died (data closed first: {data_first})"
                 ),
                 Some(old) => assert_eq!(
                     &fx.get(name),
                     old,
-                    "{name}: overwritten by a client that died"
+                    "{name}: overwritten by a client that died (data closed first: {data_first})"
                 ),
             }
         }
