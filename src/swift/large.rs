@@ -22,9 +22,8 @@
 //! whole.
 //!
 //! **Integrity.** Each segment's MD5 is checked against its ETag (`upload.rs`); the whole content's MD5 is
-//! computed while streaming, stored on the manifest as `X-Object-Meta-Md5`, and returned. One hasher thread
-//! computes both, hashing the first segment's bytes once ([`SegmentHasher`]): MD5 is most of the gateway's CPU
-//! on an upload. Any failure (source, Swift, checksum, the manifest) deletes every segment this upload may have
+//! computed while streaming, stored on the manifest as `X-Object-Meta-Md5`, and returned. One hasher computes
+//! both, hashing the first segment's bytes once (`hashing.rs`): MD5 is most of the gateway's CPU on an upload. Any failure (source, Swift, checksum, the manifest) deletes every segment this upload may have
 //! written, also when the upload is dropped half-way (a guard spawns the clean-up).
 //!
 //! Not here: deciding *whether* old segments may go (the caller reads them before the upload with
@@ -32,6 +31,7 @@
 
 use super::client::object_url_with;
 use super::error::{Error, Op};
+use super::hashing::{HashFeed, SegmentsMd5};
 use super::upload::client_gone;
 use super::upload::{CHUNK, Md5From};
 use super::{ObjectEntry, ObjectHead, Session, UploadError, Uploaded};
@@ -235,58 +235,6 @@ fn retry_in_background(session: Arc<Session>, mut segments: Vec<SegmentRef>) {
             tokio::time::sleep(std::time::Duration::from_secs(4)).await;
         }
     });
-}
-
-/// What the large-object hasher is fed: the bytes, and where each segment ends.
-enum HashFeed {
-    Chunk(Bytes),
-    /// The segment fed so far is complete: send its MD5 here.
-    EndSegment(tokio::sync::oneshot::Sender<String>),
-}
-
-/// The whole content's MD5 and each segment's, on a blocking thread, hashing most bytes once: until the first
-/// segment ends both digests have seen the same bytes, so the first segment's MD5 is a copy of the whole
-/// hasher's state (a one-segment upload costs one MD5 pass, not two); later segments need a hasher of their own.
-struct SegmentHasher {
-    tx: tokio::sync::mpsc::Sender<HashFeed>,
-    done: tokio::task::JoinHandle<String>,
-}
-
-impl SegmentHasher {
-    fn start() -> Self {
-        use md5::Digest;
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<HashFeed>(super::upload::HASH_QUEUE);
-        let done = tokio::task::spawn_blocking(move || {
-            let mut whole = md5::Md5::new();
-            // None while in the first segment (its digest is the whole hasher's so far).
-            let mut segment: Option<md5::Md5> = None;
-            while let Some(feed) = rx.blocking_recv() {
-                match feed {
-                    HashFeed::Chunk(chunk) => {
-                        whole.update(&chunk);
-                        if let Some(s) = segment.as_mut() {
-                            s.update(&chunk);
-                        }
-                    }
-                    HashFeed::EndSegment(reply) => {
-                        let digest = match segment.replace(md5::Md5::new()) {
-                            None => whole.clone().finalize(),
-                            Some(s) => s.finalize(),
-                        };
-                        let _ = reply.send(hex::encode(digest));
-                    }
-                }
-            }
-            hex::encode(whole.finalize())
-        });
-        Self { tx, done }
-    }
-
-    /// The whole content's hex MD5, once every sender is gone.
-    async fn finish(self) -> Option<String> {
-        drop(self.tx);
-        self.done.await.ok()
-    }
 }
 
 /// What [`Session::stream_segments`] stored.
@@ -648,8 +596,8 @@ impl Session {
             tokio::sync::oneshot::Receiver<String>,
         );
         let (seg_tx, mut seg_rx) = tokio::sync::mpsc::channel::<Feed>(1);
-        let hasher = SegmentHasher::start();
-        let to_hash = hasher.tx.clone();
+        let hasher = SegmentsMd5::start();
+        let to_hash = hasher.sender();
         let size = plan.segment_size;
         let feeder = async move {
             let mut chunks = ReaderStream::with_capacity(source, CHUNK);

@@ -7,6 +7,7 @@
 //! - `token.rs`: tokens shared by the sessions of one set of credentials, renewed before expiry, single-flight.
 //! - `client.rs`: the shared HTTP [`Client`] and a user's [`Session`], one method per Swift call.
 //! - `upload.rs`: streaming an object up from any `AsyncRead`, with its MD5 checked against Swift's ETag.
+//! - `hashing.rs`: the MD5 of an upload's bytes (and of each segment), computed beside its network path.
 //! - `large.rs`: plain object or Static Large Object (segments, manifest), and the segments of large objects.
 //! - `resume.rs`: partial uploads kept when their client goes away, and large objects continued at an offset.
 //! - `list.rs`: listings as streams that page with `marker` until Swift returns an empty page.
@@ -18,6 +19,7 @@
 mod auth;
 mod client;
 mod error;
+mod hashing;
 mod large;
 mod list;
 mod observe;

@@ -16,10 +16,10 @@
 
 use super::client::Replay;
 use super::error::{Error, Op};
+use super::hashing::Md5Worker;
 use super::{ObjectHead, Session};
 use bytes::Bytes;
 use futures_util::StreamExt;
-use md5::{Digest, Md5};
 
 use std::sync::{Arc, Mutex};
 use tokio::io::AsyncRead;
@@ -69,44 +69,6 @@ pub enum UploadError {
         /// What Swift answered.
         etag: String,
     },
-}
-
-/// Chunks waiting to be hashed at most: a bound on the memory hashing can hold back (`HASH_QUEUE` × [`CHUNK`]).
-pub(super) const HASH_QUEUE: usize = 8;
-
-/// MD5 computed on a blocking thread, fed with the chunks (cheap `Bytes` clones) through a bounded channel.
-///
-/// Hashing in the body stream itself put it on the upload's critical path: on a 2-core machine shared with
-/// Swift, a 2 GiB upload ran at about 0.7 of a direct PUT. Beside the network path, it costs the same CPU but
-/// no longer delays the bytes; when it falls behind by `HASH_QUEUE` chunks, the upload waits for it.
-struct BackgroundMd5 {
-    tx: tokio::sync::mpsc::Sender<Bytes>,
-    done: tokio::task::JoinHandle<String>,
-}
-
-impl BackgroundMd5 {
-    fn start() -> Self {
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(HASH_QUEUE);
-        let done = tokio::task::spawn_blocking(move || {
-            let mut hasher = Md5::new();
-            while let Some(chunk) = rx.blocking_recv() {
-                hasher.update(&chunk);
-            }
-            hex::encode(hasher.finalize())
-        });
-        Self { tx, done }
-    }
-
-    /// Another handle to feed it.
-    fn sender(&self) -> tokio::sync::mpsc::Sender<Bytes> {
-        self.tx.clone()
-    }
-
-    /// The hex digest of everything fed, once every sender is gone.
-    async fn finish(self) -> Option<String> {
-        drop(self.tx);
-        self.done.await.ok()
-    }
 }
 
 /// Where the MD5 an upload's ETag must match comes from.
@@ -192,12 +154,12 @@ impl Session {
             key: key.to_owned(),
         };
         let own = match digest {
-            Md5From::Own => Ok(BackgroundMd5::start()),
+            Md5From::Own => Ok(Md5Worker::start()),
             Md5From::Given(rx) => Err(rx),
         };
         // The stream's senders go away when the source ends (the `chain`ed end below), not when hyper drops the
         // body, so that `finish` never waits on hyper's bookkeeping.
-        let to_hash = Arc::new(Mutex::new(own.as_ref().ok().map(BackgroundMd5::sender)));
+        let to_hash = Arc::new(Mutex::new(own.as_ref().ok().map(Md5Worker::sender)));
         let at_end = Arc::clone(&to_hash);
         let progress = Arc::new(Mutex::new(Progress::default()));
         let seen = Arc::clone(&progress);
