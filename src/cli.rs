@@ -2,7 +2,8 @@
 //! the binary. Every flag can also come from a `SWIFTFTP_*` environment variable.
 //!
 //! This is only the raw shape: every value is optional here, because the configuration file fills what the
-//! command line leaves out. Defaults, validation and the merge live in `config.rs`.
+//! command line leaves out. Defaults, validation and the merge live in `config/`;
+//! the enum-valued options are `config`'s types, parsed here by clap.
 
 // The doc comments below are `--help` texts, where `[default: 2021]` and `[swiftftp]` are plain text, not links.
 #![allow(rustdoc::broken_intra_doc_links)]
@@ -136,8 +137,14 @@ pub struct Cli {
 
     /// Which 0-byte files are HEADed to find Dynamic Large Object manifests: `segments` (those whose segments
     /// are where python-swiftclient, rclone or ftp-cloudfs put them), `all`, or `none` [default: segments]
-    #[arg(long = "dlo-check", env = "SWIFTFTP_DLO_CHECK", value_name = "WHICH")]
-    pub dlo_check: Option<String>,
+    #[arg(
+        long = "dlo-check",
+        env = "SWIFTFTP_DLO_CHECK",
+        value_name = "WHICH",
+        value_enum,
+        hide_possible_values = true
+    )]
+    pub dlo_check: Option<crate::config::choices::DloCheck>,
 
     /// Secret for the cache's keys (HMAC) and the encryption of what memcached holds; instances sharing memcached
     /// need the same one. On the command line it shows in the process list: prefer --cache-secret-file or
@@ -238,9 +245,11 @@ pub struct Cli {
     #[arg(
         long = "log-format",
         env = "SWIFTFTP_LOG_FORMAT",
-        value_name = "FORMAT"
+        value_name = "FORMAT",
+        value_enum,
+        hide_possible_values = true
     )]
-    pub log_format: Option<String>,
+    pub log_format: Option<crate::config::choices::LogFormat>,
 
     /// Seconds running transfers may go on after SIGTERM or SIGINT before the process exits; a second signal
     /// exits at once [default: 10]
@@ -286,9 +295,11 @@ pub struct Cli {
     #[arg(
         long = "keystone-auth-version",
         env = "SWIFTFTP_KEYSTONE_AUTH_VERSION",
-        value_name = "VERSION"
+        value_name = "VERSION",
+        value_enum,
+        hide_possible_values = true
     )]
-    pub keystone_auth_version: Option<String>,
+    pub keystone_auth_version: Option<crate::config::choices::KeystoneVersion>,
 
     /// Keystone region of the Swift endpoint
     #[arg(
@@ -326,9 +337,11 @@ pub struct Cli {
     #[arg(
         long = "keystone-endpoint-type",
         env = "SWIFTFTP_KEYSTONE_ENDPOINT_TYPE",
-        value_name = "TYPE"
+        value_name = "TYPE",
+        value_enum,
+        hide_possible_values = true
     )]
-    pub keystone_endpoint_type: Option<String>,
+    pub keystone_endpoint_type: Option<crate::config::choices::EndpointType>,
 
     /// Storage policy: new containers get it, and the root listing shows only containers of it
     #[arg(

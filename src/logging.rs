@@ -130,7 +130,11 @@ enum Destination {
 }
 
 fn destination(config: &Config) -> Destination {
-    match (&config.log_file, config.syslog, config.foreground) {
+    match (
+        &config.logging.log_file,
+        config.logging.syslog,
+        config.foreground,
+    ) {
         (_, true, _) | (None, false, false) => Destination::Syslog,
         (Some(path), false, _) => Destination::File(path.clone()),
         (None, false, true) => Destination::Stderr,
@@ -140,7 +144,11 @@ fn destination(config: &Config) -> Destination {
 /// Installs the global tracing subscriber per the configuration. Call it after daemonizing (syslog and file
 /// handles then belong to the daemon) and before dropping privileges (the log file may be root's).
 pub fn init(config: &Config) -> anyhow::Result<Logging> {
-    let default = if config.verbose { "debug" } else { "info" };
+    let default = if config.logging.verbose {
+        "debug"
+    } else {
+        "info"
+    };
     let env_filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let no_libunftp_spans =
         filter_fn(|meta| !(meta.is_span() && meta.target().starts_with("libunftp")));
@@ -172,7 +180,7 @@ pub fn init(config: &Config) -> anyhow::Result<Logging> {
             true,
         ),
     };
-    let layer = match (config.log_format, with_time) {
+    let layer = match (config.logging.format, with_time) {
         (LogFormat::Json, _) => fmt::layer()
             .json()
             .with_current_span(true)

@@ -93,7 +93,7 @@ fn serve(
 /// Daemon mode works from `/`: paths given relative to where swiftftp was started are made absolute first.
 fn absolute_paths(mut config: Config) -> anyhow::Result<Config> {
     for path in [
-        &mut config.log_file,
+        &mut config.logging.log_file,
         &mut config.pid_file,
         &mut config.ca_file,
     ]

@@ -103,7 +103,7 @@ fn shared_state(config: &Config) -> anyhow::Result<Shared> {
         insecure: config.insecure,
         ca_pem,
         read_timeout: config.swift_timeout,
-        login_reuse: config.login_cache_ttl,
+        login_reuse: config.limits.login_cache_ttl,
         ..swift::ClientConfig::default()
     })
     .context("building the HTTP client")?;
@@ -154,11 +154,14 @@ impl Bound {
             Arc::clone(&shared),
             auth,
             scheme,
-            Lockout::new(config.max_login_failures, config.login_lockout),
-            UserSessions::new(config.max_sessions_per_user),
+            Lockout::new(
+                config.limits.max_login_failures,
+                config.limits.login_lockout,
+            ),
+            UserSessions::new(config.limits.max_sessions_per_user),
         ));
-        let idle_timeout = config.idle_timeout.as_secs();
-        let login_timeout = config.login_timeout;
+        let idle_timeout = config.limits.idle_timeout.as_secs();
+        let login_timeout = config.limits.login_timeout;
         // libunftp wants a 'static greeting; it is made once per process.
         let greeting: &'static str = Box::leak(config.banner.clone().into_boxed_str());
         let metrics_on = self.metrics.is_some();
@@ -237,8 +240,8 @@ impl Bound {
             "swiftftp {} serving FTP", env!("CARGO_PKG_VERSION")
         );
         let connections = Arc::new(Connections::new(
-            config.max_connections,
-            config.max_cons_per_ip,
+            config.limits.max_connections,
+            config.limits.max_cons_per_ip,
         ));
         let mut shutdown = std::pin::pin!(shutdown);
         loop {

@@ -3,7 +3,7 @@
 # is missing). verify needs ExecStart's program to exist, so each unit is checked in a copy whose
 # /usr/local/bin/swiftftp points at the binary given (default: target/debug/swiftftp). Any line of verify's output
 # about our units fails the check, warnings included. (examples/swiftftp.conf is checked by a unit test in
-# src/config.rs.)
+# src/config/tests.rs.)
 #
 # Usage: tests/check-examples.sh [path/to/swiftftp]
 set -euo pipefail

@@ -28,11 +28,11 @@ fn code_defaults() -> Vec<(&'static str, String)> {
         ("bind-address", c.listen.ip().to_string()),
         ("insecure", yes_no(c.insecure)),
         ("swift-timeout", secs(c.swift_timeout)),
-        ("verbose", yes_no(c.verbose)),
-        ("syslog", yes_no(c.syslog)),
+        ("verbose", yes_no(c.logging.verbose)),
+        ("syslog", yes_no(c.logging.syslog)),
         (
             "log-format",
-            match c.log_format {
+            match c.logging.format {
                 LogFormat::Text => "text",
                 LogFormat::Json => "json",
             }
@@ -55,18 +55,27 @@ fn code_defaults() -> Vec<(&'static str, String)> {
         ("mfmt", yes_no(c.mfmt)),
         ("tls-required", yes_no(c.tls_required)),
         ("proxy-protocol", yes_no(c.proxy_protocol)),
-        ("max-connections", c.max_connections.to_string()),
-        ("max-cons-per-ip", c.max_cons_per_ip.to_string()),
+        ("max-connections", c.limits.max_connections.to_string()),
+        ("max-cons-per-ip", c.limits.max_cons_per_ip.to_string()),
         (
             "login-timeout",
-            c.login_timeout.map_or("0".to_owned(), secs),
+            c.limits.login_timeout.map_or("0".to_owned(), secs),
         ),
-        ("max-sessions-per-user", c.max_sessions_per_user.to_string()),
-        ("rename-max-objects", c.rename_max_objects.to_string()),
-        ("idle-timeout", secs(c.idle_timeout)),
-        ("max-login-failures", c.max_login_failures.to_string()),
-        ("login-lockout", secs(c.login_lockout)),
-        ("login-cache-ttl", secs(c.login_cache_ttl)),
+        (
+            "max-sessions-per-user",
+            c.limits.max_sessions_per_user.to_string(),
+        ),
+        (
+            "rename-max-objects",
+            c.limits.rename_max_objects.to_string(),
+        ),
+        ("idle-timeout", secs(c.limits.idle_timeout)),
+        (
+            "max-login-failures",
+            c.limits.max_login_failures.to_string(),
+        ),
+        ("login-lockout", secs(c.limits.login_lockout)),
+        ("login-cache-ttl", secs(c.limits.login_cache_ttl)),
         (
             "permit-foreign-addresses",
             yes_no(c.permit_foreign_addresses),

@@ -98,7 +98,7 @@ impl StorageOptions {
             segment_size: config.segment_size,
             hide_part_dir: config.hide_part_dir,
             hide_segments: config.hide_segments,
-            rename_max_objects: config.rename_max_objects,
+            rename_max_objects: config.limits.rename_max_objects,
             mfmt: config.mfmt,
         }
     }
