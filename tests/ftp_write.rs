@@ -423,3 +423,67 @@ fn a_small_upload_whose_token_swift_forgot_is_stored_with_a_renewed_one() {
     );
     assert_eq!(fx.get("after"), body);
 }
+
+#[test]
+fn a_tree_upload_asks_swift_once_per_new_directory() {
+    use crate::common::faulty::{FaultProxy, swift_addr};
+    let fx = Fixture::new("tree-up");
+    fx.put("file", "f");
+    let proxy = FaultProxy::start(swift_addr());
+    let gw = TestGateway::start_with(&["-a", &proxy.auth_url()]);
+    let mut raw = gw.raw_logged_in();
+    // Request lines to Swift sent since the last call (the proxy records them all).
+    let mut seen = 0;
+    let mut since = || {
+        let recorded = String::from_utf8_lossy(&proxy.recorded()).into_owned();
+        let lines: Vec<String> = recorded
+            .split("\r\n")
+            .filter(|l| l.ends_with(" HTTP/1.1") && !l.contains("/auth/"))
+            .map(str::to_owned)
+            .collect();
+        let new = lines[seen..].to_vec();
+        seen = lines.len();
+        (new.len(), new)
+    };
+    since();
+
+    // lftp mirror -R's steps for each directory: MKD d, CWD d, a listing of d, files, CWD back.
+    assert_eq!(raw.cmd(&format!("MKD {}", fx.path("d"))).0, 257);
+    let (n, lines) = since();
+    assert_eq!(n, 1, "MKD of a free name is one conditional PUT: {lines:?}");
+    assert_eq!(raw.cmd(&format!("CWD {}", fx.path("d"))).0, 250);
+    assert_eq!(since().0, 0, "CWD into the directory just made");
+    let (replies, listed) = raw.transfer("MLSD");
+    assert_eq!(replies.last().unwrap().0, 226);
+    assert!(listed.is_empty(), "{}", String::from_utf8_lossy(&listed));
+    assert_eq!(
+        since().0,
+        1,
+        "the empty listing needs no HEAD to know it exists"
+    );
+    assert_eq!(raw.upload("STOR f1", b"one"), 226);
+    since();
+    assert_eq!(raw.cmd(&format!("CWD /{}", fx.container)).0, 250);
+    assert_eq!(
+        since().0,
+        0,
+        "CWD back to the container, known from the file below"
+    );
+
+    // What is at a name still decides: a file is no directory, an existing directory is made again.
+    assert_eq!(raw.cmd(&format!("MKD {}", fx.path("file"))).0, 550);
+    assert_eq!(fx.get("file"), b"f");
+    assert_eq!(raw.cmd(&format!("MKD {}", fx.path("d"))).0, 257);
+    assert_eq!(raw.cmd(&format!("CWD {}", fx.path("file"))).0, 550);
+    // Removed by this session: forgotten at once.
+    assert_eq!(raw.cmd(&format!("DELE {}", fx.path("d/f1"))).0, 250);
+    assert_eq!(raw.cmd(&format!("RMD {}", fx.path("d"))).0, 250);
+    assert_eq!(raw.cmd(&format!("CWD {}", fx.path("d"))).0, 550);
+    // Made again, then removed by another client: seen once the session's view is older than its 5 s.
+    assert_eq!(raw.cmd(&format!("MKD {}", fx.path("d"))).0, 257);
+    fx.block_on(fx.session.delete_object(&fx.container, "d"))
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(5100));
+    assert_eq!(raw.cmd(&format!("CWD {}", fx.path("d"))).0, 550);
+    assert_eq!(fx.names(), ["file"]);
+}

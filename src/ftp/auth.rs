@@ -50,6 +50,8 @@ pub struct SwiftUser {
     pub(super) just_stored: std::sync::Mutex<Option<super::mtime::JustStored>>,
     /// Which names are directories, as this session last saw them (`subdirs.rs`).
     pub(super) subdirs: super::subdirs::Subdirs,
+    /// Directories this session saw exist a moment ago (`known_dirs.rs`).
+    pub(super) known_dirs: super::known_dirs::KnownDirs,
 }
 
 impl fmt::Debug for SwiftUser {
@@ -255,6 +257,7 @@ impl UserDetailProvider for SwiftAuthenticator {
             session,
             just_stored: Default::default(),
             subdirs: Default::default(),
+            known_dirs: Default::default(),
         })
     }
 }

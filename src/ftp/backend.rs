@@ -412,6 +412,7 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
                     .await?;
                 if let Location::Object { container, key } = &loc {
                     user.subdirs.note_write(container, key, false);
+                    user.known_dirs.note_parents_of(container, key);
                 }
                 if let Some(content_type) = stored.new_small {
                     *user.just_stored.lock().unwrap_or_else(|e| e.into_inner()) =
@@ -427,6 +428,10 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
 
     async fn del<P: AsRef<Path> + Send + Debug>(&self, user: &SwiftUser, path: P) -> Result<()> {
         self.write_at(user, "DELE", path.as_ref(), On::File, |loc| async move {
+            if let Location::Object { container, key } = &loc {
+                // A pseudo-directory above ends with its last file.
+                user.known_dirs.forget(container, key);
+            }
             self.delete_file(&user.session, &loc).await
         })
         .await
@@ -435,8 +440,13 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
     async fn mkd<P: AsRef<Path> + Send + Debug>(&self, user: &SwiftUser, path: P) -> Result<()> {
         self.write_at(user, "MKD", path.as_ref(), On::File, |loc| async move {
             self.make_dir(&user.session, &loc).await?;
-            if let Location::Object { container, key } = &loc {
-                user.subdirs.note_write(container, key, true);
+            match &loc {
+                Location::Object { container, key } => {
+                    user.subdirs.note_write(container, key, true);
+                    user.known_dirs.note(container, key);
+                }
+                Location::Container(container) => user.known_dirs.note(container, ""),
+                Location::Root => {}
             }
             Ok(())
         })
@@ -455,6 +465,7 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
             let to = self.locate(to)?;
             // Directories may move: what this session knew of them is listed again.
             user.subdirs.forget();
+            user.known_dirs.forget_all();
             let result = self.rename_path(user, &from, &to).await;
             let listings = &self.shared.listings;
             listings.invalidate(user, &to).await;
@@ -471,6 +482,11 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
 
     async fn rmd<P: AsRef<Path> + Send + Debug>(&self, user: &SwiftUser, path: P) -> Result<()> {
         self.write_at(user, "RMD", path.as_ref(), On::Dir, |loc| async move {
+            match &loc {
+                Location::Object { container, key } => user.known_dirs.forget(container, key),
+                Location::Container(container) => user.known_dirs.forget(container, ""),
+                Location::Root => {}
+            }
             self.remove_dir(&user.session, &loc).await
         })
         .await
@@ -478,8 +494,18 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
 
     async fn cwd<P: AsRef<Path> + Send + Debug>(&self, user: &SwiftUser, path: P) -> Result<()> {
         self.at(user, "CWD", path.as_ref(), On::Dir, |loc| async move {
+            let (container, key) = match &loc {
+                Location::Root => return Ok(()),
+                Location::Container(c) => (c.as_str(), ""),
+                Location::Object { container, key } => (container.as_str(), key.as_str()),
+            };
+            // Made or entered a moment ago (`lftp mirror -R`: MKD d, CWD d, ..., CWD ..): no need to ask.
+            if user.known_dirs.is_known(container, key) {
+                return Ok(());
+            }
             let meta = self.metadata_of(user, &loc).await?;
             if meta.dir {
+                user.known_dirs.note(container, key);
                 Ok(())
             } else {
                 Err(FtpError::NotADirectory(loc))

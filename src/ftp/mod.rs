@@ -29,6 +29,7 @@
 pub mod auth;
 mod backend;
 pub mod error;
+mod known_dirs;
 pub mod limits;
 pub mod listing;
 pub mod listing_cache;

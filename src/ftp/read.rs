@@ -116,7 +116,7 @@ impl SwiftStorage {
                 while let Some(e) = entries.try_next().await.map_err(|e| not_found(e, loc))? {
                     dir.add_swift_entry("", e);
                 }
-                if dir.is_empty() {
+                if dir.is_empty() && !user.known_dirs.is_known(container, "") {
                     // An empty listing of a missing container is a 404 already; of an existing one, it is empty.
                     session
                         .head_container(container)
@@ -139,6 +139,10 @@ impl SwiftStorage {
                     dir.add_swift_entry(&prefix, e);
                 }
                 if !exists {
+                    // A directory this session just made or entered (`known_dirs.rs`), still empty.
+                    if user.known_dirs.is_known(container, key) {
+                        return Ok(Listing::Dir(dir));
+                    }
                     // No children: an empty marker directory, a file (LIST of a file lists that file), or nothing.
                     return match session.head_object(container, key).await {
                         Ok(h) if is_marker(&h) => Ok(Listing::Dir(dir)),

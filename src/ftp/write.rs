@@ -373,6 +373,26 @@ impl SwiftStorage {
                 }
             }
             Location::Object { container, key } => {
+                // One request when the name is free (the common case: a tree being uploaded): Swift refuses the
+                // marker if anything is at the name, and only then is it looked at. A pseudo-directory (objects
+                // below, no marker) gets its marker: harmless, it was a directory already.
+                let marker = [
+                    ("Content-Type", MARKER_CONTENT_TYPE),
+                    ("If-None-Match", "*"),
+                ];
+                match session
+                    .put_object(container, key, Bytes::new(), &marker)
+                    .await
+                {
+                    Ok(_) => return Ok(()),
+                    Err(e) if e.kind() == swift::ErrorKind::PreconditionFailed => {}
+                    Err(e) => {
+                        return Err(super::storage::not_found(
+                            e,
+                            &Location::Container(container.clone()),
+                        ));
+                    }
+                }
                 let probe = self.probe(session, container, key).await?;
                 if probe.is_dir() {
                     return Ok(());
@@ -380,6 +400,7 @@ impl SwiftStorage {
                 if probe.exists() {
                     return Err(FtpError::FileExists(loc.clone()));
                 }
+                // Gone between the two requests: made without the condition.
                 session
                     .put_object(
                         container,
