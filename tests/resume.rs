@@ -327,13 +327,14 @@ fn quit_after_data_is_stored(gw: &TestGateway, fx: &Fixture, body: &[u8]) {
     assert_eq!(md5_hex(&fx.get("quit.bin")), md5_hex(body));
 }
 
-/// A client process that logs in, sends `body` with `STOR path` and is killed (SIGKILL) after its last byte,
+/// A client process that logs in, sends a body with `STOR path` and is killed (SIGKILL) after its last byte,
 /// its data socket on a lower descriptor than its control socket when `data_first`: the kernel closes a dead
-/// process's descriptors in ascending order, so that decides which connection the gateway sees end first.
+/// process's descriptors in ascending order, so that decides which connection the gateway sees end first. It
+/// pauses after the body's first `split` bytes until told to go on.
 const DIE_AFTER_UPLOAD: &str = r#"
 import os, re, signal, socket, sys
 port, user, key, path, data_first = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5] == "1"
-body = sys.stdin.buffer.read()
+body, split = open(sys.argv[6], "rb").read(), int(sys.argv[7])
 ctl = socket.create_connection(("127.0.0.1", port))
 if data_first:
     # The control socket moves to a high descriptor, so the data socket takes the low one it leaves.
@@ -358,30 +359,66 @@ h = [int(x) for x in re.search(rb"\((\d+),(\d+),(\d+),(\d+),(\d+),(\d+)\)", cmd(
 data = socket.create_connection(("127.0.0.1", h[4] * 256 + h[5]))
 assert (data.fileno() < ctl.fileno()) == data_first, (data.fileno(), ctl.fileno())
 assert cmd("STOR " + path).startswith(b"150")
-data.sendall(body)
+data.sendall(body[:split])
+if split < len(body):
+    sys.stdin.readline()  # the test's go-ahead
+    data.sendall(body[split:])
 os.kill(os.getpid(), signal.SIGKILL)
 "#;
 
-/// Runs [`DIE_AFTER_UPLOAD`] to its death.
+/// A running [`DIE_AFTER_UPLOAD`].
+struct DyingClient {
+    child: Child,
+    _dir: TempDir,
+}
+
+impl DyingClient {
+    fn start(gw: &TestGateway, path: &str, body: &[u8], data_first: bool, split: usize) -> Self {
+        // One directory each: tests run at once, and a TempDir's name is per process.
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let dir = TempDir::new(&format!("dying-client-{n}"));
+        std::fs::write(dir.join("body"), body).unwrap();
+        let child = Command::new("python3")
+            .args(["-c", DIE_AFTER_UPLOAD, &gw.addr.port().to_string()])
+            .args([crate::common::USER, crate::common::KEY, path])
+            .arg(if data_first { "1" } else { "0" })
+            .arg(dir.join("body"))
+            .arg(split.to_string())
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        Self { child, _dir: dir }
+    }
+
+    /// Sends the rest of the body, and dies.
+    fn go_on(&mut self) {
+        use std::io::Write;
+        self.child
+            .stdin
+            .as_mut()
+            .unwrap()
+            .write_all(b"go\n")
+            .unwrap();
+    }
+
+    /// Waits for its death by SIGKILL (after its last byte).
+    fn died(self) {
+        use std::os::unix::process::ExitStatusExt;
+        let out = self.child.wait_with_output().unwrap();
+        assert_eq!(
+            out.status.signal(),
+            Some(9),
+            "the dying client did not get to its last byte: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// Runs [`DIE_AFTER_UPLOAD`] to its death, without a pause.
 fn die_after_upload(gw: &TestGateway, path: &str, body: &[u8], data_first: bool) {
-    use std::io::Write;
-    let mut child = Command::new("python3")
-        .args(["-c", DIE_AFTER_UPLOAD, &gw.addr.port().to_string()])
-        .args([crate::common::USER, crate::common::KEY, path])
-        .arg(if data_first { "1" } else { "0" })
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(body).unwrap();
-    let out = child.wait_with_output().unwrap();
-    use std::os::unix::process::ExitStatusExt;
-    assert_eq!(
-        out.status.signal(),
-        Some(9),
-        "the dying client did not get to its last byte: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    DyingClient::start(gw, path, body, data_first, body.len()).died();
 }
 
 #[test]
@@ -419,7 +456,6 @@ fn a_small_file_whose_client_dies_after_its_last_byte_is_not_stored_and_one_that
 
 #[test]
 fn a_segmented_file_whose_client_dies_after_its_last_byte_is_not_stored() {
-    use std::io::Write;
     let fx = Fixture::new("large-died");
     let segments = fx.segments();
     let old = random(3000);
@@ -427,28 +463,27 @@ fn a_segmented_file_whose_client_dies_after_its_last_byte_is_not_stored() {
     let gw = TestGateway::start_with(&["--segment-size", "1M"]);
     // Over the segment size: committed only by its manifest, at the end, which must wait for the client check
     // (libunftp's reader waits itself once the check is handed back). The first segment is in Swift before the
-    // last bytes go, so the gateway sees the end of data at once; the control connection closes 2 ms later.
+    // last bytes go, so the gateway sees the end of data at once; a killed client's control connection closes
+    // microseconds before or after it (both descriptor orders).
     for (name, before) in [("new.bin", None), ("old.bin", Some(&old))] {
         for round in 0..2 {
             let body = random(MIB + 1000);
-            let mut raw = gw.raw_logged_in();
-            let mut data = raw.data();
-            raw.send(&format!("STOR {}", fx.path(name)));
-            assert_eq!(raw.reply().0, 150);
             let before_segments = segments.names().len();
-            data.write_all(&body[..MIB + 1]).unwrap();
+            let mut client = DyingClient::start(&gw, &fx.path(name), &body, round == 0, MIB + 1);
             let deadline = Instant::now() + Duration::from_secs(30);
             while segments.names().len() <= before_segments {
-                assert!(
-                    Instant::now() < deadline,
-                    "{name}: the first segment never came"
-                );
+                if Instant::now() > deadline {
+                    client.child.kill().unwrap();
+                    let out = client.child.wait_with_output().unwrap();
+                    panic!(
+                        "{name}: the first segment never came; the client said: {}",
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                }
                 std::thread::sleep(Duration::from_millis(20));
             }
-            data.write_all(&body[MIB + 1..]).unwrap();
-            drop(data);
-            std::thread::sleep(Duration::from_millis(2));
-            drop(raw);
+            client.go_on();
+            client.died();
             std::thread::sleep(Duration::from_millis(1500));
             match before {
                 None => assert!(
