@@ -150,3 +150,93 @@ fn site_quota_shows_usage_and_the_container_quota() {
     );
     assert_eq!(fx.names(), ["a.bin"]);
 }
+
+/// An anonymous GET of `url`: its status and body.
+fn anonymous_fetch(url: &str) -> (u16, Vec<u8>) {
+    let body = crate::common::TempDir::new("anonymous-fetch");
+    let file = body.join("body");
+    let out = Command::new("curl")
+        .args(["-s", "-w", "%{http_code}", "-m", "30", "-o"])
+        .arg(&file)
+        .arg(url)
+        .output()
+        .unwrap();
+    let status = String::from_utf8_lossy(&out.stdout).parse().unwrap();
+    (status, std::fs::read(&file).unwrap_or_default())
+}
+
+#[test]
+fn large_files_follow_their_container_s_visibility() {
+    use crate::common::{md5_hex, random};
+    let gw = TestGateway::start_with(&["--segment-size", "8M"]);
+    let base = {
+        let fx = Fixture::new("acl-large-url");
+        fx.session
+            .storage_url()
+            .unwrap()
+            .as_str()
+            .trim_end_matches('/')
+            .to_owned()
+    };
+    let body = random(20_000_000);
+
+    // Uploaded while private, then made public: its segments become readable too.
+    let fx = Fixture::new("acl-large");
+    let mut raw = gw.raw_logged_in();
+    assert_eq!(
+        raw.upload(&format!("STOR {}", fx.path("f.bin")), &body),
+        226
+    );
+    let segments = fx.segments();
+    assert!(segments.names().len() >= 3, "a 3-segment large object");
+    let url = format!("{base}/{}/f.bin", fx.container);
+    assert_eq!(anonymous_fetch(&url).0, 401);
+    let out = ok(
+        quote(&gw, &format!("SITE PUBLIC {}", fx.path(""))),
+        "SITE PUBLIC",
+    );
+    assert!(
+        out.contains("_segments"),
+        "the reply names the segments container: {out}"
+    );
+    let (status, got) = anonymous_fetch(&url);
+    assert_eq!(
+        status, 200,
+        "an anonymous read of a large file in a public container"
+    );
+    assert_eq!(md5_hex(&got), md5_hex(&body));
+    // Segments are read through their file, never listed.
+    let segments_head = fx
+        .block_on(fx.session.head_container(&segments.container))
+        .unwrap();
+    assert_eq!(segments_head.read_acl.as_deref(), Some(".r:*"));
+    ok(
+        quote(&gw, &format!("SITE UNLISTED {}", fx.path(""))),
+        "SITE UNLISTED",
+    );
+    assert_eq!(anonymous_fetch(&url).0, 200);
+    ok(
+        quote(&gw, &format!("SITE PRIVATE {}", fx.path(""))),
+        "SITE PRIVATE",
+    );
+    assert_eq!(anonymous_fetch(&url).0, 401);
+    let segments_head = fx
+        .block_on(fx.session.head_container(&segments.container))
+        .unwrap();
+    assert_eq!(segments_head.read_acl, None);
+
+    // Made public first: the segments container the first large upload makes inherits the readers.
+    let fx = Fixture::new("acl-large-first");
+    ok(
+        quote(&gw, &format!("SITE PUBLIC {}", fx.path(""))),
+        "SITE PUBLIC",
+    );
+    assert_eq!(
+        raw.upload(&format!("STOR {}", fx.path("f.bin")), &body),
+        226
+    );
+    let _segments = fx.segments();
+    let (status, got) = anonymous_fetch(&format!("{base}/{}/f.bin", fx.container));
+    assert_eq!(status, 200, "a large file uploaded into a public container");
+    assert_eq!(md5_hex(&got), md5_hex(&body));
+}

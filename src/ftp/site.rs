@@ -9,7 +9,9 @@
 //! | `SITE QUOTA [path]` | the account's usage and quota; inside a container, that container's too |
 //!
 //! Grants to other accounts or users in the read ACL are kept by all three setters: they change only what
-//! anonymous visitors may do. Containers are private when created (Swift's default): making one public is a
+//! anonymous visitors may do. The container's `<container>_segments` gets the same readers (without
+//! `.rlistings`), since a large file is read through its segments; one made later by an upload inherits them
+//! (`swift/large.rs`). Containers are private when created (Swift's default): making one public is a
 //! deliberate `SITE PUBLIC`. Changing an ACL needs a user Swift lets write container metadata (an account
 //! admin); others get `550 Permission denied`.
 //!
@@ -197,13 +199,51 @@ async fn set_visibility(
                 .await?
         }
     }
+    let segments =
+        set_segments_readers(session, container, head.read_acl.as_deref(), visibility).await?;
     let mut text = format!("Container {container:?} is now {}", visibility.describe());
+    if let Some(segments) = segments {
+        text.push_str(&format!(" (its large files' segments in {segments:?} too)"));
+    }
     if visibility != Visibility::Private
         && let Some(url) = public_url(session, container)
     {
         text.push_str(&format!(" at {url}"));
     }
     Ok(Reply::new_with_string(ReplyCode::CommandOkay, text))
+}
+
+/// Gives `<container>_segments`, when there is one, the readers of its container's new ACL: a large file is
+/// read through its segments. The name of the segments container changed, if any.
+async fn set_segments_readers(
+    session: &swift::Session,
+    container: &str,
+    old_acl: Option<&str>,
+    visibility: Visibility,
+) -> Result<Option<String>, FtpError> {
+    if container.ends_with(swift::SEGMENTS_SUFFIX) {
+        return Ok(None);
+    }
+    let segments = format!("{container}{}", swift::SEGMENTS_SUFFIX);
+    match session.head_container(&segments).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == swift::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.into()),
+    }
+    let acl = visibility.applied_to(old_acl);
+    match swift::segments_read_acl(acl.as_deref()) {
+        Some(acl) => {
+            session
+                .post_container(&segments, &[("X-Container-Read", &acl)])
+                .await?
+        }
+        None => {
+            session
+                .post_container(&segments, &[("X-Remove-Container-Read", "x")])
+                .await?
+        }
+    }
+    Ok(Some(segments))
 }
 
 async fn show_quota(session: &swift::Session, loc: &Location) -> Result<Reply, FtpError> {

@@ -61,6 +61,19 @@ pub const SEGMENTS_SUFFIX: &str = "_segments";
 /// The metadata header holding a large object's content MD5.
 pub const MD5_META: &str = "X-Object-Meta-Md5";
 
+/// The read ACL a `<container>_segments` needs beside its container's `acl`: the same readers (whoever reads a
+/// Static Large Object reads its segments, and Swift answers `409` to a reader who may not), without
+/// `.rlistings` (nobody needs to list segments). `None`: no read ACL.
+pub fn segments_read_acl(acl: Option<&str>) -> Option<String> {
+    let kept: Vec<&str> = acl
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty() && *e != ".rlistings")
+        .collect();
+    (!kept.is_empty()).then(|| kept.join(","))
+}
+
 /// How large uploads are cut.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SegmentPlan {
@@ -541,6 +554,8 @@ impl Session {
         }
     }
 
+    /// Makes `segments` if it is missing, with `container`'s storage policy and its readers
+    /// ([`segments_read_acl`]): a large file in a public container must be readable by the public too.
     pub(super) async fn ensure_segments_container(
         &self,
         container: &str,
@@ -554,15 +569,19 @@ impl Session {
             Err(e) if e.kind() == super::ErrorKind::NotFound => {}
             Err(e) => return Err(e),
         }
-        let policy: Vec<(String, String)> = match self.head_container(container).await {
-            Ok(h) => h
-                .settings
-                .into_iter()
-                .filter(|(k, _)| k.eq_ignore_ascii_case("X-Storage-Policy"))
-                .collect(),
+        let inherited: Vec<(String, String)> = match self.head_container(container).await {
+            Ok(h) => {
+                let read = segments_read_acl(h.read_acl.as_deref())
+                    .map(|acl| ("X-Container-Read".to_owned(), acl));
+                h.settings
+                    .into_iter()
+                    .filter(|(k, _)| k.eq_ignore_ascii_case("X-Storage-Policy"))
+                    .chain(read)
+                    .collect()
+            }
             Err(_) => Vec::new(),
         };
-        let headers: Vec<(&str, &str)> = policy
+        let headers: Vec<(&str, &str)> = inherited
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
@@ -958,6 +977,21 @@ fn split_path(path: &str) -> Option<SegmentRef> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn segments_are_readable_by_their_container_s_readers_and_listed_by_nobody() {
+        assert_eq!(
+            segments_read_acl(Some(".r:*,.rlistings")).as_deref(),
+            Some(".r:*")
+        );
+        assert_eq!(
+            segments_read_acl(Some("test2:*, .r:*")).as_deref(),
+            Some("test2:*,.r:*")
+        );
+        assert_eq!(segments_read_acl(Some(".rlistings")), None);
+        assert_eq!(segments_read_acl(Some("")), None);
+        assert_eq!(segments_read_acl(None), None);
+    }
 
     #[test]
     fn slo_paths_are_taken_as_written_and_headers_decoded() {

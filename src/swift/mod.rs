@@ -34,7 +34,7 @@ pub use client::{Client, ClientConfig, ClientError, ObjectDownload, Session};
 pub use error::{Error, ErrorKind, Op};
 pub use large::{
     Lookahead, MD5_META, ManifestEntry, PLAIN_LOOKAHEAD, SEGMENTS_SUFFIX, SegmentPlan, SegmentRef,
-    first_bytes_of, not_listed, read_lookahead,
+    first_bytes_of, not_listed, read_lookahead, segments_read_acl,
 };
 pub use observe::{Answer, RequestObserver, observe_requests};
 pub use resume::{PARTIAL_FOLDER, PARTIAL_TTL, PartialUpload};
