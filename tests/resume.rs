@@ -272,21 +272,15 @@ fn a_rest_offset_applies_to_the_next_transfer_only() {
 
 #[test]
 fn a_client_that_dies_after_its_last_byte_can_still_finish_and_one_that_quits_has_finished() {
-    use std::io::Write;
     let fx = Fixture::new("resume-last");
     let _segments = fx.segments();
     let gw = TestGateway::start_with(&["--segment-size", "1M"]);
     let body = random(9 * MIB + 9);
 
-    // Every byte sent, then both connections closed without waiting for the reply: nothing at the name, and
-    // SIZE answers one byte less than what is kept, so that a resume sends the last byte and completes it.
-    let mut raw = gw.raw_logged_in();
-    let mut data = raw.data();
-    raw.send(&format!("STOR {}", fx.path("died.bin")));
-    assert_eq!(raw.reply().0, 150);
-    data.write_all(&body).unwrap();
-    drop(data);
-    drop(raw);
+    // Every byte sent, then killed (both connections closed by the kernel, without waiting for the reply):
+    // nothing at the name, and SIZE answers one byte less than what is kept, so that a resume sends the last
+    // byte and completes it.
+    die_after_upload(&gw, &fx.path("died.bin"), &body, false);
     let size = partial_size(&gw, &fx.path("died.bin"));
     assert_eq!(size, body.len() as u64 - 1);
     assert!(fx.head("died.bin").is_none());
