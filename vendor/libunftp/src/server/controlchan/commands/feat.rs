@@ -28,7 +28,9 @@ where
     async fn handle(&self, args: CommandContext<Storage, User>) -> Result<Reply, ControlChanError> {
         // RFC 3659 7.8: MLST is advertised with its facts (a star marks those shown by default); lftp uses
         // MLSD only when it sees them.
-        let mut feat_text = vec![" SIZE", " MDTM", " UTF8", " EPSV", " MLST type*;size*;modify*;", " MLSD"];
+        let mlst: String = super::mlst::FACTS.iter().map(|f| format!("{f}*;")).collect();
+        let mlst = format!(" MLST {mlst}");
+        let mut feat_text = vec![" SIZE", " MDTM", " UTF8", " EPSV", mlst.as_str(), " MLSD"];
 
         // Add the features. According to the spec each feature line must be
         // indented by a space.

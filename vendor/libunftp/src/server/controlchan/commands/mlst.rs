@@ -64,6 +64,29 @@ where
     }
 }
 
+/// swiftftp patch: the facts MLSD and MLST lines carry, all shown by default (FEAT lists them with a `*`, and
+/// `OPTS MLST` answers those of them a client asks for).
+pub const FACTS: [&str; 5] = ["type", "size", "modify", "perm", "UNIX.mode"];
+
+/// swiftftp patch: RFC 3659's `perm` fact from the owner's permission bits: what may be done with the entry.
+/// Files: `r` (retrieve) when readable; `a`, `d`, `f`, `w` (append, delete, rename, store) when writable.
+/// Directories: `e`, `l` (enter, list) when readable; `c`, `d`, `f`, `m`, `p` (create, delete, rename, make
+/// directories, purge) when writable.
+fn perm_fact(dir: bool, mode: u32) -> String {
+    let (read, write) = (mode & 0o400 != 0, mode & 0o200 != 0);
+    let (r, w) = if dir { ("el", "cdfmp") } else { ("r", "adfw") };
+    let mut perm = String::new();
+    if write {
+        perm.push_str(w);
+    }
+    if read {
+        perm.push_str(r);
+    }
+    let mut letters: Vec<char> = perm.chars().collect();
+    letters.sort_unstable();
+    letters.into_iter().collect()
+}
+
 /// Format metadata into machine-readable facts string
 ///
 /// Returns a semicolon-separated list of facts in the format defined by RFC 3659.
@@ -87,8 +110,14 @@ pub fn format_facts<M: Metadata>(metadata: &M) -> String {
         facts.push(format!("modify={}", dt.format("%Y%m%d%H%M%S")));
     }
 
-    // Choosing not to implement create, unique, perm, lang, media-type, charset or most of the
-    // UNIX.*, MACOS.* etc ones.
+    // swiftftp patch: `perm` and `UNIX.mode`, from the backend's permission bits (FileZilla's Permissions
+    // column, and what node's basic-ftp asks for); 0.24 had neither.
+    let mode = metadata.permissions().0 & 0o7777;
+    facts.push(format!("perm={}", perm_fact(metadata.is_dir(), mode)));
+    facts.push(format!("UNIX.mode={mode:04o}"));
+
+    // Choosing not to implement create, unique, lang, media-type, charset or most of the UNIX.*, MACOS.* etc
+    // ones.
 
     if metadata.uid() > 0 {
         facts.push(format!("unix.uid={}", metadata.uid()));
@@ -99,4 +128,19 @@ pub fn format_facts<M: Metadata>(metadata: &M) -> String {
     }
 
     format!("{};", facts.join(";"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::perm_fact;
+
+    #[test]
+    fn perm_says_what_the_owner_bits_allow() {
+        assert_eq!(perm_fact(false, 0o644), "adfrw");
+        assert_eq!(perm_fact(false, 0o444), "r");
+        assert_eq!(perm_fact(false, 0o200), "adfw");
+        assert_eq!(perm_fact(true, 0o755), "cdeflmp");
+        assert_eq!(perm_fact(true, 0o555), "el");
+        assert_eq!(perm_fact(true, 0o000), "");
+    }
 }

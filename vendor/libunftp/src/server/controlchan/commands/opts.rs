@@ -30,8 +30,8 @@ pub enum Opt {
     Mlst { facts: Vec<String> },
 }
 
-/// swiftftp patch: the facts MLSD and MLST lines carry (FEAT lists them: `MLST type*;size*;modify*;`).
-const MLST_FACTS: [&str; 3] = ["type", "size", "modify"];
+/// swiftftp patch: the facts MLSD and MLST lines carry.
+const MLST_FACTS: [&str; 5] = super::mlst::FACTS;
 
 #[derive(Debug)]
 pub struct Opts {
@@ -59,7 +59,7 @@ where
             Opt::Hash { algorithm } if algorithm.is_empty() || algorithm == "MD5" => Ok(Reply::new(ReplyCode::CommandOkay, "MD5")),
             Opt::Hash { .. } => Ok(Reply::new(ReplyCode::ParameterSyntaxError, "Unknown algorithm, only MD5 is supported")),
             // swiftftp patch: the answer names the requested facts this server has (RFC 3659 7.9); the lines keep
-            // all three, which every client asks for (0.24 answered 501 and node's basic-ftp closed the connection).
+            // all of them, which every client asks for (0.24 answered 501 and node's basic-ftp closed the connection).
             Opt::Mlst { facts } => {
                 let selected: String = MLST_FACTS
                     .iter()
