@@ -53,7 +53,7 @@ fn session_basics_answer() {
         "UTF8",
         "SIZE",
         "MDTM",
-        "MLST type*;size*;modify*;",
+        "MLST type*;size*;modify*;perm*;UNIX.mode*;",
         "MLSD",
         "MFMT",
         "EPSV",

@@ -97,7 +97,10 @@ fn mfmt_replies_keeps_manifests_and_survives_a_rename() {
     let mut raw = gw.raw_logged_in();
     let (_, feat) = raw.cmd("FEAT");
     assert!(feat.contains(" MFMT"), "{feat}");
-    assert!(feat.contains(" MLST type*;size*;modify*;"), "{feat}");
+    assert!(
+        feat.contains(" MLST type*;size*;modify*;perm*;UNIX.mode*;"),
+        "{feat}"
+    );
 
     assert_eq!(
         raw.cmd(&format!("MFMT 20200102030405 {}", fx.path("plain.txt"))),
@@ -216,7 +219,10 @@ fn mfmt_turned_off_is_not_offered_and_changes_nothing() {
     let mut raw = gw.raw_logged_in();
     let (_, feat) = raw.cmd("FEAT");
     assert!(!feat.contains("MFMT"), "{feat}");
-    assert!(feat.contains(" MLST type*;size*;modify*;"), "{feat}");
+    assert!(
+        feat.contains(" MLST type*;size*;modify*;perm*;UNIX.mode*;"),
+        "{feat}"
+    );
     let before = raw.cmd(&format!("MDTM {}", fx.path("f.txt")));
     assert_eq!(before.0, 213);
     let (code, text) = raw.cmd(&format!("MFMT 20200102030405 {}", fx.path("f.txt")));

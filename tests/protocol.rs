@@ -75,7 +75,7 @@ fn opts_mlst_selects_the_facts_there_are() {
         raw.cmd(
             "OPTS MLST type;size;modify;unique;unix.mode;unix.owner;unix.group;unix.ownername;unix.groupname;"
         ),
-        (200, "MLST OPTS type;size;modify;".to_owned())
+        (200, "MLST OPTS type;size;modify;UNIX.mode;".to_owned())
     );
     assert_eq!(
         raw.cmd("OPTS MLST Size;"),
@@ -165,4 +165,42 @@ fn mlst_and_stat_take_relative_paths_and_stat_lists_in_a_213() {
     assert!(lines[0].starts_with("Status of"), "{text}");
     assert!(lines.iter().any(|l| l.ends_with(" f.txt")), "{text}");
     assert!(lines.iter().any(|l| l.ends_with(" sub")), "{text}");
+}
+
+/// MLSD and MLST carry `perm` and `UNIX.mode` (FileZilla's Permissions column, node's basic-ftp asks for them),
+/// and FEAT says so.
+#[test]
+fn mlsd_and_mlst_carry_perm_and_unix_mode() {
+    let fx = Fixture::new("perm");
+    fx.put("f.txt", "12345");
+    fx.put("sub/g.txt", "1");
+    let gw = TestGateway::start();
+    let mut raw = gw.raw_logged_in();
+    let (_, feat) = raw.cmd("FEAT");
+    assert!(
+        feat.contains(" MLST type*;size*;modify*;perm*;UNIX.mode*;"),
+        "{feat}"
+    );
+    assert_eq!(raw.cmd(&format!("CWD {}", fx.path(""))).0, 250);
+    let (replies, listing) = raw.transfer("MLSD");
+    assert_eq!(replies.last().unwrap().0, 226);
+    let listing = String::from_utf8(listing).unwrap();
+    let line = |name: &str| {
+        listing
+            .lines()
+            .find(|l| l.ends_with(&format!(" {name}")))
+            .unwrap_or_else(|| panic!("no {name} in {listing}"))
+            .to_owned()
+    };
+    assert!(
+        line("f.txt").contains(";perm=adfrw;UNIX.mode=0644;"),
+        "{listing}"
+    );
+    assert!(
+        line("sub").contains(";perm=cdeflmp;UNIX.mode=0755;"),
+        "{listing}"
+    );
+    let (code, text) = raw.cmd("MLST f.txt");
+    assert_eq!(code, 250, "{text}");
+    assert!(text.contains("perm=adfrw;UNIX.mode=0644;"), "{text}");
 }
