@@ -46,6 +46,9 @@ use tokio_util::io::ReaderStream;
 /// Bytes read into memory before deciding between a plain object and segments.
 pub const PLAIN_LOOKAHEAD: u64 = 8 * 1024 * 1024;
 
+/// The lookahead's first buffer: a small file fits, a larger one grows it by [`CHUNK`]s.
+const FIRST_READ: usize = 16 * 1024;
+
 /// Chunks ([`CHUNK`] bytes each) queued towards one segment's PUT.
 const SEGMENT_QUEUE: usize = 4;
 
@@ -291,7 +294,11 @@ where
     let limit = plan.segment_size.min(PLAIN_LOOKAHEAD);
     let mut head = BytesMut::new();
     loop {
-        head.reserve(CHUNK);
+        // Small first: most uploads are small files, and a 256 KiB buffer for each made glibc raise its mmap
+        // threshold and serve them from its heaps, which then kept growing under load (the load test's RSS).
+        if head.capacity() - head.len() < FIRST_READ / 4 {
+            head.reserve(if head.is_empty() { FIRST_READ } else { CHUNK });
+        }
         let n = (&mut *source)
             .take(limit + 1 - head.len() as u64)
             .read_buf(&mut head)
