@@ -271,7 +271,7 @@ head -c $((12 * 1024 * 1024)) /dev/urandom >"$work/cut.bin"
 curl -sS --limit-rate 2M --max-time 3 -T "$work/cut.bin" "$lg_url/$bc/cut.bin" 2>/dev/null && die "the cut upload finished"
 # What arrived is kept, and SIZE says how much: the next curl continues from there (a gateway that kept nothing
 # would make it upload the whole file again, and the comparison below would pass all the same).
-partial=$(curl -fsS -I "$lg_url/$bc/cut.bin" | tr -d '\r' | awk 'tolower($1) == "content-length:" {print $2}')
+partial=$(curl -fsS -I "$lg_url/$bc/cut.bin" | tr -d '\r' | awk 'tolower($1) == "content-length:" {print $2}' || true)
 [ -n "$partial" ] && [ "$partial" -gt 0 ] && [ "$partial" -lt $((12 * 1024 * 1024)) ] ||
   die "after the cut, SIZE says '${partial:-nothing}': no partial upload to continue"
 curl -fsS -C - -T "$work/cut.bin" "$lg_url/$bc/cut.bin" || die "curl -C - did not continue the upload"
