@@ -18,9 +18,10 @@
 //! # One request, traced through
 //!
 //! `RETR /photos/2026/a.jpg` after `REST 100`: libunftp parses the command and calls
-//! `SwiftStorage::get_into("/photos/2026/a.jpg", 100, socket)` (`ftp/storage.rs`), which resolves the path to
-//! `Location::Object { container: "photos", key: "2026/a.jpg" }` (`ftp/location.rs`) and asks the user's
-//! `swift::Session` for `get_object("photos", "2026/a.jpg", 100)` (`swift/client.rs`). The session sends
+//! `SwiftStorage::get_into("/photos/2026/a.jpg", 100, socket)` (`ftp/backend.rs`), which resolves the path to
+//! `Location::Object { container: "photos", key: "2026/a.jpg" }` (`ftp/location.rs`) and calls `download`
+//! (`ftp/read.rs`), which asks the user's `swift::Session` for `get_object("photos", "2026/a.jpg", 100)`
+//! (`swift/operations.rs`; sending is `swift/client.rs`'s). The session sends
 //! `GET /v1/AUTH_x/photos/2026/a.jpg` with `Range: bytes=100-`, the token and `X-Forwarded-For`, logging in again
 //! once on a 401 and retrying on a 503; the body is streamed chunk by chunk to the data socket. A Swift 404
 //! becomes `FtpError::NotFound`, which `ftp/error.rs` maps to `550`.

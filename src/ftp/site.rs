@@ -11,7 +11,7 @@
 //! Grants to other accounts or users in the read ACL are kept by all three setters: they change only what
 //! anonymous visitors may do. The container's `<container>_segments` gets the same readers (without
 //! `.rlistings`), since a large file is read through its segments; one made later by an upload inherits them
-//! (`swift/large.rs`). Containers are private when created (Swift's default): making one public is a
+//! (`swift/large/`). Containers are private when created (Swift's default): making one public is a
 //! deliberate `SITE PUBLIC`. Changing an ACL needs a user Swift lets write container metadata (an account
 //! admin); others get `550 Permission denied`.
 //!

@@ -1,6 +1,6 @@
 //! Writing: STOR (and APPE/STOU, which libunftp turns into the same `put`), MKD, RMD and DELE.
 //!
-//! - **Uploads** become a plain object or a Static Large Object (`swift/large.rs`): bounded memory, MD5 checked
+//! - **Uploads** become a plain object or a Static Large Object (`swift/large/`): bounded memory, MD5 checked
 //!   against the ETags, `226` only after Swift confirmed the object, nothing created when the client resets the
 //!   connection.
 //!   A file goes inside a container (never at `/` or as a container), never over a directory. Uploads at an
@@ -13,7 +13,7 @@
 //!   elsewhere: a manifest may have been planted by a user with fewer rights than the one deleting.
 //! - **Overwriting** a large object deletes its old segments (the same rule) once the new object is in place.
 //!
-//! Not here: rename (`rename.rs`), how an upload becomes a plain object or segments (`swift/large.rs`).
+//! Not here: rename (`rename.rs`), how an upload becomes a plain object or segments (`swift/large/`).
 
 use super::error::FtpError;
 use super::location::Location;

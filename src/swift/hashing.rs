@@ -9,7 +9,7 @@
 //! that filled the pool (512 threads) would have stalled every other upload's hashing. Small chunks are hashed
 //! in place: a few microseconds, less than the hand-off.
 //!
-//! Not here: comparing the digest with Swift's ETag (`upload.rs`, `large.rs`).
+//! Not here: comparing the digest with Swift's ETag (`upload.rs`, `large/`).
 
 use bytes::Bytes;
 use md5::{Digest, Md5};

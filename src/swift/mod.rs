@@ -5,13 +5,16 @@
 //!
 //! - `auth.rs`: turning credentials into a storage URL and a token (v1, Keystone v2.0 and v3).
 //! - `token.rs`: tokens shared by the sessions of one set of credentials, renewed before expiry, single-flight.
-//! - `client.rs`: the shared HTTP [`Client`] and a user's [`Session`], one method per Swift call.
+//! - `client.rs`: the shared HTTP [`Client`] and a user's [`Session`]: sending, re-authenticating, retrying.
+//! - `operations.rs`: one [`Session`] method per Swift call (accounts, containers, objects).
+//! - `urls.rs`: request URLs (every path segment encoded) and header parsing.
 //! - `upload.rs`: streaming an object up from any `AsyncRead`, with its MD5 checked against Swift's ETag.
 //! - `hashing.rs`: the MD5 of an upload's bytes (and of each segment), computed beside its network path.
-//! - `large.rs`: plain object or Static Large Object (segments, manifest), and the segments of large objects.
+//! - `large/`: plain object or Static Large Object (segments, manifest), and the segments of large objects.
 //! - `resume.rs`: partial uploads kept when their client goes away, and large objects continued at an offset.
 //! - `list.rs`: listings as streams that page with `marker` until Swift returns an empty page.
 //! - `retry.rs`: which failures are retried and the backoff between attempts.
+//! - `observe.rs`: who is told of each request and its answer (the caller counts them; no metrics here).
 //! - `error.rs`: [`Error`] (operation + object + kind).
 //!
 //! The types below are what listings and HEADs answer, parsed once here so callers never see JSON or headers.
@@ -23,20 +26,23 @@ mod hashing;
 mod large;
 mod list;
 mod observe;
+mod operations;
 mod resume;
 mod retry;
 mod token;
 mod upload;
+mod urls;
 
 pub use auth::{AuthMethod, CatalogFilter, Credentials, Interface, Secret, Token};
 pub use client::SEGMENTS_SEEN_FOR;
-pub use client::{Client, ClientConfig, ClientError, ObjectDownload, Session};
+pub use client::{Client, ClientConfig, ClientError, Session};
 pub use error::{Error, ErrorKind, Op};
 pub use large::{
     Lookahead, MD5_META, ManifestEntry, PLAIN_LOOKAHEAD, SEGMENTS_SUFFIX, SegmentPlan, SegmentRef,
     first_bytes_of, not_listed, read_lookahead, segments_read_acl,
 };
 pub use observe::{Answer, RequestObserver, observe_requests};
+pub use operations::ObjectDownload;
 pub use resume::{PARTIAL_FOLDER, PARTIAL_TTL, PartialUpload};
 pub use retry::RetryConfig;
 pub use token::SharedTokens;
@@ -44,10 +50,10 @@ pub use upload::client_gone;
 pub use upload::{UploadError, Uploaded};
 
 use chrono::NaiveDateTime;
-use client::{header_str, header_timestamp, header_u64};
 use reqwest::header::HeaderMap;
 use serde::Deserialize;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use urls::{header_str, header_timestamp, header_u64};
 
 /// A container as the account listing shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -20,9 +20,9 @@
 //!
 //! Not here: the FTP decisions (which offsets are valid, small objects rewritten whole): `ftp/write.rs`.
 
-use super::client::object_url_with;
 use super::error::{Error, Op};
 use super::large::{ManifestEntry, SEGMENTS_SUFFIX};
+use super::urls::object_url_with;
 use super::{Session, UploadError};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};

@@ -12,7 +12,7 @@
 //! (Keystone's hour-long tokens renew at 55 minutes; a 20-second test token at 13 seconds). v1 tokens carry no
 //! expiry and are renewed only after a 401.
 //!
-//! Across processes: an optional [`SharedTokens`] store (memcached, `src/cache.rs`) is asked before logging in
+//! Across processes: an optional [`SharedTokens`] store (memcached, `src/cache/tokens.rs`) is asked before logging in
 //! and told about every new token, so several gateway instances behind one address share tokens too. After a
 //! 401 the shared copy is forgotten before logging in again, so a revoked token is not handed back.
 

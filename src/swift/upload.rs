@@ -12,7 +12,7 @@
 //!
 //! An upload that goes past the cluster's `max_file_size` is stopped at that point ([`UploadError::TooLarge`])
 //! instead of streaming gigabytes that Swift would then refuse with 413. Storing such objects needs segments
-//! (`large.rs`).
+//! (`large/`).
 
 use super::client::Replay;
 use super::error::{Error, Op};
@@ -237,7 +237,7 @@ impl Session {
         });
         let mut body = Some(reqwest::Body::wrap_stream(stream));
         let put = self.send(&op, Replay::Never, |http, base| {
-            let mut req = http.put(super::client::object_url(base, container, key));
+            let mut req = http.put(super::urls::object_url(base, container, key));
             for (k, v) in headers {
                 req = req.header(*k, *v);
             }

@@ -1,0 +1,127 @@
+//! Deleting segments: a few at a time, and those of a failed or abandoned upload by a guard that also runs when
+//! the upload future is dropped half-way, retried in the background while Swift cannot answer.
+//!
+//! Not here: deciding which segments may go (`ownership.rs`).
+
+use super::ownership::SegmentRef;
+use super::stream::segment_name;
+use crate::swift::upload::client_gone;
+use crate::swift::{Session, UploadError, Uploaded};
+use futures_util::StreamExt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Deletes in flight at once when removing segments.
+const DELETE_CONCURRENCY: usize = 8;
+
+/// Deletes what an unfinished upload may have written, when dropped armed: a cancelled upload future (the FTP
+/// session went away mid-transfer) must not leave segments behind either.
+pub(super) struct CleanupGuard {
+    pub(super) session: Arc<Session>,
+    pub(super) container: String,
+    pub(super) prefix: String,
+    pub(super) started: Arc<AtomicUsize>,
+    pub(super) armed: bool,
+}
+
+impl CleanupGuard {
+    fn segments(&self) -> Vec<SegmentRef> {
+        (0..self.started.load(Ordering::SeqCst))
+            .map(|i| SegmentRef {
+                container: self.container.clone(),
+                key: segment_name(&self.prefix, i),
+            })
+            .collect()
+    }
+
+    /// Deletes now (the failure paths, which can wait for it); what cannot be deleted now (Swift unreachable:
+    /// often the very reason the upload failed) is retried in the background for [`CLEANUP_RETRY_FOR`].
+    /// Ends the upload's guard by its `result`: a stored upload, or a partial one kept for a resume (its client
+    /// went away after sending something), keeps its segments; any other failure deletes them now.
+    pub(super) async fn settle(
+        mut self,
+        result: &Result<Uploaded, UploadError>,
+        keep_partial: bool,
+    ) {
+        let kept = match result {
+            Ok(_) => true,
+            Err(UploadError::Source { bytes, source }) => {
+                keep_partial && client_gone(source) && *bytes > 0
+            }
+            Err(_) => false,
+        };
+        if kept {
+            self.armed = false;
+        } else {
+            self.run().await;
+        }
+    }
+
+    async fn run(mut self) {
+        self.armed = false;
+        let left = self.session.delete_segments(self.segments()).await;
+        if !left.is_empty() {
+            retry_in_background(Arc::clone(&self.session), left);
+        }
+    }
+}
+
+impl Drop for CleanupGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            retry_in_background(Arc::clone(&self.session), self.segments());
+        }
+    }
+}
+
+/// How long the segments of a failed upload are retried for when Swift cannot delete them at once.
+const CLEANUP_RETRY_FOR: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Deletes `segments` from a task of its own, trying again every few seconds until they are gone or
+/// [`CLEANUP_RETRY_FOR`] has passed (then logs what stays behind).
+fn retry_in_background(session: Arc<Session>, mut segments: Vec<SegmentRef>) {
+    let Ok(rt) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    rt.spawn(async move {
+        let until = tokio::time::Instant::now() + CLEANUP_RETRY_FOR;
+        loop {
+            segments = session.delete_segments(segments).await;
+            if segments.is_empty() {
+                return;
+            }
+            if tokio::time::Instant::now() >= until {
+                let names: Vec<&str> = segments.iter().map(|s| s.key.as_str()).collect();
+                tracing::error!(
+                    left = segments.len(),
+                    ?names,
+                    "giving up deleting the segments of a failed upload"
+                );
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+        }
+    });
+}
+
+impl Session {
+    /// Deletes segments, a few at a time; already gone is fine. Returns those that could not
+    /// be deleted (logged: a leftover segment costs space, never correctness).
+    pub async fn delete_segments(&self, segments: Vec<SegmentRef>) -> Vec<SegmentRef> {
+        futures_util::stream::iter(segments)
+            .map(|s| async move {
+                match self.delete_object(&s.container, &s.key).await {
+                    Ok(()) => None,
+                    Err(e) if e.kind() == crate::swift::ErrorKind::NotFound => None,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot delete a segment");
+                        Some(s)
+                    }
+                }
+            })
+            .buffer_unordered(DELETE_CONCURRENCY)
+            .filter_map(|left| async move { left })
+            .collect()
+            .await
+    }
+}

@@ -1,0 +1,109 @@
+//! `<container>_segments`: made when a container's first large file needs it (with the container's storage
+//! policy and readers), removed once empty after its container is gone.
+//!
+//! Not here: the segments in it (`stream.rs`, `cleanup.rs`).
+
+use crate::swift::Session;
+use crate::swift::error::Error;
+
+/// The suffix of the container holding a container's segments (python-swiftclient's convention).
+pub const SEGMENTS_SUFFIX: &str = "_segments";
+
+/// The read ACL a `<container>_segments` needs beside its container's `acl`: the same readers (whoever reads a
+/// Static Large Object reads its segments, and Swift answers `409` to a reader who may not), without
+/// `.rlistings` (nobody needs to list segments). `None`: no read ACL.
+pub fn segments_read_acl(acl: Option<&str>) -> Option<String> {
+    let kept: Vec<&str> = acl
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty() && *e != ".rlistings")
+        .collect();
+    (!kept.is_empty()).then(|| kept.join(","))
+}
+
+impl Session {
+    /// Deletes `<container>_segments` if it exists and is empty (once its container is gone): `Ok(true)` when it
+    /// was deleted. One that holds anything (a partial upload, another tool's segments) stays: Swift refuses to
+    /// delete a container that is not empty.
+    pub async fn delete_empty_segments_container(&self, container: &str) -> Result<bool, Error> {
+        let segments = format!("{container}{SEGMENTS_SUFFIX}");
+        match self.delete_container(&segments).await {
+            Ok(()) => {
+                self.segments_seen.set(&segments, false);
+                Ok(true)
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    crate::swift::ErrorKind::NotFound | crate::swift::ErrorKind::Conflict
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Makes `segments` if it is missing, with `container`'s storage policy and its readers
+    /// ([`segments_read_acl`]): a large file in a public container must be readable by the public too.
+    pub(in crate::swift) async fn ensure_segments_container(
+        &self,
+        container: &str,
+        segments: &str,
+    ) -> Result<(), Error> {
+        match self.head_container(segments).await {
+            Ok(_) => {
+                self.segments_seen.set(segments, true);
+                return Ok(());
+            }
+            Err(e) if e.kind() == crate::swift::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        let inherited: Vec<(String, String)> = match self.head_container(container).await {
+            Ok(h) => {
+                let read = segments_read_acl(h.read_acl.as_deref())
+                    .map(|acl| ("X-Container-Read".to_owned(), acl));
+                h.settings
+                    .into_iter()
+                    .filter(|(k, _)| k.eq_ignore_ascii_case("X-Storage-Policy"))
+                    .chain(read)
+                    .collect()
+            }
+            Err(_) => Vec::new(),
+        };
+        let headers: Vec<(&str, &str)> = inherited
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let made = match self.put_container(segments, &headers).await {
+            // Created meanwhile by another upload, with another policy: use it as it is.
+            Err(e) if e.kind() == crate::swift::ErrorKind::Conflict => Ok(()),
+            other => other,
+        };
+        if made.is_ok() {
+            self.segments_seen.set(segments, true);
+        }
+        made
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_are_readable_by_their_container_s_readers_and_listed_by_nobody() {
+        assert_eq!(
+            segments_read_acl(Some(".r:*,.rlistings")).as_deref(),
+            Some(".r:*")
+        );
+        assert_eq!(
+            segments_read_acl(Some("test2:*, .r:*")).as_deref(),
+            Some("test2:*,.r:*")
+        );
+        assert_eq!(segments_read_acl(Some(".rlistings")), None);
+        assert_eq!(segments_read_acl(Some("")), None);
+        assert_eq!(segments_read_acl(None), None);
+    }
+}

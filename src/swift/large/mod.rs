@@ -1,0 +1,361 @@
+//! Objects of any size: an upload becomes a plain object or a Static Large Object, and the segments of large
+//! objects are found and removed when their manifest is replaced or deleted.
+//!
+//! **Plain or segmented, when the size is not known.** FTP announces no size. The first bytes are read into
+//! memory, up to [`PLAIN_LOOKAHEAD`] or the segment size, whichever is smaller. An upload that ends within them
+//! is a plain object: one `PUT`, its MD5 checked against the ETag. An upload that goes on becomes a Static Large
+//! Object: segments of the segment size streamed to `<container>_segments/<key>/slo/<upload id>/<index>`, then
+//! the manifest at `<key>`, written last and only after every segment succeeded. The trade-off, chosen deliberately:
+//!
+//! - No window: no reader ever sees a partial file at `<key>`, and the object being overwritten stays whole
+//!   until the manifest replaces it. Segments live elsewhere until then.
+//! - No extra Swift work: every byte is sent once. (The alternatives cost up to twice the bytes: streaming to
+//!   `<key>` and to a first segment at once, or streaming to a segment and server-side copying small files.)
+//! - The price: a file bigger than the lookahead but smaller than the segment size is a Static Large Object of
+//!   one segment, not a plain object. It reads, ranges, copies and deletes like any object through swiftftp and
+//!   the Swift API, but its ETag is Swift's manifest ETag; the content MD5 is in `X-Object-Meta-Md5`. With a
+//!   segment size at or below the lookahead (say `--segment-size 8M`), every file up to the segment size is
+//!   plain, as the rule "files up to the segment size stay plain objects" asks.
+//!
+//! **Memory.** The lookahead, then per segment a queue of [`stream::SEGMENT_QUEUE`] chunks; at most two segment PUTs in
+//! flight (the next one streams while the previous one waits for Swift's answer). No segment is ever held
+//! whole.
+//!
+//! **Integrity.** Each segment's MD5 is checked against its ETag (`upload.rs`); the whole content's MD5 is
+//! computed while streaming, stored on the manifest as `X-Object-Meta-Md5`, and returned. One hasher computes
+//! both, hashing the first segment's bytes once (`hashing.rs`): MD5 is most of the gateway's CPU on an upload.
+//! Any failure (source, Swift, checksum, the manifest) deletes every segment this upload may have written, also
+//! when the upload is dropped half-way (a guard spawns the clean-up, `cleanup.rs`).
+//!
+//! Not here: deciding *whether* old segments may go (the caller reads them before the upload with
+//! [`Session::segments_of`] and deletes them after it with [`Session::delete_segments`]).
+//!
+//! The parts: `stream.rs` cuts a source into segment `PUT`s; `manifest.rs` reads and shapes manifests;
+//! `ownership.rs` decides which segments are a file's own (and so may be deleted with it); `cleanup.rs` deletes
+//! segments, also those of a failed upload; `container.rs` makes and removes `<container>_segments`.
+
+mod cleanup;
+mod container;
+mod manifest;
+mod ownership;
+mod stream;
+
+pub use container::{SEGMENTS_SUFFIX, segments_read_acl};
+pub use manifest::{ManifestEntry, first_bytes_of, not_listed};
+pub use ownership::SegmentRef;
+pub use stream::SegmentPlan;
+pub(super) use stream::upload_id;
+
+use super::error::{Error, Op};
+use super::upload::CHUNK;
+use super::{ObjectHead, Session, UploadError, Uploaded};
+use bytes::{Bytes, BytesMut};
+use cleanup::CleanupGuard;
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+/// Bytes read into memory before deciding between a plain object and segments.
+pub const PLAIN_LOOKAHEAD: u64 = 8 * 1024 * 1024;
+
+/// The lookahead's first buffer: a small file fits, a larger one grows it by [`CHUNK`]s.
+const FIRST_READ: usize = 16 * 1024;
+
+/// The metadata header holding a large object's content MD5.
+pub const MD5_META: &str = "X-Object-Meta-Md5";
+
+/// The first bytes of an upload, read to choose between a plain object and segments.
+#[derive(Debug)]
+pub enum Lookahead {
+    /// The whole upload: it ended within the lookahead.
+    Whole(Bytes),
+    /// Its first bytes: more follow in the source.
+    Started(Bytes),
+}
+
+/// Reads the first bytes of `source` (up to [`PLAIN_LOOKAHEAD`] or the segment size, whichever is smaller, plus
+/// one byte to know that more follow). Separate from the upload so that a caller can check the target meanwhile.
+pub async fn read_lookahead<R>(source: &mut R, plan: SegmentPlan) -> Result<Lookahead, UploadError>
+where
+    R: AsyncRead + Unpin,
+{
+    let limit = plan.segment_size.min(PLAIN_LOOKAHEAD);
+    let mut head = BytesMut::new();
+    loop {
+        // Small first: most uploads are small files, and a 256 KiB buffer for each made glibc raise its mmap
+        // threshold and serve them from its heaps, which then kept growing under load (the load test's RSS).
+        if head.capacity() - head.len() < FIRST_READ / 4 {
+            head.reserve(if head.is_empty() { FIRST_READ } else { CHUNK });
+        }
+        let n = (&mut *source)
+            .take(limit + 1 - head.len() as u64)
+            .read_buf(&mut head)
+            .await
+            .map_err(|e| UploadError::Source {
+                bytes: head.len() as u64,
+                source: e,
+            })?;
+        if n == 0 || head.len() as u64 > limit {
+            break;
+        }
+    }
+    let whole = head.len() as u64 <= limit;
+    let head = head.freeze();
+    Ok(if whole {
+        Lookahead::Whole(head)
+    } else {
+        Lookahead::Started(head)
+    })
+}
+
+impl Session {
+    /// Stores `source` at `container/key`: a plain object when it ends within the lookahead, else a Static Large
+    /// Object cut by `plan`. `headers` (e.g. `Content-Type`) go on the object or the manifest.
+    pub async fn upload_any<R>(
+        self: &Arc<Self>,
+        container: &str,
+        key: &str,
+        mut source: R,
+        headers: &[(&str, &str)],
+        plan: SegmentPlan,
+        keep_partial: bool,
+    ) -> Result<Uploaded, UploadError>
+    where
+        R: AsyncRead + Send + Unpin + 'static,
+    {
+        let lookahead = read_lookahead(&mut source, plan).await?;
+        self.upload_after_lookahead(
+            container,
+            key,
+            lookahead,
+            source,
+            headers,
+            plan,
+            keep_partial,
+        )
+        .await
+    }
+
+    /// [`Session::upload_any`] once [`read_lookahead`] has read the first bytes from `source`.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn upload_after_lookahead<R>(
+        self: &Arc<Self>,
+        container: &str,
+        key: &str,
+        lookahead: Lookahead,
+        source: R,
+        headers: &[(&str, &str)],
+        plan: SegmentPlan,
+        keep_partial: bool,
+    ) -> Result<Uploaded, UploadError>
+    where
+        R: AsyncRead + Send + Unpin + 'static,
+    {
+        let head = match lookahead {
+            Lookahead::Whole(head) => return self.put_whole(container, key, head, headers).await,
+            Lookahead::Started(head) => head,
+        };
+        let source = std::io::Cursor::new(head).chain(source);
+        self.upload_after(
+            container,
+            key,
+            Vec::new(),
+            source,
+            headers,
+            plan,
+            keep_partial,
+        )
+        .await
+    }
+
+    /// A plain object from memory: streamed like any upload (`upload.rs`), so that a slow Swift taking the
+    /// bytes slowly is never cut by a whole-request timeout; its MD5 is checked against the ETag there.
+    async fn put_whole(
+        &self,
+        container: &str,
+        key: &str,
+        body: Bytes,
+        headers: &[(&str, &str)],
+    ) -> Result<Uploaded, UploadError> {
+        let len = body.len() as u64;
+        self.put_sized(container, key, std::io::Cursor::new(body), len, headers)
+            .await
+    }
+
+    /// A plain object of `len` bytes from `source`, its size declared (`Content-Length`), not chunked: Swift's
+    /// quota middlewares can only judge an upload whose size they are told. A source that ends short of `len`
+    /// (or fails) leaves nothing stored.
+    pub async fn put_sized<R>(
+        &self,
+        container: &str,
+        key: &str,
+        source: R,
+        len: u64,
+        headers: &[(&str, &str)],
+    ) -> Result<Uploaded, UploadError>
+    where
+        R: AsyncRead + Send + Unpin + 'static,
+    {
+        let len_text = len.to_string();
+        let mut headers = headers.to_vec();
+        headers.push(("Content-Length", &len_text));
+        self.upload(container, key, source, &headers, len).await
+    }
+
+    /// A Static Large Object of `kept` (segments already stored: a resumed upload's first part) followed by
+    /// `source` cut by `plan`. With nothing kept the content MD5 is known and stored; after kept segments it is
+    /// not (their bytes are not read again).
+    ///
+    /// With `keep_partial`, a source that fails because its client went away
+    /// ([`super::upload::client_gone`]) ends its last segment where the bytes stopped, and what was stored (kept
+    /// and new) is recorded as a partial upload that a later `REST`/`APPE` continues. Any other failure deletes
+    /// the new segments and leaves `kept` as it was.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn upload_after<R>(
+        self: &Arc<Self>,
+        container: &str,
+        key: &str,
+        kept: Vec<ManifestEntry>,
+        source: R,
+        headers: &[(&str, &str)],
+        plan: SegmentPlan,
+        keep_partial: bool,
+    ) -> Result<Uploaded, UploadError>
+    where
+        R: AsyncRead + Send + Unpin + 'static,
+    {
+        let segments_container = format!("{container}{SEGMENTS_SUFFIX}");
+        self.ensure_segments_container(container, &segments_container)
+            .await?;
+        let prefix = format!("{key}/slo/{}/", upload_id());
+        let started = Arc::new(AtomicUsize::new(0));
+        let guard = CleanupGuard {
+            session: Arc::clone(self),
+            container: segments_container.clone(),
+            prefix: prefix.clone(),
+            started: Arc::clone(&started),
+            armed: true,
+        };
+        let kept_bytes: u64 = kept.iter().map(ManifestEntry::used_bytes).sum();
+        let plan = SegmentPlan {
+            max_segments: plan.max_segments.saturating_sub(kept.len()),
+            ..plan
+        };
+        let result = async {
+            let streamed = self
+                .stream_segments(&segments_container, &prefix, source, plan, &started)
+                .await?;
+            let mut manifest = kept.clone();
+            manifest.extend(streamed.segments.iter().map(|(name, up)| ManifestEntry {
+                path: format!("/{segments_container}/{name}"),
+                etag: up.md5.clone(),
+                size_bytes: up.bytes,
+                range: None,
+            }));
+            let mut bytes = kept_bytes + streamed.bytes;
+            if let Some(gone) = streamed.interrupted {
+                if keep_partial && streamed.bytes > 0 {
+                    if let Some(short) =
+                        drop_short_last(&mut manifest, kept.len(), plan.min_segment_size)
+                    {
+                        bytes -= short.used_bytes();
+                        if let Some(seg) = SegmentRef::from_slo_path(&short.path) {
+                            self.delete_segments(vec![seg]).await;
+                        }
+                    }
+                    self.save_partial(container, key, &manifest, bytes, headers)
+                        .await?;
+                }
+                return Err(UploadError::Source {
+                    bytes: streamed.bytes,
+                    source: gone,
+                });
+            }
+            // The content MD5 is known only when every byte went through this upload.
+            let md5 = match kept.is_empty() {
+                true => streamed.md5,
+                false => String::new(),
+            };
+            self.put_manifest(container, key, &manifest, &md5, headers)
+                .await?;
+            Ok(Uploaded {
+                bytes,
+                md5,
+                segments: manifest.len(),
+            })
+        }
+        .await;
+        guard.settle(&result, keep_partial).await;
+        result
+    }
+
+    /// `PUT ?multipart-manifest=put` of `manifest`, with the content MD5 when known: Swift checks every
+    /// segment's ETag and size before storing it.
+    async fn put_manifest(
+        &self,
+        container: &str,
+        key: &str,
+        manifest: &[ManifestEntry],
+        md5: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<ObjectHead, Error> {
+        let body = serde_json::to_vec(manifest).map_err(|e| {
+            Error::protocol(
+                Op::PutObject {
+                    container: container.to_owned(),
+                    key: key.to_owned(),
+                },
+                e.to_string(),
+            )
+        })?;
+        let mut all: Vec<(&str, &str)> = headers.to_vec();
+        if !md5.is_empty() {
+            all.push((MD5_META, md5));
+        }
+        self.put_object_with(
+            container,
+            key,
+            Bytes::from(body),
+            &all,
+            &[("multipart-manifest", "put")],
+        )
+        .await
+    }
+}
+
+/// Takes a partial upload's last segment out of `manifest` when it is below the cluster's minimum (it could not
+/// sit in the middle of the continued manifest; the upload continues from before it). Only a new segment (past
+/// the first `kept`) is ever taken.
+fn drop_short_last(
+    manifest: &mut Vec<ManifestEntry>,
+    kept: usize,
+    min_segment_size: u64,
+) -> Option<ManifestEntry> {
+    let short = manifest.len() > kept
+        && manifest
+            .last()
+            .is_some_and(|last| last.used_bytes() < min_segment_size);
+    short.then(|| manifest.pop()).flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_partial_upload_s_short_last_segment_is_dropped_unless_kept() {
+        let entry = |size: u64| ManifestEntry {
+            path: format!("/c_segments/k/slo/1/{size:08}"),
+            etag: String::new(),
+            size_bytes: size,
+            range: None,
+        };
+        let mut manifest = vec![entry(10), entry(3)];
+        assert_eq!(drop_short_last(&mut manifest, 1, 5), Some(entry(3)));
+        assert_eq!(manifest, [entry(10)]);
+        // At the minimum it stays; a kept (earlier) segment is never taken.
+        assert_eq!(drop_short_last(&mut manifest, 0, 10), None);
+        assert_eq!(drop_short_last(&mut manifest, 1, 50), None);
+        assert_eq!(manifest, [entry(10)]);
+    }
+}
