@@ -167,4 +167,68 @@ mod tests {
         );
         assert!(client_of(b"garbage!", PEER.parse().unwrap()).is_err());
     }
+    #[test]
+    fn header_lengths_stop_at_their_limits() {
+        // v1: a line of 107 bytes with its CRLF is the longest; no CRLF within 107 bytes is no header.
+        let line = |len: usize| {
+            let mut l = b"PROXY ".to_vec();
+            l.resize(len - 2, b'x');
+            l.extend(b"\r\n");
+            l
+        };
+        assert_eq!(header_len(&line(107)), Some(Ok(107)));
+        assert_eq!(header_len(&line(108)), Some(Err(())));
+        let mut endless = b"PROXY ".to_vec();
+        endless.resize(200, b'x');
+        assert_eq!(header_len(&endless), Some(Err(())));
+        // v2: the signature and 4 bytes, then as many as its length says, up to MAX_HEADER in all.
+        let v2 = |len: u16| {
+            let mut h = V2_SIGNATURE.to_vec();
+            h.extend([0x21, 0x11]);
+            h.extend(len.to_be_bytes());
+            h
+        };
+        let most = (MAX_HEADER - 16) as u16;
+        assert_eq!(header_len(&v2(most)), Some(Ok(MAX_HEADER)));
+        assert_eq!(header_len(&v2(most + 1)), Some(Err(())));
+    }
+
+    /// A connected pair on 127.0.0.1: (what the gateway reads, what the client writes).
+    async fn pair() -> (TcpStream, SocketAddr, TcpStream) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (server, peer) = listener.accept().await.unwrap();
+        (server, peer, client)
+    }
+
+    #[tokio::test]
+    async fn a_header_in_two_pieces_is_waited_for_and_the_ftp_bytes_after_it_stay() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (mut server, peer, mut client) = pair().await;
+        let writer = tokio::spawn(async move {
+            client.write_all(b"PROXY TCP4 192.0.2.7 ").await.unwrap();
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            client
+                .write_all(b"10.0.0.2 51234 21\r\nUSER x\r\n")
+                .await
+                .unwrap();
+            client
+        });
+        let got = read_client(&mut server, peer).await.unwrap();
+        assert_eq!(got, "192.0.2.7:51234".parse().unwrap());
+        let _client = writer.await.unwrap();
+        let mut rest = [0u8; 8];
+        server.read_exact(&mut rest).await.unwrap();
+        assert_eq!(&rest, b"USER x\r\n");
+    }
+
+    #[tokio::test]
+    async fn a_connection_closed_before_its_header_ends_at_once() {
+        let (mut server, peer, client) = pair().await;
+        drop(client);
+        let started = std::time::Instant::now();
+        let got = read_client(&mut server, peer).await;
+        assert!(matches!(got, Err(ProxyError::Io(_))), "{got:?}");
+        assert!(started.elapsed() < Duration::from_secs(1));
+    }
 }
