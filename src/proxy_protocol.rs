@@ -80,9 +80,7 @@ fn header_len(bytes: &[u8]) -> Option<Result<usize, ()>> {
     }
     let prefix = bytes.len().min(v1.len());
     if bytes[..prefix] == v1[..prefix] {
-        if bytes.len() < v1.len() {
-            return None;
-        }
+        // A line not yet at its CRLF (or at 107 bytes) is waited for; "PROX" alone too.
         return match bytes.windows(2).position(|w| w == b"\r\n") {
             Some(pos) if pos + 2 <= 107 => Some(Ok(pos + 2)),
             Some(_) => Some(Err(())),
