@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs every test swiftftp has, on a fresh machine too: installs and starts the local Swift (tests/swift-lab.sh)
-# and Keystone (tests/keystone-lab.sh), checks formatting, lints and docs, runs `cargo test` (unit tests and
-# integration tests against the real Swift and Keystone with a Rust FTP client, and of the real binary as a
-# daemon), verifies the example systemd units (tests/check-examples.sh), then the end-to-end suite with lftp and
-# curl (tests/e2e.sh) and the load test (tests/load.sh).
+# and Keystone (tests/keystone-lab.sh), checks formatting, lints, the vendored libunftp's patch series
+# (vendor/patches/series.sh) and docs, runs `cargo test` (unit tests and integration tests against the real
+# Swift and Keystone with a Rust FTP client, and of the real binary as a daemon), verifies the example systemd
+# units (tests/check-examples.sh), then the end-to-end suite with lftp and curl (tests/e2e.sh) and the load test
+# (tests/load.sh).
 #
 # The labs are left running if they were running before, and stopped (by pid) if this run started them.
 set -euo pipefail
@@ -32,6 +33,8 @@ step "cargo fmt --check"
 cargo fmt --all -- --check
 step "cargo clippy -D warnings"
 cargo clippy --locked --all-targets -- -D warnings
+step "vendor/: the published libunftp and unftp-core + vendor/patches"
+"$repo/vendor/patches/series.sh" check
 step "imports: no circle in src/, swift/ imports neither ftp/ nor metrics"
 "$here/check-imports.sh"
 step "cargo doc -D warnings"
