@@ -5,7 +5,7 @@
 //!   foreground. A daemon with neither logs to syslog: ftp-cloudfs lost those lines to /dev/null.
 //! - Format: text, or JSON lines (`--log-format json`). `-v` turns on debug; `RUST_LOG` overrides both.
 //! - Sessions: every line about an FTP session names it. Our lines run inside a `session{id=… user=…}` span
-//!   (`ftp/auth.rs` makes it at login); libunftp's lines carry its own `trace_id` and the client address, and
+//!   (`ftp/login.rs` makes it at login); libunftp's lines carry its own `trace_id` and the client address, and
 //!   its login line (`PASS: User test:tester (session 1f2e3d4c) logged in`) ties the two ids together.
 //! - libunftp logs through `slog`: [`libunftp_logger`] hands its records, with their keys, to tracing. Its
 //!   tracing spans Debug-print whole sessions (kilobytes a line), so they are filtered out.

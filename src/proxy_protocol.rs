@@ -194,7 +194,9 @@ mod tests {
     /// A connected pair on 127.0.0.1: (what the gateway reads, what the client writes).
     async fn pair() -> (TcpStream, SocketAddr, TcpStream) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
         let (server, peer) = listener.accept().await.unwrap();
         (server, peer, client)
     }

@@ -18,10 +18,10 @@
 use crate::cache::{Cache, SharedTokenCache};
 use crate::config::{Config, EndpointType, KeystoneVersion};
 use crate::ftp::Shared;
-use crate::ftp::auth::{SwiftAuthenticator, SwiftUser};
 use crate::ftp::limits::{Lockout, UserSessions};
 use crate::ftp::listing_cache::ListingCache;
-use crate::ftp::login::LoginScheme;
+use crate::ftp::login::{SwiftAuthenticator, SwiftUser};
+use crate::ftp::login_name::LoginScheme;
 use crate::ftp::storage::SwiftStorage;
 use crate::swift;
 use anyhow::Context;

@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use swiftftp::ftp::login::{LoginScheme, parse_login};
+use swiftftp::ftp::login_name::{LoginScheme, parse_login};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

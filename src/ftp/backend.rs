@@ -4,11 +4,11 @@
 //!
 //! Deliberately not here: what any command does in Swift.
 
-use super::auth::SwiftUser;
 use super::error::FtpError;
+use super::listing::Listing;
 use super::listing::Meta;
-use super::listing_cache::Listing;
 use super::location::Location;
+use super::login::SwiftUser;
 use super::storage::{SwiftStorage, is_marker, not_found};
 use async_trait::async_trait;
 use futures_util::TryStreamExt;

@@ -19,6 +19,15 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 use unftp_core::storage::{Metadata, Permissions};
 
+/// What `LIST` of a path found: a directory's entries, or the one file the path names.
+#[derive(Debug)]
+pub enum Listing {
+    /// The entries of a directory (or container, or the account).
+    Dir(DirEntries),
+    /// The path is a file: its name and metadata.
+    File(String, Meta),
+}
+
 /// The `Metadata` of one FTP directory entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Meta {

@@ -23,9 +23,9 @@
 //!
 //! Not here: fetching listings (`storage.rs`), deciding what a write touches (the callers name the path).
 
-use super::auth::SwiftUser;
-use super::listing::{DirEntries, Meta};
+use super::listing::{DirEntries, Listing, Meta};
 use super::location::Location;
+use super::login::SwiftUser;
 use crate::cache::{Cache, Seen};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -33,15 +33,6 @@ use std::time::{Duration, SystemTime};
 
 /// How long a possible DLO's HEAD result is kept (it is keyed by the object's version, so only memory bounds it).
 const DLO_TTL: Duration = Duration::from_secs(24 * 3600);
-
-/// What `LIST` of a path found: a directory's entries, or the one file the path names.
-#[derive(Debug)]
-pub enum Listing {
-    /// The entries of a directory (or container, or the account).
-    Dir(DirEntries),
-    /// The path is a file: its name and metadata.
-    File(String, Meta),
-}
 
 /// An entry as stored: name, directory flag, size, link count, modification time (nanoseconds since 1970).
 type WireEntry = (String, bool, u64, u64, Option<u128>);

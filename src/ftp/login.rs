@@ -1,327 +1,263 @@
-//! FTP login name → Swift credentials, the way ftp-cloudfs split them, plus application credentials.
+//! FTP login = Swift login: libunftp's `Authenticator` and `UserDetailProvider`, and the [`SwiftUser`] a session
+//! carries.
 //!
-//! | auth | FTP login | credentials |
-//! |---|---|---|
-//! | v1 | `account:user` | `X-Auth-User: account:user` |
-//! | Keystone v2.0 | `TENANT.USER` | tenant `TENANT`, user `USER` (split at the first separator) |
-//! | Keystone v3 | `PROJECT[@PDOMAIN].USER[@UDOMAIN]` | project and user, each in its domain (default `Default`) |
-//! | Keystone v3 | `.appcred.ID` | application credential `ID`, its secret as the password |
+//! libunftp authenticates in two steps that cannot pass a value to each other: `authenticate` sees the password
+//! and returns only a name, then `provide_user_detail` gets that name and must return the user. The Swift session
+//! made in the first step therefore waits in a small side table keyed by login name, from which the second step
+//! (run right after, in the same task) takes it. Entries older than a minute are dropped, so an aborted login
+//! leaves nothing behind. Two simultaneous logins of one name both hold valid sessions of that name; which one
+//! each connection gets does not matter.
 //!
-//! `.` is `--keystone-tenant-separator` and `@` is `--keystone-domain-separator`; both may be any string (a `\`
-//! separator works, and so does a tenant name with spaces). Names are split at the first separator, so a tenant
-//! (or project) cannot contain the tenant separator, while a user name can. An application-credential login
-//! starts with the tenant separator, i.e. has an empty project part, which no user login can have: the two forms
-//! cannot be mistaken for each other. A login without a tenant separator is refused with a clear reason (the
-//! old tool crashed on it).
-//!
-//! The owner name `LIST` shows is the user part without its domain (`appcred` for application credentials).
+//! Every refusal is `BadPassword`, whether the user exists or not, so the `530` tells nothing. Why a login failed
+//! (the auth service's answer, no endpoint in the catalog, the service unreachable, a lockout, the session cap)
+//! goes to the log only. Brute force is met here (`limits.rs`): a locked-out user and address pair is refused
+//! before the auth service is asked, and every refusal of bad credentials waits [`FAILURE_DELAY`] first.
 
-use crate::swift::{Credentials, Secret};
+use super::Shared;
+use super::limits::{Lockout, SessionSlot, UserSessions};
+use super::listing::owner_name;
+use super::login_name::{LoginScheme, parse_login};
+use crate::swift::{self, AuthMethod};
+use async_trait::async_trait;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use unftp_core::auth::{
+    AuthenticationError, Authenticator, Credentials, Principal, UserDetail, UserDetailError,
+    UserDetailProvider,
+};
 
-/// Which kind of login names to expect.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LoginScheme {
-    /// Swift v1: the login is passed as it is.
-    V1,
-    /// Keystone v2.0: `TENANT<sep>USER`.
-    KeystoneV2 {
-        /// The tenant separator.
-        tenant_sep: String,
-    },
-    /// Keystone v3: `PROJECT[@D]<sep>USER[@D]`, or `<sep>appcred<sep>ID`.
-    KeystoneV3 {
-        /// The tenant (project) separator.
-        tenant_sep: String,
-        /// The domain separator.
-        domain_sep: String,
-    },
+/// How long a refusal of bad credentials (or of a locked-out pair) waits before it is answered: a guesser gets
+/// one try per connection per this, while other sessions are not slowed.
+pub const FAILURE_DELAY: Duration = Duration::from_millis(1000);
+
+/// A logged-in FTP user: the login as typed, the owner name `LIST` shows, and the Swift session.
+pub struct SwiftUser {
+    /// Its place under `max-sessions-per-user`, freed when the session ends.
+    pub slot: Option<SessionSlot>,
+    /// This FTP session's id in the logs (8 hex digits).
+    pub id: String,
+    /// The `session{id user}` span every log line of this session runs in.
+    pub span: tracing::Span,
+    /// The login as typed (`account:user`).
+    pub login: String,
+    /// The user part of the login, as `LIST` shows it for owner and group.
+    pub owner: String,
+    /// The Swift session all of this user's commands use.
+    pub session: Arc<swift::Session>,
+    /// The small file this session has just created, for the `MFMT` clients send right after (`mtime.rs`).
+    pub(super) just_stored: std::sync::Mutex<Option<super::mtime::JustStored>>,
+    /// Which names are directories, as this session last saw them (`subdirs.rs`).
+    pub(super) subdirs: super::subdirs::Subdirs,
+    /// Directories this session saw exist a moment ago (`known_dirs.rs`).
+    pub(super) known_dirs: super::known_dirs::KnownDirs,
 }
 
-/// The domain Keystone names `Default` (id `default`).
-pub const DEFAULT_DOMAIN: &str = "Default";
-
-/// Why a login name cannot be used (said in the log; the user gets a plain 530).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum LoginError {
-    /// No tenant separator: the tenant or project part is missing.
-    #[error("the login has no {sep:?} between tenant (project) and user: expected TENANT{sep}USER")]
-    NoTenant {
-        /// The separator looked for.
-        sep: String,
-    },
-    /// An empty part.
-    #[error("the login has an empty {0}")]
-    Empty(&'static str),
-}
-
-/// The credentials and the owner name `LIST` shows, for a login name and password.
-pub fn parse_login(
-    scheme: &LoginScheme,
-    login: &str,
-    password: &str,
-) -> Result<(Credentials, String), LoginError> {
-    let secret = Secret::new(password);
-    match scheme {
-        LoginScheme::V1 => {
-            let owner = login
-                .split_once(':')
-                .map_or(login, |(_, user)| user)
-                .to_owned();
-            non_empty(&owner, "user")?;
-            Ok((
-                Credentials::V1 {
-                    user: login.to_owned(),
-                    key: secret,
-                },
-                owner,
-            ))
-        }
-        LoginScheme::KeystoneV2 { tenant_sep } => {
-            let (tenant, user) = split(login, tenant_sep).ok_or_else(|| LoginError::NoTenant {
-                sep: tenant_sep.clone(),
-            })?;
-            non_empty(tenant, "tenant")?;
-            non_empty(user, "user")?;
-            Ok((
-                Credentials::V2 {
-                    tenant: tenant.to_owned(),
-                    user: user.to_owned(),
-                    password: secret,
-                },
-                user.to_owned(),
-            ))
-        }
-        LoginScheme::KeystoneV3 {
-            tenant_sep,
-            domain_sep,
-        } => {
-            let app_prefix = format!("{tenant_sep}appcred{tenant_sep}");
-            if let Some(id) = login.strip_prefix(&app_prefix) {
-                non_empty(id, "application credential id")?;
-                return Ok((
-                    Credentials::V3ApplicationCredential {
-                        id: id.to_owned(),
-                        secret,
-                    },
-                    "appcred".to_owned(),
-                ));
-            }
-            let (project_part, user_part) =
-                split(login, tenant_sep).ok_or_else(|| LoginError::NoTenant {
-                    sep: tenant_sep.clone(),
-                })?;
-            let (project, project_domain) =
-                split(project_part, domain_sep).unwrap_or((project_part, DEFAULT_DOMAIN));
-            let (user, user_domain) =
-                split(user_part, domain_sep).unwrap_or((user_part, DEFAULT_DOMAIN));
-            non_empty(project, "project")?;
-            non_empty(project_domain, "project domain")?;
-            non_empty(user, "user")?;
-            non_empty(user_domain, "user domain")?;
-            Ok((
-                Credentials::V3Password {
-                    project: project.to_owned(),
-                    project_domain: project_domain.to_owned(),
-                    user: user.to_owned(),
-                    user_domain: user_domain.to_owned(),
-                    password: secret,
-                },
-                user.to_owned(),
-            ))
-        }
+impl fmt::Debug for SwiftUser {
+    // Hand-written: libunftp's tracing spans Debug-print the user, and the session holds the token.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SwiftUser")
+            .field("login", &self.login)
+            .finish_non_exhaustive()
     }
 }
 
-fn split<'a>(s: &'a str, sep: &str) -> Option<(&'a str, &'a str)> {
-    s.split_once(sep)
-}
-
-fn non_empty(s: &str, what: &'static str) -> Result<(), LoginError> {
-    if s.is_empty() {
-        Err(LoginError::Empty(what))
-    } else {
-        Ok(())
+impl fmt::Display for SwiftUser {
+    // libunftp logs this in its login line, next to its own trace id: that line ties the two ids together.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (session {})", self.login, self.id)
     }
 }
 
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
+impl UserDetail for SwiftUser {}
 
-    fn v2(sep: &str) -> LoginScheme {
-        LoginScheme::KeystoneV2 {
-            tenant_sep: sep.into(),
+/// How long a Swift session waits between the two login steps before it is dropped.
+const PENDING_TTL: Duration = Duration::from_secs(60);
+
+/// A session waiting between the two login steps: when it was made, the session, the owner name for `LIST`, its
+/// place under the per-user cap.
+type Parked = (Instant, Arc<swift::Session>, String, Option<SessionSlot>);
+
+/// Logs FTP users in against Swift.
+pub struct SwiftAuthenticator {
+    shared: Arc<Shared>,
+    auth: AuthMethod,
+    scheme: LoginScheme,
+    pending: Mutex<HashMap<String, Vec<Parked>>>,
+    lockout: Lockout,
+    sessions: UserSessions,
+}
+
+impl fmt::Debug for SwiftAuthenticator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SwiftAuthenticator").finish_non_exhaustive()
+    }
+}
+
+impl SwiftAuthenticator {
+    /// An authenticator using `auth`, reading login names per `scheme`, with the gateway's shared HTTP client.
+    pub fn new(
+        shared: Arc<Shared>,
+        auth: AuthMethod,
+        scheme: LoginScheme,
+        lockout: Lockout,
+        sessions: UserSessions,
+    ) -> Self {
+        Self {
+            shared,
+            auth,
+            scheme,
+            pending: Mutex::new(HashMap::new()),
+            lockout,
+            sessions,
         }
     }
 
-    fn v3() -> LoginScheme {
-        LoginScheme::KeystoneV3 {
-            tenant_sep: ".".into(),
-            domain_sep: "@".into(),
+    /// Counts a refusal of bad credentials against `identity`, then waits before it is answered.
+    async fn refused(
+        &self,
+        login: &str,
+        identity: &str,
+        ip: std::net::IpAddr,
+    ) -> AuthenticationError {
+        crate::metrics::login(crate::metrics::Login::Refused);
+        if self.lockout.failed(identity, ip) {
+            tracing::warn!(user = login, client = %ip, "too many failed logins: this user is locked out from this address for a while");
         }
+        tokio::time::sleep(FAILURE_DELAY).await;
+        AuthenticationError::BadPassword
     }
 
-    #[test]
-    fn v1_logins_pass_through() {
-        let (c, owner) = parse_login(&LoginScheme::V1, "test:tester", "pw").unwrap();
-        assert_eq!(
-            c,
-            Credentials::V1 {
-                user: "test:tester".into(),
-                key: Secret::new("pw")
-            }
-        );
-        assert_eq!(owner, "tester");
-        // An empty user part names nobody (and would leave LIST without an owner).
-        assert_eq!(
-            parse_login(&LoginScheme::V1, "test:", "pw").unwrap_err(),
-            LoginError::Empty("user")
-        );
+    fn park(
+        &self,
+        login: &str,
+        session: Arc<swift::Session>,
+        owner: String,
+        slot: Option<SessionSlot>,
+    ) {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        pending.retain(|_, v| {
+            v.retain(|(t, _, _, _)| now.duration_since(*t) < PENDING_TTL);
+            !v.is_empty()
+        });
+        pending
+            .entry(login.to_owned())
+            .or_default()
+            .push((now, session, owner, slot));
     }
 
-    #[test]
-    fn v2_splits_at_the_first_separator() {
-        let cases = [
-            (".", "demo.alice", "demo", "alice"),
-            (".", "space tenant.bob", "space tenant", "bob"),
-            (".", "t.first.last", "t", "first.last"),
-            ("\\", "dot.tenant\\dave", "dot.tenant", "dave"),
-            ("::", "a::b::c", "a", "b::c"),
-        ];
-        for (sep, login, tenant, user) in cases {
-            let (c, owner) = parse_login(&v2(sep), login, "pw").unwrap();
-            assert_eq!(
-                c,
-                Credentials::V2 {
-                    tenant: tenant.into(),
-                    user: user.into(),
-                    password: Secret::new("pw")
-                },
-                "{login}"
-            );
-            assert_eq!(owner, user);
+    fn take(&self, login: &str) -> Option<(Arc<swift::Session>, String, Option<SessionSlot>)> {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        let list = pending.get_mut(login)?;
+        let (_, session, owner, slot) = list.pop()?;
+        if list.is_empty() {
+            pending.remove(login);
         }
-        assert_eq!(
-            parse_login(&v2("."), "alice", "pw").unwrap_err(),
-            LoginError::NoTenant { sep: ".".into() }
-        );
-        assert_eq!(
-            parse_login(&v2("."), ".alice", "pw").unwrap_err(),
-            LoginError::Empty("tenant")
-        );
-        assert_eq!(
-            parse_login(&v2("."), "demo.", "pw").unwrap_err(),
-            LoginError::Empty("user")
-        );
+        Some((session, owner, slot))
     }
+}
 
-    #[test]
-    fn every_spelling_of_one_identity_is_one_identity() {
-        let id = |login: &str| parse_login(&v3(), login, "pw").unwrap().0.identity();
-        let alice = id("demo.alice");
-        for spelling in [
-            "demo@Default.alice",
-            "demo.alice@Default",
-            "demo@Default.alice@Default",
-        ] {
-            assert_eq!(id(spelling), alice, "{spelling}");
-        }
-        assert_ne!(id("demo.bob"), alice);
-        // The project only scopes the token, and Keystone finds names whatever their case.
-        assert_eq!(id("other.alice"), alice);
-        assert_eq!(id("demo@Other.ALICE@default"), alice);
-        assert_ne!(id("demo.alice@Other"), alice);
-        let v2 = |login: &str| {
-            parse_login(
-                &LoginScheme::KeystoneV2 {
-                    tenant_sep: ".".into(),
-                },
-                login,
-                "pw",
-            )
-            .unwrap()
-            .0
-            .identity()
+#[async_trait]
+impl Authenticator for SwiftAuthenticator {
+    async fn authenticate(
+        &self,
+        username: &str,
+        creds: &Credentials,
+    ) -> Result<Principal, AuthenticationError> {
+        let password = creds.password.as_deref().unwrap_or("");
+        let ip = creds.source_ip;
+        let parsed = parse_login(&self.scheme, username, password);
+        // Failures count against who logs in, not against the spelling: the login as typed only when it names
+        // nobody.
+        let identity = match &parsed {
+            Ok((swift_creds, _)) => swift_creds.identity(),
+            Err(_) => username.to_owned(),
         };
-        assert_eq!(v2("t1.Alice"), v2("t2.alice"));
-        let v1 = |login: &str| {
-            parse_login(&LoginScheme::V1, login, "pw")
-                .unwrap()
-                .0
-                .identity()
+        // One attempt of this identity from this address at a time, held until it is counted and answered (the
+        // failure delay included): parallel sessions cannot outrun the lockout.
+        let _turn = self.lockout.one_at_a_time(&identity, ip).await;
+        if self.lockout.is_locked(&identity, ip) {
+            tracing::info!(user = username, client = %ip, "login refused: locked out after failed logins");
+            crate::metrics::login(crate::metrics::Login::Refused);
+            tokio::time::sleep(FAILURE_DELAY).await;
+            return Err(AuthenticationError::BadPassword);
+        }
+        if username.is_empty() || password.is_empty() {
+            return Err(self.refused(username, &identity, ip).await);
+        }
+        let (swift_creds, owner) = match parsed {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                tracing::info!(user = username, client = %ip, reason = %e, "login refused");
+                return Err(self.refused(username, &identity, ip).await);
+            }
         };
-        assert_eq!(v1("test:tester"), v1("test:tester"));
-        assert_ne!(v1("test:tester"), v1("test:tester2"));
+        match self
+            .shared
+            .client
+            .login(&self.auth, swift_creds, Some(creds.source_ip))
+            .await
+        {
+            Ok(session) => {
+                self.lockout.succeeded(&identity, ip);
+                let Some(slot) = self.sessions.acquire(username) else {
+                    tracing::warn!(user = username, client = %ip, "login refused: this user has max-sessions-per-user sessions already");
+                    crate::metrics::login(crate::metrics::Login::Refused);
+                    return Err(AuthenticationError::new("too many sessions of this user"));
+                };
+                let session = Arc::new(session);
+                self.shared.learn_limits(&session).await;
+                tracing::info!(user = username, client = %ip, "login accepted by Swift");
+                crate::metrics::login(crate::metrics::Login::Ok);
+                self.park(username, session, owner_name(&owner), Some(slot));
+                Ok(Principal {
+                    username: username.to_owned(),
+                })
+            }
+            Err(e) if e.kind() == swift::ErrorKind::Unauthenticated => {
+                tracing::info!(user = username, client = %ip, reason = %e, "login refused by the auth service");
+                Err(self.refused(username, &identity, ip).await)
+            }
+            Err(e) => {
+                tracing::warn!(user = username, client = %creds.source_ip, error = %e, "login failed");
+                crate::metrics::login(crate::metrics::Login::Error);
+                Err(AuthenticationError::new(
+                    "login failed (the log line before says why)",
+                ))
+            }
+        }
     }
 
-    #[test]
-    fn v3_takes_projects_users_and_domains() {
-        let (c, owner) = parse_login(&v3(), "demo.alice", "pw").unwrap();
-        assert_eq!(
-            c,
-            Credentials::V3Password {
-                project: "demo".into(),
-                project_domain: "Default".into(),
-                user: "alice".into(),
-                user_domain: "Default".into(),
-                password: Secret::new("pw")
-            }
-        );
-        assert_eq!(owner, "alice");
-        let (c, _) = parse_login(&v3(), "proj2@example-org.carol@example-org", "pw").unwrap();
-        assert_eq!(
-            c,
-            Credentials::V3Password {
-                project: "proj2".into(),
-                project_domain: "example-org".into(),
-                user: "carol".into(),
-                user_domain: "example-org".into(),
-                password: Secret::new("pw")
-            }
-        );
-        // Domains with dots need another tenant separator.
-        let scheme = LoginScheme::KeystoneV3 {
-            tenant_sep: "/".into(),
-            domain_sep: "@".into(),
-        };
-        let (c, _) = parse_login(&scheme, "proj2@example.org/carol@example.org", "pw").unwrap();
-        assert!(
-            matches!(c, Credentials::V3Password { ref project_domain, .. } if project_domain == "example.org")
-        );
-        assert_eq!(
-            parse_login(&v3(), "alice", "pw").unwrap_err(),
-            LoginError::NoTenant { sep: ".".into() }
-        );
-        assert_eq!(
-            parse_login(&v3(), "demo@.alice", "pw").unwrap_err(),
-            LoginError::Empty("project domain")
-        );
+    fn name(&self) -> &str {
+        "swift"
     }
+}
 
-    #[test]
-    fn application_credentials_cannot_be_mistaken_for_users() {
-        let (c, owner) = parse_login(&v3(), ".appcred.0123abcd", "s3cret").unwrap();
-        assert_eq!(
-            c,
-            Credentials::V3ApplicationCredential {
-                id: "0123abcd".into(),
-                secret: Secret::new("s3cret")
-            }
-        );
-        assert_eq!(owner, "appcred");
-        // A user login always has a project before the separator, so it never starts with one.
-        let (c, _) = parse_login(&v3(), "appcred.0123abcd", "pw").unwrap();
-        assert!(
-            matches!(c, Credentials::V3Password { ref project, ref user, .. } if project == "appcred" && user == "0123abcd")
-        );
-        assert_eq!(
-            parse_login(&v3(), ".appcred.", "pw").unwrap_err(),
-            LoginError::Empty("application credential id")
-        );
-        assert_eq!(
-            parse_login(&v3(), ".alice", "pw").unwrap_err(),
-            LoginError::Empty("project")
-        );
+#[async_trait]
+impl UserDetailProvider for SwiftAuthenticator {
+    type User = SwiftUser;
+
+    async fn provide_user_detail(
+        &self,
+        principal: &Principal,
+    ) -> Result<SwiftUser, UserDetailError> {
+        let (session, owner, slot) = self
+            .take(&principal.username)
+            .ok_or_else(|| UserDetailError::new("the Swift session of this login has expired"))?;
+        let id = format!("{:08x}", fastrand::u32(..));
+        let span = tracing::info_span!("session", id = %id, user = %principal.username);
+        Ok(SwiftUser {
+            slot,
+            id,
+            span,
+            login: principal.username.clone(),
+            owner,
+            session,
+            just_stored: Default::default(),
+            subdirs: Default::default(),
+            known_dirs: Default::default(),
+        })
     }
 }

@@ -14,9 +14,9 @@
 //!
 //! Deliberately not here: reading times back (listings and `MDTM` use `mtime.rs`'s codec).
 
-use super::auth::SwiftUser;
 use super::error::FtpError;
 use super::location::Location;
+use super::login::SwiftUser;
 use super::mtime::{JUST_STORED_FOR, MTIME_META, format_seconds, parse_seconds, with_time};
 use super::storage::{SwiftStorage, is_marker, not_found};
 use std::time::SystemTime;

@@ -2,7 +2,7 @@
 //!
 //! | FTP | Swift |
 //! |---|---|
-//! | `USER`/`PASS` | v1 or Keystone login (`login.rs` splits the name); the token lives in the session (`auth.rs`) |
+//! | `USER`/`PASS` | v1 or Keystone login (`login_name.rs` splits the name); the token lives in the session (`login.rs`) |
 //! | `CWD`, `CDUP` | `HEAD` container, or object `HEAD` + two-entry `prefix=key/` listing |
 //! | `LIST`, `NLST`, `MLSD`, `STAT path` | account listing, or container listing with `prefix` + `delimiter=/`, paged |
 //! | `SIZE`, `MDTM`, `MLST` | `HEAD` (plus the prefix probe, so a directory wins over a same-named file) |
@@ -19,14 +19,13 @@
 //! lines), `storage.rs` (the `StorageBackend` and the read path), `write.rs` (STOR, MKD, RMD, DELE),
 //! `rename.rs` (RNFR/RNTO) and `rename_tree.rs` (directories with content), `resume.rs` (uploads at an offset),
 //! `mtime.rs` (MFMT and the times listings show), `site.rs` (SITE commands), `policy.rs` (`--storage-policy`),
-//! `auth.rs` (login), `error.rs` (the one error → reply map), `transfers.rs` (transfers
+//! `login.rs` (login), `error.rs` (the one error → reply map), `transfers.rs` (transfers
 //! in flight, for the graceful shutdown), `listing_cache.rs` (listings and DLO sizes, cached per user), `limits.rs`
 //! (brute-force lockout, sessions per user).
 //!
 //! Limits of the model, said once: Swift has no rename (copy + delete, not atomic), directories are names with a
 //! `/` in them (plus optional marker objects), and there are no permissions, owners or links to show.
 
-pub mod auth;
 mod backend;
 pub mod error;
 mod known_dirs;
@@ -35,6 +34,7 @@ pub mod listing;
 pub mod listing_cache;
 pub mod location;
 pub mod login;
+pub mod login_name;
 mod mfmt;
 pub mod mtime;
 pub mod policy;

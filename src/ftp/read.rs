@@ -10,11 +10,11 @@
 //!
 //! Deliberately not here: resolving paths and probing (`storage.rs`), replies (`backend.rs`).
 
-use super::auth::SwiftUser;
 use super::error::FtpError;
+use super::listing::Listing;
 use super::listing::{DirEntries, Meta, list_line};
-use super::listing_cache::Listing;
 use super::location::Location;
+use super::login::SwiftUser;
 use super::storage::{HEAD_CONCURRENCY, SwiftStorage, file_time, is_marker, not_found};
 use crate::config::DloCheck;
 use crate::swift::{self};

@@ -12,9 +12,9 @@
 //!   large files elsewhere point into them; nor is an ftp-cloudfs `FILE.part` folder beside its `FILE`.
 //! - A file cannot become a container, and `/` cannot be renamed or be a target.
 
-use super::auth::SwiftUser;
 use super::error::FtpError;
 use super::location::Location;
+use super::login::SwiftUser;
 use super::rename_tree::Tree;
 use super::storage::{Probe, SwiftStorage};
 use super::write::{MARKER_CONTENT_TYPE, ensure_empty_container};

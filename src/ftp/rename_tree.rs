@@ -17,11 +17,11 @@
 //!
 //! Not atomic (Swift has no rename): other clients see both trees while it runs.
 
-use super::auth::SwiftUser;
 use super::error::FtpError;
 use super::location::Location;
+use super::login::SwiftUser;
 use super::storage::SwiftStorage;
-use crate::swift::{self, ObjectEntry, ObjectInfo, SegmentRef};
+use crate::swift::{self, ObjectEntry, ObjectInfo, ObjectRef};
 use futures_util::{StreamExt, TryStreamExt};
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -77,8 +77,8 @@ impl Tree {
     }
 
     /// Where a segment (or a DLO's segment prefix) of this tree is in `to`; `None` when it is not in this tree.
-    fn moved_ref(&self, seg: &SegmentRef, to: &Self) -> Option<SegmentRef> {
-        (seg.container == self.container && seg.key.starts_with(&self.prefix)).then(|| SegmentRef {
+    fn moved_ref(&self, seg: &ObjectRef, to: &Self) -> Option<ObjectRef> {
+        (seg.container == self.container && seg.key.starts_with(&self.prefix)).then(|| ObjectRef {
             container: to.container.clone(),
             key: format!("{}{}", to.prefix, &seg.key[self.prefix.len()..]),
         })
@@ -284,7 +284,7 @@ impl SwiftStorage {
                     return Ok(());
                 };
                 let Some(moved) =
-                    SegmentRef::from_manifest_header(manifest).and_then(|s| from.moved_ref(&s, to))
+                    ObjectRef::from_manifest_header(manifest).and_then(|s| from.moved_ref(&s, to))
                 else {
                     return Ok(());
                 };
@@ -314,12 +314,12 @@ impl SwiftStorage {
     ) -> usize {
         let objects = names
             .into_iter()
-            .map(|key| SegmentRef {
+            .map(|key| ObjectRef {
                 container: container.to_owned(),
                 key,
             })
             .collect();
-        session.delete_segments(objects).await.len()
+        session.delete_objects(objects).await.len()
     }
 
     /// Forgets the cached listings of every directory of both trees (a listing of a moved subdirectory would
@@ -408,18 +408,18 @@ mod tests {
     fn segment_prefixes_inside_the_tree_move_with_it() {
         let from = tree("c", "dir/", None);
         let to = tree("c", "new/", None);
-        let inner = SegmentRef::from_manifest_header("c/dir/f.part/").unwrap();
+        let inner = ObjectRef::from_manifest_header("c/dir/f.part/").unwrap();
         assert_eq!(
             from.moved_ref(&inner, &to),
-            Some(SegmentRef {
+            Some(ObjectRef {
                 container: "c".into(),
                 key: "new/f.part/".into()
             })
         );
-        let outer = SegmentRef::from_manifest_header("c_segments/dir/f/").unwrap();
+        let outer = ObjectRef::from_manifest_header("c_segments/dir/f/").unwrap();
         assert_eq!(from.moved_ref(&outer, &to), None);
         assert_eq!(
-            SegmentRef {
+            ObjectRef {
                 container: "c".into(),
                 key: "new dir/ä.part/".into()
             }

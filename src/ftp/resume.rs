@@ -111,7 +111,7 @@ impl SwiftStorage {
                         .await?;
                     let kept = first_bytes_of(std::slice::from_ref(&base), start_pos)
                         .ok_or_else(|| beyond(head.content_length))?;
-                    let made = swift::SegmentRef::from_slo_path(&base.path)
+                    let made = swift::ObjectRef::from_slo_path(&base.path)
                         .into_iter()
                         .collect();
                     (kept, old, made)
@@ -121,7 +121,7 @@ impl SwiftStorage {
 
         // Every kept piece sits before new segments: each must be as large as the cluster requires.
         if kept.iter().any(|e| e.used_bytes() < plan.min_segment_size) {
-            session.delete_segments(made).await;
+            session.delete_objects(made).await;
             return Err(FtpError::NotImplemented(
                 "cannot continue the file at this offset: the cluster's min_segment_size is larger than a piece it leaves; upload the file whole",
             ));
@@ -145,13 +145,13 @@ impl SwiftStorage {
                     session.forget_partial(container, key, p, &kept).await;
                 }
                 let unused = swift::not_listed(old_segments, &kept);
-                super::write::delete_segments(session, loc, unused).await;
+                super::write::delete_objects(session, loc, unused).await;
                 Ok(uploaded.bytes - start_pos)
             }
             Err(e) => {
                 // The copy of a plain file made for this attempt goes with it (a partial upload of a new name
                 // never has one).
-                session.delete_segments(made).await;
+                session.delete_objects(made).await;
                 // Cut off again: the new record replaced the old one, whose segments past the offset no
                 // record names any more.
                 if let Some(old) = &partial {
@@ -199,7 +199,7 @@ impl SwiftStorage {
             )
             .await?;
         tracing::info!(path = %loc, offset = start_pos, bytes = uploaded.bytes, md5 = %uploaded.md5, "stored at an offset (rewritten whole)");
-        super::write::delete_segments(session, loc, old_segments).await;
+        super::write::delete_objects(session, loc, old_segments).await;
         Ok(uploaded.bytes - start_pos)
     }
 }

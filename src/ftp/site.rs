@@ -19,9 +19,9 @@
 //! `SITE CHMOD` (Unix modes have no sound mapping onto Swift ACLs: it gets a `502` that says so), and `SITE MD5`,
 //! which libunftp answers.
 
-use super::auth::SwiftUser;
 use super::error::FtpError;
 use super::location::Location;
+use super::login::SwiftUser;
 use super::storage::SwiftStorage;
 use crate::swift;
 use async_trait::async_trait;

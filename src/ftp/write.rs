@@ -203,7 +203,7 @@ impl SwiftStorage {
             }
         };
         tracing::info!(path = %loc, bytes = uploaded.bytes, md5 = %uploaded.md5, segments = uploaded.segments, "stored");
-        delete_segments(session, loc, old_segments).await;
+        delete_objects(session, loc, old_segments).await;
         // Uploaded whole again: an older partial upload of this name is over.
         if let Some(partial) = partial {
             session.forget_partial(container, key, &partial, &[]).await;
@@ -522,7 +522,7 @@ impl SwiftStorage {
             .delete_object(container, key)
             .await
             .map_err(|e| super::storage::not_found(e, loc))?;
-        delete_segments(session, loc, segments).await;
+        delete_objects(session, loc, segments).await;
         if head.static_large_object {
             // A resumed file's record, should one have outlived its resume, would name deleted segments.
             session.delete_partial_record(container, key).await;
@@ -551,16 +551,16 @@ pub(super) async fn ensure_empty_container(
 
 /// Deletes the segments a replaced or deleted large object at `loc` owned; a failure is logged, not reported (the
 /// command itself succeeded; a leftover segment costs space, never correctness).
-pub(super) async fn delete_segments(
+pub(super) async fn delete_objects(
     session: &swift::Session,
     loc: &Location,
-    segments: Vec<swift::SegmentRef>,
+    segments: Vec<swift::ObjectRef>,
 ) {
     if segments.is_empty() {
         return;
     }
     let count = segments.len();
-    let failed = session.delete_segments(segments).await.len();
+    let failed = session.delete_objects(segments).await.len();
     tracing::info!(path = %loc, count, failed, "deleted the segments of a large object");
 }
 

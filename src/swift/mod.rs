@@ -3,7 +3,7 @@
 //! It knows nothing of FTP (it never imports libunftp): the `ftp` module is its only caller in the gateway, and
 //! the tests use it to write fixtures straight into Swift. Layout:
 //!
-//! - `auth.rs`: turning credentials into a storage URL and a token (v1, Keystone v2.0 and v3).
+//! - `auth/`: turning credentials into a storage URL and a token (v1, Keystone v2.0 and v3).
 //! - `token.rs`: tokens shared by the sessions of one set of credentials, renewed before expiry, single-flight.
 //! - `client.rs`: the shared HTTP [`Client`] and a user's [`Session`]: sending, re-authenticating, retrying.
 //! - `operations.rs`: one [`Session`] method per Swift call (accounts, containers, objects).
@@ -38,7 +38,7 @@ pub use client::SEGMENTS_SEEN_FOR;
 pub use client::{Client, ClientConfig, ClientError, Session};
 pub use error::{Error, ErrorKind, Op};
 pub use large::{
-    Lookahead, MD5_META, ManifestEntry, PLAIN_LOOKAHEAD, SEGMENTS_SUFFIX, SegmentPlan, SegmentRef,
+    Lookahead, MD5_META, ManifestEntry, PLAIN_LOOKAHEAD, SEGMENTS_SUFFIX, SegmentPlan,
     first_bytes_of, not_listed, read_lookahead, segments_read_acl,
 };
 pub use observe::{Answer, RequestObserver, observe_requests};
@@ -103,6 +103,16 @@ pub struct ObjectInfo {
     pub last_modified: Option<SystemTime>,
     /// A Static Large Object manifest (the listing shows its `slo_etag`).
     pub static_large_object: bool,
+}
+
+/// An object by container and name: a segment of a large object, or any object a rename moves or a clean-up
+/// deletes ([`Session::delete_objects`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectRef {
+    /// Its container.
+    pub container: String,
+    /// Its name.
+    pub key: String,
 }
 
 /// What a container `HEAD` tells.

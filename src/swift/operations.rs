@@ -5,12 +5,15 @@
 //! Not here: what any of it means to FTP (the `ftp` module).
 
 use super::client::{Replay, Session, read_body};
-use super::error::{Error, Op};
+use super::error::{Error, ErrorKind, Op};
 use super::urls::{container_url, object_url, object_url_with};
-use super::{AccountHead, ContainerHead, ContainerInfo, ObjectEntry, ObjectHead};
+use super::{AccountHead, ContainerHead, ContainerInfo, ObjectEntry, ObjectHead, ObjectRef};
 use bytes::Bytes;
-use futures_util::{Stream, TryStreamExt};
+use futures_util::{Stream, StreamExt, TryStreamExt};
 use reqwest::{Method, Response, Url};
+
+/// Deletes in flight at once when removing segments.
+const DELETE_CONCURRENCY: usize = 8;
 
 impl Session {
     /// One page of the account's containers after `marker` (Swift's own page size).
@@ -308,6 +311,26 @@ impl Session {
         })
         .await?;
         Ok(())
+    }
+
+    /// Deletes objects (segments, a rename's sources), a few at a time; already gone is fine. Returns those that
+    /// could not be deleted (logged: a leftover costs space, never correctness).
+    pub async fn delete_objects(&self, objects: Vec<ObjectRef>) -> Vec<ObjectRef> {
+        futures_util::stream::iter(objects)
+            .map(|s| async move {
+                match self.delete_object(&s.container, &s.key).await {
+                    Ok(()) => None,
+                    Err(e) if e.kind() == ErrorKind::NotFound => None,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot delete a segment");
+                        Some(s)
+                    }
+                }
+            })
+            .buffer_unordered(DELETE_CONCURRENCY)
+            .filter_map(|left| async move { left })
+            .collect()
+            .await
     }
 }
 

@@ -59,11 +59,11 @@ impl PartialUpload {
     /// Whether a record read back can be trusted: `<container>_segments` is an ordinary container its users
     /// may write to, so a record is used (and its segments ever deleted) only if every segment is one of this
     /// name's own (`/<container>_segments/<key>/slo/<upload id>/<index>`, not those of `<key>/slo/<other>`:
-    /// [`super::SegmentRef::is_own_slo_segment_of`]),
+    /// [`super::ObjectRef::is_own_slo_segment_of`]),
     /// every range lies within its segment, and the sizes add up.
     fn is_sound(&self, container: &str, key: &str) -> bool {
         let is_own = |path: &str| {
-            super::SegmentRef::from_slo_path(path)
+            super::ObjectRef::from_slo_path(path)
                 .is_some_and(|s| s.is_own_slo_segment_of(container, key))
         };
         let mut total = 0u64;
@@ -88,10 +88,10 @@ impl PartialUpload {
     }
 
     /// The segment objects it holds.
-    pub fn segment_refs(&self) -> Vec<super::SegmentRef> {
+    pub fn segment_refs(&self) -> Vec<super::ObjectRef> {
         self.segments
             .iter()
-            .filter_map(|e| super::SegmentRef::from_slo_path(&e.path))
+            .filter_map(|e| super::ObjectRef::from_slo_path(&e.path))
             .collect()
     }
 }
@@ -264,7 +264,7 @@ impl Session {
         if let Ok(Some(now)) = self.partial_upload(container, key).await
             && now != *old
         {
-            self.delete_segments(super::not_listed(old.segment_refs(), &now.segments))
+            self.delete_objects(super::not_listed(old.segment_refs(), &now.segments))
                 .await;
         }
     }
@@ -295,7 +295,7 @@ impl Session {
         still_used: &[ManifestEntry],
     ) {
         self.delete_partial_record(container, key).await;
-        self.delete_segments(super::not_listed(record.segment_refs(), still_used))
+        self.delete_objects(super::not_listed(record.segment_refs(), still_used))
             .await;
     }
 

@@ -3,16 +3,12 @@
 //!
 //! Not here: deciding which segments may go (`ownership.rs`).
 
-use super::ownership::SegmentRef;
 use super::stream::segment_name;
+use crate::swift::ObjectRef;
 use crate::swift::upload::client_gone;
 use crate::swift::{Session, UploadError, Uploaded};
-use futures_util::StreamExt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-
-/// Deletes in flight at once when removing segments.
-const DELETE_CONCURRENCY: usize = 8;
 
 /// Deletes what an unfinished upload may have written, when dropped armed: a cancelled upload future (the FTP
 /// session went away mid-transfer) must not leave segments behind either.
@@ -25,9 +21,9 @@ pub(super) struct CleanupGuard {
 }
 
 impl CleanupGuard {
-    fn segments(&self) -> Vec<SegmentRef> {
+    fn segments(&self) -> Vec<ObjectRef> {
         (0..self.started.load(Ordering::SeqCst))
-            .map(|i| SegmentRef {
+            .map(|i| ObjectRef {
                 container: self.container.clone(),
                 key: segment_name(&self.prefix, i),
             })
@@ -59,7 +55,7 @@ impl CleanupGuard {
 
     async fn run(mut self) {
         self.armed = false;
-        let left = self.session.delete_segments(self.segments()).await;
+        let left = self.session.delete_objects(self.segments()).await;
         if !left.is_empty() {
             retry_in_background(Arc::clone(&self.session), left);
         }
@@ -79,14 +75,14 @@ const CLEANUP_RETRY_FOR: std::time::Duration = std::time::Duration::from_secs(12
 
 /// Deletes `segments` from a task of its own, trying again every few seconds until they are gone or
 /// [`CLEANUP_RETRY_FOR`] has passed (then logs what stays behind).
-fn retry_in_background(session: Arc<Session>, mut segments: Vec<SegmentRef>) {
+fn retry_in_background(session: Arc<Session>, mut segments: Vec<ObjectRef>) {
     let Ok(rt) = tokio::runtime::Handle::try_current() else {
         return;
     };
     rt.spawn(async move {
         let until = tokio::time::Instant::now() + CLEANUP_RETRY_FOR;
         loop {
-            segments = session.delete_segments(segments).await;
+            segments = session.delete_objects(segments).await;
             if segments.is_empty() {
                 return;
             }
@@ -102,26 +98,4 @@ fn retry_in_background(session: Arc<Session>, mut segments: Vec<SegmentRef>) {
             tokio::time::sleep(std::time::Duration::from_secs(4)).await;
         }
     });
-}
-
-impl Session {
-    /// Deletes segments, a few at a time; already gone is fine. Returns those that could not
-    /// be deleted (logged: a leftover segment costs space, never correctness).
-    pub async fn delete_segments(&self, segments: Vec<SegmentRef>) -> Vec<SegmentRef> {
-        futures_util::stream::iter(segments)
-            .map(|s| async move {
-                match self.delete_object(&s.container, &s.key).await {
-                    Ok(()) => None,
-                    Err(e) if e.kind() == crate::swift::ErrorKind::NotFound => None,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "cannot delete a segment");
-                        Some(s)
-                    }
-                }
-            })
-            .buffer_unordered(DELETE_CONCURRENCY)
-            .filter_map(|left| async move { left })
-            .collect()
-            .await
-    }
 }

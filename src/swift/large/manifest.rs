@@ -3,7 +3,7 @@
 //!
 //! Not here: which of a manifest's segments a file owns (`ownership.rs`) or writing a manifest (`mod.rs`).
 
-use super::ownership::SegmentRef;
+use crate::swift::ObjectRef;
 use crate::swift::Session;
 use crate::swift::error::{Error, Op};
 use crate::swift::urls::object_url_with;
@@ -73,13 +73,13 @@ pub fn first_bytes_of(entries: &[ManifestEntry], n: u64) -> Option<Vec<ManifestE
 }
 
 /// Those of `segments` that `manifest` does not list (the ones a new manifest leaves behind).
-pub fn not_listed(segments: Vec<SegmentRef>, manifest: &[ManifestEntry]) -> Vec<SegmentRef> {
+pub fn not_listed(segments: Vec<ObjectRef>, manifest: &[ManifestEntry]) -> Vec<ObjectRef> {
     segments
         .into_iter()
         .filter(|s| {
             !manifest
                 .iter()
-                .filter_map(|m| SegmentRef::from_slo_path(&m.path))
+                .filter_map(|m| ObjectRef::from_slo_path(&m.path))
                 .any(|m| &m == s)
         })
         .collect()
@@ -98,12 +98,12 @@ struct StoredEntry {
 
 impl Session {
     /// The segments a Static Large Object's manifest lists (read in its stored form), wherever they are.
-    pub async fn slo_segments(&self, container: &str, key: &str) -> Result<Vec<SegmentRef>, Error> {
+    pub async fn slo_segments(&self, container: &str, key: &str) -> Result<Vec<ObjectRef>, Error> {
         Ok(self
             .slo_manifest(container, key)
             .await?
             .iter()
-            .filter_map(|e| SegmentRef::from_slo_path(&e.path))
+            .filter_map(|e| ObjectRef::from_slo_path(&e.path))
             .collect())
     }
 

@@ -28,7 +28,7 @@
 //! when the upload is dropped half-way (a guard spawns the clean-up, `cleanup.rs`).
 //!
 //! Not here: deciding *whether* old segments may go (the caller reads them before the upload with
-//! [`Session::segments_of`] and deletes them after it with [`Session::delete_segments`]).
+//! [`Session::segments_of`] and deletes them after it with [`Session::delete_objects`]).
 //!
 //! The parts: `stream.rs` cuts a source into segment `PUT`s; `manifest.rs` reads and shapes manifests;
 //! `ownership.rs` decides which segments are a file's own (and so may be deleted with it); `cleanup.rs` deletes
@@ -42,13 +42,12 @@ mod stream;
 
 pub use container::{SEGMENTS_SUFFIX, segments_read_acl};
 pub use manifest::{ManifestEntry, first_bytes_of, not_listed};
-pub use ownership::SegmentRef;
 pub use stream::SegmentPlan;
 pub(super) use stream::upload_id;
 
 use super::error::{Error, Op};
 use super::upload::CHUNK;
-use super::{ObjectHead, Session, UploadError, Uploaded};
+use super::{ObjectHead, ObjectRef, Session, UploadError, Uploaded};
 use bytes::{Bytes, BytesMut};
 use cleanup::CleanupGuard;
 use std::sync::Arc;
@@ -259,8 +258,8 @@ impl Session {
                         drop_short_last(&mut manifest, kept.len(), plan.min_segment_size)
                     {
                         bytes -= short.used_bytes();
-                        if let Some(seg) = SegmentRef::from_slo_path(&short.path) {
-                            self.delete_segments(vec![seg]).await;
+                        if let Some(seg) = ObjectRef::from_slo_path(&short.path) {
+                            self.delete_objects(vec![seg]).await;
                         }
                     }
                     self.save_partial(container, key, &manifest, bytes, headers)

@@ -3,27 +3,18 @@
 //! user with write access to the container can plant; these rules keep a planted one from making the gateway
 //! delete another file's or another container's objects.
 //!
-//! Not here: the deleting (`cleanup.rs`).
+//! Not here: the deleting (`cleanup.rs`, [`Session::delete_objects`]).
 
 use super::container::SEGMENTS_SUFFIX;
 use crate::swift::error::Error;
-use crate::swift::{ObjectEntry, ObjectHead, Session};
+use crate::swift::{ObjectEntry, ObjectHead, ObjectRef, Session};
 use futures_util::TryStreamExt;
-
-/// One object a large object is made of.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SegmentRef {
-    /// Its container.
-    pub container: String,
-    /// Its name.
-    pub key: String,
-}
 
 impl Session {
     /// The segments a large object owns, read before it is replaced or deleted, so that they can be deleted
     /// after it: only those where swiftftp, python-swiftclient, rclone or ftp-cloudfs put this file's own
-    /// segments, named exactly as they name them (see [`SegmentRef::is_own_segment_of`] and
-    /// [`SegmentRef::is_own_folder_of`]). A manifest is something any user with write access to the container
+    /// segments, named exactly as they name them (see [`ObjectRef::is_own_segment_of`] and
+    /// [`ObjectRef::is_own_folder_of`]). A manifest is something any user with write access to the container
     /// can plant; following it elsewhere (another container, another file's folder, a nested name's folder) would
     /// delete, with the token of whoever replaces the file, objects the planter could not touch. Reading through
     /// a manifest is Swift's business (it checks the reader's rights); deleting through one is ours. Nothing for
@@ -36,11 +27,11 @@ impl Session {
         container: &str,
         key: &str,
         head: &ObjectHead,
-    ) -> Result<Vec<SegmentRef>, Error> {
+    ) -> Result<Vec<ObjectRef>, Error> {
         if head.static_large_object {
             let listed = self.slo_segments(container, key).await?;
             let total = listed.len();
-            let owned: Vec<SegmentRef> = listed
+            let owned: Vec<ObjectRef> = listed
                 .into_iter()
                 .filter(|s| s.is_own_segment_of(container, key))
                 .collect();
@@ -52,10 +43,10 @@ impl Session {
         let Some(manifest) = head.dlo_manifest.as_deref() else {
             return Ok(Vec::new());
         };
-        let Some(SegmentRef {
+        let Some(ObjectRef {
             container: seg_container,
             key: prefix,
-        }) = SegmentRef::from_manifest_header(manifest)
+        }) = ObjectRef::from_manifest_header(manifest)
         else {
             return Ok(Vec::new());
         };
@@ -65,7 +56,7 @@ impl Session {
         } else {
             prefix
         };
-        let folder = SegmentRef {
+        let folder = ObjectRef {
             container: seg_container,
             key: prefix,
         };
@@ -84,7 +75,7 @@ impl Session {
                     .strip_prefix(&folder.key)
                     .is_some_and(|rest| numbered_parts(rest, 1..=1));
                 if direct {
-                    found.push(SegmentRef {
+                    found.push(ObjectRef {
                         container: folder.container.clone(),
                         key: o.name,
                     });
@@ -95,7 +86,7 @@ impl Session {
     }
 }
 
-impl SegmentRef {
+impl ObjectRef {
     /// Reads an SLO manifest's segment path (`/container/key`): Swift stores and resolves it as written, so a
     /// `%41` in it is three characters, not an `A`.
     pub fn from_slo_path(path: &str) -> Option<Self> {
@@ -178,10 +169,10 @@ fn numbered_parts(rest: &str, count: std::ops::RangeInclusive<usize>) -> bool {
 }
 
 /// `/container/key` or `container/key` into its parts, taken as written.
-fn split_path(path: &str) -> Option<SegmentRef> {
+fn split_path(path: &str) -> Option<ObjectRef> {
     let path = path.strip_prefix('/').unwrap_or(path);
     let (container, key) = path.split_once('/')?;
-    (!container.is_empty() && !key.is_empty()).then(|| SegmentRef {
+    (!container.is_empty() && !key.is_empty()).then(|| ObjectRef {
         container: container.to_owned(),
         key: key.to_owned(),
     })
@@ -195,37 +186,37 @@ mod tests {
     #[test]
     fn slo_paths_are_taken_as_written_and_headers_decoded() {
         assert_eq!(
-            SegmentRef::from_slo_path("/c_segments/a%41.bin/slo/1/00000000"),
-            Some(SegmentRef {
+            ObjectRef::from_slo_path("/c_segments/a%41.bin/slo/1/00000000"),
+            Some(ObjectRef {
                 container: "c_segments".into(),
                 key: "a%41.bin/slo/1/00000000".into()
             })
         );
         assert_eq!(
-            SegmentRef::from_manifest_header("c/a%20b.part/").map(|s| s.key),
+            ObjectRef::from_manifest_header("c/a%20b.part/").map(|s| s.key),
             Some("a b.part/".into())
         );
         assert_eq!(
-            SegmentRef::from_manifest_header("c_segments/a%2541.bin/").map(|s| s.key),
+            ObjectRef::from_manifest_header("c_segments/a%2541.bin/").map(|s| s.key),
             Some("a%41.bin/".into())
         );
         assert_eq!(split_path("/c"), None);
         assert_eq!(split_path("/c/"), None);
-        let owned = |c: &str, k: &str| SegmentRef {
+        let owned = |c: &str, k: &str| ObjectRef {
             container: c.into(),
             key: k.into(),
         };
         // A header value written by to_manifest_value reads back as the same folder.
         let folder = owned("c_segments", "d i r/ä%2F.bin/");
         assert_eq!(
-            SegmentRef::from_manifest_header(&folder.to_manifest_value()),
+            ObjectRef::from_manifest_header(&folder.to_manifest_value()),
             Some(folder)
         );
     }
 
     #[test]
     fn only_a_files_own_segments_are_deleted_with_it() {
-        let seg = |c: &str, k: &str| SegmentRef {
+        let seg = |c: &str, k: &str| ObjectRef {
             container: c.into(),
             key: k.into(),
         };
