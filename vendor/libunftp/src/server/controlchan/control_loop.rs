@@ -28,7 +28,7 @@ use crate::{
         shutdown,
         tls::FtpsConfig,
     },
-    storage::{ErrorKind, Metadata, StorageBackend},
+    storage::{Metadata, StorageBackend},
 };
 use async_trait::async_trait;
 use futures_util::{SinkExt, StreamExt};
@@ -589,20 +589,7 @@ where
                 Ok(Reply::new(ReplyCode::NotLoggedIn, "Authentication failed"))
             }
             StorageError(error_type) => {
-                let (code, text) = match error_type.kind() {
-                    ErrorKind::ExceededStorageAllocationError => (ReplyCode::ExceededStorageAllocation, "Exceeded storage allocation"),
-                    ErrorKind::FileNameNotAllowedError => (ReplyCode::BadFileName, "File name not allowed"),
-                    ErrorKind::InsufficientStorageSpaceError => (ReplyCode::OutOfSpace, "Insufficient storage space"),
-                    ErrorKind::LocalError => (ReplyCode::LocalError, "Local error"),
-                    ErrorKind::PageTypeUnknown => (ReplyCode::PageTypeUnknown, "Page type unknown"),
-                    ErrorKind::TransientFileNotAvailable => (ReplyCode::TransientFileError, "File not found"),
-                    ErrorKind::PermanentFileNotAvailable => (ReplyCode::FileError, "File not found"),
-                    ErrorKind::PermanentDirectoryNotAvailable => (ReplyCode::FileError, "Directory not found"),
-                    ErrorKind::PermanentDirectoryNotEmpty => (ReplyCode::FileError, "Directory not empty"),
-                    ErrorKind::PermissionDenied => (ReplyCode::FileError, "Permission denied"),
-                    ErrorKind::CommandNotImplemented => (ReplyCode::CommandNotImplemented, "Command not implemented"),
-                    ErrorKind::ConnectionClosed => (ReplyCode::ConnectionClosed, "Connection closed"),
-                };
+                let (code, text) = ReplyCode::for_storage_error(error_type.kind());
                 // swiftftp patch: the backend's own words, when it gave some.
                 Ok(Reply::new(code, error_type.reply_text().unwrap_or(text)))
             }

@@ -182,6 +182,29 @@ pub enum ReplyCode {
     BadFileName = 553,
 }
 
+impl ReplyCode {
+    // swiftftp patch: the one map from a storage error's kind to its reply, used by the control loop and by a
+    // backend that words its own reply (a `SITE` handler), so the two cannot drift apart.
+    /// The reply code and default text for a storage error of `kind`.
+    pub fn for_storage_error(kind: unftp_core::storage::ErrorKind) -> (ReplyCode, &'static str) {
+        use unftp_core::storage::ErrorKind;
+        match kind {
+            ErrorKind::ExceededStorageAllocationError => (ReplyCode::ExceededStorageAllocation, "Exceeded storage allocation"),
+            ErrorKind::FileNameNotAllowedError => (ReplyCode::BadFileName, "File name not allowed"),
+            ErrorKind::InsufficientStorageSpaceError => (ReplyCode::OutOfSpace, "Insufficient storage space"),
+            ErrorKind::LocalError => (ReplyCode::LocalError, "Local error"),
+            ErrorKind::PageTypeUnknown => (ReplyCode::PageTypeUnknown, "Page type unknown"),
+            ErrorKind::TransientFileNotAvailable => (ReplyCode::TransientFileError, "File not found"),
+            ErrorKind::PermanentFileNotAvailable => (ReplyCode::FileError, "File not found"),
+            ErrorKind::PermanentDirectoryNotAvailable => (ReplyCode::FileError, "Directory not found"),
+            ErrorKind::PermanentDirectoryNotEmpty => (ReplyCode::FileError, "Directory not empty"),
+            ErrorKind::PermissionDenied => (ReplyCode::FileError, "Permission denied"),
+            ErrorKind::CommandNotImplemented => (ReplyCode::CommandNotImplemented, "Command not implemented"),
+            ErrorKind::ConnectionClosed => (ReplyCode::ConnectionClosed, "Connection closed"),
+        }
+    }
+}
+
 impl Reply {
     /// Create a single-line reply with the given code and message.
     pub fn new(code: ReplyCode, message: &str) -> Self {
@@ -222,5 +245,22 @@ impl Reply {
                 (200..=399).contains(&code_val)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod storage_error_tests {
+    use super::ReplyCode;
+    use unftp_core::storage::ErrorKind;
+
+    #[test]
+    fn storage_errors_map_to_their_reply_codes() {
+        assert_eq!(
+            ReplyCode::for_storage_error(ErrorKind::PermissionDenied),
+            (ReplyCode::FileError, "Permission denied")
+        );
+        assert_eq!(ReplyCode::for_storage_error(ErrorKind::ExceededStorageAllocationError).0 as u32, 552);
+        assert_eq!(ReplyCode::for_storage_error(ErrorKind::TransientFileNotAvailable).0 as u32, 450);
+        assert_eq!(ReplyCode::for_storage_error(ErrorKind::LocalError).0 as u32, 451);
     }
 }
