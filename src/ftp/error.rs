@@ -181,20 +181,8 @@ impl FtpError {
             },
             other => other.to_string(),
         };
-        let code = match self.into_storage_error().kind() {
-            FtpKind::ExceededStorageAllocationError => ReplyCode::ExceededStorageAllocation,
-            FtpKind::FileNameNotAllowedError => ReplyCode::BadFileName,
-            FtpKind::InsufficientStorageSpaceError => ReplyCode::OutOfSpace,
-            FtpKind::LocalError => ReplyCode::LocalError,
-            FtpKind::PageTypeUnknown => ReplyCode::PageTypeUnknown,
-            FtpKind::TransientFileNotAvailable => ReplyCode::TransientFileError,
-            FtpKind::PermanentFileNotAvailable
-            | FtpKind::PermanentDirectoryNotAvailable
-            | FtpKind::PermanentDirectoryNotEmpty
-            | FtpKind::PermissionDenied => ReplyCode::FileError,
-            FtpKind::CommandNotImplemented => ReplyCode::CommandNotImplemented,
-            FtpKind::ConnectionClosed => ReplyCode::ConnectionClosed,
-        };
+        // The code libunftp's control loop gives the same kind (one map, in libunftp).
+        let (code, _) = ReplyCode::for_storage_error(self.into_storage_error().kind());
         Reply::new_with_string(code, text)
     }
 
