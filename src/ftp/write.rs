@@ -45,6 +45,25 @@ impl Stored {
     }
 }
 
+/// The segments of the large object being replaced, read while its manifest still names them (none for a plain
+/// object; none, logged, when they cannot be read: they stay).
+async fn segments_being_replaced(
+    session: &swift::Session,
+    loc: &Location,
+    head: &swift::ObjectHead,
+) -> Vec<swift::ObjectRef> {
+    let Location::Object { container, key } = loc else {
+        return Vec::new();
+    };
+    session
+        .segments_of(container, key, head)
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, path = %loc, "cannot read the segments of the object being replaced: they stay");
+            Vec::new()
+        })
+}
+
 impl SwiftStorage {
     /// STOR: streams `input` into the object at `loc`; the bytes stored.
     pub(super) async fn store<R>(
@@ -75,20 +94,7 @@ impl SwiftStorage {
         // about one Swift round trip, and in sequence they were most of a STOR's time. A refusal stops the reading.
         let mut input = input;
         let plan = self.shared.segment_plan();
-        let mut not_below = Box::pin(async {
-            match self.known_dir(session, subdirs, container, key).await {
-                Some(false) => return Ok(()),
-                Some(true) => return Err(FtpError::NotAFile(loc.clone())),
-                None => {}
-            }
-            match self.below(session, container, key).await {
-                Ok((false, false)) => Ok(()),
-                Ok(_) => Err(FtpError::NotAFile(loc.clone())),
-                // A write-only ACL (a drop box) lets the PUT through but not the checks: let Swift decide.
-                Err(FtpError::Swift(e)) if e.kind() == swift::ErrorKind::PermissionDenied => Ok(()),
-                Err(e) => Err(e),
-            }
-        });
+        let mut not_below = Box::pin(self.not_a_directory(session, subdirs, loc, container, key));
         let (checked, lookahead) = {
             let mut first = std::pin::pin!(swift::read_lookahead(&mut input, plan));
             tokio::select! {
@@ -110,7 +116,7 @@ impl SwiftStorage {
                         false => not_below.await,
                     }
                 };
-                match self
+                let stored = self
                     .store_new_small(
                         session,
                         loc,
@@ -119,26 +125,22 @@ impl SwiftStorage {
                         below,
                         check.clone(),
                     )
-                    .await?
-                {
-                    Some(bytes) => {
-                        return Ok(Stored {
-                            bytes,
-                            new_small: Some(content_type.to_owned()),
-                        });
-                    }
-                    None => {
-                        // Something is at the name (or the token needs renewing): the checked path.
-                        if !upload_gate::client_stayed(check.as_ref()).await {
-                            let e = swift::UploadError::Source {
-                                bytes: body.len() as u64,
-                                source: upload_gate::client_gone(),
-                            };
-                            return Err(self.upload_failed(session, loc, e, false, None).await);
-                        }
-                        swift::Lookahead::Whole(body)
-                    }
+                    .await?;
+                if let Some(bytes) = stored {
+                    return Ok(Stored {
+                        bytes,
+                        new_small: Some(content_type.to_owned()),
+                    });
                 }
+                // Something is at the name (or the token needs renewing): the checked path.
+                if !upload_gate::client_stayed(check.as_ref()).await {
+                    let e = swift::UploadError::Source {
+                        bytes: body.len() as u64,
+                        source: upload_gate::client_gone(),
+                    };
+                    return Err(self.upload_failed(session, loc, e, false, None).await);
+                }
+                swift::Lookahead::Whole(body)
             }
             Ok(started) => {
                 if !checked {
@@ -146,17 +148,76 @@ impl SwiftStorage {
                 }
                 started
             }
-            Err(e) => {
-                // Whether a vanished client cut an overwrite (to mark it) is only known after a look at the name.
-                let gone = matches!(&e, swift::UploadError::Source { source, .. } if swift::client_gone(source));
-                let there = gone && session.head_object(container, key).await.is_ok();
-                return Err(self.upload_failed(session, loc, e, !there, None).await);
-            }
+            Err(e) => return Err(self.first_read_failed(session, loc, e).await),
         };
-        // Committed only at its end (segments, then a manifest): the reader waits for the check itself.
+        // Committed only at its end (segments, then a manifest): the reader waits for the client check itself.
         if let Some(check) = &check {
             check.release();
         }
+        self.store_checked(session, loc, lookahead, input, content_type, plan)
+            .await
+    }
+
+    /// Nothing at `key` is a directory (what the session knows, else one narrow listing). A write-only ACL (a
+    /// drop box) lets the `PUT` through but not the listing: then Swift decides.
+    async fn not_a_directory(
+        &self,
+        session: &swift::Session,
+        subdirs: &Subdirs,
+        loc: &Location,
+        container: &str,
+        key: &str,
+    ) -> Result<(), FtpError> {
+        match self.known_dir(session, subdirs, container, key).await {
+            Some(false) => return Ok(()),
+            Some(true) => return Err(FtpError::NotAFile(loc.clone())),
+            None => {}
+        }
+        match self.below(session, container, key).await {
+            Ok((false, false)) => Ok(()),
+            Ok(_) => Err(FtpError::NotAFile(loc.clone())),
+            Err(FtpError::Swift(e)) if e.kind() == swift::ErrorKind::PermissionDenied => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The first read of an upload failed. Whether a vanished client cut an overwrite (to mark it) is only known
+    /// after a look at the name.
+    async fn first_read_failed(
+        &self,
+        session: &swift::Session,
+        loc: &Location,
+        e: swift::UploadError,
+    ) -> FtpError {
+        let gone =
+            matches!(&e, swift::UploadError::Source { source, .. } if swift::client_gone(source));
+        let there = match loc {
+            Location::Object { container, key } if gone => {
+                session.head_object(container, key).await.is_ok()
+            }
+            _ => false,
+        };
+        self.upload_failed(session, loc, e, !there, None).await
+    }
+
+    /// The upload after its first bytes, when the name may hold something: a `HEAD` first (a directory marker is
+    /// refused; a large object's segments are read to be deleted after it is replaced), then the plain object
+    /// or Static Large Object (`swift/large/`) cut by `plan`.
+    async fn store_checked<R>(
+        &self,
+        session: &std::sync::Arc<swift::Session>,
+        loc: &Location,
+        lookahead: swift::Lookahead,
+        input: R,
+        content_type: &str,
+        plan: swift::SegmentPlan,
+    ) -> Result<Stored, FtpError>
+    where
+        R: AsyncRead + Send + Unpin + 'static,
+    {
+        let Location::Object { container, key } = loc else {
+            return Err(FtpError::NotAFile(loc.clone()));
+        };
         let head = match session.head_object(container, key).await {
             Ok(head) if is_marker(&head) => return Err(FtpError::NotAFile(loc.clone())),
             Ok(head) => Some(head),
@@ -164,15 +225,8 @@ impl SwiftStorage {
             Err(e) if e.kind() == swift::ErrorKind::PermissionDenied => None,
             Err(e) => return Err(e.into()),
         };
-        // The segments of the large object being replaced, read while its manifest still names them.
         let old_segments = match &head {
-            Some(head) => session
-                .segments_of(container, key, head)
-                .await
-                .unwrap_or_else(|e| {
-                    tracing::warn!(error = %e, path = %loc, "cannot read the segments of the object being replaced: they stay");
-                    Vec::new()
-                }),
+            Some(head) => segments_being_replaced(session, loc, head).await,
             None => Vec::new(),
         };
         // A new name keeps what arrived if its client goes away (`swift/resume.rs`); an interrupted overwrite

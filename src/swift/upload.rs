@@ -97,6 +97,9 @@ async fn answer_deadline(ended: tokio::sync::oneshot::Receiver<()>, idle: std::t
 /// Since when hyper has held the last chunk without asking for the next: Swift is not taking the bytes.
 type Held = Arc<Mutex<Option<std::time::Instant>>>;
 
+/// Where an upload's bytes go to be hashed.
+type HashSender = tokio::sync::mpsc::Sender<Bytes>;
+
 /// Resolves when Swift has not taken a chunk for `idle` (its socket buffers are full and stay full): a stalled
 /// Swift, which would otherwise hold the upload (and the FTP client behind it) forever. A slow FTP client does
 /// not count: hyper is then waiting for the next chunk, not holding one.
@@ -162,40 +165,9 @@ impl Session {
         let to_hash = Arc::new(Mutex::new(own.as_ref().ok().map(Md5Worker::sender)));
         let at_end = Arc::clone(&to_hash);
         let progress = Arc::new(Mutex::new(Progress::default()));
-        let seen = Arc::clone(&progress);
-        let stream = chunks.then(move |item: std::io::Result<Bytes>| {
-            let to_hash = to_hash.lock().unwrap_or_else(|e| e.into_inner()).clone();
-            let seen = Arc::clone(&seen);
-            async move {
-                match item {
-                    Ok(chunk) => {
-                        {
-                            // A std mutex, locked for a counter update and never across an await.
-                            let mut p = seen.lock().unwrap_or_else(|e| e.into_inner());
-                            p.bytes += chunk.len() as u64;
-                            if p.bytes > max_bytes {
-                                // Swift would refuse it with 413, but only after every byte had been sent.
-                                p.too_large = true;
-                                return Err(std::io::Error::other(
-                                    "over the cluster's max_file_size",
-                                ));
-                            }
-                        }
-                        if let Some(tx) = to_hash {
-                            // The receiver lives until `finish`; a send cannot fail before then.
-                            let _ = tx.send(chunk.clone()).await;
-                        }
-                        Ok(chunk)
-                    }
-                    Err(e) => {
-                        // Keep the cause for the caller; hyper only needs to know the body failed.
-                        let copy = std::io::Error::new(e.kind(), e.to_string());
-                        seen.lock().unwrap_or_else(|e| e.into_inner()).failure = Some(e);
-                        Err(copy)
-                    }
-                }
-            }
-        });
+        // Moved, not shared: an empty body of declared length is never polled (no end is seen), and then dropping
+        // the body is what drops the last sender, so that `finish` below returns.
+        let stream = counted_and_hashed(chunks, max_bytes, to_hash, Arc::clone(&progress));
         // The end of the source also starts the clock for Swift's answer (see `answer_deadline`).
         let (ended_tx, ended_rx) = tokio::sync::oneshot::channel::<()>();
         let ended_tx = Mutex::new(Some(ended_tx));
@@ -271,6 +243,20 @@ impl Session {
             Err(given) => given.await.ok(),
         }
         .unwrap_or_default();
+        self.checked_against_etag(container, key, head, md5, bytes)
+            .await
+    }
+
+    /// The upload's result once Swift answered: its ETag must be the MD5 of the bytes sent, else the object is
+    /// deleted and the upload fails.
+    async fn checked_against_etag(
+        &self,
+        container: &str,
+        key: &str,
+        head: ObjectHead,
+        md5: String,
+        bytes: u64,
+    ) -> Result<Uploaded, UploadError> {
         match head.etag {
             Some(etag) if etag.eq_ignore_ascii_case(&md5) => Ok(Uploaded {
                 bytes,
@@ -287,6 +273,49 @@ impl Session {
             }
         }
     }
+}
+
+/// `chunks` counted into `progress` (failing past `max_bytes`: Swift would refuse it with 413, but only after
+/// every byte had been sent) and fed to the hasher while `to_hash` holds its sender; a source error is kept in
+/// `progress` for the caller (hyper only needs to know the body failed).
+fn counted_and_hashed<S>(
+    chunks: S,
+    max_bytes: u64,
+    to_hash: Arc<Mutex<Option<HashSender>>>,
+    progress: Arc<Mutex<Progress>>,
+) -> impl futures_util::Stream<Item = std::io::Result<Bytes>> + Send + 'static
+where
+    S: futures_util::Stream<Item = std::io::Result<Bytes>> + Send + 'static,
+{
+    chunks.then(move |item: std::io::Result<Bytes>| {
+        let to_hash = to_hash.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let seen = Arc::clone(&progress);
+        async move {
+            match item {
+                Ok(chunk) => {
+                    {
+                        // A std mutex, locked for a counter update and never across an await.
+                        let mut p = seen.lock().unwrap_or_else(|e| e.into_inner());
+                        p.bytes += chunk.len() as u64;
+                        if p.bytes > max_bytes {
+                            p.too_large = true;
+                            return Err(std::io::Error::other("over the cluster's max_file_size"));
+                        }
+                    }
+                    if let Some(tx) = to_hash {
+                        // The receiver lives until `finish`; a send cannot fail before then.
+                        let _ = tx.send(chunk.clone()).await;
+                    }
+                    Ok(chunk)
+                }
+                Err(e) => {
+                    let copy = std::io::Error::new(e.kind(), e.to_string());
+                    seen.lock().unwrap_or_else(|e| e.into_inner()).failure = Some(e);
+                    Err(copy)
+                }
+            }
+        }
+    })
 }
 
 /// Whether a source error means the client went away mid-upload (as opposed to a failure worth reporting):
