@@ -1058,6 +1058,10 @@ where
             controlchan::spawn_loop_for_client::<Storage, User>((&options).into(), tcp_stream, client, None, None, shutdown_listener, failed_logins.clone())
                 .await;
         match result {
+            // swiftftp patch: a client (a load balancer's health check) that went away before its greeting.
+            Err(err) if err.is_peer_gone() => {
+                slog::debug!(self.logger, "The client went away before its greeting: {}", err);
+            }
             Err(err) => {
                 slog::error!(self.logger, "Could not spawn control channel loop: {:?}", err);
             }

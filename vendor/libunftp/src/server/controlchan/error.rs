@@ -77,6 +77,23 @@ impl ControlChanError {
     pub fn kind(&self) -> &ControlChanErrorKind {
         &self.kind
     }
+
+    // swiftftp patch: a load balancer's TCP health check connects and resets at once; the greeting then fails
+    // with one of these, which is the peer's doing, not the server's.
+    /// Whether this is an I/O error saying the peer went away (reset, aborted, broken pipe, not connected).
+    pub fn is_peer_gone(&self) -> bool {
+        self.kind == ControlChanErrorKind::IoError
+            && self.source.as_ref().and_then(|e| e.downcast_ref::<std::io::Error>()).is_some_and(|e| {
+                matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionReset
+                        | std::io::ErrorKind::ConnectionAborted
+                        | std::io::ErrorKind::BrokenPipe
+                        | std::io::ErrorKind::NotConnected
+                        | std::io::ErrorKind::UnexpectedEof
+                )
+            })
+    }
 }
 
 impl From<ControlChanErrorKind> for ControlChanError {
