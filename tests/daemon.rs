@@ -502,3 +502,26 @@ fn syslog_gets_the_lines_with_the_daemon_facility() {
     assert!(login.contains(&tag), "{login}");
     assert!(seen.iter().all(|m| !m.contains(KEY)));
 }
+
+/// What a load balancer's TCP health check does (HAProxy: connect, then reset at once) is no error of the
+/// gateway's: nothing is logged at ERROR, and the gateway goes on serving.
+#[test]
+fn connections_reset_before_their_greeting_log_no_error() {
+    let dir = Scratch::new("healthcheck");
+    let log = dir.join("log");
+    let port = free_port();
+    let gw = Foreground::start(port, &auth_url(), &["--log-file", log.to_str().unwrap()]);
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    for _ in 0..30 {
+        let s = socket2::Socket::from(TcpStream::connect(addr).unwrap());
+        s.set_linger(Some(Duration::ZERO)).unwrap();
+        drop(s);
+    }
+    let mut raw = RawFtp::logged_in(addr);
+    assert_eq!(raw.cmd("QUIT").0, 221);
+    drop(gw);
+    let text = std::fs::read_to_string(&log).unwrap();
+    let errors: Vec<&str> = text.lines().filter(|l| l.contains("ERROR")).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    assert!(text.contains("logged in"), "{text}");
+}
