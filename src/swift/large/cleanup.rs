@@ -30,8 +30,6 @@ impl CleanupGuard {
             .collect()
     }
 
-    /// Deletes now (the failure paths, which can wait for it); what cannot be deleted now (Swift unreachable:
-    /// often the very reason the upload failed) is retried in the background for [`CLEANUP_RETRY_FOR`].
     /// Ends the upload's guard by its `result`: a stored upload, or a partial one kept for a resume (its client
     /// went away after sending something), keeps its segments; any other failure deletes them now.
     pub(super) async fn settle(
@@ -53,6 +51,8 @@ impl CleanupGuard {
         }
     }
 
+    /// Deletes now (the failure paths, which can wait for it); what cannot be deleted now (Swift unreachable:
+    /// often the very reason the upload failed) is retried in the background for [`CLEANUP_RETRY_FOR`].
     async fn run(mut self) {
         self.armed = false;
         let left = self.session.delete_objects(self.segments()).await;
