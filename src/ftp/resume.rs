@@ -28,6 +28,66 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 /// Files continued at an offset up to this size are read back and written again whole (plain, MD5 known).
 pub(super) const REWRITE_LIMIT: u64 = PLAIN_LOOKAHEAD;
 
+/// The partial upload a resume of `loc` continues (`head`: what is at the name). A partial upload is only ever
+/// kept for a name with nothing at it; a file there may instead carry the mark of an interrupted overwrite,
+/// which refuses the resume while the file is still the old one.
+async fn continuable_partial(
+    session: &swift::Session,
+    loc: &Location,
+    head: Option<&swift::ObjectHead>,
+) -> Result<Option<swift::PartialUpload>, FtpError> {
+    let Location::Object { container, key } = loc else {
+        return Ok(None);
+    };
+    let partial = session.partial_upload(container, key).await?;
+    if let (Some(head), Some(record)) = (head, &partial)
+        && record.interrupted_overwrite
+        && head
+            .last_modified
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .is_some_and(|t| t.as_millis() < u128::from(record.saved_ms))
+    {
+        return Err(FtpError::Refused {
+            location: loc.clone(),
+            what: "an upload over this file was cut off, and the file is still the old one: continuing it would mix old and new; upload the file whole",
+        });
+    }
+    Ok(match (head, partial) {
+        (None, Some(p)) if !p.interrupted_overwrite => Some(p),
+        _ => None,
+    })
+}
+
+/// The first `start_pos` bytes of a file too large to rewrite, as manifest entries: a Static Large Object's
+/// segments cut at the offset, or a plain object copied (server-side) into one segment, which is returned as
+/// made (deleted again if the attempt fails). `None` when the file holds fewer bytes.
+async fn first_bytes_of_file(
+    session: &swift::Session,
+    container: &str,
+    key: &str,
+    head: &swift::ObjectHead,
+    start_pos: u64,
+) -> Result<Option<(Vec<swift::ManifestEntry>, Vec<swift::ObjectRef>)>, FtpError> {
+    if head.static_large_object {
+        let entries = session.slo_manifest(container, key).await?;
+        return Ok(first_bytes_of(&entries, start_pos).map(|kept| (kept, Vec::new())));
+    }
+    let etag = head.etag.clone().unwrap_or_default();
+    let base = session
+        .object_as_segment(container, key, head.content_length, &etag)
+        .await?;
+    let made: Vec<swift::ObjectRef> = swift::ObjectRef::from_slo_path(&base.path)
+        .into_iter()
+        .collect();
+    match first_bytes_of(std::slice::from_ref(&base), start_pos) {
+        Some(kept) => Ok(Some((kept, made))),
+        None => {
+            session.delete_objects(made).await;
+            Ok(None)
+        }
+    }
+}
+
 impl SwiftStorage {
     /// STOR/APPE at `start_pos` (> 0) of `container/key`.
     pub(super) async fn store_at<R>(
@@ -46,25 +106,7 @@ impl SwiftStorage {
         if probe.is_dir() {
             return Err(FtpError::NotAFile(loc.clone()));
         }
-        // A partial upload is only ever kept for a name with nothing at it; a file there may carry the mark of
-        // an interrupted overwrite.
-        let partial = session.partial_upload(container, key).await?;
-        if let (Some(head), Some(record)) = (&probe.head, &partial)
-            && record.interrupted_overwrite
-            && head
-                .last_modified
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .is_some_and(|t| t.as_millis() < u128::from(record.saved_ms))
-        {
-            return Err(FtpError::Refused {
-                location: loc.clone(),
-                what: "an upload over this file was cut off, and the file is still the old one: continuing it would mix old and new; upload the file whole",
-            });
-        }
-        let partial = match (&probe.head, partial) {
-            (None, Some(p)) if !p.interrupted_overwrite => Some(p),
-            _ => None,
-        };
+        let partial = continuable_partial(session, loc, probe.head.as_ref()).await?;
         let content_type = mime_guess::from_path(key).first_or_octet_stream();
         let headers = [("Content-Type", content_type.essence_str())];
         let plan = self.shared.segment_plan();
@@ -99,23 +141,10 @@ impl SwiftStorage {
             }
             (Some(head), _) => {
                 let old = session.segments_of(container, key, head).await?;
-                if head.static_large_object {
-                    let entries = session.slo_manifest(container, key).await?;
-                    let kept = first_bytes_of(&entries, start_pos)
-                        .ok_or_else(|| beyond(head.content_length))?;
-                    (kept, old, Vec::new())
-                } else {
-                    let etag = head.etag.clone().unwrap_or_default();
-                    let base = session
-                        .object_as_segment(container, key, head.content_length, &etag)
-                        .await?;
-                    let kept = first_bytes_of(std::slice::from_ref(&base), start_pos)
-                        .ok_or_else(|| beyond(head.content_length))?;
-                    let made = swift::ObjectRef::from_slo_path(&base.path)
-                        .into_iter()
-                        .collect();
-                    (kept, old, made)
-                }
+                let (kept, made) = first_bytes_of_file(session, container, key, head, start_pos)
+                    .await?
+                    .ok_or_else(|| beyond(head.content_length))?;
+                (kept, old, made)
             }
         };
 

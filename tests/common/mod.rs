@@ -117,6 +117,10 @@ impl TestGateway {
     /// A suppaftp client logged in as another user.
     pub fn ftp_as(&self, user: &str, key: &str) -> FtpStream {
         let mut ftp = FtpStream::connect(self.addr).unwrap();
+        // A gateway that never answers fails the test instead of hanging it (suppaftp waits for ever by default).
+        ftp.get_ref()
+            .set_read_timeout(Some(Duration::from_secs(120)))
+            .unwrap();
         ftp.login(user, key).unwrap();
         // suppaftp would rewrite line ends of uploads in its default ASCII mode.
         ftp.transfer_type(suppaftp::types::FileType::Binary)
