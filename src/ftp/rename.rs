@@ -84,21 +84,7 @@ impl SwiftStorage {
                 Ok(())
             }
             (Source::EmptyContainer, Location::Container(container), _) => {
-                if matches!(&to, Location::Object { container: tc, .. } if tc == container) {
-                    return Err(FtpError::Refused {
-                        location: to.clone(),
-                        what: "a container cannot move into itself",
-                    });
-                }
-                self.refuse_file_target(session, &to).await?;
-                let settings = session.head_container(container).await?.settings;
-                self.create_dir_like(session, &to, Some(&settings)).await?;
-                if let Err(e) = session.delete_container(container).await {
-                    tracing::warn!(error = %e, %from, %to, "renamed container: the old one could not be deleted");
-                    return Err(e.into());
-                }
-                tracing::info!(%from, %to, "renamed empty container");
-                Ok(())
+                self.rename_empty_container(session, container, &to).await
             }
             (Source::FullDir { has_marker }, _, _) => {
                 self.refuse_existing_target(session, &to).await?;
@@ -111,30 +97,7 @@ impl SwiftStorage {
                 self.rename_full(user, from, &from_tree, &to, None).await
             }
             (Source::FullContainer, Location::Container(container), _) => {
-                self.refuse_existing_target(session, &to).await?;
-                let settings = session.head_container(container).await?.settings;
-                let from_tree = Tree::at(from, false).ok_or(FtpError::Refused {
-                    location: from.clone(),
-                    what: "the root cannot be renamed",
-                })?;
-                self.rename_full(user, from, &from_tree, &to, Some(&settings))
-                    .await?;
-                // Swift's container listing and its delete check can disagree for a moment (409).
-                let mut tries = 0;
-                loop {
-                    match session.delete_container(container).await {
-                        Ok(()) => break,
-                        Err(e) if e.kind() == swift::ErrorKind::Conflict && tries < 5 => {
-                            tries += 1;
-                            tokio::time::sleep(std::time::Duration::from_millis(200 * tries)).await;
-                        }
-                        Err(e) => {
-                            tracing::warn!(error = %e, %from, %to, "renamed container: the old, empty one could not be deleted");
-                            return Err(e.into());
-                        }
-                    }
-                }
-                Ok(())
+                self.rename_full_container(user, container, &to).await
             }
             (Source::EmptyDir(_), _, _)
             | (Source::EmptyContainer, _, _)
@@ -142,6 +105,65 @@ impl SwiftStorage {
                 location: to.clone(),
                 what: "cannot rename this",
             }),
+        }
+    }
+
+    /// An empty container moves: the target made like it (its settings), then the old one deleted.
+    async fn rename_empty_container(
+        &self,
+        session: &swift::Session,
+        container: &str,
+        to: &Location,
+    ) -> Result<(), FtpError> {
+        if matches!(to, Location::Object { container: tc, .. } if tc == container) {
+            return Err(FtpError::Refused {
+                location: to.clone(),
+                what: "a container cannot move into itself",
+            });
+        }
+        self.refuse_file_target(session, to).await?;
+        let settings = session.head_container(container).await?.settings;
+        self.create_dir_like(session, to, Some(&settings)).await?;
+        let from = Location::Container(container.to_owned());
+        if let Err(e) = session.delete_container(container).await {
+            tracing::warn!(error = %e, %from, %to, "renamed container: the old one could not be deleted");
+            return Err(e.into());
+        }
+        tracing::info!(%from, %to, "renamed empty container");
+        Ok(())
+    }
+
+    /// A container with everything in it moves (`rename_tree.rs`), then the emptied one is deleted.
+    async fn rename_full_container(
+        &self,
+        user: &SwiftUser,
+        container: &str,
+        to: &Location,
+    ) -> Result<(), FtpError> {
+        let session = &user.session;
+        let from = Location::Container(container.to_owned());
+        self.refuse_existing_target(session, to).await?;
+        let settings = session.head_container(container).await?.settings;
+        let from_tree = Tree::at(&from, false).ok_or(FtpError::Refused {
+            location: from.clone(),
+            what: "the root cannot be renamed",
+        })?;
+        self.rename_full(user, &from, &from_tree, to, Some(&settings))
+            .await?;
+        // Swift's container listing and its delete check can disagree for a moment (409).
+        let mut tries = 0;
+        loop {
+            match session.delete_container(container).await {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == swift::ErrorKind::Conflict && tries < 5 => {
+                    tries += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(200 * tries)).await;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, %from, %to, "renamed container: the old, empty one could not be deleted");
+                    return Err(e.into());
+                }
+            }
         }
     }
 

@@ -68,89 +68,11 @@ impl Session {
     where
         R: AsyncRead + Send + Unpin + 'static,
     {
-        type Feed = (
-            usize,
-            tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>,
-            tokio::sync::oneshot::Receiver<String>,
-        );
         let (seg_tx, mut seg_rx) = tokio::sync::mpsc::channel::<Feed>(1);
         let hasher = SegmentsMd5::start();
         let to_hash = hasher.sender();
         let size = plan.segment_size;
-        let feeder = async move {
-            let mut chunks = ReaderStream::with_capacity(source, CHUNK);
-            let mut total = 0u64;
-            let mut in_segment = 0u64;
-            // The current segment: where its bytes go, and where its MD5 goes once it is complete.
-            let mut current: Option<(
-                tokio::sync::mpsc::Sender<std::io::Result<Bytes>>,
-                tokio::sync::oneshot::Sender<String>,
-            )> = None;
-            let mut interrupted = None;
-            while let Some(item) = chunks.next().await {
-                let mut chunk = match item {
-                    Ok(chunk) => chunk,
-                    // The client went away: what it sent is kept (the segment in progress ends here) for a
-                    // resume.
-                    Err(e) if client_gone(&e) => {
-                        interrupted = Some(e);
-                        break;
-                    }
-                    // On any other source failure, returning drops the segment PUTs in flight: aborted,
-                    // nothing committed.
-                    Err(e) => {
-                        return Err(UploadError::Source {
-                            bytes: total,
-                            source: e,
-                        });
-                    }
-                };
-                total += chunk.len() as u64;
-                while !chunk.is_empty() {
-                    if current.is_none() {
-                        let index = started.load(Ordering::SeqCst);
-                        if index >= plan.max_segments {
-                            return Err(UploadError::TooLarge {
-                                limit: size.saturating_mul(plan.max_segments as u64),
-                            });
-                        }
-                        let (tx, rx) = tokio::sync::mpsc::channel(SEGMENT_QUEUE);
-                        let (digest_tx, digest_rx) = tokio::sync::oneshot::channel();
-                        started.fetch_add(1, Ordering::SeqCst);
-                        if seg_tx.send((index, rx, digest_rx)).await.is_err() {
-                            // The PUTs stopped on an error, which they report.
-                            std::future::pending::<()>().await;
-                        }
-                        in_segment = 0;
-                        current = Some((tx, digest_tx));
-                    }
-                    let room = size - in_segment;
-                    let part = if chunk.len() as u64 > room {
-                        chunk.split_to(room as usize)
-                    } else {
-                        std::mem::take(&mut chunk)
-                    };
-                    in_segment += part.len() as u64;
-                    // The hasher lives until `finish` below: a send cannot fail before then.
-                    let _ = to_hash.send(HashFeed::Chunk(part.clone())).await;
-                    if let Some((tx, _)) = &current
-                        && tx.send(Ok(part)).await.is_err()
-                    {
-                        // That segment's PUT ended early: it reports why.
-                        std::future::pending::<()>().await;
-                    }
-                    if in_segment == size
-                        && let Some((_, digest)) = current.take()
-                    {
-                        let _ = to_hash.send(HashFeed::EndSegment(digest)).await;
-                    }
-                }
-            }
-            if let Some((_, digest)) = current.take() {
-                let _ = to_hash.send(HashFeed::EndSegment(digest)).await;
-            }
-            Ok((total, interrupted))
-        };
+        let feeder = feed_segments(source, plan, started, seg_tx, to_hash);
         let putter = futures_util::stream::poll_fn(move |cx| seg_rx.poll_recv(cx))
             .map(|(index, mut rx, digest): Feed| async move {
                 let name = segment_name(prefix, index);
@@ -179,6 +101,101 @@ impl Session {
             interrupted,
         })
     }
+}
+
+/// A segment to `PUT`: its index, its bytes as they come, and its MD5 once it is complete.
+type Feed = (
+    usize,
+    tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>,
+    tokio::sync::oneshot::Receiver<String>,
+);
+
+/// Reads `source` and cuts it into segments of `plan.segment_size`: each new segment goes to `segments` (to be
+/// `PUT`), each chunk to its segment and to the hasher. The total bytes read, and why the source stopped early
+/// when its client went away (what it sent is kept for a resume: the segment in progress ends there).
+async fn feed_segments<R>(
+    source: R,
+    plan: SegmentPlan,
+    started: &AtomicUsize,
+    seg_tx: tokio::sync::mpsc::Sender<Feed>,
+    to_hash: tokio::sync::mpsc::Sender<HashFeed>,
+) -> Result<(u64, Option<std::io::Error>), UploadError>
+where
+    R: AsyncRead + Send + Unpin + 'static,
+{
+    let size = plan.segment_size;
+    let mut chunks = ReaderStream::with_capacity(source, CHUNK);
+    let mut total = 0u64;
+    let mut in_segment = 0u64;
+    // The current segment: where its bytes go, and where its MD5 goes once it is complete.
+    let mut current: Option<(
+        tokio::sync::mpsc::Sender<std::io::Result<Bytes>>,
+        tokio::sync::oneshot::Sender<String>,
+    )> = None;
+    let mut interrupted = None;
+    while let Some(item) = chunks.next().await {
+        let mut chunk = match item {
+            Ok(chunk) => chunk,
+            // The client went away: what it sent is kept (the segment in progress ends here) for a
+            // resume.
+            Err(e) if client_gone(&e) => {
+                interrupted = Some(e);
+                break;
+            }
+            // On any other source failure, returning drops the segment PUTs in flight: aborted,
+            // nothing committed.
+            Err(e) => {
+                return Err(UploadError::Source {
+                    bytes: total,
+                    source: e,
+                });
+            }
+        };
+        total += chunk.len() as u64;
+        while !chunk.is_empty() {
+            if current.is_none() {
+                let index = started.load(Ordering::SeqCst);
+                if index >= plan.max_segments {
+                    return Err(UploadError::TooLarge {
+                        limit: size.saturating_mul(plan.max_segments as u64),
+                    });
+                }
+                let (tx, rx) = tokio::sync::mpsc::channel(SEGMENT_QUEUE);
+                let (digest_tx, digest_rx) = tokio::sync::oneshot::channel();
+                started.fetch_add(1, Ordering::SeqCst);
+                if seg_tx.send((index, rx, digest_rx)).await.is_err() {
+                    // The PUTs stopped on an error, which they report.
+                    std::future::pending::<()>().await;
+                }
+                in_segment = 0;
+                current = Some((tx, digest_tx));
+            }
+            let room = size - in_segment;
+            let part = if chunk.len() as u64 > room {
+                chunk.split_to(room as usize)
+            } else {
+                std::mem::take(&mut chunk)
+            };
+            in_segment += part.len() as u64;
+            // The hasher lives until `finish` below: a send cannot fail before then.
+            let _ = to_hash.send(HashFeed::Chunk(part.clone())).await;
+            if let Some((tx, _)) = &current
+                && tx.send(Ok(part)).await.is_err()
+            {
+                // That segment's PUT ended early: it reports why.
+                std::future::pending::<()>().await;
+            }
+            if in_segment == size
+                && let Some((_, digest)) = current.take()
+            {
+                let _ = to_hash.send(HashFeed::EndSegment(digest)).await;
+            }
+        }
+    }
+    if let Some((_, digest)) = current.take() {
+        let _ = to_hash.send(HashFeed::EndSegment(digest)).await;
+    }
+    Ok((total, interrupted))
 }
 
 #[cfg(test)]
