@@ -43,3 +43,35 @@ where
         Ok(Reply::new_multiline(ReplyCode::HelpMessage, text))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::COMMANDS;
+    use crate::server::controlchan::{command::Command, line_parser::parse};
+
+    // swiftftp patch: HELP and the parser cannot drift apart.
+    #[test]
+    fn help_lists_exactly_the_commands_the_parser_takes() {
+        // Every listed command is one the parser knows (an unknown one parses as `Other`).
+        for name in COMMANDS {
+            let parsed = parse(format!("{name}\r\n"));
+            assert!(
+                !matches!(parsed, Ok(Command::Other { .. })),
+                "HELP lists {name}, which the parser does not take"
+            );
+        }
+        // Every command the parser's match takes is listed, but for the aliases of listed ones.
+        let aliases = ["BYE", "XCWD", "XMKD", "XPWD"];
+        let source = include_str!("../line_parser/parser.rs");
+        for line in source.lines().map(str::trim_start).filter(|l| l.starts_with('"') && l.contains("=>")) {
+            let arms = line.split("=>").next().unwrap_or_default();
+            for name in arms.split('|').map(|n| n.trim().trim_matches('"')) {
+                let is_command = !name.is_empty() && name.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+                // AUTH's arguments (TLS, SSL) and MD5's styles are matched the same way; they are listed or aliases.
+                if is_command && !["TLS", "SSL"].contains(&name) && !aliases.contains(&name) {
+                    assert!(COMMANDS.contains(&name), "the parser takes {name}, which HELP does not list");
+                }
+            }
+        }
+    }
+}
