@@ -160,74 +160,18 @@ impl Bound {
             ),
             UserSessions::new(config.limits.max_sessions_per_user),
         ));
-        let idle_timeout = config.limits.idle_timeout.as_secs();
-        let login_timeout = config.limits.login_timeout;
-        // libunftp wants a 'static greeting; it is made once per process.
-        let greeting: &'static str = Box::leak(config.banner.clone().into_boxed_str());
-        let metrics_on = self.metrics.is_some();
-        let make_server = {
-            let shared = Arc::clone(&shared);
-            let passive_ports = config.passive_ports.clone();
-            let passive_host = config.masquerade_firewall.clone();
-            let tls = self.tls.clone();
-            let tls_required = config.tls_required;
-            let permit_foreign = config.permit_foreign_addresses;
-            move || {
-                let storage_shared = Arc::clone(&shared);
-                let mut builder =
-                    ServerBuilder::<SwiftStorage, SwiftUser>::with_user_detail_provider(
-                        Box::new(move || SwiftStorage::new(Arc::clone(&storage_shared))),
-                        Arc::clone(&authenticator) as _,
-                    )
-                    // Without this, libunftp's default AnonymousAuthenticator would let everyone in.
-                    .authenticator(Arc::clone(&authenticator) as _)
-                    .greeting(greeting)
-                    .logger(crate::logging::libunftp_logger())
-                    .idle_session_timeout(idle_timeout)
-                    .login_timeout(login_timeout)
-                    .sitemd5(SiteMd5::All)
-                    // PORT as ftp-cloudfs allowed it: the patched libunftp connects only back to the client
-                    // unless foreign addresses are permitted, and never to a port below 1024.
-                    .active_passive_mode(ActivePassiveMode::ActiveAndPassive)
-                    .permit_foreign_addresses(permit_foreign);
-                for name in crate::ftp::site::SITE_COMMANDS {
-                    builder = builder.site_command(name, crate::ftp::site::SiteCommands);
-                }
-                if metrics_on {
-                    builder = builder.metrics();
-                }
-                if let Some(range) = &passive_ports {
-                    builder = builder.passive_ports(range.clone());
-                }
-                if let Some(host) = &passive_host {
-                    builder = builder.passive_host(PassiveHost::from(host.as_str()));
-                }
-                if let Some(tls) = &tls {
-                    builder = builder.ftps_manual(Arc::clone(tls));
-                    if tls_required {
-                        builder = builder.ftps_required(FtpsRequired::All, FtpsRequired::All);
-                    }
-                }
-                builder.build()
-            }
-        };
+        let make_server = server_factory(
+            &config,
+            &shared,
+            authenticator,
+            self.tls.clone(),
+            self.metrics.is_some(),
+        );
         // A configuration libunftp refuses is found at start, not at the first client.
         make_server().context("configuring the FTP server")?;
 
         let _metrics_task = match self.metrics {
-            Some(listener) => {
-                let listener = tokio::net::TcpListener::from_std(listener)
-                    .context("serving the metrics listener")?;
-                let health_shared = Arc::clone(&shared);
-                let health: crate::metrics::HealthCheck = Arc::new(move || {
-                    let shared = Arc::clone(&health_shared);
-                    Box::pin(async move { shared.health().await })
-                });
-                tracing::info!(address = %config.metrics_address.map(|a| a.to_string()).unwrap_or_default(), "serving /metrics and /health");
-                Some(AbortOnDrop(tokio::spawn(crate::metrics::serve(
-                    listener, health,
-                ))))
-            }
+            Some(listener) => Some(serve_metrics(listener, &shared, &config)?),
             None => None,
         };
 
@@ -293,6 +237,88 @@ impl Bound {
         shared.transfers.drain(config.shutdown_grace, SETTLE).await;
         Ok(())
     }
+}
+
+/// What makes the libunftp `Server` of each connection (`Server::service_for_client`), configured once from
+/// `config`: the authenticator, greeting, limits, passive ports, SITE commands, metrics and TLS.
+fn server_factory(
+    config: &Config,
+    shared: &Arc<Shared>,
+    authenticator: Arc<SwiftAuthenticator>,
+    tls: Option<Arc<libunftp::TlsServerConfig>>,
+    metrics_on: bool,
+) -> impl Fn() -> Result<libunftp::Server<SwiftStorage, SwiftUser>, libunftp::ServerError>
++ Clone
++ Send
++ Sync
++ 'static {
+    let idle_timeout = config.limits.idle_timeout.as_secs();
+    let login_timeout = config.limits.login_timeout;
+    // libunftp wants a 'static greeting; it is made once per process.
+    let greeting: &'static str = Box::leak(config.banner.clone().into_boxed_str());
+    {
+        let shared = Arc::clone(shared);
+        let passive_ports = config.passive_ports.clone();
+        let passive_host = config.masquerade_firewall.clone();
+        let tls_required = config.tls_required;
+        let permit_foreign = config.permit_foreign_addresses;
+        move || {
+            let storage_shared = Arc::clone(&shared);
+            let mut builder = ServerBuilder::<SwiftStorage, SwiftUser>::with_user_detail_provider(
+                Box::new(move || SwiftStorage::new(Arc::clone(&storage_shared))),
+                Arc::clone(&authenticator) as _,
+            )
+            // Without this, libunftp's default AnonymousAuthenticator would let everyone in.
+            .authenticator(Arc::clone(&authenticator) as _)
+            .greeting(greeting)
+            .logger(crate::logging::libunftp_logger())
+            .idle_session_timeout(idle_timeout)
+            .login_timeout(login_timeout)
+            .sitemd5(SiteMd5::All)
+            // PORT as ftp-cloudfs allowed it: the patched libunftp connects only back to the client
+            // unless foreign addresses are permitted, and never to a port below 1024.
+            .active_passive_mode(ActivePassiveMode::ActiveAndPassive)
+            .permit_foreign_addresses(permit_foreign);
+            for name in crate::ftp::site::SITE_COMMANDS {
+                builder = builder.site_command(name, crate::ftp::site::SiteCommands);
+            }
+            if metrics_on {
+                builder = builder.metrics();
+            }
+            if let Some(range) = &passive_ports {
+                builder = builder.passive_ports(range.clone());
+            }
+            if let Some(host) = &passive_host {
+                builder = builder.passive_host(PassiveHost::from(host.as_str()));
+            }
+            if let Some(tls) = &tls {
+                builder = builder.ftps_manual(Arc::clone(tls));
+                if tls_required {
+                    builder = builder.ftps_required(FtpsRequired::All, FtpsRequired::All);
+                }
+            }
+            builder.build()
+        }
+    }
+}
+
+/// Serves `/metrics` and `/health` on `listener` in a task of its own, stopped when the handle is dropped.
+fn serve_metrics(
+    listener: std::net::TcpListener,
+    shared: &Arc<Shared>,
+    config: &Config,
+) -> anyhow::Result<AbortOnDrop> {
+    let listener =
+        tokio::net::TcpListener::from_std(listener).context("serving the metrics listener")?;
+    let health_shared = Arc::clone(shared);
+    let health: crate::metrics::HealthCheck = Arc::new(move || {
+        let shared = Arc::clone(&health_shared);
+        Box::pin(async move { shared.health().await })
+    });
+    tracing::info!(address = %config.metrics_address.map(|a| a.to_string()).unwrap_or_default(), "serving /metrics and /health");
+    Ok(AbortOnDrop(tokio::spawn(crate::metrics::serve(
+        listener, health,
+    ))))
 }
 
 /// Whether a PROXY header from `peer` is believed: it is one of the configured load balancers.
