@@ -7,6 +7,7 @@ mod bad_input;
 mod caching;
 mod common;
 mod daemon;
+mod downloads;
 mod ftp_faults;
 mod ftp_keystone;
 mod ftp_login;

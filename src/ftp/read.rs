@@ -302,13 +302,16 @@ impl SwiftStorage {
             return Err(FtpError::NotAFile(loc.clone()));
         };
         let session = &user.session;
-        let download = match session.get_object(container, key, start_pos).await {
+        let download = match session.download(container, key, start_pos).await {
             Ok(d) => d,
             Err(e) if e.kind() == swift::ErrorKind::RangeNotSatisfiable => {
                 // Swift answers 416 for `bytes=N-` at N == size too; restarting exactly at the end is a valid,
                 // empty transfer.
                 let head = session.head_object(container, key).await?;
-                if head.content_length == start_pos && !is_marker(&head) {
+                if is_marker(&head) {
+                    return Err(FtpError::NotAFile(loc.clone()));
+                }
+                if head.content_length == start_pos {
                     return Ok(0);
                 }
                 return Err(FtpError::RestartBeyondEnd {

@@ -8,6 +8,7 @@
 //! - `client.rs`: the shared HTTP [`Client`] and a user's [`Session`]: sending, re-authenticating, retrying.
 //! - `operations.rs`: one [`Session`] method per Swift call (accounts, containers, objects).
 //! - `urls.rs`: request URLs (every path segment encoded) and header parsing.
+//! - `download.rs`: an object's bytes from an offset, in ranged `GET`s, checked against its MD5 when read whole.
 //! - `upload.rs`: streaming an object up from any `AsyncRead`, with its MD5 checked against Swift's ETag.
 //! - `hashing.rs`: the MD5 of an upload's bytes (and of each segment), computed beside its network path.
 //! - `large/`: plain object or Static Large Object (segments, manifest), and the segments of large objects.
@@ -21,6 +22,7 @@
 
 mod auth;
 mod client;
+mod download;
 mod error;
 mod hashing;
 mod large;
@@ -36,6 +38,7 @@ mod urls;
 pub use auth::{AuthMethod, CatalogFilter, Credentials, Interface, Secret, Token};
 pub use client::SEGMENTS_SEEN_FOR;
 pub use client::{Client, ClientConfig, ClientError, Session};
+pub use download::{Download, FIRST_RANGE, LARGEST_RANGE};
 pub use error::{Error, ErrorKind, Op};
 pub use large::{
     Lookahead, MD5_META, ManifestEntry, PLAIN_LOOKAHEAD, SEGMENTS_SUFFIX, SegmentPlan,
