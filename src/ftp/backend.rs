@@ -202,7 +202,7 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
                 if let (Err(FtpError::NotFound(_)), Location::Object { container, key }) =
                     (&result, &loc)
                 {
-                    match user.session.partial_upload(container, key).await {
+                    match super::partial::find(&user.session, container, key).await {
                         Ok(Some(partial)) if !partial.interrupted_overwrite => {
                             let saved = std::time::UNIX_EPOCH
                                 + std::time::Duration::from_secs(partial.saved);

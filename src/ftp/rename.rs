@@ -33,6 +33,14 @@ enum Source {
     FullContainer,
 }
 
+/// Deleting a container just emptied by a rename: Swift may answer `409` until its listing catches up (up to
+/// 5 tries after the first, 200 ms doubling to 1 s, about 3.4 s in all; no jitter: one session's own wait).
+const EMPTIED_CONTAINER_RETRY: swift::RetryConfig = swift::RetryConfig {
+    max_retries: 5,
+    initial_backoff: std::time::Duration::from_millis(200),
+    max_backoff: std::time::Duration::from_secs(1),
+};
+
 impl SwiftStorage {
     /// Renames `from` to `to` (both normalised).
     pub(super) async fn rename_path(
@@ -155,9 +163,12 @@ impl SwiftStorage {
         loop {
             match session.delete_container(container).await {
                 Ok(()) => return Ok(()),
-                Err(e) if e.kind() == swift::ErrorKind::Conflict && tries < 5 => {
+                Err(e)
+                    if e.kind() == swift::ErrorKind::Conflict
+                        && tries < EMPTIED_CONTAINER_RETRY.max_retries =>
+                {
+                    tokio::time::sleep(EMPTIED_CONTAINER_RETRY.backoff(tries, 1.0)).await;
                     tries += 1;
-                    tokio::time::sleep(std::time::Duration::from_millis(200 * tries)).await;
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, %from, %to, "renamed container: the old, empty one could not be deleted");

@@ -35,11 +35,11 @@ async fn continuable_partial(
     session: &swift::Session,
     loc: &Location,
     head: Option<&swift::ObjectHead>,
-) -> Result<Option<swift::PartialUpload>, FtpError> {
+) -> Result<Option<super::partial::PartialUpload>, FtpError> {
     let Location::Object { container, key } = loc else {
         return Ok(None);
     };
-    let partial = session.partial_upload(container, key).await?;
+    let partial = super::partial::find(session, container, key).await?;
     if let (Some(head), Some(record)) = (head, &partial)
         && record.interrupted_overwrite
         && head
@@ -155,23 +155,29 @@ impl SwiftStorage {
                 "cannot continue the file at this offset: the cluster's min_segment_size is larger than a piece it leaves; upload the file whole",
             ));
         }
-        let keep_partial = probe.head.is_none();
-        let result = session
-            .upload_after(
-                container,
-                key,
-                kept.clone(),
-                input,
-                &headers,
-                plan,
-                keep_partial,
-            )
-            .await;
+        // Only a new name's upload is kept when its client goes away (`partial.rs`).
+        let keeper = super::partial::KeepAsPartial {
+            session,
+            container,
+            key,
+            content_type: Some(content_type.essence_str()),
+        };
+        let to = swift::UploadTarget {
+            container,
+            key,
+            headers: &headers,
+            plan,
+            keep: probe
+                .head
+                .is_none()
+                .then_some(&keeper as &dyn swift::KeepInterrupted),
+        };
+        let result = session.upload_after(to, kept.clone(), input).await;
         match result {
             Ok(uploaded) => {
                 tracing::info!(path = %loc, offset = start_pos, bytes = uploaded.bytes, segments = uploaded.segments, "stored at an offset");
                 if let Some(p) = &partial {
-                    session.forget_partial(container, key, p, &kept).await;
+                    super::partial::forget(session, container, key, p, &kept).await;
                 }
                 let unused = swift::not_listed(old_segments, &kept);
                 super::write::delete_objects(session, loc, unused).await;
@@ -184,7 +190,7 @@ impl SwiftStorage {
                 // Cut off again: the new record replaced the old one, whose segments past the offset no
                 // record names any more.
                 if let Some(old) = &partial {
-                    session.drop_superseded_partial(container, key, old).await;
+                    super::partial::drop_superseded(session, container, key, old).await;
                 }
                 Err(e.into())
             }
@@ -217,16 +223,14 @@ impl SwiftStorage {
             left: start_pos,
         };
         let content_type = mime_guess::from_path(key).first_or_octet_stream();
-        let uploaded = session
-            .upload_any(
-                container,
-                key,
-                first.chain(input),
-                &[("Content-Type", content_type.essence_str())],
-                self.shared.segment_plan(),
-                false,
-            )
-            .await?;
+        let to = swift::UploadTarget {
+            container,
+            key,
+            headers: &[("Content-Type", content_type.essence_str())],
+            plan: self.shared.segment_plan(),
+            keep: None,
+        };
+        let uploaded = session.upload_any(to, first.chain(input)).await?;
         tracing::info!(path = %loc, offset = start_pos, bytes = uploaded.bytes, md5 = %uploaded.md5, "stored at an offset (rewritten whole)");
         super::write::delete_objects(session, loc, old_segments).await;
         Ok(uploaded.bytes - start_pos)

@@ -204,7 +204,7 @@ pub struct Session {
     slot: Arc<TokenSlot>,
     /// What identifies the credentials (password included) to the token stores.
     material: Arc<[u8]>,
-    /// Whether `<container>_segments` existed when last looked at, and when (`resume.rs`).
+    /// Whether `<container>_segments` existed when last looked at, and when (`large/container.rs`).
     pub(super) segments_seen: SegmentsSeen,
 }
 
@@ -396,11 +396,11 @@ pub(super) async fn read_body(op: &Op, resp: Response, idle: Duration) -> Result
 
 /// How long a session trusts what it saw of a `<container>_segments` (there or not) before looking again.
 ///
-/// A new name's upload looks for a partial upload record of it, and almost always there is none, because there
-/// is no segments container at all; asking Swift for the record each time was one of the requests that made a
-/// small file's `STOR` slow. The cost of the shortcut: a record another session writes (its client killed in a
-/// large upload) into a segments container this session saw missing within this time is not seen here until
-/// it passes; the upload that misses it is not harmed, and the record is found and removed later.
+/// A caller that looks for an object in `<container>_segments` before each upload (the gateway looks for a
+/// partial upload's record, `ftp/partial.rs`) almost always finds no segments container at all; asking Swift
+/// each time was one of the requests that made a small upload slow. The cost of the shortcut: an object another
+/// session writes into a segments container this session saw missing within this time is not seen here until
+/// it passes.
 pub const SEGMENTS_SEEN_FOR: Duration = Duration::from_secs(5);
 
 /// What one session saw of segment containers (see [`SEGMENTS_SEEN_FOR`]).

@@ -13,10 +13,10 @@
 //!   first answer's ETag. A large object's bytes are hashed on the way and compared with the stored MD5 at the
 //!   end: ours replaces the segment check Swift skipped, and a mismatch is an error after the last byte, so the
 //!   caller reports a failed transfer instead of success. A plain object's are not: Swift's check of those
-//!   never protected the reader (see above), and hashing costs the gateway about a quarter of its RETR speed.
+//!   never protected the reader (see above), and hashing costs about a quarter of the download speed.
 //! - **Otherwise** (a Dynamic Large Object, a large object of another writer with no stored MD5): the first
 //!   range, then the rest in one open-ended request, so Swift checks the whole segments in it as it always
-//!   did. A `REST` offset reads from there in one request, as before.
+//!   did. A download from an offset reads from there in one request.
 //! - **One version only**: a later range whose object changed (`If-Match` refused, or another ETag) ends the
 //!   stream with an error, never with bytes of two versions spliced (DLOs excepted: Swift reads those segment
 //!   by segment, never as one version).

@@ -11,8 +11,8 @@
 //! - `download.rs`: an object's bytes from an offset, in ranged `GET`s, checked against its MD5 when read whole.
 //! - `upload.rs`: streaming an object up from any `AsyncRead`, with its MD5 checked against Swift's ETag.
 //! - `hashing.rs`: the MD5 of an upload's bytes (and of each segment), computed beside its network path.
-//! - `large/`: plain object or Static Large Object (segments, manifest), and the segments of large objects.
-//! - `resume.rs`: partial uploads kept when their client goes away, and large objects continued at an offset.
+//! - `large/`: plain object or Static Large Object (segments, manifest), the segments of large objects, and the
+//!   segments an interrupted upload leaves to its caller ([`KeepInterrupted`]).
 //! - `list.rs`: listings as streams that page with `marker` until Swift returns an empty page.
 //! - `retry.rs`: which failures are retried and the backoff between attempts.
 //! - `observe.rs`: who is told of each request and its answer (the caller counts them; no metrics here).
@@ -29,7 +29,6 @@ mod large;
 mod list;
 mod observe;
 mod operations;
-mod resume;
 mod retry;
 mod token;
 mod upload;
@@ -41,12 +40,11 @@ pub use client::{Client, ClientConfig, ClientError, Session};
 pub use download::{Download, FIRST_RANGE, LARGEST_RANGE};
 pub use error::{Error, ErrorKind, Op};
 pub use large::{
-    Lookahead, MD5_META, ManifestEntry, PLAIN_LOOKAHEAD, SEGMENTS_SUFFIX, SegmentPlan,
-    first_bytes_of, not_listed, read_lookahead, segments_read_acl,
+    KeepInterrupted, Lookahead, MD5_META, ManifestEntry, PLAIN_LOOKAHEAD, SEGMENTS_SUFFIX,
+    SegmentPlan, UploadTarget, first_bytes_of, not_listed, read_lookahead, segments_read_acl,
 };
 pub use observe::{Answer, RequestObserver, observe_requests};
 pub use operations::ObjectDownload;
-pub use resume::{PARTIAL_FOLDER, PARTIAL_TTL, PartialUpload};
 pub use retry::RetryConfig;
 pub use token::SharedTokens;
 pub use upload::client_gone;

@@ -225,6 +225,16 @@ impl Session {
         })
     }
 
+    /// `GET` of a small object (a record, a manifest) read whole, within the answer timeout.
+    pub async fn get_small_object(&self, container: &str, key: &str) -> Result<Bytes, Error> {
+        let op = Op::GetObject {
+            container: container.to_owned(),
+            key: key.to_owned(),
+        };
+        self.fetch_small(&op, |http, base| http.get(object_url(base, container, key)))
+            .await
+    }
+
     /// `PUT` of an object from bytes in memory (fixtures, directory markers, manifests). Retried on transient
     /// failures, since the body can be sent again.
     pub async fn put_object(

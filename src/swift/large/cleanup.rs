@@ -6,7 +6,7 @@
 use super::stream::segment_name;
 use crate::swift::ObjectRef;
 use crate::swift::upload::client_gone;
-use crate::swift::{Session, UploadError, Uploaded};
+use crate::swift::{RetryConfig, Session, UploadError, Uploaded};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -35,12 +35,12 @@ impl CleanupGuard {
     pub(super) async fn settle(
         mut self,
         result: &Result<Uploaded, UploadError>,
-        keep_partial: bool,
+        kept_by_caller: bool,
     ) {
         let kept = match result {
             Ok(_) => true,
             Err(UploadError::Source { bytes, source }) => {
-                keep_partial && client_gone(source) && *bytes > 0
+                kept_by_caller && client_gone(source) && *bytes > 0
             }
             Err(_) => false,
         };
@@ -52,7 +52,7 @@ impl CleanupGuard {
     }
 
     /// Deletes now (the failure paths, which can wait for it); what cannot be deleted now (Swift unreachable:
-    /// often the very reason the upload failed) is retried in the background for [`CLEANUP_RETRY_FOR`].
+    /// often the very reason the upload failed) is retried in the background for [`CLEANUP_RETRY`].
     async fn run(mut self) {
         self.armed = false;
         let left = self.session.delete_objects(self.segments()).await;
@@ -70,23 +70,28 @@ impl Drop for CleanupGuard {
     }
 }
 
-/// How long the segments of a failed upload are retried for when Swift cannot delete them at once.
-const CLEANUP_RETRY_FOR: std::time::Duration = std::time::Duration::from_secs(120);
+/// How the segments of a failed upload are retried when Swift cannot delete them at once: every 4 s for two
+/// minutes (Swift unreachable is often the very reason the upload failed; no jitter: a background task).
+const CLEANUP_RETRY: RetryConfig = RetryConfig {
+    max_retries: 30,
+    initial_backoff: std::time::Duration::from_secs(4),
+    max_backoff: std::time::Duration::from_secs(4),
+};
 
 /// Deletes `segments` from a task of its own, trying again every few seconds until they are gone or
-/// [`CLEANUP_RETRY_FOR`] has passed (then logs what stays behind).
+/// [`CLEANUP_RETRY`] has passed (then logs what stays behind).
 fn retry_in_background(session: Arc<Session>, mut segments: Vec<ObjectRef>) {
     let Ok(rt) = tokio::runtime::Handle::try_current() else {
         return;
     };
     rt.spawn(async move {
-        let until = tokio::time::Instant::now() + CLEANUP_RETRY_FOR;
+        let mut retries = 0;
         loop {
             segments = session.delete_objects(segments).await;
             if segments.is_empty() {
                 return;
             }
-            if tokio::time::Instant::now() >= until {
+            if retries >= CLEANUP_RETRY.max_retries {
                 let names: Vec<&str> = segments.iter().map(|s| s.key.as_str()).collect();
                 tracing::error!(
                     left = segments.len(),
@@ -95,7 +100,8 @@ fn retry_in_background(session: Arc<Session>, mut segments: Vec<ObjectRef>) {
                 );
                 return;
             }
-            tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+            tokio::time::sleep(CLEANUP_RETRY.backoff(retries, 1.0)).await;
+            retries += 1;
         }
     });
 }

@@ -1,10 +1,14 @@
 //! `<container>_segments`: made when a container's first large file needs it (with the container's storage
 //! policy and readers), removed once empty after its container is gone.
 //!
+//! Also the one segment a plain object becomes when it is continued at an offset (a server-side copy).
+//!
 //! Not here: the segments in it (`stream.rs`, `cleanup.rs`).
 
-use crate::swift::Session;
+use super::ManifestEntry;
+use super::stream::upload_id;
 use crate::swift::error::Error;
+use crate::swift::{Session, UploadError};
 
 /// The suffix of the container holding a container's segments (python-swiftclient's convention).
 pub const SEGMENTS_SUFFIX: &str = "_segments";
@@ -47,7 +51,7 @@ impl Session {
 
     /// Makes `segments` if it is missing, with `container`'s storage policy and its readers
     /// ([`segments_read_acl`]): a large file in a public container must be readable by the public too.
-    pub(in crate::swift) async fn ensure_segments_container(
+    pub async fn ensure_segments_container(
         &self,
         container: &str,
         segments: &str,
@@ -85,6 +89,44 @@ impl Session {
             self.segments_seen.set(segments, true);
         }
         made
+    }
+
+    /// Whether `segments` exists: looked up (a `HEAD`) at most every [`SEGMENTS_SEEN_FOR`](crate::swift::SEGMENTS_SEEN_FOR) per session, and
+    /// known at once after this session made it.
+    pub async fn segments_container_exists(&self, segments: &str) -> Result<bool, Error> {
+        if let Some(exists) = self.segments_seen.get(segments) {
+            return Ok(exists);
+        }
+        let exists = match self.head_container(segments).await {
+            Ok(_) => true,
+            Err(e) if e.kind() == crate::swift::ErrorKind::NotFound => false,
+            Err(e) => return Err(e),
+        };
+        self.segments_seen.set(segments, exists);
+        Ok(exists)
+    }
+
+    /// A plain object's bytes as the first segment of its continuation: a server-side copy into
+    /// `<container>_segments/<key>/slo/<id>/base`.
+    pub async fn object_as_segment(
+        &self,
+        container: &str,
+        key: &str,
+        size: u64,
+        etag: &str,
+    ) -> Result<ManifestEntry, UploadError> {
+        let segments_container = format!("{container}{SEGMENTS_SUFFIX}");
+        self.ensure_segments_container(container, &segments_container)
+            .await?;
+        let name = format!("{key}/slo/{}/base", upload_id());
+        self.copy_object(container, key, &segments_container, &name)
+            .await?;
+        Ok(ManifestEntry {
+            path: format!("/{segments_container}/{name}"),
+            etag: etag.to_owned(),
+            size_bytes: size,
+            range: None,
+        })
     }
 }
 

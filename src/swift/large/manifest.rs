@@ -144,3 +144,38 @@ impl Session {
             .collect())
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn entry(name: &str, size: u64) -> ManifestEntry {
+        ManifestEntry {
+            path: format!("/c_segments/{name}"),
+            etag: "e".into(),
+            size_bytes: size,
+            range: None,
+        }
+    }
+
+    #[test]
+    fn the_first_bytes_of_segments_cut_the_last_one_with_a_range() {
+        let all = [entry("a", 10), entry("b", 10), entry("c", 5)];
+        assert_eq!(first_bytes_of(&all, 0).unwrap(), Vec::new());
+        assert_eq!(first_bytes_of(&all, 10).unwrap(), vec![entry("a", 10)]);
+        let cut = first_bytes_of(&all, 13).unwrap();
+        assert_eq!(cut.len(), 2);
+        assert_eq!(cut[1].range.as_deref(), Some("0-2"));
+        assert_eq!(cut[1].used_bytes(), 3);
+        assert_eq!(first_bytes_of(&all, 25).unwrap().len(), 3);
+        assert_eq!(first_bytes_of(&all, 26), None);
+        // An entry that is a range already is cut within it.
+        let ranged = [ManifestEntry {
+            range: Some("100-199".into()),
+            ..entry("r", 1000)
+        }];
+        let cut = first_bytes_of(&ranged, 50).unwrap();
+        assert_eq!(cut[0].range.as_deref(), Some("100-149"));
+    }
+}

@@ -107,64 +107,64 @@ where
     })
 }
 
+/// Where an upload goes and how: the object, the headers it gets, how it is cut, and who keeps what it stored if
+/// its client goes away.
+#[derive(Clone, Copy)]
+pub struct UploadTarget<'a> {
+    /// The container.
+    pub container: &'a str,
+    /// The object's name.
+    pub key: &'a str,
+    /// Headers for the object or the manifest (e.g. `Content-Type`).
+    pub headers: &'a [(&'a str, &'a str)],
+    /// How a large upload is cut.
+    pub plan: SegmentPlan,
+    /// Who keeps the segments of an upload whose client went away (`None`: they are deleted).
+    pub keep: Option<&'a dyn KeepInterrupted>,
+}
+
+/// The caller's say over the segments of a large upload whose client went away ([`super::client_gone`]) after
+/// sending something: whatever makes them continuable later (the gateway records them as a partial upload,
+/// `ftp/partial.rs`). This client only stores and deletes; what a kept upload means is not its business.
+#[async_trait::async_trait]
+pub trait KeepInterrupted: Send + Sync {
+    /// `manifest` (the kept segments, then the new ones, the last one ending where the bytes stopped) holds
+    /// `bytes` in all. An error deletes the new segments, as for any other failure.
+    async fn keep(&self, manifest: &[ManifestEntry], bytes: u64) -> Result<(), Error>;
+}
+
 impl Session {
-    /// Stores `source` at `container/key`: a plain object when it ends within the lookahead, else a Static Large
-    /// Object cut by `plan`. `headers` (e.g. `Content-Type`) go on the object or the manifest.
+    /// Stores `source` at `to`: a plain object when it ends within the lookahead, else a Static Large Object.
     pub async fn upload_any<R>(
         self: &Arc<Self>,
-        container: &str,
-        key: &str,
+        to: UploadTarget<'_>,
         mut source: R,
-        headers: &[(&str, &str)],
-        plan: SegmentPlan,
-        keep_partial: bool,
     ) -> Result<Uploaded, UploadError>
     where
         R: AsyncRead + Send + Unpin + 'static,
     {
-        let lookahead = read_lookahead(&mut source, plan).await?;
-        self.upload_after_lookahead(
-            container,
-            key,
-            lookahead,
-            source,
-            headers,
-            plan,
-            keep_partial,
-        )
-        .await
+        let lookahead = read_lookahead(&mut source, to.plan).await?;
+        self.upload_after_lookahead(to, lookahead, source).await
     }
 
     /// [`Session::upload_any`] once [`read_lookahead`] has read the first bytes from `source`.
-    #[allow(clippy::too_many_arguments)]
     pub async fn upload_after_lookahead<R>(
         self: &Arc<Self>,
-        container: &str,
-        key: &str,
+        to: UploadTarget<'_>,
         lookahead: Lookahead,
         source: R,
-        headers: &[(&str, &str)],
-        plan: SegmentPlan,
-        keep_partial: bool,
     ) -> Result<Uploaded, UploadError>
     where
         R: AsyncRead + Send + Unpin + 'static,
     {
         let head = match lookahead {
-            Lookahead::Whole(head) => return self.put_whole(container, key, head, headers).await,
+            Lookahead::Whole(head) => {
+                return self.put_whole(to.container, to.key, head, to.headers).await;
+            }
             Lookahead::Started(head) => head,
         };
         let source = std::io::Cursor::new(head).chain(source);
-        self.upload_after(
-            container,
-            key,
-            Vec::new(),
-            source,
-            headers,
-            plan,
-            keep_partial,
-        )
-        .await
+        self.upload_after(to, Vec::new(), source).await
     }
 
     /// A plain object from memory: streamed like any upload (`upload.rs`), so that a slow Swift taking the
@@ -205,24 +205,26 @@ impl Session {
     /// `source` cut by `plan`. With nothing kept the content MD5 is known and stored; after kept segments it is
     /// not (their bytes are not read again).
     ///
-    /// With `keep_partial`, a source that fails because its client went away
-    /// ([`super::upload::client_gone`]) ends its last segment where the bytes stopped, and what was stored (kept
-    /// and new) is recorded as a partial upload that a later `REST`/`APPE` continues. Any other failure deletes
-    /// the new segments and leaves `kept` as it was.
-    #[allow(clippy::too_many_arguments)]
+    /// With [`UploadTarget::keep`], a source that fails because its client went away
+    /// ([`super::upload::client_gone`]) ends its last segment where the bytes stopped (a last segment under the
+    /// cluster's minimum is dropped: no manifest could list it before others), and what was stored (kept and
+    /// new) is handed to it. Any other failure deletes the new segments and leaves `kept` as it was.
     pub async fn upload_after<R>(
         self: &Arc<Self>,
-        container: &str,
-        key: &str,
+        to: UploadTarget<'_>,
         kept: Vec<ManifestEntry>,
         source: R,
-        headers: &[(&str, &str)],
-        plan: SegmentPlan,
-        keep_partial: bool,
     ) -> Result<Uploaded, UploadError>
     where
         R: AsyncRead + Send + Unpin + 'static,
     {
+        let UploadTarget {
+            container,
+            key,
+            headers,
+            plan,
+            keep,
+        } = to;
         let segments_container = format!("{container}{SEGMENTS_SUFFIX}");
         self.ensure_segments_container(container, &segments_container)
             .await?;
@@ -253,7 +255,7 @@ impl Session {
             }));
             let mut bytes = kept_bytes + streamed.bytes;
             if let Some(gone) = streamed.interrupted {
-                if keep_partial && streamed.bytes > 0 {
+                if let Some(keep) = keep.filter(|_| streamed.bytes > 0) {
                     if let Some(short) =
                         drop_short_last(&mut manifest, kept.len(), plan.min_segment_size)
                     {
@@ -262,8 +264,7 @@ impl Session {
                             self.delete_objects(vec![seg]).await;
                         }
                     }
-                    self.save_partial(container, key, &manifest, bytes, headers)
-                        .await?;
+                    keep.keep(&manifest, bytes).await?;
                 }
                 return Err(UploadError::Source {
                     bytes: streamed.bytes,
@@ -284,7 +285,7 @@ impl Session {
             })
         }
         .await;
-        guard.settle(&result, keep_partial).await;
+        guard.settle(&result, keep.is_some()).await;
         result
     }
 
