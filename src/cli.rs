@@ -122,7 +122,7 @@ pub struct Cli {
     #[arg(long = "proxy-protocol-from", action = ArgAction::Append, env = "SWIFTFTP_PROXY_PROTOCOL_FROM", value_name = "CIDR", value_delimiter = ',')]
     pub proxy_protocol_from: Vec<String>,
 
-    /// PEM certificate chain for FTPS (explicit, AUTH TLS; TLS 1.2 and 1.3); needs --tls-key
+    /// PEM certificate chain for FTPS (explicit, AUTH TLS; TLS 1.2 and 1.3); needs --tls-key; reloaded on SIGHUP
     #[arg(long = "tls-cert", env = "SWIFTFTP_TLS_CERT", value_name = "FILE")]
     pub tls_cert: Option<PathBuf>,
 

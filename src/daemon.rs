@@ -11,7 +11,8 @@
 //! - Privileges are dropped after the listening sockets are bound (port 21 needs root) and before any thread
 //!   exists, in daemon and foreground mode alike: setgid, setgroups (only that group), setuid, then a check that
 //!   root cannot be regained.
-//! - SIGTERM/SIGINT start a graceful shutdown; a second one exits at once. SIGHUP reopens the log file.
+//! - SIGTERM/SIGINT start a graceful shutdown; a second one exits at once. SIGHUP reopens the log file and
+//!   reloads the FTPS certificate.
 //!
 //! Not here: what runs (`server.rs`) and how lines are written (`logging.rs`).
 
@@ -299,16 +300,24 @@ impl ShutdownSignals {
     }
 }
 
-/// Reopens the log file on every SIGHUP (for logrotate).
-pub fn reopen_logs_on_hangup(logging: crate::logging::Logging) {
+/// On every SIGHUP: reopens the log file (for logrotate) and reloads the FTPS certificate, if any (`tls.rs`).
+pub fn on_hangup(
+    logging: crate::logging::Logging,
+    certificate: Option<std::sync::Arc<crate::tls::Certificate>>,
+) {
     use tokio::signal::unix::{SignalKind, signal};
     let Ok(mut hup) = signal(SignalKind::hangup()) else {
-        tracing::warn!("cannot install the SIGHUP handler: log files will not be reopened");
+        tracing::warn!(
+            "cannot install the SIGHUP handler: log files will not be reopened, nor certificates reloaded"
+        );
         return;
     };
     tokio::spawn(async move {
         while hup.recv().await.is_some() {
             logging.reopen();
+            if let Some(certificate) = &certificate {
+                certificate.reload_logged();
+            }
         }
     });
 }

@@ -36,5 +36,6 @@ pub mod metrics;
 pub mod proxy_protocol;
 pub mod server;
 pub mod swift;
+pub mod tls;
 
 pub use server::run;

@@ -80,7 +80,7 @@ fn serve(
     // Handlers first: a signal right after "ready" must start a graceful shutdown, not kill the process.
     let signals = {
         let _in_runtime = runtime.enter();
-        daemon::reopen_logs_on_hangup(logs);
+        daemon::on_hangup(logs, bound.certificate());
         daemon::ShutdownSignals::install()?
     };
     readiness.ready();

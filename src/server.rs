@@ -24,9 +24,10 @@ use crate::ftp::login::{SwiftAuthenticator, SwiftUser};
 use crate::ftp::login_name::LoginScheme;
 use crate::ftp::storage::SwiftStorage;
 use crate::swift;
+use crate::tls::Certificate;
 use anyhow::Context;
 use libunftp::ServerBuilder;
-use libunftp::options::{ActivePassiveMode, FtpsRequired, PassiveHost, SiteMd5, TlsFlags};
+use libunftp::options::{ActivePassiveMode, FtpsRequired, PassiveHost, SiteMd5};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,8 +44,8 @@ pub struct Bound {
     addr: SocketAddr,
     metrics: Option<std::net::TcpListener>,
     shared: Arc<Shared>,
-    /// The FTPS configuration, made once from the PEM files (readable now, maybe not after the drop).
-    tls: Option<Arc<libunftp::TlsServerConfig>>,
+    /// The FTPS certificate (read now, before privileges are dropped; again on SIGHUP: `tls.rs`).
+    tls: Option<Arc<Certificate>>,
 }
 
 /// Binds the FTP listening socket and the metrics listener, if any, and builds the Swift client and caches.
@@ -63,15 +64,7 @@ pub fn bind(config: Config) -> anyhow::Result<Bound> {
         .transpose()?;
     let shared = Arc::new(shared_state(&config)?);
     let tls = match &config.tls {
-        Some(files) => Some(
-            libunftp::ftps_config(&files.cert, &files.key, tls_flags()).with_context(|| {
-                format!(
-                    "loading the TLS certificate {} and key {}",
-                    files.cert.display(),
-                    files.key.display()
-                )
-            })?,
-        ),
+        Some(files) => Some(Arc::new(Certificate::load(files.clone())?)),
         None => None,
     };
     Ok(Bound {
@@ -82,12 +75,6 @@ pub fn bind(config: Config) -> anyhow::Result<Bound> {
         shared,
         tls,
     })
-}
-
-/// TLS 1.2 and 1.3, with session resumption (by id and by ticket): clients resume the control channel's session
-/// on data connections.
-fn tls_flags() -> TlsFlags {
-    TlsFlags::V1_2 | TlsFlags::V1_3 | TlsFlags::RESUMPTION_SESS_ID | TlsFlags::RESUMPTION_TICKETS
 }
 
 /// The Swift client, the cache (in this process, or memcached shared with other instances) and the listing cache.
@@ -140,6 +127,11 @@ impl Bound {
     /// The address FTP clients connect to.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The FTPS certificate, to reload on SIGHUP (`None` without FTPS).
+    pub fn certificate(&self) -> Option<Arc<Certificate>> {
+        self.tls.clone()
     }
 
     /// Serves FTP until `shutdown` resolves, then lets running transfers finish within the grace period.
@@ -245,7 +237,7 @@ fn server_factory(
     config: &Config,
     shared: &Arc<Shared>,
     authenticator: Arc<SwiftAuthenticator>,
-    tls: Option<Arc<libunftp::TlsServerConfig>>,
+    tls: Option<Arc<Certificate>>,
     metrics_on: bool,
 ) -> impl Fn() -> Result<libunftp::Server<SwiftStorage, SwiftUser>, libunftp::ServerError>
 + Clone
@@ -292,7 +284,8 @@ fn server_factory(
                 builder = builder.passive_host(PassiveHost::from(host.as_str()));
             }
             if let Some(tls) = &tls {
-                builder = builder.ftps_manual(Arc::clone(tls));
+                // The certificate in force now: a reload (SIGHUP) reaches the connections after it.
+                builder = builder.ftps_manual(tls.current());
                 if tls_required {
                     builder = builder.ftps_required(FtpsRequired::All, FtpsRequired::All);
                 }

@@ -299,3 +299,65 @@ print(ftp.retrbinary("RETR {path}", lambda b: None)[:3])
     assert_eq!(lines[2], "200", "{out}");
     assert_eq!(lines[3], "226", "{out}");
 }
+
+/// The certificate a new FTPS connection to `port` is served (DER, hex), or the PEM file's own with `pem`.
+fn certificate_of(port: u16, pem: Option<&str>) -> String {
+    let script = r#"
+import ftplib, ssl, sys
+if len(sys.argv) > 2:
+    der = ssl.PEM_cert_to_DER_cert(open(sys.argv[2]).read())
+else:
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ftp = ftplib.FTP_TLS(context=ctx, timeout=10)
+    ftp.connect("127.0.0.1", int(sys.argv[1]))
+    ftp.auth()
+    der = ftp.sock.getpeercert(binary_form=True)
+    ftp.close()
+print(der.hex())
+"#;
+    let mut cmd = Command::new("/usr/bin/python3");
+    cmd.arg("-c").arg(script).arg(port.to_string());
+    if let Some(pem) = pem {
+        cmd.arg(pem);
+    }
+    ok(cmd.output().unwrap(), "reading a certificate")
+        .trim()
+        .to_owned()
+}
+
+#[test]
+fn sighup_reloads_the_certificate_and_a_broken_one_keeps_the_one_in_use() {
+    use crate::common::process::{Foreground, free_port, wait_for};
+    use nix::sys::signal::{Signal, kill};
+    let files = Cert::new();
+    let first = certificate_of(0, Some(&files.cert()));
+    let port = free_port();
+    let mut gw = Foreground::start(
+        port,
+        &crate::common::auth_url(),
+        &["--tls-cert", &files.cert(), "--tls-key", &files.key()],
+    );
+    assert_eq!(certificate_of(port, None), first);
+
+    // A renewed certificate replaces the files (key first, as certbot's copies would), then SIGHUP.
+    let renewed = Cert::new();
+    let second = certificate_of(0, Some(&renewed.cert()));
+    assert_ne!(first, second);
+    std::fs::copy(renewed.key(), files.key()).unwrap();
+    std::fs::copy(renewed.cert(), files.cert()).unwrap();
+    kill(gw.pid(), Signal::SIGHUP).unwrap();
+    wait_for(
+        "the renewed certificate",
+        std::time::Duration::from_secs(10),
+        || certificate_of(port, None) == second,
+    );
+
+    // A half-written file: the reload fails and the certificate in use stays.
+    std::fs::write(files.cert(), b"-----BEGIN CERTIFICATE-----\ntruncated").unwrap();
+    kill(gw.pid(), Signal::SIGHUP).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(certificate_of(port, None), second);
+    assert!(gw.0.try_wait().unwrap().is_none(), "the gateway exited");
+}
