@@ -11,6 +11,8 @@
 //! - Privileges are dropped after the listening sockets are bound (port 21 needs root) and before any thread
 //!   exists, in daemon and foreground mode alike: setgid, setgroups (only that group), setuid, then a check that
 //!   root cannot be regained.
+//! - Under systemd (`Type=notify`) READY=1 is sent once the sockets are bound and privileges dropped, and
+//!   STOPPING=1 when the graceful shutdown begins.
 //! - SIGTERM/SIGINT start a graceful shutdown; a second one exits at once. SIGHUP reopens the log file and
 //!   reloads the FTPS certificate.
 //!
@@ -211,9 +213,11 @@ impl Drop for PidFile {
 pub struct Readiness(Arc<Mutex<Option<std::io::PipeWriter>>>);
 
 impl Readiness {
-    /// Tells the parent the daemon serves: it exits 0. Later calls do nothing.
+    /// Tells the parent the daemon serves: it exits 0. Later calls do nothing. Under systemd (`Type=notify`,
+    /// `NOTIFY_SOCKET` set) tells systemd too: the sockets are bound and privileges dropped by now.
     pub fn ready(&self) {
         self.send("ready\n");
+        notify_systemd(sd_notify::NotifyState::Ready);
     }
 
     /// Tells the parent why the daemon could not start: it prints that and exits 1. Does nothing once ready.
@@ -226,6 +230,18 @@ impl Readiness {
             // The parent may be gone (killed); the daemon goes on regardless.
             let _ = pipe.write_all(what.as_bytes());
         }
+    }
+}
+
+/// Tells systemd that the graceful shutdown began (`STOPPING=1`): it then waits for the exit, not for a reply.
+pub fn stopping() {
+    notify_systemd(sd_notify::NotifyState::Stopping);
+}
+
+/// One sd_notify message; nothing without `NOTIFY_SOCKET`, and a failure is only logged (the service runs on).
+fn notify_systemd(state: sd_notify::NotifyState<'_>) {
+    if let Err(e) = sd_notify::notify(&[state]) {
+        tracing::warn!(error = %e, "cannot notify systemd");
     }
 }
 

@@ -84,7 +84,11 @@ fn serve(
         daemon::ShutdownSignals::install()?
     };
     readiness.ready();
-    let result = runtime.block_on(bound.serve(signals.first()));
+    let shutdown = signals.first();
+    let result = runtime.block_on(bound.serve(async move {
+        shutdown.await;
+        daemon::stopping();
+    }));
     // Blocking tasks (an upload's hashing, a DNS lookup) cut by the grace period must not hold the exit.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     result

@@ -525,3 +525,43 @@ fn connections_reset_before_their_greeting_log_no_error() {
     assert!(errors.is_empty(), "{errors:#?}");
     assert!(text.contains("logged in"), "{text}");
 }
+
+/// Under systemd `Type=notify`: READY=1 once the FTP socket accepts, STOPPING=1 on SIGTERM, then the exit.
+#[test]
+fn systemd_hears_ready_once_serving_and_stopping_on_sigterm() {
+    use std::os::unix::net::UnixDatagram;
+    let scratch = Scratch::new("notify");
+    let socket_path = scratch.join("notify.sock");
+    let systemd = UnixDatagram::bind(&socket_path).unwrap();
+    systemd
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let port = free_port();
+    let mut args = base_args(port, &auth_url());
+    args.push("--foreground".into());
+    let mut child = Command::new(BIN)
+        .args(&args)
+        .env("NOTIFY_SOCKET", &socket_path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = Pid::from_raw(child.id() as i32);
+    let mut buf = [0u8; 256];
+    let n = systemd.recv(&mut buf).expect("READY=1 within 30 s");
+    assert_eq!(&buf[..n], b"READY=1\n");
+    assert!(
+        TcpStream::connect(("127.0.0.1", port)).is_ok(),
+        "ready before the FTP socket accepts"
+    );
+    kill(pid, Signal::SIGTERM).unwrap();
+    let n = systemd.recv(&mut buf).expect("STOPPING=1 after SIGTERM");
+    assert_eq!(&buf[..n], b"STOPPING=1\n");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "no exit after STOPPING=1");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(child.wait().unwrap().success());
+}
