@@ -3,13 +3,27 @@
 //!
 //! This is only the raw shape: every value is optional here, because the configuration file fills what the
 //! command line leaves out. Defaults, validation and the merge live in `config/`;
-//! the enum-valued options are `config`'s types, parsed here by clap.
+//! the enum-valued options are `config`'s types, parsed here by clap. The man page and the shell completions are
+//! generated from it ([`print_generated`]).
 
 // The doc comments below are `--help` texts, where `[default: 2021]` and `[swiftftp]` are plain text, not links.
 #![allow(rustdoc::broken_intra_doc_links)]
 
-use clap::{ArgAction, Parser};
+use clap::{ArgAction, CommandFactory, Parser};
+use std::io::Write;
 use std::path::PathBuf;
+
+/// What `--print-man-page` or `--print-completions` asks for, written to `out`; `None` when neither was given
+/// (then swiftftp runs). Both come from this very definition, so they cannot drift from `--help`.
+pub fn print_generated(cli: &Cli, out: &mut dyn Write) -> Option<std::io::Result<()>> {
+    let mut command = Cli::command();
+    if cli.print_man_page {
+        return Some(clap_mangen::Man::new(command).render(out));
+    }
+    let shell = cli.print_completions?;
+    clap_complete::generate(shell, &mut command, "swiftftp", out);
+    Some(Ok(()))
+}
 
 /// FTP gateway to OpenStack Swift: `/` is your account, top-level folders are containers, deeper folders are
 /// pseudo-directories, files are objects. Logging in is Swift authentication.
@@ -25,6 +39,14 @@ use std::path::PathBuf;
                   rackspace-service-net. See examples/swiftftp.conf."
 )]
 pub struct Cli {
+    /// Print the man page (roff) and exit: `swiftftp --print-man-page > swiftftp.1` (for packaging)
+    #[arg(long = "print-man-page", hide = true)]
+    pub print_man_page: bool,
+
+    /// Print the shell completion script for SHELL (bash, zsh, fish, elvish, powershell) and exit
+    #[arg(long = "print-completions", hide = true, value_name = "SHELL")]
+    pub print_completions: Option<clap_complete::Shell>,
+
     /// Port to listen on [default: 2021]
     #[arg(short = 'p', long, env = "SWIFTFTP_PORT", value_name = "PORT")]
     pub port: Option<u16>,

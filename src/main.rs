@@ -11,7 +11,19 @@ use swiftftp::config::Config;
 use swiftftp::{daemon, logging, server};
 
 fn main() -> ExitCode {
-    let config = match Config::from_cli(Cli::parse()).and_then(absolute_paths) {
+    let cli = Cli::parse();
+    if let Some(printed) = swiftftp::cli::print_generated(&cli, &mut std::io::stdout().lock()) {
+        return match printed {
+            Ok(()) => ExitCode::SUCCESS,
+            // Piped into `head`, say: not a failure.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("swiftftp: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let config = match Config::from_cli(cli).and_then(absolute_paths) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("swiftftp: {e:#}");

@@ -183,3 +183,51 @@ fn every_key_is_in_the_options_table_and_the_example_config() {
     }
     assert!(missing.is_empty(), "{}", missing.join("\n"));
 }
+
+/// `--print-man-page` and `--print-completions` come from the same clap definition as `--help`: every option
+/// `--help` shows is in the man page and in each shell's completions, and the two printing flags stay hidden.
+#[test]
+fn the_man_page_and_completions_list_every_option() {
+    let bin = env!("CARGO_BIN_EXE_swiftftp");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(bin).args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let man = run(&["--print-man-page"]);
+    assert!(
+        man.starts_with(".ie") || man.starts_with(".TH"),
+        "{}",
+        &man[..80.min(man.len())]
+    );
+    assert!(man.contains(".TH swiftftp 1"), "no title line");
+    let help = run(&["--help"]);
+    assert!(
+        !help.contains("--print-"),
+        "the printing flags are listed in --help"
+    );
+    let longs: Vec<String> = Cli::command()
+        .get_arguments()
+        .filter(|a| !a.is_hide_set())
+        .filter_map(|a| a.get_long().map(|l| format!("--{l}")))
+        .collect();
+    assert!(longs.len() > 40, "{longs:?}");
+    for shell in ["bash", "zsh", "fish"] {
+        let script = run(&["--print-completions", shell]);
+        for long in &longs {
+            let fish_form = format!("-l {}", &long[2..]);
+            assert!(
+                script.contains(long.as_str()) || script.contains(&fish_form),
+                "{shell} completions miss {long}"
+            );
+        }
+    }
+    // roff escapes every dash of an option name.
+    for long in &longs {
+        assert!(
+            man.contains(&long.replace('-', "\\-")),
+            "the man page misses {long}"
+        );
+        assert!(help.contains(long.as_str()), "--help misses {long}");
+    }
+}
