@@ -115,14 +115,7 @@ fn an_object_replaced_while_it_is_read_fails_and_never_mixes_versions() {
 /// A passive data connection whose receive buffer is small and fixed (no autotuning), so that the gateway can
 /// only be a little ahead of what the client read.
 fn small_window_data(raw: &mut RawFtp) -> std::net::TcpStream {
-    let (code, text) = raw.cmd("EPSV");
-    assert_eq!(code, 229, "{text}");
-    let port: u16 = text
-        .split("|||")
-        .nth(1)
-        .and_then(|s| s.split('|').next())
-        .and_then(|p| p.parse().ok())
-        .unwrap();
+    let port = raw.epsv_port();
     let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
     socket.set_recv_buffer_size(64 * 1024).unwrap();
     let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();

@@ -99,18 +99,12 @@ impl Session {
         let resp = self
             .get_range(&op, container, key, start, last, None)
             .await?;
-        let ranged = resp.status() == StatusCode::PARTIAL_CONTENT;
         let mut head = ObjectHead::from_headers(resp.headers());
-        // A `200` is the whole object, whatever was asked.
-        let (size, next, skip) = match ranged {
-            true => {
-                let size = whole_size(&resp).ok_or_else(|| {
-                    Error::protocol(op.clone(), "a ranged answer without its Content-Range")
-                })?;
-                (size, start + head.content_length, 0)
-            }
-            false => (head.content_length, head.content_length, start),
-        };
+        let Span {
+            size,
+            end: next,
+            skip,
+        } = span(&resp, start, &op)?;
         head.content_length = size;
         let Plan { rest, check, etag } = plan(start, next, size, &head);
         let check = check.map(|md5| {
@@ -219,35 +213,15 @@ impl Reader {
                 "the object changed while it was read (another ETag)",
             ));
         }
-        let len = match resp.status() {
-            StatusCode::PARTIAL_CONTENT => {
-                let from = range_start(&resp);
-                if from != Some(self.next) {
-                    return Err(Error::protocol(
-                        self.op.clone(),
-                        format!(
-                            "asked for bytes from {}, Swift sent from {from:?}",
-                            self.next
-                        ),
-                    ));
-                }
-                resp.content_length().unwrap_or(0)
-            }
-            // The range ignored: the whole object again, whose first bytes were sent already.
-            _ => resp.content_length().unwrap_or(0).saturating_sub(self.next),
-        };
-        if len == 0 {
+        let Span { end, skip, .. } = span(&resp, self.next, &self.op)?;
+        if end <= self.next {
             return Err(Error::protocol(
                 self.op.clone(),
                 format!("no bytes from {} of {}", self.next, self.size),
             ));
         }
-        let skip = match resp.status() {
-            StatusCode::PARTIAL_CONTENT => 0,
-            _ => self.next,
-        };
         self.body = skip_bytes(body_of(resp, self.op.clone()), skip);
-        self.next += len;
+        self.next = end;
         self.rest = match self.rest {
             _ if self.next >= self.size => Rest::Nothing,
             Rest::Ranges(len) => Rest::Ranges((len * 2).min(LARGEST_RANGE)),
@@ -316,6 +290,44 @@ fn plan(start: u64, next: u64, size: u64, head: &ObjectHead) -> Plan {
     }
 }
 
+/// What an answer to a `GET` from `from` holds.
+struct Span {
+    /// The whole object's size.
+    size: u64,
+    /// Where its body ends in the object.
+    end: u64,
+    /// Bytes of its body before `from` (a `200`, the whole object, answering a range).
+    skip: u64,
+}
+
+/// A `206` must start at `from` and say the object's size (`Content-Range`); a `200` is the whole object,
+/// whatever was asked.
+fn span(resp: &Response, from: u64, op: &Op) -> Result<Span, Error> {
+    let len = resp.content_length().unwrap_or(0);
+    if resp.status() != StatusCode::PARTIAL_CONTENT {
+        return Ok(Span {
+            size: len,
+            end: len,
+            skip: from,
+        });
+    }
+    match content_range(resp) {
+        Some((start, size)) if start == from => Ok(Span {
+            size,
+            end: from + len,
+            skip: 0,
+        }),
+        Some((start, _)) => Err(Error::protocol(
+            op.clone(),
+            format!("asked for bytes from {from}, Swift sent from {start}"),
+        )),
+        None => Err(Error::protocol(
+            op.clone(),
+            "a ranged answer without its Content-Range",
+        )),
+    }
+}
+
 /// A response's body as a stream of chunks.
 fn body_of(resp: Response, op: Op) -> Body {
     Box::pin(
@@ -337,16 +349,6 @@ fn skip_bytes(body: Body, n: u64) -> Body {
         let kept = chunk.split_off(usize::try_from(drop).unwrap_or(chunk.len()));
         std::future::ready(Ok((!kept.is_empty()).then_some(kept)))
     }))
-}
-
-/// `Content-Range: bytes a-b/total` → total.
-fn whole_size(resp: &Response) -> Option<u64> {
-    content_range(resp).map(|(_, total)| total)
-}
-
-/// `Content-Range: bytes a-b/total` → a.
-fn range_start(resp: &Response) -> Option<u64> {
-    content_range(resp).map(|(start, _)| start)
 }
 
 fn content_range(resp: &Response) -> Option<(u64, u64)> {

@@ -301,16 +301,20 @@ impl RawFtp {
             .unwrap();
     }
 
-    /// Opens a passive data connection (EPSV).
-    pub fn data(&mut self) -> TcpStream {
+    /// Sends `EPSV`: the data port the server opened.
+    pub fn epsv_port(&mut self) -> u16 {
         let (code, text) = self.cmd("EPSV");
         assert_eq!(code, 229, "{text}");
-        let port: u16 = text
-            .split("|||")
+        text.split("|||")
             .nth(1)
             .and_then(|s| s.split('|').next())
             .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("cannot parse EPSV reply {text:?}"));
+            .unwrap_or_else(|| panic!("cannot parse EPSV reply {text:?}"))
+    }
+
+    /// Opens a passive data connection (EPSV).
+    pub fn data(&mut self) -> TcpStream {
+        let port = self.epsv_port();
         let ip = self.writer.peer_addr().unwrap().ip();
         let stream = TcpStream::connect((ip, port)).unwrap();
         stream
