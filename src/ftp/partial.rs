@@ -294,23 +294,18 @@ pub(super) async fn forget(
 mod tests {
     use super::*;
 
-    fn entry(name: &str, size: u64) -> ManifestEntry {
+    /// Segment `name` of an upload of `dir/f` in container `c`.
+    fn own(name: &str, size: u64, range: Option<&str>) -> ManifestEntry {
         ManifestEntry {
-            path: format!("/c_segments/{name}"),
+            path: format!("/c_segments/dir/f/slo/1-a/0000000{name}"),
             etag: "e".into(),
             size_bytes: size,
-            range: None,
+            range: range.map(str::to_owned),
         }
     }
 
     #[test]
     fn only_sound_records_of_the_names_own_segments_are_trusted() {
-        let own = |name: &str, size: u64, range: Option<&str>| ManifestEntry {
-            path: format!("/c_segments/dir/f/slo/1-a/0000000{name}"),
-            etag: "e".into(),
-            size_bytes: size,
-            range: range.map(str::to_owned),
-        };
         let record = |segments: Vec<ManifestEntry>, bytes: u64| PartialUpload {
             segments,
             bytes,
@@ -350,7 +345,7 @@ mod tests {
     #[test]
     fn records_read_back() {
         let record = PartialUpload {
-            segments: vec![entry("a", 10)],
+            segments: vec![own("0", 10, None)],
             bytes: 10,
             content_type: Some("text/plain".into()),
             saved: 1,
