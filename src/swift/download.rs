@@ -129,8 +129,9 @@ impl Session {
         })
     }
 
-    /// One `GET` of `start..=last` (`None`: to the end), `If-Match` `etag` when given.
-    async fn get_range(
+    /// One `GET` of `start..=last` (`None`: to the end; from 0 to the end, no `Range` at all), `If-Match` `etag`
+    /// when given. [`Session::get_object`] is this from `start` to the end.
+    pub(super) async fn get_range(
         &self,
         op: &Op,
         container: &str,
@@ -329,7 +330,7 @@ fn span(resp: &Response, from: u64, op: &Op) -> Result<Span, Error> {
 }
 
 /// A response's body as a stream of chunks.
-fn body_of(resp: Response, op: Op) -> Body {
+pub(super) fn body_of(resp: Response, op: Op) -> Body {
     Box::pin(
         resp.bytes_stream()
             .map_err(move |e| Error::from_transport(op.clone(), e)),

@@ -5,11 +5,12 @@
 //! Not here: what any of it means to FTP (the `ftp` module).
 
 use super::client::{Replay, Session, read_body};
+use super::download::body_of;
 use super::error::{Error, ErrorKind, Op};
 use super::urls::{container_url, object_url, object_url_with};
 use super::{AccountHead, ContainerHead, ContainerInfo, ObjectEntry, ObjectHead, ObjectRef};
 use bytes::Bytes;
-use futures_util::{Stream, StreamExt, TryStreamExt};
+use futures_util::{Stream, StreamExt};
 use reqwest::{Method, Response, Url};
 
 /// Deletes in flight at once when removing segments.
@@ -209,14 +210,7 @@ impl Session {
             key: key.to_owned(),
         };
         let resp = self
-            .send(&op, Replay::Retry, |http, base| {
-                let req = http.get(object_url(base, container, key));
-                if start > 0 {
-                    req.header("Range", format!("bytes={start}-"))
-                } else {
-                    req
-                }
-            })
+            .get_range(&op, container, key, start, None, None)
             .await?;
         Ok(ObjectDownload {
             head: ObjectHead::from_headers(resp.headers()),
@@ -358,9 +352,6 @@ impl ObjectDownload {
     pub fn into_stream(
         self,
     ) -> impl Stream<Item = Result<Bytes, Error>> + Send + Sync + Unpin + 'static {
-        let op = self.op;
-        self.resp
-            .bytes_stream()
-            .map_err(move |e| Error::from_transport(op.clone(), e))
+        body_of(self.resp, self.op)
     }
 }
