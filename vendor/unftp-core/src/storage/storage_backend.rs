@@ -307,6 +307,16 @@ pub trait StorageBackend<User: UserDetail>: Send + Sync + Debug {
         Ok(std::io::Cursor::new(file_infos))
     }
 
+    /// swiftftp patch (unftp-core): called by `RETR` before it answers `150`, with the offset the transfer will
+    /// start at. A backend that opens the file here lets a transfer that cannot start (no such file, a
+    /// directory) be answered by its error alone, and may keep what it opened for the [`get_into`] that follows.
+    /// The default does nothing.
+    ///
+    /// [`get_into`]: StorageBackend::get_into
+    async fn prepare_get<P: AsRef<Path> + Send + Debug>(&self, _user: &User, _path: P, _start_pos: u64) -> Result<()> {
+        Ok(())
+    }
+
     /// Copies the file contents beginning at `start_pos` into `output` and returns the number of
     /// bytes copied. A nonzero offset is used for FTP `REST` only when this backend advertises
     /// [`FEATURE_RESTART`].

@@ -9,7 +9,7 @@ use crate::{
     auth::UserDetail,
     server::{
         ReplyCode,
-        chancomms::DataChanCmd,
+        chancomms::{ControlChanMsg, DataChanCmd},
         controlchan::{
             Reply,
             command::Command,
@@ -20,6 +20,7 @@ use crate::{
     storage::{Metadata, StorageBackend},
 };
 use async_trait::async_trait;
+use std::sync::Arc;
 
 #[derive(Debug)]
 pub struct Retr;
@@ -45,12 +46,43 @@ where
         let logger = args.logger;
         match session.data_cmd_tx.take() {
             Some(tx) => {
+                // swiftftp patch: the file is opened before the 150, so that a RETR that cannot start gets its
+                // error alone (0.24 answered 150, then 550). Dropping `tx` unsent closes the data connection.
+                // The offset is the one the data channel will take.
+                let user = session.user.clone();
+                let storage = Arc::clone(&session.storage);
+                let full_path = session.cwd.join(&path);
+                let start_pos = session.start_pos;
+                let control = args.tx_control_chan.clone();
+                let session_arc = Arc::clone(&args.session);
+                let done = args.done;
                 tokio::spawn(async move {
+                    let _done = done;
+                    let Some(user) = (*user).as_ref() else {
+                        return;
+                    };
+                    let msg = match storage.prepare_get(user, &full_path, start_pos).await {
+                        Ok(()) => ControlChanMsg::CommandChannelReply(Reply::new(ReplyCode::FileStatusOkay, "Sending data")),
+                        Err(err) => {
+                            slog::warn!(logger, "RETR: could not open {:?}: {}", full_path, err);
+                            // The REST offset was for this transfer (the data channel, never told, cannot take it).
+                            session_arc.lock().await.start_pos = 0;
+                            if let Err(err) = control.send(ControlChanMsg::StorageError(err)).await {
+                                slog::warn!(logger, "RETR: could not send the error reply: {}", err);
+                            }
+                            return;
+                        }
+                    };
+                    // The 150 goes out before the data channel can answer 226.
+                    if let Err(err) = control.send(msg).await {
+                        slog::warn!(logger, "RETR: could not send the 150 reply: {}", err);
+                        return;
+                    }
                     if let Err(err) = tx.send(cmd).await {
                         slog::warn!(logger, "RETR: could not notify data channel to respond with RETR. {}", err);
                     }
                 });
-                Ok(Reply::new(ReplyCode::FileStatusOkay, "Sending data"))
+                Ok(Reply::none())
             }
             None => {
                 slog::warn!(logger, "RETR: no data connection established for RETRing {:?}", path);
