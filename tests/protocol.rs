@@ -204,3 +204,34 @@ fn mlsd_and_mlst_carry_perm_and_unix_mode() {
     assert_eq!(code, 250, "{text}");
     assert!(text.contains("perm=adfrw;UNIX.mode=0644;"), "{text}");
 }
+
+/// A RETR that cannot start is one reply, `550`, with no `150` before it (RFC 959: 1yz only when the transfer
+/// begins): of a missing file, of a directory, of a container. The data connection it had is closed, and the
+/// session goes on: the next RETR, on a new connection, sends the file. A RETR that does start still says 150.
+#[test]
+fn retr_that_cannot_start_is_a_bare_550() {
+    let fx = Fixture::new("retr550");
+    fx.put("d/f.txt", "12345");
+    let gw = TestGateway::start();
+    let mut raw = gw.raw_logged_in();
+    for path in [
+        fx.path("missing.txt"),
+        fx.path("d"),
+        format!("/{}", fx.container),
+    ] {
+        let mut data = raw.data();
+        raw.send(&format!("RETR {path}"));
+        let (code, text) = raw.reply();
+        assert_eq!(code, 550, "RETR {path}: {text}");
+        assert!(
+            raw.silent_for(std::time::Duration::from_millis(300)),
+            "RETR {path}: a second reply"
+        );
+        let mut rest = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut data, &mut rest);
+        assert!(rest.is_empty(), "RETR {path}: data sent");
+    }
+    let (replies, bytes) = raw.transfer(&format!("RETR {}", fx.path("d/f.txt")));
+    assert_eq!(replies.iter().map(|r| r.0).collect::<Vec<_>>(), [150, 226]);
+    assert_eq!(bytes, b"12345");
+}

@@ -321,6 +321,26 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
         Ok(Cursor::new(out.into_bytes()))
     }
 
+    async fn prepare_get<P: AsRef<Path> + Send + Debug>(
+        &self,
+        user: &SwiftUser,
+        path: P,
+        start_pos: u64,
+    ) -> Result<()> {
+        let started = std::time::Instant::now();
+        let path = path.as_ref();
+        let result = self
+            .at(user, "RETR", path, On::File, |loc| async move {
+                user.opened.open(&user.session, &loc, path, start_pos).await
+            })
+            .await;
+        // A RETR that never started is logged and counted as the failed transfer it is.
+        if result.is_err() {
+            transferred(user, "RETR", path, started, 0, &result);
+        }
+        result
+    }
+
     async fn get_into<'a, P, W: ?Sized>(
         &self,
         user: &SwiftUser,
@@ -334,8 +354,9 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
     {
         let started = std::time::Instant::now();
         let sent = std::sync::atomic::AtomicU64::new(0);
+        let path = path.as_ref();
         let result = self
-            .at(user, "RETR", path.as_ref(), On::File, |loc| {
+            .at(user, "RETR", path, On::File, |loc| {
                 let sent = &sent;
                 async move {
                     let _running = self
@@ -343,18 +364,13 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
                         .transfers
                         .begin()
                         .ok_or(FtpError::ShuttingDown)?;
-                    self.download(user, &loc, start_pos, output, sent).await
+                    user.opened
+                        .send(&user.session, &loc, path, start_pos, output, sent)
+                        .await
                 }
             })
             .await;
-        transferred(
-            user,
-            "RETR",
-            path.as_ref(),
-            started,
-            sent.into_inner(),
-            &result,
-        );
+        transferred(user, "RETR", path, started, sent.into_inner(), &result);
         result
     }
 

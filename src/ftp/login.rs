@@ -52,6 +52,8 @@ pub struct SwiftUser {
     pub(super) subdirs: super::subdirs::Subdirs,
     /// Directories this session saw exist a moment ago (`known_dirs.rs`).
     pub(super) known_dirs: super::known_dirs::KnownDirs,
+    /// The file a `RETR` opened before its `150`, for the transfer that follows (`retrieve.rs`).
+    pub(super) opened: super::retrieve::Prepared,
 }
 
 impl fmt::Debug for SwiftUser {
@@ -256,6 +258,7 @@ impl UserDetailProvider for SwiftAuthenticator {
             owner,
             session,
             just_stored: Default::default(),
+            opened: Default::default(),
             subdirs: Default::default(),
             known_dirs: Default::default(),
         })

@@ -6,7 +6,7 @@
 //! | `CWD`, `CDUP` | `HEAD` container, or object `HEAD` + two-entry `prefix=key/` listing |
 //! | `LIST`, `NLST`, `MLSD`, `STAT path` | account listing, or container listing with `prefix` + `delimiter=/`, paged |
 //! | `SIZE`, `MDTM`, `MLST` | `HEAD` (plus the prefix probe, so a directory wins over a same-named file) |
-//! | `RETR` (after `REST n`) | ranged `GET`s pinned to one version (`swift/download.rs`; after `REST n`: `Range: bytes=n-`) |
+//! | `RETR` (after `REST n`) | the first `GET` before the `150` (`retrieve.rs`), then ranged `GET`s pinned to one version (`swift/download.rs`; after `REST n`: `Range: bytes=n-`) |
 //! | `STOR` (and `STOU`) | one streamed `PUT`, or a Static Large Object's segments and manifest; MD5 checked against the ETags |
 //! | `REST n` + `STOR`, `APPE` | the first `n` bytes kept (segments reused, a partial upload continued), the new ones after |
 //! | `MFMT` | metadata `POST`: `X-Object-Meta-Mtime` and a `Content-Type` parameter listings carry |
@@ -16,7 +16,7 @@
 //! | `RNFR`/`RNTO` | server-side copy, then `DELETE` of the source (every object under a directory or container) |
 //!
 //! Files: `location.rs` (path → container/object), `listing.rs` (Swift entries → directory entries and LIST
-//! lines), `storage.rs` (the `StorageBackend` and the read path), `store.rs` (STOR), `write.rs` (MKD, RMD, DELE),
+//! lines), `storage.rs` (the `StorageBackend` and the read path), `retrieve.rs` (RETR), `store.rs` (STOR), `write.rs` (MKD, RMD, DELE),
 //! `rename.rs` (RNFR/RNTO) and `rename_tree.rs` (directories with content), `resume.rs` (uploads at an offset),
 //! `partial.rs` (partial uploads kept for a resume, marks of interrupted overwrites),
 //! `mtime.rs` (MFMT and the times listings show), `site.rs` (SITE commands), `policy.rs` (`--storage-policy`),
@@ -44,6 +44,7 @@ mod read;
 mod rename;
 mod rename_tree;
 mod resume;
+mod retrieve;
 pub mod site;
 pub mod storage;
 mod store;

@@ -1,4 +1,4 @@
-//! The read path: metadata (SIZE, MDTM, MLST), CWD, LIST/NLST/MLSD/STAT listings, RETR with REST.
+//! The read path: metadata (SIZE, MDTM, MLST), CWD, LIST/NLST/MLSD/STAT listings (RETR is `retrieve.rs`).
 //!
 //! Costs, per command: CWD and SIZE/MDTM of an object make a HEAD and a two-entry prefix listing concurrently
 //! (the prefix listing is what finds pseudo-directories with no marker, and lets a directory win over a file of
@@ -22,7 +22,6 @@ use futures_util::{StreamExt, TryStreamExt};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::SystemTime;
-use tokio::io::{AsyncWrite, AsyncWriteExt};
 use unftp_core::storage::Error as StorageError;
 
 impl SwiftStorage {
@@ -285,71 +284,5 @@ impl SwiftStorage {
                 .collect(),
             Listing::File(name, meta) => vec![list_line(name, meta, &user.owner, now)],
         })
-    }
-
-    pub(super) async fn download<W>(
-        &self,
-        user: &SwiftUser,
-        loc: &Location,
-        start_pos: u64,
-        output: &mut W,
-        sent_so_far: &std::sync::atomic::AtomicU64,
-    ) -> std::result::Result<u64, FtpError>
-    where
-        W: AsyncWrite + Unpin + Send + ?Sized,
-    {
-        let Location::Object { container, key } = loc else {
-            return Err(FtpError::NotAFile(loc.clone()));
-        };
-        let session = &user.session;
-        let download = match session.download(container, key, start_pos).await {
-            Ok(d) => d,
-            Err(e) if e.kind() == swift::ErrorKind::RangeNotSatisfiable => {
-                // Swift answers 416 for `bytes=N-` at N == size too; restarting exactly at the end is a valid,
-                // empty transfer.
-                let head = session.head_object(container, key).await?;
-                if is_marker(&head) {
-                    return Err(FtpError::NotAFile(loc.clone()));
-                }
-                if head.content_length == start_pos {
-                    return Ok(0);
-                }
-                return Err(FtpError::RestartBeyondEnd {
-                    location: loc.clone(),
-                    offset: start_pos,
-                    size: head.content_length,
-                });
-            }
-            Err(e) if e.kind() == swift::ErrorKind::NotFound => {
-                return Err(FtpError::NotFound(loc.clone()));
-            }
-            Err(e) => return Err(e.into()),
-        };
-        if is_marker(&download.head) {
-            return Err(FtpError::NotAFile(loc.clone()));
-        }
-        let mut body = download.into_stream();
-        let mut sent = 0u64;
-        let idle = session.idle_timeout();
-        loop {
-            // Swift may pause between chunks, but not for longer than the client's answer timeout.
-            let next = tokio::time::timeout(idle, body.try_next())
-                .await
-                .map_err(|_| {
-                    swift::Error::timed_out(swift::Op::GetObject {
-                        container: container.clone(),
-                        key: key.clone(),
-                    })
-                })?;
-            let Some(chunk) = next? else { break };
-            output
-                .write_all(&chunk)
-                .await
-                .map_err(FtpError::ClientGone)?;
-            sent += chunk.len() as u64;
-            sent_so_far.store(sent, std::sync::atomic::Ordering::Relaxed);
-        }
-        output.flush().await.map_err(FtpError::ClientGone)?;
-        Ok(sent)
     }
 }
