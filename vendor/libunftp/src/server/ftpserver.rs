@@ -1049,14 +1049,42 @@ where
         tcp_stream: tokio::net::TcpStream,
         client: Option<SocketAddr>,
     ) -> std::result::Result<(), crate::server::ControlChanError> {
+        self.service_connection(tcp_stream, client, false).await
+    }
+
+    /// swiftftp patch: [`Server::service_for_client`] for implicit FTPS (`ftps://`, port 990 by custom): the TLS
+    /// handshake comes first, then the greeting; `AUTH` is refused, and data connections must be protected
+    /// (`PROT P` is in force from the start, `PROT C` is refused). Needs a TLS configuration.
+    pub async fn service_implicit_tls(
+        self,
+        tcp_stream: tokio::net::TcpStream,
+        client: Option<SocketAddr>,
+    ) -> std::result::Result<(), crate::server::ControlChanError> {
+        self.service_connection(tcp_stream, client, true).await
+    }
+
+    async fn service_connection(
+        self,
+        tcp_stream: tokio::net::TcpStream,
+        client: Option<SocketAddr>,
+        implicit_tls: bool,
+    ) -> std::result::Result<(), crate::server::ControlChanError> {
         let failed_logins = self.failed_logins_policy.as_ref().map(|policy| FailedLoginsCache::new(policy.clone()));
         let options: chosen::OptionsHolder<Storage, User> = (&self).into();
         let shutdown_notifier = Arc::new(shutdown::Notifier::new());
         let shutdown_listener = shutdown_notifier.subscribe().await;
         slog::debug!(self.logger, "Servicing control connection from");
-        let result =
-            controlchan::spawn_loop_for_client::<Storage, User>((&options).into(), tcp_stream, client, None, None, shutdown_listener, failed_logins.clone())
-                .await;
+        let result = controlchan::spawn_loop_for_client::<Storage, User>(
+            (&options).into(),
+            tcp_stream,
+            client,
+            None,
+            None,
+            shutdown_listener,
+            failed_logins.clone(),
+            implicit_tls,
+        )
+        .await;
         match result {
             // swiftftp patch: a client (a load balancer's health check) that went away before its greeting.
             Err(err) if err.is_peer_gone() => {

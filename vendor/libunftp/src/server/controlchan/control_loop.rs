@@ -92,7 +92,7 @@ where
     Storage: StorageBackend<User> + 'static,
     Storage::Metadata: Metadata,
 {
-    spawn_for_client(config, tcp_stream, None, control_connection, switchboard_msg_tx, shutdown, failed_logins).await
+    spawn_for_client(config, tcp_stream, None, control_connection, switchboard_msg_tx, shutdown, failed_logins, false).await
 }
 
 /// swiftftp patch: [`spawn`] for a connection whose client is `client` rather than the socket's peer (the address a
@@ -106,6 +106,7 @@ pub(crate) async fn spawn_for_client<Storage, User>(
     switchboard_msg_tx: Option<SwitchboardSender<Storage, User>>,
     mut shutdown: shutdown::Listener,
     failed_logins: Option<Arc<FailedLoginsCache>>,
+    implicit_tls: bool,
 ) -> Result<JoinHandle<()>, ControlChanError>
 where
     User: UserDetail + 'static,
@@ -135,6 +136,11 @@ where
     } = config;
 
     let tls_configured = matches!(ftps_config, FtpsConfig::On { .. });
+    // swiftftp patch: implicit FTPS (TLS from the first byte) requires TLS on the data connections too.
+    let (ftps_required_control_chan, ftps_required_data_chan) = match implicit_tls {
+        true => (FtpsRequired::All, FtpsRequired::All),
+        false => (ftps_required_control_chan, ftps_required_data_chan),
+    };
     let storage_features = storage.supported_features();
     // swiftftp patch: room for every message that can be outstanding at once (a transfer's replies and one
     // command's; one command runs at a time). With 0.24's capacity of 1, a CWD, RMD or RNTO (answered through this
@@ -223,8 +229,33 @@ where
         next: event_chain,
     };
 
+    // swiftftp patch: implicit FTPS: the TLS handshake comes first, before the greeting, within the same time
+    // limit as AUTH TLS's; the session is then as after AUTH TLS and PROT P (its data protected by default).
+    let io: Box<dyn AsyncReadAsyncWriteSendUnpin> = match implicit_tls {
+        false => Box::new(tcp_stream),
+        true => {
+            let acceptor: tokio_rustls::TlsAcceptor = match ftps_config.clone() {
+                FtpsConfig::On { tls_config } => tls_config.into(),
+                _ => return Err(ControlChanError::new(ControlChanErrorKind::InternalServerError)),
+            };
+            let stream = match tokio::time::timeout(crate::server::tls::TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp_stream)).await {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(err)) => return Err(err.into()),
+                Err(_) => return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "the TLS handshake did not finish in time").into()),
+            };
+            {
+                let mut session = shared_session.lock().await;
+                session.cmd_tls = true;
+                session.data_tls = true;
+                if let Some(certs) = stream.get_ref().1.peer_certificates() {
+                    session.cert_chain = Some(certs.iter().map(|c| unftp_core::auth::ClientCert(c.as_ref().to_vec())).collect());
+                }
+            }
+            Box::new(stream)
+        }
+    };
     let codec = FtpCodec::new();
-    let cmd_and_reply_stream: Framed<Box<dyn AsyncReadAsyncWriteSendUnpin>, FtpCodec> = codec.framed(Box::new(tcp_stream));
+    let cmd_and_reply_stream: Framed<Box<dyn AsyncReadAsyncWriteSendUnpin>, FtpCodec> = codec.framed(io);
     let (mut reply_sink, mut command_source) = cmd_and_reply_stream.split();
 
     reply_sink.send(Reply::new(ReplyCode::ServiceReady, config.greeting)).await?;

@@ -42,6 +42,10 @@ where
 {
     #[tracing_attributes::instrument]
     async fn handle(&self, args: CommandContext<Storage, User>) -> Result<Reply, ControlChanError> {
+        // swiftftp patch: a connection in TLS already (implicit FTPS, or a second AUTH TLS) is not upgraded again.
+        if args.session.lock().await.cmd_tls {
+            return Ok(Reply::new(ReplyCode::BadCommandSequence, "Already in TLS"));
+        }
         match (args.tls_configured, self.protocol.clone()) {
             // swiftftp patch: the control loop upgrades as soon as this 234 is sent (no message through a
             // spawned task, which raced with the client's ClientHello).
