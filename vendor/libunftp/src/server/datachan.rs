@@ -846,7 +846,7 @@ where
             FtpsConfig::Off => Box::new(MeasuringWriter::new(socket, command)) as Box<dyn AsyncWrite + Send + Unpin + Sync>,
             FtpsConfig::Building { .. } => panic!("Illegal state"),
             FtpsConfig::On { tls_config } => {
-                let acceptor: TlsAcceptor = tls_config.into();
+                let acceptor: TlsAcceptor = crate::server::tls::data_acceptor(&tls_config);
                 match crate::server::tls::accept_data_tls(acceptor, socket).await {
                     Ok(tls_stream) => Box::new(MeasuringWriter::new(tls_stream, command)) as Box<dyn AsyncWrite + Send + Unpin + Sync>,
                     Err(failed) => Box::new(failed),
@@ -867,7 +867,7 @@ where
             FtpsConfig::Off => Box::new(MeasuringReader::new(socket, command)) as Box<dyn AsyncRead + Send + Unpin + Sync>,
             FtpsConfig::Building { .. } => panic!("Illegal state"),
             FtpsConfig::On { tls_config } => {
-                let acceptor: TlsAcceptor = tls_config.into();
+                let acceptor: TlsAcceptor = crate::server::tls::data_acceptor(&tls_config);
                 match crate::server::tls::accept_data_tls(acceptor, socket).await {
                     Ok(tls_stream) => Box::new(MeasuringReader::new(tls_stream, command)) as Box<dyn AsyncRead + Send + Unpin + Sync>,
                     Err(failed) => Box::new(failed),

@@ -226,6 +226,17 @@ impl tokio::io::AsyncWrite for FailedTls {
     }
 }
 
+/// swiftftp patch: the acceptor of a data connection: the control channel's configuration (so a client resumes
+/// that session) without TLS 1.3 session tickets. A client that uploads reads nothing from the data connection
+/// and closes it: tickets it never read made its kernel reset the connection, and the server lost the last
+/// bytes it had not read yet (curl: `426` for most uploads of a few MiB). Tickets from the control connection
+/// are what clients resume with.
+pub(crate) fn data_acceptor(config: &std::sync::Arc<ServerConfig>) -> tokio_rustls::TlsAcceptor {
+    let mut data = ServerConfig::clone(config);
+    data.send_tls13_tickets = 0;
+    std::sync::Arc::new(data).into()
+}
+
 /// The TLS side of a data connection, or a [`FailedTls`] saying why there is none.
 pub(crate) async fn accept_data_tls<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
     acceptor: tokio_rustls::TlsAcceptor,
