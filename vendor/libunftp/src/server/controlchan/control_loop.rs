@@ -98,6 +98,7 @@ where
 /// swiftftp patch: [`spawn`] for a connection whose client is `client` rather than the socket's peer (the address a
 /// PROXY protocol header named, the socket's peer being the load balancer): the session's source, which the
 /// authenticator sees and data connections must come from.
+#[allow(clippy::too_many_arguments)] // swiftftp patch: `implicit_tls` is the eighth
 pub(crate) async fn spawn_for_client<Storage, User>(
     config: Config<Storage, User>,
     tcp_stream: TcpStream,
