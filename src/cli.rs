@@ -144,7 +144,8 @@ pub struct Cli {
     #[arg(long = "proxy-protocol-from", action = ArgAction::Append, env = "SWIFTFTP_PROXY_PROTOCOL_FROM", value_name = "CIDR", value_delimiter = ',')]
     pub proxy_protocol_from: Vec<String>,
 
-    /// PEM certificate chain for FTPS (explicit, AUTH TLS; TLS 1.2 and 1.3); needs --tls-key; reloaded on SIGHUP
+    /// PEM certificate chain for FTPS (explicit, AUTH TLS, and implicit with --tls-implicit-port; TLS 1.2 and
+    /// 1.3); needs --tls-key; reloaded on SIGHUP
     #[arg(long = "tls-cert", env = "SWIFTFTP_TLS_CERT", value_name = "FILE")]
     pub tls_cert: Option<PathBuf>,
 
@@ -156,6 +157,15 @@ pub struct Cli {
     /// transfers without PROT P get 534
     #[arg(long = "tls-required", env = "SWIFTFTP_TLS_REQUIRED")]
     pub tls_required: bool,
+
+    /// Also serve implicit FTPS (ftps://, TLS from the first byte; 990 by custom) on this port of --bind, beside
+    /// the explicit FTPS of --port; its data connections must be protected. Needs --tls-cert
+    #[arg(
+        long = "tls-implicit-port",
+        env = "SWIFTFTP_TLS_IMPLICIT_PORT",
+        value_name = "PORT"
+    )]
+    pub tls_implicit_port: Option<u16>,
 
     /// Which 0-byte files are HEADed to find Dynamic Large Object manifests: `segments` (those whose segments
     /// are where python-swiftclient, rclone or ftp-cloudfs put them), `all`, or `none` [default: segments]

@@ -43,6 +43,8 @@ pub struct Bound {
     listener: std::net::TcpListener,
     addr: SocketAddr,
     metrics: Option<std::net::TcpListener>,
+    /// The implicit FTPS listener and its address, if any.
+    implicit: Option<(std::net::TcpListener, SocketAddr)>,
     shared: Arc<Shared>,
     /// The FTPS certificate (read now, before privileges are dropped; again on SIGHUP: `tls.rs`).
     tls: Option<Arc<Certificate>>,
@@ -52,12 +54,8 @@ pub struct Bound {
 pub fn bind(config: Config) -> anyhow::Result<Bound> {
     // Swift requests are counted in our metrics; the Swift client only reports them.
     crate::swift::observe_requests(crate::metrics::swift_request);
-    let listener = std::net::TcpListener::bind(config.listen)
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
-    listener
-        .set_nonblocking(true)
-        .context("setting the FTP socket non-blocking")?;
-    let addr = listener.local_addr().context("reading the bound address")?;
+    let (listener, addr) = listen(config.listen)?;
+    let implicit = config.tls_implicit.map(listen).transpose()?;
     let metrics = config
         .metrics_address
         .map(crate::metrics::bind)
@@ -72,9 +70,21 @@ pub fn bind(config: Config) -> anyhow::Result<Bound> {
         listener,
         addr,
         metrics,
+        implicit,
         shared,
         tls,
     })
+}
+
+/// A non-blocking listening socket on `at`, and the address it got (`at` with port 0 picks one).
+fn listen(at: SocketAddr) -> anyhow::Result<(std::net::TcpListener, SocketAddr)> {
+    let listener =
+        std::net::TcpListener::bind(at).with_context(|| format!("cannot listen on {at}"))?;
+    listener
+        .set_nonblocking(true)
+        .context("setting the FTP socket non-blocking")?;
+    let addr = listener.local_addr().context("reading the bound address")?;
+    Ok((listener, addr))
 }
 
 /// The Swift client, the cache (in this process, or memcached shared with other instances) and the listing cache.
@@ -129,6 +139,11 @@ impl Bound {
         self.addr
     }
 
+    /// The address implicit FTPS clients (`ftps://`) connect to, if served.
+    pub fn implicit_tls_addr(&self) -> Option<SocketAddr> {
+        self.implicit.as_ref().map(|(_, addr)| *addr)
+    }
+
     /// The FTPS certificate, to reload on SIGHUP (`None` without FTPS).
     pub fn certificate(&self) -> Option<Arc<Certificate>> {
         self.tls.clone()
@@ -169,8 +184,15 @@ impl Bound {
 
         let listener =
             tokio::net::TcpListener::from_std(self.listener).context("serving the FTP socket")?;
+        let implicit = match self.implicit {
+            Some((l, _)) => Some(
+                tokio::net::TcpListener::from_std(l).context("serving the implicit FTPS socket")?,
+            ),
+            None => None,
+        };
         tracing::info!(
             listen = %self.addr,
+            implicit_tls = %config.tls_implicit.map(|a| a.to_string()).unwrap_or_default(),
             auth_url = %config.auth_url,
             keystone = config.keystone.enabled,
             "swiftftp {} serving FTP", env!("CARGO_PKG_VERSION")
@@ -181,9 +203,16 @@ impl Bound {
         ));
         let mut shutdown = std::pin::pin!(shutdown);
         loop {
-            let accepted = tokio::select! {
+            // Which listener: the implicit FTPS one starts every connection with a TLS handshake.
+            let (accepted, tls) = tokio::select! {
                 () = &mut shutdown => break,
-                accepted = listener.accept() => accepted,
+                accepted = listener.accept() => (accepted, Tls::Explicit),
+                Some(accepted) = async {
+                    match &implicit {
+                        Some(l) => Some(l.accept().await),
+                        None => None,
+                    }
+                } => (accepted, Tls::Implicit),
             };
             // Replies go out at once: with Nagle's algorithm, the reply after a transfer's 150 waited for the
             // client's delayed ACK, ~40 ms per file (#15).
@@ -206,9 +235,14 @@ impl Bound {
                     tokio::spawn(async move {
                         let mut stream = stream;
                         match crate::proxy_protocol::read_client(&mut stream, peer).await {
-                            Ok(client) => {
-                                serve_connection(stream, client, true, &connections, &make_server)
-                            }
+                            Ok(client) => serve_connection(
+                                stream,
+                                client,
+                                true,
+                                tls,
+                                &connections,
+                                &make_server,
+                            ),
                             Err(e) => {
                                 tracing::warn!(peer = %peer, error = %e, "closing a connection without a valid PROXY header");
                             }
@@ -216,7 +250,7 @@ impl Bound {
                     });
                 }
                 Ok((stream, peer)) => {
-                    serve_connection(stream, peer, false, &connections, &make_server);
+                    serve_connection(stream, peer, false, tls, &connections, &make_server);
                 }
                 Err(e) => {
                     // Out of file descriptors, typically: wait instead of spinning.
@@ -320,12 +354,22 @@ fn trusted_proxy(from: &[ipnet::IpNet], peer: std::net::IpAddr) -> bool {
     from.iter().any(|net| net.contains(&peer))
 }
 
+/// How a connection's TLS starts.
+#[derive(Debug, Clone, Copy)]
+enum Tls {
+    /// In clear, upgraded by `AUTH TLS` if the client asks (or must).
+    Explicit,
+    /// With a TLS handshake before the greeting (implicit FTPS).
+    Implicit,
+}
+
 /// Admits a connection from `client` under the limits and hands it to its own libunftp `Server` (told the client's
 /// address when it came from a PROXY header: `proxied`), or refuses it with `421`.
 fn serve_connection<M>(
     stream: tokio::net::TcpStream,
     client: SocketAddr,
     proxied: bool,
+    tls: Tls,
     connections: &Arc<Connections>,
     make_server: &M,
 ) where
@@ -343,7 +387,11 @@ fn serve_connection<M>(
             tokio::spawn(async move {
                 let _admitted = admitted;
                 let named = proxied.then_some(client);
-                if let Err(e) = server.service_for_client(stream, named).await {
+                let served = match tls {
+                    Tls::Explicit => server.service_for_client(stream, named).await,
+                    Tls::Implicit => server.service_implicit_tls(stream, named).await,
+                };
+                if let Err(e) = served {
                     tracing::warn!(client = %client, error = %e, "control connection failed");
                 }
             });

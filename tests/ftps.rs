@@ -361,3 +361,159 @@ fn sighup_reloads_the_certificate_and_a_broken_one_keeps_the_one_in_use() {
     assert_eq!(certificate_of(port, None), second);
     assert!(gw.0.try_wait().unwrap().is_none(), "the gateway exited");
 }
+
+/// Implicit FTPS (`--tls-implicit-port`): curl (`ftps://`) and lftp upload and download over it (bytes compared);
+/// on a raw TLS connection the greeting comes after the handshake, `AUTH TLS` is refused, `PROT C` gets 534, and
+/// a data connection is protected without any `PROT P`. The explicit port goes on as before; a client that
+/// speaks plain FTP to the implicit port gets no greeting.
+#[test]
+fn implicit_ftps_serves_curl_lftp_and_protects_data_by_default() {
+    let cert = Cert::new();
+    let (c, k) = (cert.cert(), cert.key());
+    let gw = TestGateway::start_with(&[
+        "--tls-cert",
+        c.as_str(),
+        "--tls-key",
+        k.as_str(),
+        "--tls-implicit-port",
+        "0",
+    ]);
+    let implicit = gw.implicit_tls.expect("an implicit FTPS address");
+    assert_ne!(implicit.port(), gw.addr.port());
+    let fx = Fixture::new("ftpsi");
+    let dir = std::env::temp_dir().join(format!("swiftftp-ftpsi-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let body = random(2 * 1024 * 1024 + 5);
+    let src = dir.join("src.bin");
+    std::fs::write(&src, &body).unwrap();
+    let url = |path: &str| {
+        gw.curl_url(path).replace("ftp://", "ftps://").replace(
+            &format!(":{}/", gw.addr.port()),
+            &format!(":{}/", implicit.port()),
+        )
+    };
+
+    let mut up = Command::new("curl");
+    up.args(["-fsS", "--cacert", &cert.cert(), "-T"])
+        .arg(&src)
+        .arg(url(&fx.path("curl.bin")));
+    ok(up.output().unwrap(), "curl upload over implicit FTPS");
+    assert_eq!(fx.get("curl.bin"), body);
+    let back = dir.join("curl-back.bin");
+    let mut down = Command::new("curl");
+    down.args(["-fsS", "--cacert", &cert.cert(), "-o"])
+        .arg(&back)
+        .arg(url(&fx.path("curl.bin")));
+    ok(down.output().unwrap(), "curl download over implicit FTPS");
+    assert_eq!(std::fs::read(&back).unwrap(), body);
+
+    let back = dir.join("lftp-back.bin");
+    let script = format!(
+        "set ssl:ca-file {}; set cmd:fail-exit yes; set net:max-retries 1; put {} -o {}; get {} -o {}; quit",
+        cert.cert(),
+        src.display(),
+        fx.path("lftp.bin"),
+        fx.path("lftp.bin"),
+        back.display()
+    );
+    let out = Command::new("lftp")
+        .args(["-e", &script, "-u", &format!("{USER},{KEY}")])
+        .arg(format!("ftps://127.0.0.1:{}", implicit.port()))
+        .output()
+        .unwrap();
+    ok(out, "lftp over implicit FTPS");
+    assert_eq!(fx.get("lftp.bin"), body);
+    assert_eq!(std::fs::read(&back).unwrap(), body);
+
+    // Raw: the replies a client sees on the TLS connection.
+    let script = format!(
+        r#"
+ctx = ssl.create_default_context(cafile={cafile:?})
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=30), server_hostname="127.0.0.1")
+f = s.makefile("rb")
+def reply():
+    line = f.readline().decode()
+    code = line[:3]
+    while line[3:4] == "-":
+        line = f.readline().decode()
+        if line[:3] == code and line[3:4] == " ":
+            break
+    return int(code)
+def cmd(c):
+    s.sendall((c + "\r\n").encode())
+    return reply()
+print("greeting", reply())
+print("auth", cmd("AUTH TLS"))
+print("user", cmd("USER " + user))
+print("pass", cmd("PASS " + key))
+print("protc", cmd("PROT C"))
+s.sendall(b"EPSV\r\n")
+line = f.readline().decode()
+dport = int(line.split("|||")[1].split("|")[0])
+plain = socket.create_connection(("127.0.0.1", dport), timeout=30)
+print("retr", cmd("RETR {path}"))
+d = ctx.wrap_socket(plain, server_hostname="127.0.0.1")
+data = b""
+while True:
+    chunk = d.recv(65536)
+    if not chunk:
+        break
+    data += chunk
+print("end", reply(), len(data))
+"#,
+        cafile = cert.cert(),
+        path = fx.path("lftp.bin"),
+    );
+    let out = python(&cert.cert(), &script, implicit.port());
+    let text = ok(out, "raw implicit FTPS session");
+    for want in [
+        "greeting 220",
+        "auth 503",
+        "user 331",
+        "pass 230",
+        "protc 534",
+        "retr 150",
+        &format!("end 226 {}", body.len()),
+    ] {
+        assert!(text.lines().any(|l| l == want), "no {want:?} in:\n{text}");
+    }
+
+    // Plain FTP to the implicit port: no greeting (the server waits for a ClientHello, then gives up).
+    let mut plain = std::net::TcpStream::connect(implicit).unwrap();
+    plain
+        .set_read_timeout(Some(std::time::Duration::from_secs(2)))
+        .unwrap();
+    std::io::Write::write_all(&mut plain, b"USER x\r\n").unwrap();
+    let mut buf = [0u8; 64];
+    let n = std::io::Read::read(&mut plain, &mut buf).unwrap_or(0);
+    assert!(!buf[..n].starts_with(b"220"), "a plaintext greeting");
+    // The explicit port is still plain FTP with AUTH TLS.
+    let mut raw = gw.raw();
+    assert_eq!(raw.cmd("AUTH TLS").0, 234);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Uploads over TLS 1.3 data connections: curl writes the whole file, reads nothing, and closes. Session tickets
+/// the server sent on the data connection were then unread, so the client's kernel reset the connection and the
+/// server lost the file's tail (`426`, most 2 MiB uploads failed). Data connections send no tickets; the control
+/// connection's still let clients resume their session on data connections.
+#[test]
+fn curl_uploads_over_tls13_data_connections_all_arrive() {
+    let cert = Cert::new();
+    let gw = tls_gateway(&cert, true);
+    let fx = Fixture::new("ftps13");
+    let dir = std::env::temp_dir().join(format!("swiftftp-ftps13-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let body = random(2 * 1024 * 1024 + 5);
+    let src = dir.join("src.bin");
+    std::fs::write(&src, &body).unwrap();
+    for i in 0..8 {
+        let name = format!("u{i}.bin");
+        let mut up = Command::new("curl");
+        up.args(["-fsS", "--ssl-reqd", "--tlsv1.3", "--cacert", &cert.cert()]);
+        up.arg("-T").arg(&src).arg(gw.curl_url(&fx.path(&name)));
+        ok(up.output().unwrap(), &format!("curl upload {i}"));
+        assert_eq!(fx.get(&name), body, "upload {i}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -60,6 +60,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "tls-cert",
     "tls-key",
     "tls-required",
+    "tls-implicit-port",
     "proxy-protocol",
     "proxy-protocol-from",
     "cache-secret",

@@ -172,6 +172,8 @@ pub struct Config {
     pub tls: Option<TlsFiles>,
     /// Login and data connections only over TLS.
     pub tls_required: bool,
+    /// Where implicit FTPS is served too (the FTP address's IP, this port), if anywhere.
+    pub tls_implicit: Option<SocketAddr>,
     /// A PROXY protocol header starts every control connection.
     pub proxy_protocol: bool,
     /// Where PROXY headers are trusted from (the load balancers); never empty when `proxy_protocol` is on.
@@ -208,8 +210,9 @@ impl Config {
     pub fn from_cli(cli: Cli) -> anyhow::Result<Self> {
         let file = file::load_file(cli.config.as_deref())?;
         let mut warnings = sections::file_warnings(&file);
+        let listen = sections::listen(&cli, &file)?;
         let config = Self {
-            listen: sections::listen(&cli, &file)?,
+            listen,
             auth_url: sections::auth_url(&cli, &file)?,
             keystone: sections::keystone(&cli, &file)?,
             insecure: file.flag(cli.insecure, "insecure")?,
@@ -249,6 +252,11 @@ impl Config {
             mfmt: !cli.no_mfmt && file.bool("mfmt")?.unwrap_or(true),
             tls: sections::tls(&cli, &file)?,
             tls_required: file.flag(cli.tls_required, "tls-required")?,
+            tls_implicit: match cli.tls_implicit_port {
+                Some(port) => Some(port),
+                None => file.parsed::<u16>("tls-implicit-port")?,
+            }
+            .map(|port| SocketAddr::new(listen.ip(), port)),
             proxy_protocol: file.flag(cli.proxy_protocol, "proxy-protocol")?,
             proxy_protocol_from: values::networks(
                 cli.proxy_protocol_from.clone(),
@@ -266,6 +274,9 @@ impl Config {
     fn check_not_yet_built(mut self) -> anyhow::Result<Self> {
         if self.tls_required && self.tls.is_none() {
             bail!("tls-required needs tls-cert and tls-key");
+        }
+        if self.tls_implicit.is_some() && self.tls.is_none() {
+            bail!("tls-implicit-port needs tls-cert and tls-key");
         }
         if !self.foreground && self.pid_file_path().is_none() {
             bail!(

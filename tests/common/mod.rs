@@ -58,6 +58,8 @@ fn empty_config() -> PathBuf {
 /// A gateway serving in a thread of its own until dropped.
 pub struct TestGateway {
     pub addr: SocketAddr,
+    /// The implicit FTPS address (`--tls-implicit-port`), if served.
+    pub implicit_tls: Option<SocketAddr>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
 }
@@ -84,6 +86,7 @@ impl TestGateway {
         let config = Config::from_cli(Cli::try_parse_from(args).unwrap()).unwrap();
         let bound = swiftftp::server::bind(config).unwrap();
         let addr = bound.local_addr();
+        let implicit_tls = bound.implicit_tls_addr();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_multi_thread()
@@ -104,6 +107,7 @@ impl TestGateway {
         }
         Self {
             addr,
+            implicit_tls,
             stop: Some(tx),
             thread: Some(thread),
         }
