@@ -27,7 +27,8 @@ where
     User: UserDetail,
 {
     pub user: Arc<Option<User>>,
-    pub socket: TcpStream,
+    /// swiftftp patch: the data connection, its TLS handshake done first thing (see [`DataStream`]).
+    pub stream: DataStream,
     pub control_msg_tx: Sender<ControlChanMsg>,
     pub storage: Arc<Storage>,
     pub cwd: PathBuf,
@@ -41,6 +42,50 @@ where
     pub quit_received: crate::server::session::QuitReceived,
     /// swiftftp patch: see [`StallGuard`].
     pub stall_timeout: std::time::Duration,
+}
+
+/// swiftftp patch: a data connection, opened (its TLS handshake done, with `PROT P`) as soon as it is accepted,
+/// before its command: 0.24 started the handshake only once the command had come. node's basic-ftp starts its
+/// handshake at connect time and an upload as soon as the handshake looks far enough along; with the server's
+/// half still to come when the `150` arrived, an empty upload closed the connection mid-handshake (451, one in
+/// six). Clients that start TLS after the `150` (python's ftplib) are served the same: the handshake waits for
+/// their ClientHello while the command goes ahead.
+enum DataStream {
+    /// Accepted, not opened yet.
+    Unopened(TcpStream),
+    Plain(StallGuard<TcpStream>),
+    Tls(Box<tokio_rustls::server::TlsStream<StallGuard<TcpStream>>>),
+    /// The handshake failed: the transfer fails with the reason.
+    Failed(crate::server::tls::FailedTls),
+}
+
+impl std::fmt::Debug for DataStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DataStream::Unopened(_) => "Unopened",
+            DataStream::Plain(_) => "Plain",
+            DataStream::Tls(_) => "Tls",
+            DataStream::Failed(_) => "Failed",
+        })
+    }
+}
+
+impl DataStream {
+    /// Opens an accepted connection: in clear, or with the TLS handshake of `ftps_mode`.
+    async fn open(self, stall_timeout: std::time::Duration, ftps_mode: &FtpsConfig) -> DataStream {
+        let DataStream::Unopened(socket) = self else { return self };
+        let socket = StallGuard::new(socket, stall_timeout);
+        match ftps_mode {
+            FtpsConfig::On { tls_config } => {
+                let acceptor: TlsAcceptor = crate::server::tls::data_acceptor(tls_config);
+                match crate::server::tls::accept_data_tls(acceptor, socket).await {
+                    Ok(tls_stream) => DataStream::Tls(Box::new(tls_stream)),
+                    Err(failed) => DataStream::Failed(failed),
+                }
+            }
+            _ => DataStream::Plain(socket),
+        }
+    }
 }
 
 /// swiftftp patch: a data connection whose read or write stays pending for `timeout` fails: a client that stops
@@ -121,6 +166,19 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for StallGuard<S> {
         self.guard(cx, polled)
     }
 
+    // Vectored writes reach the socket as one: the default would write the first buffer only, so a TLS
+    // handshake's records (rustls writes ServerHello, ChangeCipherSpec and the encrypted flight together) went
+    // out one segment each (TCP_NODELAY), and node's basic-ftp, which starts an upload once ServerHello has
+    // named the cipher, closed an empty upload's connection before the handshake was done (451, half the time).
+    fn poll_write_vectored(mut self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[std::io::IoSlice<'_>]) -> Poll<std::io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.guard(cx, polled)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         let polled = Pin::new(&mut self.inner).poll_flush(cx);
         self.guard(cx, polled)
@@ -129,6 +187,32 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for StallGuard<S> {
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         let polled = Pin::new(&mut self.inner).poll_shutdown(cx);
         self.guard(cx, polled)
+    }
+}
+
+/// swiftftp patch: a TLS upload that ends before its first byte ends well even without the TLS `close_notify`.
+/// node's basic-ftp, uploading an empty file, closes the data connection as soon as its handshake is done, and
+/// about one time in four without `close_notify` (rustls: `UnexpectedEof`, the upload failed with 426). With a
+/// byte received, the strict rule holds: a connection cut without `close_notify` may have been truncated, and
+/// its upload fails.
+struct EmptyUploadEof<R> {
+    inner: R,
+    read_any: bool,
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for EmptyUploadEof<R> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        match Pin::new(&mut self.inner).poll_read(cx, buf) {
+            Poll::Ready(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof && !self.read_any => Poll::Ready(Ok(())),
+            Poll::Ready(Ok(())) => {
+                if buf.filled().len() > before {
+                    self.read_any = true;
+                }
+                Poll::Ready(Ok(()))
+            }
+            other => other,
+        }
     }
 }
 
@@ -376,6 +460,21 @@ where
         // swiftftp patch: the configured timeout (0.24: 5 minutes), and a set-up superseded by a newer PASV or PORT
         // (its channels dropped) ends at once instead of holding its socket until then.
         let mut timeout_delay = Box::pin(tokio::time::sleep(self.stall_timeout));
+        let unopened = std::mem::replace(&mut self.stream, DataStream::Failed(crate::server::tls::FailedTls(String::new())));
+        let opening = unopened.open(self.stall_timeout, &self.ftps_mode);
+        tokio::select! {
+            opened = opening => self.stream = opened,
+            _ = data_abort_rx.recv() => {
+                slog::info!(self.logger, "Data channel abort received while opening");
+                session_arc.lock().await.data_busy = false;
+                return;
+            },
+            _ = &mut timeout_delay => {
+                slog::warn!(self.logger, "Data channel connection timed out while opening");
+                session_arc.lock().await.data_busy = false;
+                return;
+            }
+        }
         tokio::select! {
             command = data_cmd_rx.recv() => {
                 let Some(command) = command else {
@@ -444,7 +543,7 @@ where
     async fn exec_retr(self, path: String, start_pos: u64) {
         let path = self.cwd.join(path);
         let tx: Sender<ControlChanMsg> = self.control_msg_tx.clone();
-        let mut output = Self::writer(self.socket, self.stall_timeout, self.ftps_mode, "retr").await;
+        let mut output = Self::writer(self.stream, "retr").await;
 
         let start_time = Instant::now();
         let result = self
@@ -542,7 +641,7 @@ where
 
         let start_time = Instant::now();
         let (reader, check) = ClientGoneReader::new(
-            Self::reader(self.socket, self.stall_timeout, self.ftps_mode, "stor").await,
+            Self::reader(self.stream, "stor").await,
             self.control_peek.clone(),
             Arc::clone(&self.quit_received),
         );
@@ -606,7 +705,7 @@ where
 
         let start_time = Instant::now();
         let (reader, check) = ClientGoneReader::new(
-            Self::reader(self.socket, self.stall_timeout, self.ftps_mode, "appe").await,
+            Self::reader(self.stream, "appe").await,
             self.control_peek.clone(),
             Arc::clone(&self.quit_received),
         );
@@ -655,7 +754,7 @@ where
     async fn exec_list_variant(self, path: Option<String>, command: ListCommand) {
         let path = self.resolve_path(path);
         let tx = self.control_msg_tx.clone();
-        let mut output = Self::writer(self.socket, self.stall_timeout, self.ftps_mode.clone(), command.as_lower_str()).await;
+        let mut output = Self::writer(self.stream, command.as_lower_str()).await;
 
         let start_time = Instant::now();
 
@@ -743,7 +842,7 @@ where
     async fn exec_mlsd(self, path: Option<String>) {
         let path = self.resolve_path(path);
         let tx = self.control_msg_tx.clone();
-        let mut output = Self::writer(self.socket, self.stall_timeout, self.ftps_mode.clone(), "mlsd").await;
+        let mut output = Self::writer(self.stream, "mlsd").await;
 
         let start_time = Instant::now();
 
@@ -834,45 +933,23 @@ where
         }
     }
 
-    #[tracing_attributes::instrument]
-    async fn writer(
-        socket: TcpStream,
-        stall_timeout: std::time::Duration,
-        ftps_mode: FtpsConfig,
-        command: &'static str,
-    ) -> Box<dyn AsyncWrite + Send + Unpin + Sync> {
-        let socket = StallGuard::new(socket, stall_timeout);
-        match ftps_mode {
-            FtpsConfig::Off => Box::new(MeasuringWriter::new(socket, command)) as Box<dyn AsyncWrite + Send + Unpin + Sync>,
-            FtpsConfig::Building { .. } => panic!("Illegal state"),
-            FtpsConfig::On { tls_config } => {
-                let acceptor: TlsAcceptor = crate::server::tls::data_acceptor(&tls_config);
-                match crate::server::tls::accept_data_tls(acceptor, socket).await {
-                    Ok(tls_stream) => Box::new(MeasuringWriter::new(tls_stream, command)) as Box<dyn AsyncWrite + Send + Unpin + Sync>,
-                    Err(failed) => Box::new(failed),
-                }
-            }
+    #[tracing_attributes::instrument(skip(stream))]
+    async fn writer(stream: DataStream, command: &'static str) -> Box<dyn AsyncWrite + Send + Unpin + Sync> {
+        match stream {
+            DataStream::Plain(socket) => Box::new(MeasuringWriter::new(socket, command)),
+            DataStream::Tls(tls_stream) => Box::new(MeasuringWriter::new(tls_stream, command)),
+            DataStream::Failed(failed) => Box::new(failed),
+            DataStream::Unopened(_) => Box::new(crate::server::tls::FailedTls("the data connection was not opened".to_owned())),
         }
     }
 
-    #[tracing_attributes::instrument]
-    async fn reader(
-        socket: TcpStream,
-        stall_timeout: std::time::Duration,
-        ftps_mode: FtpsConfig,
-        command: &'static str,
-    ) -> Box<dyn AsyncRead + Send + Unpin + Sync> {
-        let socket = StallGuard::new(socket, stall_timeout);
-        match ftps_mode {
-            FtpsConfig::Off => Box::new(MeasuringReader::new(socket, command)) as Box<dyn AsyncRead + Send + Unpin + Sync>,
-            FtpsConfig::Building { .. } => panic!("Illegal state"),
-            FtpsConfig::On { tls_config } => {
-                let acceptor: TlsAcceptor = crate::server::tls::data_acceptor(&tls_config);
-                match crate::server::tls::accept_data_tls(acceptor, socket).await {
-                    Ok(tls_stream) => Box::new(MeasuringReader::new(tls_stream, command)) as Box<dyn AsyncRead + Send + Unpin + Sync>,
-                    Err(failed) => Box::new(failed),
-                }
-            }
+    #[tracing_attributes::instrument(skip(stream))]
+    async fn reader(stream: DataStream, command: &'static str) -> Box<dyn AsyncRead + Send + Unpin + Sync> {
+        match stream {
+            DataStream::Plain(socket) => Box::new(MeasuringReader::new(socket, command)),
+            DataStream::Tls(tls_stream) => Box::new(MeasuringReader::new(EmptyUploadEof { inner: tls_stream, read_any: false }, command)),
+            DataStream::Failed(failed) => Box::new(failed),
+            DataStream::Unopened(_) => Box::new(crate::server::tls::FailedTls("the data connection was not opened".to_owned())),
         }
     }
 
@@ -1003,7 +1080,7 @@ where
         let ftps_mode = if session.data_tls { session.ftps_config.clone() } else { FtpsConfig::Off };
         let command_executor = DataCommandExecutor {
             user: session.user.clone(),
-            socket,
+            stream: DataStream::Unopened(socket),
             control_msg_tx,
             storage: Arc::clone(&session.storage),
             cwd: session.cwd.clone(),
