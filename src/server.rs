@@ -184,6 +184,7 @@ impl Bound {
 
         let listener =
             tokio::net::TcpListener::from_std(self.listener).context("serving the FTP socket")?;
+        let implicit_addr = self.implicit.as_ref().map(|(_, a)| a.to_string());
         let implicit = match self.implicit {
             Some((l, _)) => Some(
                 tokio::net::TcpListener::from_std(l).context("serving the implicit FTPS socket")?,
@@ -192,7 +193,7 @@ impl Bound {
         };
         tracing::info!(
             listen = %self.addr,
-            implicit_tls = %config.tls_implicit.map(|a| a.to_string()).unwrap_or_default(),
+            implicit_tls = %implicit_addr.unwrap_or_default(),
             auth_url = %config.auth_url,
             keystone = config.keystone.enabled,
             "swiftftp {} serving FTP", env!("CARGO_PKG_VERSION")

@@ -517,3 +517,61 @@ fn curl_uploads_over_tls13_data_connections_all_arrive() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Data connections start TLS as soon as they are accepted, before their command: a client that finishes its
+/// handshake first and sends STOR after (node's basic-ftp starts it at connect time) is served, where 0.24 waited
+/// for the command before its handshake and the two waited for each other. An upload that ends before its
+/// first byte is an empty file even when the client skips `close_notify` (basic-ftp does, now and then); with a
+/// byte sent, a close without `close_notify` may be a truncation, and nothing is stored.
+#[test]
+fn data_tls_starts_at_connect_and_an_empty_upload_needs_no_close_notify() {
+    let cert = Cert::new();
+    let gw = tls_gateway(&cert, true);
+    let fx = Fixture::new("ftpsearly");
+    let script = format!(
+        r#"
+ftp = session()
+ftp.prot_p()
+def stor(name, payload, close_notify):
+    ftp.sendcmd("TYPE I")
+    port = int(ftp.sendcmd("EPSV").split("|||")[1].split("|")[0])
+    raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+    data = ctx.wrap_socket(raw, server_hostname="127.0.0.1")  # the whole handshake, before STOR
+    ftp.putcmd("STOR " + name)
+    first = ftp.getresp()
+    data.sendall(payload)
+    if close_notify:
+        data.unwrap().close()
+    else:
+        data.shutdown(socket.SHUT_RDWR)  # an SSLSocket's shutdown is the socket's: no close_notify
+        data.close()
+    try:
+        last = ftp.getresp()
+    except ftplib.Error as e:
+        last = str(e)
+    print(name, first[:3], last[:3])
+stor("{early}", b"early bird", True)
+stor("{empty}", b"", False)
+stor("{cut}", b"x" * 1000, False)
+"#,
+        early = fx.path("early.txt"),
+        empty = fx.path("empty.txt"),
+        cut = fx.path("cut.txt"),
+    );
+    let out = python(&cert.cert(), &script, gw.addr.port());
+    let text = ok(out, "python FTPS uploads");
+    for want in [
+        format!("{} 150 226", fx.path("early.txt")),
+        format!("{} 150 226", fx.path("empty.txt")),
+    ] {
+        assert!(text.lines().any(|l| l == want), "no {want:?} in:\n{text}");
+    }
+    let cut = text
+        .lines()
+        .find(|l| l.starts_with(&fx.path("cut.txt")))
+        .unwrap_or_else(|| panic!("no line for cut.txt in:\n{text}"));
+    assert!(cut.ends_with(" 426") || cut.ends_with(" 451"), "{cut}");
+    assert_eq!(fx.get("early.txt"), b"early bird");
+    assert_eq!(fx.get("empty.txt"), b"");
+    assert!(fx.head("cut.txt").is_none(), "a cut upload was stored");
+}

@@ -3,8 +3,9 @@
 # and Keystone (tests/keystone-lab.sh), checks formatting, lints, the vendored libunftp's patch series
 # (vendor/patches/series.sh) and docs, runs `cargo test` (unit tests and integration tests against the real
 # Swift and Keystone with a Rust FTP client, and of the real binary as a daemon), verifies the example systemd
-# units (tests/check-examples.sh), then the end-to-end suite with lftp and curl (tests/e2e.sh) and the load test
-# (tests/load.sh).
+# units (tests/check-examples.sh), then the end-to-end suite with lftp and curl (tests/e2e.sh), the client matrix
+# (tests/clients.sh: python ftplib and ftputil, wget, rclone, node basic-ftp, curl over implicit FTPS) and the
+# load test (tests/load.sh).
 #
 # The labs are left running if they were running before, and stopped (by pid) if this run started them.
 set -euo pipefail
@@ -47,6 +48,8 @@ step "examples: systemd units"
 "$here/check-examples.sh" "$repo/target/debug/swiftftp"
 step "end-to-end: lftp and curl"
 "$here/e2e.sh" "$repo/target/debug/swiftftp"
+step "clients: ftplib, ftputil, wget, rclone, node basic-ftp, curl ftps://"
+"$here/clients.sh" "$repo/target/debug/swiftftp"
 step "load: 200 sessions for two minutes"
 "$here/load.sh" "$repo/target/debug/swiftftp"
 step "all tests passed"

@@ -947,7 +947,13 @@ where
     async fn reader(stream: DataStream, command: &'static str) -> Box<dyn AsyncRead + Send + Unpin + Sync> {
         match stream {
             DataStream::Plain(socket) => Box::new(MeasuringReader::new(socket, command)),
-            DataStream::Tls(tls_stream) => Box::new(MeasuringReader::new(EmptyUploadEof { inner: tls_stream, read_any: false }, command)),
+            DataStream::Tls(tls_stream) => Box::new(MeasuringReader::new(
+                EmptyUploadEof {
+                    inner: tls_stream,
+                    read_any: false,
+                },
+                command,
+            )),
             DataStream::Failed(failed) => Box::new(failed),
             DataStream::Unopened(_) => Box::new(crate::server::tls::FailedTls("the data connection was not opened".to_owned())),
         }
