@@ -13,6 +13,14 @@ use thiserror::Error;
 use tokio::sync::mpsc::{Receiver, Sender};
 use tokio::sync::oneshot;
 
+/// swiftftp patch: a transfer command for the data channel, with the guard that marks its transfer as running
+/// (see `transfer.rs`).
+#[derive(Debug)]
+pub struct DataChanRequest {
+    pub cmd: DataChanCmd,
+    pub transfer: crate::server::transfer::TransferGuard,
+}
+
 // Commands that can be sent to the data channel / data loop.
 #[derive(PartialEq, Eq, Debug)]
 pub enum DataChanMsg {

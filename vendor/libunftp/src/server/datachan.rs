@@ -10,7 +10,7 @@ use crate::{
     storage::{Error, ErrorKind, Metadata, StorageBackend},
 };
 
-use crate::server::chancomms::DataChanCmd;
+use crate::server::chancomms::{DataChanCmd, DataChanRequest};
 use std::{path::PathBuf, sync::Arc};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
@@ -34,7 +34,7 @@ where
     pub cwd: PathBuf,
     pub ftps_mode: FtpsConfig,
     pub logger: slog::Logger,
-    pub data_cmd_rx: Option<Receiver<DataChanCmd>>,
+    pub data_cmd_rx: Option<Receiver<DataChanRequest>>,
     pub data_abort_rx: Option<Receiver<()>>,
     /// swiftftp patch: the control connection, peeked at when an upload's data ends (see [`ClientGoneReader`]).
     pub control_peek: Option<Arc<std::net::TcpStream>>,
@@ -42,6 +42,8 @@ where
     pub quit_received: crate::server::session::QuitReceived,
     /// swiftftp patch: see [`StallGuard`].
     pub stall_timeout: std::time::Duration,
+    /// swiftftp patch: the session's running transfer, whose ABOR this connection's reads and writes obey.
+    pub transfer: Arc<crate::server::transfer::TransferState>,
 }
 
 /// swiftftp patch: a data connection, opened (its TLS handshake done, with `PROT P`) as soon as it is accepted,
@@ -72,9 +74,9 @@ impl std::fmt::Debug for DataStream {
 
 impl DataStream {
     /// Opens an accepted connection: in clear, or with the TLS handshake of `ftps_mode`.
-    async fn open(self, stall_timeout: std::time::Duration, ftps_mode: &FtpsConfig) -> DataStream {
+    async fn open(self, stall_timeout: std::time::Duration, ftps_mode: &FtpsConfig, transfer: Arc<crate::server::transfer::TransferState>) -> DataStream {
         let DataStream::Unopened(socket) = self else { return self };
-        let socket = StallGuard::new(socket, stall_timeout);
+        let socket = StallGuard::new(socket, stall_timeout, transfer);
         match ftps_mode {
             FtpsConfig::On { tls_config } => {
                 let acceptor: TlsAcceptor = crate::server::tls::data_acceptor(tls_config);
@@ -95,6 +97,10 @@ impl DataStream {
 /// counts: time spent on the storage backend, between two polls, does not.
 struct StallGuard<S> {
     inner: S,
+    /// The session's transfer: its ABOR fails this connection's reads and writes, and its byte count is kept.
+    transfer: Arc<crate::server::transfer::TransferState>,
+    /// The running transfer's abort and byte count, once it has begun.
+    running: Option<(Pin<Box<tokio_util::sync::WaitForCancellationFutureOwned>>, Arc<std::sync::atomic::AtomicU64>)>,
     timeout: std::time::Duration,
     /// Since when the current read or write has been pending (`None` after it completed).
     waiting_since: Option<Instant>,
@@ -103,9 +109,11 @@ struct StallGuard<S> {
 }
 
 impl<S> StallGuard<S> {
-    fn new(inner: S, timeout: std::time::Duration) -> Self {
+    fn new(inner: S, timeout: std::time::Duration, transfer: Arc<crate::server::transfer::TransferState>) -> Self {
         StallGuard {
             inner,
+            transfer,
+            running: None,
             timeout,
             waiting_since: None,
             deadline: Box::pin(tokio::time::sleep(timeout)),
@@ -138,6 +146,27 @@ impl<S> StallGuard<S> {
         ))
     }
 
+    /// An error once the running transfer was aborted (ABOR); its wake-up registered otherwise.
+    fn aborted(&mut self, cx: &mut Context<'_>) -> Option<std::io::Error> {
+        if self.running.is_none()
+            && let Some(running) = self.transfer.current()
+        {
+            self.running = Some((Box::pin(running.abort.cancelled_owned()), running.bytes));
+        }
+        let (abort, _) = self.running.as_mut()?;
+        abort
+            .as_mut()
+            .poll(cx)
+            .is_ready()
+            .then(|| std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "the transfer was aborted (ABOR)"))
+    }
+
+    fn moved(&self, n: usize) {
+        if let Some((_, bytes)) = &self.running {
+            bytes.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
     /// The inner stream's answer, through the stall check.
     fn guard<T>(&mut self, cx: &mut Context<'_>, polled: Poll<std::io::Result<T>>) -> Poll<std::io::Result<T>> {
         match polled {
@@ -155,14 +184,27 @@ impl<S> StallGuard<S> {
 
 impl<S: AsyncRead + Unpin> AsyncRead for StallGuard<S> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        if let Some(e) = self.aborted(cx) {
+            return Poll::Ready(Err(e));
+        }
+        let before = buf.filled().len();
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = polled {
+            self.moved(buf.filled().len() - before);
+        }
         self.guard(cx, polled)
     }
 }
 
 impl<S: AsyncWrite + Unpin> AsyncWrite for StallGuard<S> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        if let Some(e) = self.aborted(cx) {
+            return Poll::Ready(Err(e));
+        }
         let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = polled {
+            self.moved(n);
+        }
         self.guard(cx, polled)
     }
 
@@ -171,7 +213,13 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for StallGuard<S> {
     // out one segment each (TCP_NODELAY), and node's basic-ftp, which starts an upload once ServerHello has
     // named the cipher, closed an empty upload's connection before the handshake was done (451, half the time).
     fn poll_write_vectored(mut self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[std::io::IoSlice<'_>]) -> Poll<std::io::Result<usize>> {
+        if let Some(e) = self.aborted(cx) {
+            return Poll::Ready(Err(e));
+        }
         let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if let Poll::Ready(Ok(n)) = polled {
+            self.moved(n);
+        }
         self.guard(cx, polled)
     }
 
@@ -461,7 +509,7 @@ where
         // (its channels dropped) ends at once instead of holding its socket until then.
         let mut timeout_delay = Box::pin(tokio::time::sleep(self.stall_timeout));
         let unopened = std::mem::replace(&mut self.stream, DataStream::Failed(crate::server::tls::FailedTls(String::new())));
-        let opening = unopened.open(self.stall_timeout, &self.ftps_mode);
+        let opening = unopened.open(self.stall_timeout, &self.ftps_mode, Arc::clone(&self.transfer));
         tokio::select! {
             opened = opening => self.stream = opened,
             _ = data_abort_rx.recv() => {
@@ -476,8 +524,8 @@ where
             }
         }
         tokio::select! {
-            command = data_cmd_rx.recv() => {
-                let Some(command) = command else {
+            request = data_cmd_rx.recv() => {
+                let Some(DataChanRequest { cmd: command, transfer }) = request else {
                     slog::debug!(self.logger, "Data connection superseded before its command came: closed");
                     let mut session = session_arc.lock().await;
                     session.data_busy = false;
@@ -485,10 +533,12 @@ where
                 };
                 // swiftftp patch: a REST offset applies to the transfer that follows it, whatever its outcome
                 // (it was reset only on success, and leaked into the next transfer after a failed one).
-                // (The session stays locked during the transfer, as in 0.24.)
-                let mut session = session_arc.lock().await;
-                let start_pos = std::mem::take(&mut session.start_pos);
+                // swiftftp patch: the session is not locked during the transfer (0.24 held it throughout, so ABOR
+                // and STAT waited for the end); the control loop holds other commands back meanwhile.
+                let start_pos = std::mem::take(&mut session_arc.lock().await.start_pos);
                 self.handle_incoming(DataChanMsg::ExternalCommand(command), start_pos).await;
+                // The transfer has answered: it ends, and what waited for it goes on.
+                drop(transfer);
             },
             _ = data_abort_rx.recv() => {
                 self.handle_incoming(DataChanMsg::Abort, 0).await;
@@ -1097,6 +1147,7 @@ where
             control_peek: session.control_peek.clone(),
             quit_received: Arc::clone(&session.quit_received),
             stall_timeout: session.data_stall_timeout,
+            transfer: Arc::clone(&session.transfer),
         };
 
         // The control channel need to know if the data channel is busy so that it doesn't time out

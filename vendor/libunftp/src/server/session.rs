@@ -3,7 +3,7 @@
 
 use super::{chancomms::ControlChanMsg, tls::FtpsConfig};
 use crate::metrics;
-use crate::server::chancomms::DataChanCmd;
+use crate::server::chancomms::DataChanRequest;
 use crate::server::failed_logins::FailedLoginsCache;
 use crate::server::switchboard::SocketAddrPair;
 use crate::server::switchboard::SwitchboardKey;
@@ -102,9 +102,9 @@ where
     // The storage back-end instance.
     pub storage: Arc<Storage>,
     // The control loop uses this to send commands to the data loop
-    pub data_cmd_tx: Option<Sender<DataChanCmd>>,
+    pub data_cmd_tx: Option<Sender<DataChanRequest>>,
     // The data loop uses this receive messages from the control loop
-    pub data_cmd_rx: Option<Receiver<DataChanCmd>>,
+    pub data_cmd_rx: Option<Receiver<DataChanRequest>>,
     /// swiftftp patch: counts passive set-ups, so that a data port's timeout only touches its own channels.
     pub passive_generation: u64,
     /// swiftftp patch: held while the latest `PASV`/`EPSV` listener waits for its connection; replacing or
@@ -158,6 +158,8 @@ where
     pub failed_logins: Option<Arc<FailedLoginsCache>>,
     // An optional functor that can bind a socket
     pub binder: Option<Box<dyn crate::options::Binder>>,
+    /// swiftftp patch: the transfer running, shared outside this lock (`transfer.rs`).
+    pub transfer: Arc<crate::server::transfer::TransferState>,
 }
 
 impl<Storage, User> Session<Storage, User>
@@ -197,6 +199,7 @@ where
             cert_chain: None,
             failed_logins: None,
             binder: None,
+            transfer: Arc::default(),
         }
     }
 

@@ -281,6 +281,11 @@ where
         // thing at a time. 0.24 read on and spawned a task per command: 3,000 pipelined STATs meant 3,000
         // concurrent listings.
         let mut answering_now: Option<tokio::sync::oneshot::Receiver<()>> = None;
+        // swiftftp patch: a command read while a transfer runs, other than ABOR, STAT and NOOP, waits here until
+        // the transfer has ended (its final reply sent), and so does every command after it, in order. Reading
+        // goes on meanwhile (ABOR must get through), up to PARKED_MAX waiting commands.
+        let transfer = Arc::clone(&shared_session.lock().await.transfer);
+        let mut parked: std::collections::VecDeque<Command> = std::collections::VecDeque::new();
         // swiftftp patch: the time by which the session must be logged in; nothing the client sends moves it.
         let mut login_deadline = login_timeout.map(|t| Box::pin(tokio::time::sleep(t)));
         loop {
@@ -298,6 +303,12 @@ where
                     _ = async { if let Some(rx) = answering_now.as_mut() { let _ = rx.await; } }, if answering_now.is_some() => {
                         answering_now = None;
                     },
+                    () = transfer.ended(), if !parked.is_empty() && answering_now.is_none() => {
+                        incoming = parked.pop_front().map(|cmd| match cmd {
+                            Command::Malformed(kind) => Err(ControlChanError::new(kind)),
+                            cmd => Ok(Event::Command(cmd)),
+                        });
+                    },
                     // swiftftp patch: a QUIT is read and flagged under one lock (see `QuitReceived`).
                     cmd = futures_util::future::poll_fn(|cx| {
                         let mut quit = quit_received.lock().unwrap_or_else(|e| e.into_inner());
@@ -306,8 +317,12 @@ where
                             *quit = true;
                         }
                         polled
-                    }), if answering_now.is_none() => {
+                    }), if answering_now.is_none() && parked.len() < PARKED_MAX => {
+                        let running = transfer.current().is_some();
                         match cmd {
+                            Some(Ok(cmd)) if (running && !answered_during_transfer(&cmd)) || (!running && !parked.is_empty()) => {
+                                parked.push_back(cmd);
+                            }
                             Some(cmd_result) => {
                                 incoming = Some(match cmd_result {
                                     Ok(Command::Malformed(kind)) => Err(ControlChanError::new(kind)),
@@ -538,6 +553,15 @@ fn handle_control_channel_error(logger: slog::Logger, error: ControlChanError) -
 }
 
 /// swiftftp patch: where a command's handler leaves the receiver of its [`CommandDone`] for the control loop.
+/// swiftftp patch: how many commands read during a transfer may wait for its end before reading pauses.
+const PARKED_MAX: usize = 32;
+
+/// swiftftp patch: the commands answered while a transfer runs (RFC 959 4.1.3: ABOR, STAT; NOOP, a keep-alive);
+/// every other command waits for the transfer's end.
+fn answered_during_transfer(cmd: &Command) -> bool {
+    matches!(cmd, Command::Abor | Command::Stat { path: None } | Command::Noop)
+}
+
 type AnsweringSlot = Arc<std::sync::Mutex<Option<tokio::sync::oneshot::Receiver<()>>>>;
 
 #[derive(Debug)]

@@ -6,7 +6,7 @@
 // pathname exists at the server site, the data shall be
 // appended to that file; otherwise the file shall be created.
 
-use crate::server::chancomms::DataChanCmd;
+use crate::server::chancomms::{DataChanCmd, DataChanRequest};
 use crate::{
     auth::UserDetail,
     server::controlchan::{
@@ -44,8 +44,13 @@ where
         let logger = args.logger;
         match session.data_cmd_tx.take() {
             Some(tx) => {
+                // swiftftp patch: the transfer runs, for ABOR, STAT and the commands that wait for it, from now.
+                let request = DataChanRequest {
+                    cmd,
+                    transfer: session.transfer.begin("APPE", path.clone()),
+                };
                 tokio::spawn(async move {
-                    if let Err(err) = tx.send(cmd).await {
+                    if let Err(err) = tx.send(request).await {
                         slog::warn!(logger, "APPE: could not notify data channel. {}", err);
                     }
                 });

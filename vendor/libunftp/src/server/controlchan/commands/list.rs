@@ -15,7 +15,7 @@
 // to system, this information may be hard to use automatically
 // in a program, but may be quite useful to a human user.
 
-use crate::server::chancomms::DataChanCmd;
+use crate::server::chancomms::{DataChanCmd, DataChanRequest};
 use crate::{
     auth::UserDetail,
     server::controlchan::{
@@ -50,8 +50,13 @@ where
         let logger = args.logger;
         match session.data_cmd_tx.take() {
             Some(tx) => {
+                // swiftftp patch: the transfer runs, for ABOR, STAT and the commands that wait for it, from now.
+                let request = DataChanRequest {
+                    cmd,
+                    transfer: session.transfer.begin("LIST", path_opt.clone().unwrap_or_default()),
+                };
                 tokio::spawn(async move {
-                    if let Err(err) = tx.send(cmd).await {
+                    if let Err(err) = tx.send(request).await {
                         slog::warn!(logger, "LIST: could not notify data channel to respond with LIST. {}", err);
                     }
                 });

@@ -6,7 +6,7 @@
 // format defined in RFC 3659, making it much easier for FTP clients to parse
 // compared to the traditional LIST command output.
 
-use crate::server::chancomms::DataChanCmd;
+use crate::server::chancomms::{DataChanCmd, DataChanRequest};
 use crate::{
     auth::UserDetail,
     server::controlchan::{
@@ -41,8 +41,13 @@ where
         let logger = args.logger;
         match session.data_cmd_tx.take() {
             Some(tx) => {
+                // swiftftp patch: the transfer runs, for ABOR, STAT and the commands that wait for it, from now.
+                let request = DataChanRequest {
+                    cmd,
+                    transfer: session.transfer.begin("MLSD", path_opt.clone().unwrap_or_default()),
+                };
                 tokio::spawn(async move {
-                    if let Err(err) = tx.send(cmd).await {
+                    if let Err(err) = tx.send(request).await {
                         slog::warn!(logger, "MLSD: could not notify data channel to respond with MLSD. {}", err);
                     }
                 });

@@ -13,7 +13,7 @@
 // further process the files automatically.  For example, in
 // the implementation of a "multiple get" function.
 
-use crate::server::chancomms::DataChanCmd;
+use crate::server::chancomms::{DataChanCmd, DataChanRequest};
 use crate::{
     auth::UserDetail,
     server::controlchan::{
@@ -49,8 +49,13 @@ where
         let logger = args.logger;
         match session.data_cmd_tx.take() {
             Some(tx) => {
+                // swiftftp patch: the transfer runs, for ABOR, STAT and the commands that wait for it, from now.
+                let request = DataChanRequest {
+                    cmd,
+                    transfer: session.transfer.begin("NLST", path_opt.clone().unwrap_or_default()),
+                };
                 tokio::spawn(async move {
-                    if let Err(err) = tx.send(cmd).await {
+                    if let Err(err) = tx.send(request).await {
                         slog::warn!(logger, "NLST: could not notify data channel to respond with NLST. {}", err);
                     }
                 });

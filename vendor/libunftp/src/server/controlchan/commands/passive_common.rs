@@ -4,7 +4,7 @@ use crate::{
     auth::UserDetail,
     server::{
         ControlChanErrorKind, ControlChanMsg,
-        chancomms::{DataChanCmd, PortAllocationError, SwitchboardMessage, SwitchboardSender},
+        chancomms::{DataChanRequest, PortAllocationError, SwitchboardMessage, SwitchboardSender},
         controlchan::{Reply, ReplyCode, error::ControlChanError, handler::CommandContext},
         datachan,
         session::SharedSession,
@@ -68,7 +68,7 @@ where
     S: StorageBackend<U> + 'static,
     S::Metadata: Metadata,
 {
-    let (cmd_tx, cmd_rx): (Sender<DataChanCmd>, Receiver<DataChanCmd>) = channel(1);
+    let (cmd_tx, cmd_rx): (Sender<DataChanRequest>, Receiver<DataChanRequest>) = channel(1);
     let (data_abort_tx, data_abort_rx): (Sender<()>, Receiver<()>) = channel(1);
 
     let mut session = session.lock().await;
@@ -181,14 +181,16 @@ where
         if session.passive_generation != generation {
             return;
         }
-        let waiting = session.data_cmd_rx.as_mut().is_some_and(|rx| rx.try_recv().is_ok());
+        // The request is kept until its 425 has gone: its transfer ends with it, and what waits for that goes on.
+        let waiting = session.data_cmd_rx.as_mut().and_then(|rx| rx.try_recv().ok());
         session.data_cmd_tx = None;
         session.data_cmd_rx = None;
         session.data_abort_tx = None;
         session.data_abort_rx = None;
         waiting
     };
-    if waiting {
+    if let Some(request) = waiting {
         let _ = tx.send(ControlChanMsg::DataConnectionNeverOpened).await;
+        drop(request);
     }
 }

@@ -20,7 +20,7 @@ use crate::{
     auth::UserDetail,
     server::{
         ControlChanMsg,
-        chancomms::DataChanCmd,
+        chancomms::DataChanRequest,
         controlchan::{
             Reply, ReplyCode,
             error::ControlChanError,
@@ -56,7 +56,7 @@ impl Port {
         S: StorageBackend<U> + 'static,
         S::Metadata: Metadata,
     {
-        let (cmd_tx, cmd_rx): (Sender<DataChanCmd>, Receiver<DataChanCmd>) = channel(1);
+        let (cmd_tx, cmd_rx): (Sender<DataChanRequest>, Receiver<DataChanRequest>) = channel(1);
         let (data_abort_tx, data_abort_rx): (Sender<()>, Receiver<()>) = channel(1);
 
         let mut session = session.lock().await;

@@ -9,7 +9,7 @@ use crate::{
     auth::UserDetail,
     server::{
         ReplyCode,
-        chancomms::{ControlChanMsg, DataChanCmd},
+        chancomms::{ControlChanMsg, DataChanCmd, DataChanRequest},
         controlchan::{
             Reply,
             command::Command,
@@ -53,6 +53,7 @@ where
                 let storage = Arc::clone(&session.storage);
                 let full_path = session.cwd.join(&path);
                 let start_pos = session.start_pos;
+                let transfer = Arc::clone(&session.transfer);
                 let control = args.tx_control_chan.clone();
                 let session_arc = Arc::clone(&args.session);
                 let done = args.done;
@@ -78,7 +79,13 @@ where
                         slog::warn!(logger, "RETR: could not send the 150 reply: {}", err);
                         return;
                     }
-                    if let Err(err) = tx.send(cmd).await {
+                    // The transfer runs from now (before this command counts as answered), for ABOR, STAT and the
+                    // commands that wait for it.
+                    let request = DataChanRequest {
+                        cmd,
+                        transfer: transfer.begin("RETR", path),
+                    };
+                    if let Err(err) = tx.send(request).await {
                         slog::warn!(logger, "RETR: could not notify data channel to respond with RETR. {}", err);
                     }
                 });

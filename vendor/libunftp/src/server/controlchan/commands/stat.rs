@@ -71,6 +71,16 @@ where
                     format!("rename from path: {:?}", session.rename_from),
                     format!("offset for REST: {}", session.start_pos),
                 ];
+                // swiftftp patch: the transfer running, if any (STAT is answered while it runs).
+                let mut text = text;
+                if let Some(running) = session.transfer.current() {
+                    text.push(format!(
+                        "transfer: {} {}, {} bytes on the data connection",
+                        running.command,
+                        running.path,
+                        running.bytes.load(std::sync::atomic::Ordering::Relaxed)
+                    ));
+                }
                 Ok(Reply::new_multiline(ReplyCode::SystemStatus, text))
             }
             Some(path) => {

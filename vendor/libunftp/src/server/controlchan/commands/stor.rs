@@ -8,7 +8,7 @@
 // created at the server site if the file specified in the
 // pathname does not already exist.
 
-use crate::server::chancomms::DataChanCmd;
+use crate::server::chancomms::{DataChanCmd, DataChanRequest};
 use crate::{
     auth::UserDetail,
     server::controlchan::{
@@ -46,8 +46,13 @@ where
         let logger = args.logger;
         match session.data_cmd_tx.take() {
             Some(tx) => {
+                // swiftftp patch: the transfer runs, for ABOR, STAT and the commands that wait for it, from now.
+                let request = DataChanRequest {
+                    cmd,
+                    transfer: session.transfer.begin("STOR", path.clone()),
+                };
                 tokio::spawn(async move {
-                    if let Err(err) = tx.send(cmd).await {
+                    if let Err(err) = tx.send(request).await {
                         slog::warn!(logger, "STOR: could not notify data channel to respond with STOR. {}", err);
                     }
                 });

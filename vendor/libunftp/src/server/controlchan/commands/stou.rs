@@ -1,6 +1,6 @@
 //! The RFC 959 Store File Uniquely (`STOU`) command
 
-use crate::server::chancomms::DataChanCmd;
+use crate::server::chancomms::{DataChanCmd, DataChanRequest};
 use crate::{
     auth::UserDetail,
     server::controlchan::{
@@ -34,8 +34,13 @@ where
         let logger = args.logger;
         match session.data_cmd_tx.take() {
             Some(tx) => {
+                // swiftftp patch: the transfer runs, for ABOR, STAT and the commands that wait for it, from now.
+                let request = DataChanRequest {
+                    transfer: session.transfer.begin("STOU", path.clone()),
+                    cmd: DataChanCmd::Stor { path },
+                };
                 tokio::spawn(async move {
-                    if let Err(err) = tx.send(DataChanCmd::Stor { path }).await {
+                    if let Err(err) = tx.send(request).await {
                         slog::warn!(logger, "STOU: could not send Stor command over data channel. {}", err);
                     }
                 });
