@@ -5,7 +5,7 @@
 
 use crate::common::faulty::{FaultProxy, swift_addr};
 use crate::common::swift::Fixture;
-use crate::common::{RawFtp, TestGateway, md5_hex, random};
+use crate::common::{TestGateway, md5_hex, random};
 use std::io::Read;
 
 const MIB: usize = 1 << 20;
@@ -91,7 +91,7 @@ fn an_object_replaced_while_it_is_read_fails_and_never_mixes_versions() {
     let gw = TestGateway::start();
     let mut raw = gw.raw_logged_in();
     assert_eq!(raw.cmd("TYPE I").0, 200);
-    let mut data = small_window_data(&mut raw);
+    let mut data = raw.data_small_window();
     raw.send(&format!("RETR {}", fx.path("moving.bin")));
     assert_eq!(raw.reply().0, 150);
     let mut got = vec![0u8; MIB];
@@ -110,19 +110,4 @@ fn an_object_replaced_while_it_is_read_fails_and_never_mixes_versions() {
     );
     assert!(got.len() < old.len(), "all {} bytes arrived", got.len());
     assert_eq!(code, 451, "{text} after {} bytes", got.len());
-}
-
-/// A passive data connection whose receive buffer is small and fixed (no autotuning), so that the gateway can
-/// only be a little ahead of what the client read.
-fn small_window_data(raw: &mut RawFtp) -> std::net::TcpStream {
-    let port = raw.epsv_port();
-    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    socket.set_recv_buffer_size(64 * 1024).unwrap();
-    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
-    socket.connect(&addr.into()).unwrap();
-    let stream: std::net::TcpStream = socket.into();
-    stream
-        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
-        .unwrap();
-    stream
 }

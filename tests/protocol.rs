@@ -235,3 +235,66 @@ fn retr_that_cannot_start_is_a_bare_550() {
     assert_eq!(replies.iter().map(|r| r.0).collect::<Vec<_>>(), [150, 226]);
     assert_eq!(bytes, b"12345");
 }
+
+/// While a download runs, STAT is answered at once and says so, a pipelined command waits for the transfer's
+/// end, and ABOR stops the transfer: 426 for it, then 226 (RFC 959 4.1.3), before the command that waited.
+/// The session goes on. 0.24 answered both only after the transfer had ended by itself.
+#[test]
+fn abor_and_stat_are_answered_while_a_download_runs() {
+    let fx = Fixture::new("abor-retr");
+    let size = 32 * 1024 * 1024;
+    fx.put("big.bin", crate::common::random(size));
+    fx.put("small.txt", "small");
+    let gw = TestGateway::start();
+    let mut raw = gw.raw_logged_in();
+    assert_eq!(raw.cmd("TYPE I").0, 200);
+    let mut data = raw.data_small_window();
+    raw.send(&format!("RETR {}", fx.path("big.bin")));
+    assert_eq!(raw.reply().0, 150);
+    let mut got = vec![0u8; 1024 * 1024];
+    std::io::Read::read_exact(&mut data, &mut got).unwrap();
+    raw.send("STAT");
+    raw.send("PWD");
+    let (code, text) = raw.reply();
+    assert_eq!(code, 211, "{text}");
+    assert!(text.contains("transfer: RETR"), "{text}");
+    assert!(
+        raw.silent_for(std::time::Duration::from_millis(300)),
+        "PWD answered during the transfer"
+    );
+    raw.send("ABOR");
+    assert_eq!(raw.reply().0, 426);
+    assert_eq!(raw.reply().0, 226);
+    assert_eq!(raw.reply().0, 257);
+    let mut rest = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut data, &mut rest);
+    assert!(got.len() + rest.len() < size, "the whole file was sent");
+    let (replies, bytes) = raw.transfer(&format!("RETR {}", fx.path("small.txt")));
+    assert_eq!(replies.iter().map(|r| r.0).collect::<Vec<_>>(), [150, 226]);
+    assert_eq!(bytes, b"small");
+}
+
+/// ABOR during an upload: 426 for the upload, 226 for ABOR, and nothing is stored under the name.
+#[test]
+fn abor_stops_an_upload_and_stores_nothing() {
+    let fx = Fixture::new("abor-stor");
+    let gw = TestGateway::start();
+    let mut raw = gw.raw_logged_in();
+    assert_eq!(raw.cmd("TYPE I").0, 200);
+    let mut data = raw.data();
+    raw.send(&format!("STOR {}", fx.path("cut.bin")));
+    assert_eq!(raw.reply().0, 150);
+    std::io::Write::write_all(&mut data, &crate::common::random(200 * 1024)).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    raw.send("ABOR");
+    assert_eq!(raw.reply().0, 426);
+    assert_eq!(raw.reply().0, 226);
+    drop(data);
+    assert!(fx.head("cut.bin").is_none(), "an aborted upload was stored");
+    assert_eq!(raw.cmd("NOOP").0, 200);
+    assert_eq!(
+        raw.upload(&format!("STOR {}", fx.path("whole.txt")), b"whole"),
+        226
+    );
+    assert_eq!(fx.get("whole.txt"), b"whole");
+}

@@ -327,6 +327,22 @@ impl RawFtp {
         stream
     }
 
+    /// A passive data connection whose receive buffer is small and fixed (no autotuning), so that the gateway can
+    /// only be a little ahead of what the client read.
+    pub fn data_small_window(&mut self) -> TcpStream {
+        let port = self.epsv_port();
+        let socket =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        socket.set_recv_buffer_size(64 * 1024).unwrap();
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        socket.connect(&addr.into()).unwrap();
+        let stream: TcpStream = socket.into();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        stream
+    }
+
     /// Runs a data command: the replies in order, and the bytes the server sent on the data connection.
     pub fn transfer(&mut self, line: &str) -> (Vec<(u32, String)>, Vec<u8>) {
         let mut data = self.data();
