@@ -36,7 +36,7 @@ pub fn print_generated(cli: &Cli, out: &mut dyn Write) -> Option<std::io::Result
                   else /etc/swiftftp.conf (section [swiftftp]), else /etc/ftpcloudfs.conf (section [ftpcloudfs]). \
                   The file also takes keys with no flag: banner, passive-ports, \
                   masquerade-firewall, permit-foreign-addresses, split-large-files, hide-part-dir, \
-                  rackspace-service-net. See examples/swiftftp.conf."
+                  rackspace-service-net. Every key, commented: examples/swiftftp.conf in the source tree."
 )]
 pub struct Cli {
     /// Print the man page (roff) and exit: `swiftftp --print-man-page > swiftftp.1` (for packaging)
@@ -48,11 +48,18 @@ pub struct Cli {
     pub print_completions: Option<clap_complete::Shell>,
 
     /// Port to listen on [default: 2021]
-    #[arg(short = 'p', long, env = "SWIFTFTP_PORT", value_name = "PORT")]
+    #[arg(
+        help_heading = "Listening",
+        short = 'p',
+        long,
+        env = "SWIFTFTP_PORT",
+        value_name = "PORT"
+    )]
     pub port: Option<u16>,
 
     /// IP address to listen on [default: 127.0.0.1]
     #[arg(
+        help_heading = "Listening",
         short = 'b',
         long = "bind-address",
         env = "SWIFTFTP_BIND_ADDRESS",
@@ -62,6 +69,7 @@ pub struct Cli {
 
     /// Swift (v1) or Keystone authentication URL (required), e.g. http://127.0.0.1:8080/auth/v1.0
     #[arg(
+        help_heading = "Swift",
         short = 'a',
         long = "auth-url",
         env = "SWIFTFTP_AUTH_URL",
@@ -71,20 +79,31 @@ pub struct Cli {
 
     /// memcached server(s) for the cache shared by several swiftftp instances (listings and tokens), host:port;
     /// repeatable or comma-separated; adds to the file's list
-    #[arg(long, action = ArgAction::Append, env = "SWIFTFTP_MEMCACHE", value_name = "HOST:PORT", value_delimiter = ',')]
+    #[arg(help_heading = "Caching", long, action = ArgAction::Append, env = "SWIFTFTP_MEMCACHE", value_name = "HOST:PORT", value_delimiter = ',')]
     pub memcache: Vec<String>,
 
     /// Log debug messages
-    #[arg(short = 'v', long, env = "SWIFTFTP_VERBOSE")]
+    #[arg(
+        help_heading = "Process and logging",
+        short = 'v',
+        long,
+        env = "SWIFTFTP_VERBOSE"
+    )]
     pub verbose: bool,
 
     /// Stay in the foreground, logging to stderr; without it swiftftp detaches (daemon mode), writes a pid file
     /// and logs to --log-file, else to syslog
-    #[arg(short = 'f', long, env = "SWIFTFTP_FOREGROUND")]
+    #[arg(
+        help_heading = "Process and logging",
+        short = 'f',
+        long,
+        env = "SWIFTFTP_FOREGROUND"
+    )]
     pub foreground: bool,
 
     /// Write the log to this file instead of stderr
     #[arg(
+        help_heading = "Process and logging",
         short = 'l',
         long = "log-file",
         env = "SWIFTFTP_LOG_FILE",
@@ -93,30 +112,51 @@ pub struct Cli {
     pub log_file: Option<PathBuf>,
 
     /// Log to syslog, daemon facility (overrides --log-file, as in ftp-cloudfs)
-    #[arg(long, env = "SWIFTFTP_SYSLOG")]
+    #[arg(help_heading = "Process and logging", long, env = "SWIFTFTP_SYSLOG")]
     pub syslog: bool,
 
     /// Pid file, locked while running so a second instance refuses to start; removed on exit [default in daemon
     /// mode: $RUNTIME_DIRECTORY, $XDG_RUNTIME_DIR, /run (root) or the temporary directory, + /swiftftp.pid]
-    #[arg(long = "pid-file", env = "SWIFTFTP_PID_FILE", value_name = "FILE")]
+    #[arg(
+        help_heading = "Process and logging",
+        long = "pid-file",
+        env = "SWIFTFTP_PID_FILE",
+        value_name = "FILE"
+    )]
     pub pid_file: Option<PathBuf>,
 
     /// User to run as after binding the listening socket, numeric or name (its primary group unless --gid)
-    #[arg(long, env = "SWIFTFTP_UID", value_name = "UID")]
+    #[arg(
+        help_heading = "Process and logging",
+        long,
+        env = "SWIFTFTP_UID",
+        value_name = "UID"
+    )]
     pub uid: Option<String>,
 
     /// Group to run as after binding the listening socket, numeric or name
-    #[arg(long, env = "SWIFTFTP_GID", value_name = "GID")]
+    #[arg(
+        help_heading = "Process and logging",
+        long,
+        env = "SWIFTFTP_GID",
+        value_name = "GID"
+    )]
     pub gid: Option<String>,
 
     /// Seconds a directory listing is reused (per user; every write through swiftftp invalidates what it
     /// touches at once); 0 turns listing caching off [default: 5]
-    #[arg(long = "cache-ttl", env = "SWIFTFTP_CACHE_TTL", value_name = "SECONDS")]
+    #[arg(
+        help_heading = "Caching",
+        long = "cache-ttl",
+        env = "SWIFTFTP_CACHE_TTL",
+        value_name = "SECONDS"
+    )]
     pub cache_ttl: Option<u64>,
 
     /// Uploads larger than this become Static Large Objects of segments this size, e.g. 64M, 1G (binary units;
     /// at least 1M) [default: the cluster's max_file_size, 5G unless configured otherwise]
     #[arg(
+        help_heading = "Storage",
         long = "segment-size",
         env = "SWIFTFTP_SEGMENT_SIZE",
         value_name = "SIZE"
@@ -125,42 +165,65 @@ pub struct Cli {
 
     /// Hide `<container>_segments` containers (where large objects keep their segments) from the root listing
     /// when `<container>` is listed too; they can still be entered by name
-    #[arg(long = "hide-segments", env = "SWIFTFTP_HIDE_SEGMENTS")]
+    #[arg(
+        help_heading = "Storage",
+        long = "hide-segments",
+        env = "SWIFTFTP_HIDE_SEGMENTS"
+    )]
     pub hide_segments: bool,
 
     /// Do not offer MFMT: clients that set each uploaded file's time (lftp, FileZilla) then skip it, one Swift
     /// POST less per file, and files show their upload time (file key: mfmt = no)
-    #[arg(long = "no-mfmt", env = "SWIFTFTP_NO_MFMT")]
+    #[arg(help_heading = "Storage", long = "no-mfmt", env = "SWIFTFTP_NO_MFMT")]
     pub no_mfmt: bool,
 
     /// Expect a PROXY protocol header (v1 or v2, e.g. from HAProxy `send-proxy`) on every control connection:
     /// limits, logs and logins then see the client it names; a connection without one is closed. Needs
     /// --proxy-protocol-from
-    #[arg(long = "proxy-protocol", env = "SWIFTFTP_PROXY_PROTOCOL")]
+    #[arg(
+        help_heading = "Listening",
+        long = "proxy-protocol",
+        env = "SWIFTFTP_PROXY_PROTOCOL"
+    )]
     pub proxy_protocol: bool,
 
     /// The load balancers whose PROXY headers are trusted, as addresses or CIDR networks (repeatable or
     /// comma-separated, e.g. 10.0.0.5,10.1.0.0/24); a connection from anywhere else is closed without a greeting
-    #[arg(long = "proxy-protocol-from", action = ArgAction::Append, env = "SWIFTFTP_PROXY_PROTOCOL_FROM", value_name = "CIDR", value_delimiter = ',')]
+    #[arg(help_heading = "Listening", long = "proxy-protocol-from", action = ArgAction::Append, env = "SWIFTFTP_PROXY_PROTOCOL_FROM", value_name = "CIDR", value_delimiter = ',')]
     pub proxy_protocol_from: Vec<String>,
 
     /// PEM certificate chain for FTPS (explicit, AUTH TLS, and implicit with --tls-implicit-port; TLS 1.2 and
     /// 1.3); needs --tls-key; reloaded on SIGHUP
-    #[arg(long = "tls-cert", env = "SWIFTFTP_TLS_CERT", value_name = "FILE")]
+    #[arg(
+        help_heading = "TLS",
+        long = "tls-cert",
+        env = "SWIFTFTP_TLS_CERT",
+        value_name = "FILE"
+    )]
     pub tls_cert: Option<PathBuf>,
 
     /// PEM private key of --tls-cert (read before privileges are dropped)
-    #[arg(long = "tls-key", env = "SWIFTFTP_TLS_KEY", value_name = "FILE")]
+    #[arg(
+        help_heading = "TLS",
+        long = "tls-key",
+        env = "SWIFTFTP_TLS_KEY",
+        value_name = "FILE"
+    )]
     pub tls_key: Option<PathBuf>,
 
     /// Require TLS: login only after AUTH TLS, and every data connection protected (PROT P); PROT C and
     /// transfers without PROT P get 534
-    #[arg(long = "tls-required", env = "SWIFTFTP_TLS_REQUIRED")]
+    #[arg(
+        help_heading = "TLS",
+        long = "tls-required",
+        env = "SWIFTFTP_TLS_REQUIRED"
+    )]
     pub tls_required: bool,
 
     /// Also serve implicit FTPS (ftps://, TLS from the first byte; 990 by custom) on this port of --bind, beside
     /// the explicit FTPS of --port; its data connections must be protected. Needs --tls-cert
     #[arg(
+        help_heading = "TLS",
         long = "tls-implicit-port",
         env = "SWIFTFTP_TLS_IMPLICIT_PORT",
         value_name = "PORT"
@@ -170,6 +233,7 @@ pub struct Cli {
     /// Which 0-byte files are HEADed to find Dynamic Large Object manifests: `segments` (those whose segments
     /// are where python-swiftclient, rclone or ftp-cloudfs put them), `all`, or `none` [default: segments]
     #[arg(
+        help_heading = "Storage",
         long = "dlo-check",
         env = "SWIFTFTP_DLO_CHECK",
         value_name = "WHICH",
@@ -182,6 +246,7 @@ pub struct Cli {
     /// need the same one. On the command line it shows in the process list: prefer --cache-secret-file or
     /// SWIFTFTP_CACHE_SECRET [default: random per process]
     #[arg(
+        help_heading = "Caching",
         long = "cache-secret",
         env = "SWIFTFTP_CACHE_SECRET",
         value_name = "SECRET"
@@ -190,6 +255,7 @@ pub struct Cli {
 
     /// File holding the cache secret (its first line; the file must not be readable by others)
     #[arg(
+        help_heading = "Caching",
         long = "cache-secret-file",
         env = "SWIFTFTP_CACHE_SECRET_FILE",
         value_name = "FILE"
@@ -198,6 +264,7 @@ pub struct Cli {
 
     /// Most FTP connections at once, all clients together; more get 421 [default: 1000; 0: no limit]
     #[arg(
+        help_heading = "Limits",
         long = "max-connections",
         env = "SWIFTFTP_MAX_CONNECTIONS",
         value_name = "N"
@@ -207,6 +274,7 @@ pub struct Cli {
     /// Most FTP connections from one client IP address; more get 421 (the file's max-cons-per-ip)
     /// [default: 64, room for a NAT'd office of 20 FileZilla users; 0: no limit]
     #[arg(
+        help_heading = "Limits",
         long = "max-cons-per-ip",
         env = "SWIFTFTP_MAX_CONS_PER_IP",
         value_name = "N"
@@ -215,6 +283,7 @@ pub struct Cli {
 
     /// Most sessions logged in as the same user at once; more are refused at login [default: 0, no limit]
     #[arg(
+        help_heading = "Limits",
         long = "max-sessions-per-user",
         env = "SWIFTFTP_MAX_SESSIONS_PER_USER",
         value_name = "N"
@@ -223,6 +292,7 @@ pub struct Cli {
 
     /// Most objects one rename of a directory or container may move; more get 550 [default: 10000; 0: no limit]
     #[arg(
+        help_heading = "Limits",
         long = "rename-max-objects",
         env = "SWIFTFTP_RENAME_MAX_OBJECTS",
         value_name = "N"
@@ -232,6 +302,7 @@ pub struct Cli {
     /// Seconds a control connection may stay silent (no transfer running) before it is closed, and a data
     /// connection may move no byte before its transfer is aborted with 426 [default: 300]
     #[arg(
+        help_heading = "Limits",
         long = "idle-timeout",
         env = "SWIFTFTP_IDLE_TIMEOUT",
         value_name = "SECONDS"
@@ -241,6 +312,7 @@ pub struct Cli {
     /// Seconds after the auth service accepted a password during which another login with it reuses the token
     /// instead of asking again: the longest a changed password keeps working; 0: every login asks [default: 300]
     #[arg(
+        help_heading = "Limits",
         long = "login-cache-ttl",
         env = "SWIFTFTP_LOGIN_CACHE_TTL",
         value_name = "SECONDS"
@@ -250,6 +322,7 @@ pub struct Cli {
     /// Seconds a new connection has to log in; nothing sent before the login extends it [default: 30; 0: no
     /// limit]
     #[arg(
+        help_heading = "Limits",
         long = "login-timeout",
         env = "SWIFTFTP_LOGIN_TIMEOUT",
         value_name = "SECONDS"
@@ -258,6 +331,7 @@ pub struct Cli {
 
     /// Failed logins (of one user from one IP address) before that pair is locked out [default: 5; 0: never]
     #[arg(
+        help_heading = "Limits",
         long = "max-login-failures",
         env = "SWIFTFTP_MAX_LOGIN_FAILURES",
         value_name = "N"
@@ -267,6 +341,7 @@ pub struct Cli {
     /// Seconds a locked-out user and IP pair stays locked (every attempt meanwhile fails without reaching the
     /// auth service) [default: 300]
     #[arg(
+        help_heading = "Limits",
         long = "login-lockout",
         env = "SWIFTFTP_LOGIN_LOCKOUT",
         value_name = "SECONDS"
@@ -275,6 +350,7 @@ pub struct Cli {
 
     /// Log format: text (one line per event) or json (one JSON object per line) [default: text]
     #[arg(
+        help_heading = "Process and logging",
         long = "log-format",
         env = "SWIFTFTP_LOG_FORMAT",
         value_name = "FORMAT",
@@ -286,6 +362,7 @@ pub struct Cli {
     /// Seconds running transfers may go on after SIGTERM or SIGINT before the process exits; a second signal
     /// exits at once [default: 10]
     #[arg(
+        help_heading = "Limits",
         long = "shutdown-grace",
         env = "SWIFTFTP_SHUTDOWN_GRACE",
         value_name = "SECONDS"
@@ -295,6 +372,7 @@ pub struct Cli {
     /// Serve Prometheus metrics (/metrics) and a health check (/health) over HTTP on this address, e.g.
     /// 127.0.0.1:9121 (off unless set)
     #[arg(
+        help_heading = "Listening",
         long = "metrics-address",
         env = "SWIFTFTP_METRICS_ADDRESS",
         value_name = "IP:PORT"
@@ -302,12 +380,13 @@ pub struct Cli {
     pub metrics_address: Option<String>,
 
     /// Do not verify TLS certificates of the auth service and Swift
-    #[arg(long, env = "SWIFTFTP_INSECURE")]
+    #[arg(help_heading = "Swift", long, env = "SWIFTFTP_INSECURE")]
     pub insecure: bool,
 
     /// Seconds Swift may take to start answering, or stay silent within a download; never a limit on a whole
     /// transfer [default: 60]
     #[arg(
+        help_heading = "Swift",
         long = "swift-timeout",
         env = "SWIFTFTP_SWIFT_TIMEOUT",
         value_name = "SECONDS"
@@ -315,16 +394,26 @@ pub struct Cli {
     pub swift_timeout: Option<u64>,
 
     /// Also trust the CA certificate(s) in this PEM file for TLS to the auth service and Swift
-    #[arg(long = "ca-file", env = "SWIFTFTP_CA_FILE", value_name = "FILE")]
+    #[arg(
+        help_heading = "Swift",
+        long = "ca-file",
+        env = "SWIFTFTP_CA_FILE",
+        value_name = "FILE"
+    )]
     pub ca_file: Option<PathBuf>,
 
     /// Use Keystone authentication: logins TENANT.USER (v2.0), PROJECT[@DOMAIN].USER[@DOMAIN] or .appcred.ID
     /// with an application credential's secret as password (v3)
-    #[arg(long = "keystone-auth", env = "SWIFTFTP_KEYSTONE_AUTH")]
+    #[arg(
+        help_heading = "Keystone",
+        long = "keystone-auth",
+        env = "SWIFTFTP_KEYSTONE_AUTH"
+    )]
     pub keystone_auth: bool,
 
     /// Keystone API version: 2.0 or 3 [default: 2.0]
     #[arg(
+        help_heading = "Keystone",
         long = "keystone-auth-version",
         env = "SWIFTFTP_KEYSTONE_AUTH_VERSION",
         value_name = "VERSION",
@@ -335,6 +424,7 @@ pub struct Cli {
 
     /// Keystone region of the Swift endpoint
     #[arg(
+        help_heading = "Keystone",
         long = "keystone-region-name",
         env = "SWIFTFTP_KEYSTONE_REGION_NAME",
         value_name = "REGION"
@@ -343,6 +433,7 @@ pub struct Cli {
 
     /// Separator between tenant (project) and user in Keystone logins [default: .]
     #[arg(
+        help_heading = "Keystone",
         long = "keystone-tenant-separator",
         env = "SWIFTFTP_KEYSTONE_TENANT_SEPARATOR",
         value_name = "SEP"
@@ -351,6 +442,7 @@ pub struct Cli {
 
     /// Separator between a name and its domain in Keystone v3 logins [default: @]
     #[arg(
+        help_heading = "Keystone",
         long = "keystone-domain-separator",
         env = "SWIFTFTP_KEYSTONE_DOMAIN_SEPARATOR",
         value_name = "SEP"
@@ -359,6 +451,7 @@ pub struct Cli {
 
     /// Service type of Swift in the Keystone catalog [default: object-store]
     #[arg(
+        help_heading = "Keystone",
         long = "keystone-service-type",
         env = "SWIFTFTP_KEYSTONE_SERVICE_TYPE",
         value_name = "TYPE"
@@ -367,6 +460,7 @@ pub struct Cli {
 
     /// Endpoint type in the Keystone catalog: publicURL, internalURL or adminURL [default: publicURL]
     #[arg(
+        help_heading = "Keystone",
         long = "keystone-endpoint-type",
         env = "SWIFTFTP_KEYSTONE_ENDPOINT_TYPE",
         value_name = "TYPE",
@@ -377,6 +471,7 @@ pub struct Cli {
 
     /// Storage policy: new containers get it, and the root listing shows only containers of it
     #[arg(
+        help_heading = "Swift",
         long = "storage-policy",
         env = "SWIFTFTP_STORAGE_POLICY",
         value_name = "POLICY"
@@ -384,6 +479,11 @@ pub struct Cli {
     pub storage_policy: Option<String>,
 
     /// Configuration file (INI, section [swiftftp] or [ftpcloudfs])
-    #[arg(long, env = "SWIFTFTP_CONFIG", value_name = "FILE")]
+    #[arg(
+        help_heading = "Process and logging",
+        long,
+        env = "SWIFTFTP_CONFIG",
+        value_name = "FILE"
+    )]
     pub config: Option<PathBuf>,
 }
