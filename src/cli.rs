@@ -25,6 +25,23 @@ pub fn print_generated(cli: &Cli, out: &mut dyn Write) -> Option<std::io::Result
     Some(Ok(()))
 }
 
+/// An on/off option: `--flag` or `--flag=yes` turns it on, `--flag=no` off (over the file's value); the same
+/// words in its `SWIFTFTP_*` variable.
+fn yes_no(value: &str) -> Result<bool, String> {
+    parse_bool(value).map_err(|e| e.to_string())
+}
+
+/// Booleans as Python's ConfigParser reads them (ftp-cloudfs used `get`, so `no` was true there: not here).
+pub fn parse_bool(value: &str) -> anyhow::Result<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "yes" | "true" | "on" => Ok(true),
+        "0" | "no" | "false" | "off" => Ok(false),
+        other => {
+            anyhow::bail!("{other:?} is not a boolean (use yes/no, true/false, on/off or 1/0)")
+        }
+    }
+}
+
 /// FTP gateway to OpenStack Swift: `/` is your account, top-level folders are containers, deeper folders are
 /// pseudo-directories, files are objects. Logging in is Swift authentication.
 #[derive(Debug, Parser)]
@@ -32,11 +49,12 @@ pub fn print_generated(cli: &Cli, out: &mut dyn Write) -> Option<std::io::Result
     name = "swiftftp",
     version,
     about,
-    after_help = "Settings not given on the command line are read from the configuration file: --config FILE, \
-                  else /etc/swiftftp.conf (section [swiftftp]), else /etc/ftpcloudfs.conf (section [ftpcloudfs]). \
-                  The file also takes keys with no flag: banner, passive-ports, \
-                  masquerade-firewall, permit-foreign-addresses, split-large-files, hide-part-dir, \
-                  rackspace-service-net. Every key, commented: examples/swiftftp.conf in the source tree."
+    after_help = "Settings not given on the command line (or in its SWIFTFTP_* variable) are read from the \
+                  configuration file: --config FILE, else /etc/swiftftp.conf (section [swiftftp]), else \
+                  /etc/ftpcloudfs.conf (section [ftpcloudfs]); its keys are the long option names (mfmt = no for \
+                  --no-mfmt). On/off \
+                  options take --flag, --flag=yes or --flag=no. Every key, commented: examples/swiftftp.conf in \
+                  the source tree."
 )]
 pub struct Cli {
     /// Print the man page (roff) and exit: `swiftftp --print-man-page > swiftftp.1` (for packaging)
@@ -82,14 +100,13 @@ pub struct Cli {
     #[arg(help_heading = "Caching", long, action = ArgAction::Append, env = "SWIFTFTP_MEMCACHE", value_name = "HOST:PORT", value_delimiter = ',')]
     pub memcache: Vec<String>,
 
-    /// Log debug messages
+    /// Log debug messages [default: no]
     #[arg(
         help_heading = "Process and logging",
         short = 'v',
         long,
-        env = "SWIFTFTP_VERBOSE"
-    )]
-    pub verbose: bool,
+        env = "SWIFTFTP_VERBOSE", num_args = 0..=1, require_equals = true, default_missing_value = "yes", value_name = "yes|no", value_parser = yes_no)]
+    pub verbose: Option<bool>,
 
     /// Stay in the foreground, logging to stderr; without it swiftftp detaches (daemon mode), writes a pid file
     /// and logs to --log-file, else to syslog
@@ -111,9 +128,9 @@ pub struct Cli {
     )]
     pub log_file: Option<PathBuf>,
 
-    /// Log to syslog, daemon facility (overrides --log-file, as in ftp-cloudfs)
-    #[arg(help_heading = "Process and logging", long, env = "SWIFTFTP_SYSLOG")]
-    pub syslog: bool,
+    /// Log to syslog, daemon facility (overrides --log-file, as in ftp-cloudfs) [default: no]
+    #[arg(help_heading = "Process and logging", long, env = "SWIFTFTP_SYSLOG", num_args = 0..=1, require_equals = true, default_missing_value = "yes", value_name = "yes|no", value_parser = yes_no)]
+    pub syslog: Option<bool>,
 
     /// Pid file, locked while running so a second instance refuses to start; removed on exit [default in daemon
     /// mode: $RUNTIME_DIRECTORY, $XDG_RUNTIME_DIR, /run (root) or the temporary directory, + /swiftftp.pid]
@@ -164,13 +181,12 @@ pub struct Cli {
     pub segment_size: Option<String>,
 
     /// Hide `<container>_segments` containers (where large objects keep their segments) from the root listing
-    /// when `<container>` is listed too; they can still be entered by name
+    /// when `<container>` is listed too; they can still be entered by name [default: no]
     #[arg(
         help_heading = "Storage",
         long = "hide-segments",
-        env = "SWIFTFTP_HIDE_SEGMENTS"
-    )]
-    pub hide_segments: bool,
+        env = "SWIFTFTP_HIDE_SEGMENTS", num_args = 0..=1, require_equals = true, default_missing_value = "yes", value_name = "yes|no", value_parser = yes_no)]
+    pub hide_segments: Option<bool>,
 
     /// Do not offer MFMT: clients that set each uploaded file's time (lftp, FileZilla) then skip it, one Swift
     /// POST less per file, and files show their upload time (file key: mfmt = no)
@@ -179,13 +195,12 @@ pub struct Cli {
 
     /// Expect a PROXY protocol header (v1 or v2, e.g. from HAProxy `send-proxy`) on every control connection:
     /// limits, logs and logins then see the client it names; a connection without one is closed. Needs
-    /// --proxy-protocol-from
+    /// --proxy-protocol-from [default: no]
     #[arg(
         help_heading = "Listening",
         long = "proxy-protocol",
-        env = "SWIFTFTP_PROXY_PROTOCOL"
-    )]
-    pub proxy_protocol: bool,
+        env = "SWIFTFTP_PROXY_PROTOCOL", num_args = 0..=1, require_equals = true, default_missing_value = "yes", value_name = "yes|no", value_parser = yes_no)]
+    pub proxy_protocol: Option<bool>,
 
     /// The load balancers whose PROXY headers are trusted, as addresses or CIDR networks (repeatable or
     /// comma-separated, e.g. 10.0.0.5,10.1.0.0/24); a connection from anywhere else is closed without a greeting
@@ -212,13 +227,12 @@ pub struct Cli {
     pub tls_key: Option<PathBuf>,
 
     /// Require TLS: login only after AUTH TLS, and every data connection protected (PROT P); PROT C and
-    /// transfers without PROT P get 534
+    /// transfers without PROT P get 534 [default: no]
     #[arg(
         help_heading = "TLS",
         long = "tls-required",
-        env = "SWIFTFTP_TLS_REQUIRED"
-    )]
-    pub tls_required: bool,
+        env = "SWIFTFTP_TLS_REQUIRED", num_args = 0..=1, require_equals = true, default_missing_value = "yes", value_name = "yes|no", value_parser = yes_no)]
+    pub tls_required: Option<bool>,
 
     /// Also serve implicit FTPS (ftps://, TLS from the first byte; 990 by custom) on this port of --bind, beside
     /// the explicit FTPS of --port; its data connections must be protected. Needs --tls-cert
@@ -379,9 +393,9 @@ pub struct Cli {
     )]
     pub metrics_address: Option<String>,
 
-    /// Do not verify TLS certificates of the auth service and Swift
-    #[arg(help_heading = "Swift", long, env = "SWIFTFTP_INSECURE")]
-    pub insecure: bool,
+    /// Do not verify TLS certificates of the auth service and Swift [default: no]
+    #[arg(help_heading = "Swift", long, env = "SWIFTFTP_INSECURE", num_args = 0..=1, require_equals = true, default_missing_value = "yes", value_name = "yes|no", value_parser = yes_no)]
+    pub insecure: Option<bool>,
 
     /// Seconds Swift may take to start answering, or stay silent within a download; never a limit on a whole
     /// transfer [default: 60]
@@ -403,13 +417,12 @@ pub struct Cli {
     pub ca_file: Option<PathBuf>,
 
     /// Use Keystone authentication: logins TENANT.USER (v2.0), PROJECT[@DOMAIN].USER[@DOMAIN] or .appcred.ID
-    /// with an application credential's secret as password (v3)
+    /// with an application credential's secret as password (v3) [default: no]
     #[arg(
         help_heading = "Keystone",
         long = "keystone-auth",
-        env = "SWIFTFTP_KEYSTONE_AUTH"
-    )]
-    pub keystone_auth: bool,
+        env = "SWIFTFTP_KEYSTONE_AUTH", num_args = 0..=1, require_equals = true, default_missing_value = "yes", value_name = "yes|no", value_parser = yes_no)]
+    pub keystone_auth: Option<bool>,
 
     /// Keystone API version: 2.0 or 3 [default: 2.0]
     #[arg(
@@ -477,6 +490,57 @@ pub struct Cli {
         value_name = "POLICY"
     )]
     pub storage_policy: Option<String>,
+
+    /// The 220 greeting; %v is swiftftp's version, %f the FTP library's, %s the Swift client's [default:
+    /// swiftftp %v ready.]
+    #[arg(
+        help_heading = "Listening",
+        long,
+        env = "SWIFTFTP_BANNER",
+        value_name = "TEXT"
+    )]
+    pub banner: Option<String>,
+
+    /// Ports for passive data connections, MIN:MAX, e.g. 60000:65535 [default: chosen by the OS]
+    #[arg(
+        help_heading = "Listening",
+        long = "passive-ports",
+        env = "SWIFTFTP_PASSIVE_PORTS",
+        value_name = "MIN:MAX"
+    )]
+    pub passive_ports: Option<String>,
+
+    /// IPv4 address or host name announced in PASV replies, for a gateway behind NAT [default: the control
+    /// connection's address]
+    #[arg(
+        help_heading = "Listening",
+        long = "masquerade-firewall",
+        env = "SWIFTFTP_MASQUERADE_FIREWALL",
+        value_name = "HOST"
+    )]
+    pub masquerade_firewall: Option<String>,
+
+    /// Let PORT connect to addresses other than the client's (FXP; allows bounce attacks) [default: no]
+    #[arg(help_heading = "Listening", long = "permit-foreign-addresses", env = "SWIFTFTP_PERMIT_FOREIGN_ADDRESSES", num_args = 0..=1, require_equals = true, default_missing_value = "yes", value_name = "yes|no", value_parser = yes_no)]
+    pub permit_foreign_addresses: Option<bool>,
+
+    /// Hide ftp-cloudfs's FILE.part segment folders beside FILE in listings (still reachable by name)
+    /// [default: no]
+    #[arg(help_heading = "Storage", long = "hide-part-dir", env = "SWIFTFTP_HIDE_PART_DIR", num_args = 0..=1, require_equals = true, default_missing_value = "yes", value_name = "yes|no", value_parser = yes_no)]
+    pub hide_part_dir: Option<bool>,
+
+    /// ftp-cloudfs's segment size in MB (10^6 bytes); --segment-size wins [default: 0]
+    #[arg(
+        help_heading = "Storage",
+        long = "split-large-files",
+        env = "SWIFTFTP_SPLIT_LARGE_FILES",
+        value_name = "MB"
+    )]
+    pub split_large_files: Option<u64>,
+
+    /// Rackspace's internal service network (not available yet: accepted with a warning, no effect) [default: no]
+    #[arg(help_heading = "Swift", long = "rackspace-service-net", env = "SWIFTFTP_RACKSPACE_SERVICE_NET", num_args = 0..=1, require_equals = true, default_missing_value = "yes", value_name = "yes|no", value_parser = yes_no)]
+    pub rackspace_service_net: Option<bool>,
 
     /// Configuration file (INI, section [swiftftp] or [ftpcloudfs])
     #[arg(

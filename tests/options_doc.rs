@@ -231,3 +231,24 @@ fn the_man_page_and_completions_list_every_option() {
         assert!(help.contains(long.as_str()), "--help misses {long}");
     }
 }
+
+/// The keys that were file-only are read from their `SWIFTFTP_*` variables too (SWIFTFTP_PASSIVE_PORTS was
+/// silently ignored): a bad value there stops the start with an error naming the option.
+#[test]
+fn file_only_keys_are_read_from_the_environment() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_swiftftp"))
+        .args([
+            "--foreground",
+            "-p",
+            "0",
+            "-a",
+            "http://127.0.0.1:1/auth/v1.0",
+        ])
+        .args(["--config", "tests/fixtures/empty.conf"])
+        .env("SWIFTFTP_PASSIVE_PORTS", "9:1")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--passive-ports"), "{err}");
+}

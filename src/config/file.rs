@@ -3,6 +3,7 @@
 //!
 //! Not here: what each key means and its default (`sections.rs`).
 
+pub use crate::cli::parse_bool;
 use anyhow::{Context, anyhow, bail};
 use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
@@ -149,9 +150,13 @@ impl FileSettings {
         cli.clone().or_else(|| self.string(key).map(PathBuf::from))
     }
 
-    /// An on/off flag: on when given on the command line, else the file's boolean, else off.
-    pub(super) fn flag(&self, cli: bool, key: &str) -> anyhow::Result<bool> {
-        Ok(cli || self.bool(key)?.unwrap_or(false))
+    /// An on/off flag: the command line's `--flag[=yes|no]` (or its `SWIFTFTP_*` variable), else the file's
+    /// boolean, else off.
+    pub(super) fn flag(&self, cli: Option<bool>, key: &str) -> anyhow::Result<bool> {
+        match cli {
+            Some(on) => Ok(on),
+            None => Ok(self.bool(key)?.unwrap_or(false)),
+        }
     }
 
     /// Seconds from the command line, else the file, else `default`.
@@ -197,15 +202,6 @@ impl FileSettings {
         self.get(key)
             .map(|v| parse_port_range(v).with_context(|| self.context(key)))
             .transpose()
-    }
-}
-
-/// Booleans as Python's ConfigParser reads them (ftp-cloudfs used `get`, so `no` was true there: not here).
-pub fn parse_bool(value: &str) -> anyhow::Result<bool> {
-    match value.trim().to_ascii_lowercase().as_str() {
-        "1" | "yes" | "true" | "on" => Ok(true),
-        "0" | "no" | "false" | "off" => Ok(false),
-        other => bail!("{other:?} is not a boolean (use yes/no, true/false, on/off or 1/0)"),
     }
 }
 

@@ -238,16 +238,31 @@ impl Config {
             uid: sections::identity(&cli.uid, &file, "uid")?,
             gid: sections::identity(&cli.gid, &file, "gid")?,
             storage_policy: file.string_or(&cli.storage_policy, "storage-policy"),
-            banner: expand_banner(file.get("banner").unwrap_or(DEFAULT_BANNER)),
+            banner: expand_banner(
+                cli.banner
+                    .as_deref()
+                    .or(file.get("banner"))
+                    .unwrap_or(DEFAULT_BANNER),
+            ),
             limits: sections::limits(&cli, &file)?,
-            passive_ports: file.port_range("passive-ports")?,
-            masquerade_firewall: file.string("masquerade-firewall"),
-            permit_foreign_addresses: file.bool("permit-foreign-addresses")?.unwrap_or(false),
+            passive_ports: match &cli.passive_ports {
+                Some(range) => Some(anyhow::Context::context(
+                    parse_port_range(range),
+                    "--passive-ports",
+                )?),
+                None => file.port_range("passive-ports")?,
+            },
+            masquerade_firewall: file.string_or(&cli.masquerade_firewall, "masquerade-firewall"),
+            permit_foreign_addresses: file
+                .flag(cli.permit_foreign_addresses, "permit-foreign-addresses")?,
             segment_size: values::segment_size(
                 file.string_or(&cli.segment_size, "segment-size"),
-                file.parsed::<u64>("split-large-files")?,
+                match cli.split_large_files {
+                    Some(mb) => Some(mb),
+                    None => file.parsed::<u64>("split-large-files")?,
+                },
             )?,
-            hide_part_dir: file.bool("hide-part-dir")?.unwrap_or(false),
+            hide_part_dir: file.flag(cli.hide_part_dir, "hide-part-dir")?,
             hide_segments: file.flag(cli.hide_segments, "hide-segments")?,
             mfmt: !cli.no_mfmt && file.bool("mfmt")?.unwrap_or(true),
             tls: sections::tls(&cli, &file)?,
@@ -263,7 +278,7 @@ impl Config {
                 &file,
                 "proxy-protocol-from",
             )?,
-            rackspace_service_net: file.bool("rackspace-service-net")?.unwrap_or(false),
+            rackspace_service_net: file.flag(cli.rackspace_service_net, "rackspace-service-net")?,
             config_file: file.path.clone(),
             warnings,
         };

@@ -415,3 +415,50 @@ fn word_options_take_their_words_on_the_command_line_and_refuse_others() {
         );
     }
 }
+
+/// On/off options go both ways on the command line: `--flag` and `--flag=yes` on, `--flag=no` off over the
+/// file's `yes`; and the keys that were file-only have flags that win over the file.
+#[test]
+fn the_command_line_overrides_the_file_both_ways_and_for_every_key() {
+    let conf = file(
+        "[swiftftp]\nauth-url = http://127.0.0.1:1/auth/v1.0\nhide-segments = yes\ninsecure = yes\n\
+         passive-ports = 60000:60010\nbanner = from the file\nhide-part-dir = yes\n",
+    );
+    let c = Config::from_cli(cli(&["--config", &conf.arg()])).unwrap();
+    assert!(c.hide_segments && c.insecure && c.hide_part_dir);
+    assert_eq!(c.passive_ports, Some(60000..=60010));
+    assert_eq!(c.banner, "from the file");
+    let c = Config::from_cli(cli(&[
+        "--config",
+        &conf.arg(),
+        "--hide-segments=no",
+        "--insecure=no",
+        "--hide-part-dir=no",
+        "--passive-ports",
+        "50000:50001",
+        "--banner",
+        "from the flag",
+        "--masquerade-firewall",
+        "ftp.example.org",
+    ]))
+    .unwrap();
+    assert!(!c.hide_segments && !c.insecure && !c.hide_part_dir);
+    assert_eq!(c.passive_ports, Some(50000..=50001));
+    assert_eq!(c.banner, "from the flag");
+    assert_eq!(c.masquerade_firewall.as_deref(), Some("ftp.example.org"));
+    // A bare flag is on, as in ftp-cloudfs; `=yes` too; other words are refused.
+    let c = Config::from_cli(cli(&["--config", &conf.arg(), "--tls-required=no", "-v"])).unwrap();
+    assert!(!c.tls_required && c.logging.verbose);
+    let bare = Config::from_cli(cli(&[
+        "-a",
+        "http://127.0.0.1:1/auth/v1.0",
+        "--insecure",
+        "--keystone-auth=yes",
+    ]))
+    .unwrap();
+    assert!(bare.insecure && bare.keystone.enabled);
+    assert!(Cli::try_parse_from(["swiftftp", "--insecure=maybe"]).is_err());
+    let err =
+        Config::from_cli(cli(&["--config", &conf.arg(), "--passive-ports", "9:1"])).unwrap_err();
+    assert!(format!("{err:#}").contains("--passive-ports"), "{err:#}");
+}
