@@ -6,7 +6,7 @@ use crate::server::{Command, ControlChanError, ControlChanErrorKind, ControlChan
 use async_trait::async_trait;
 use lazy_static::*;
 #[cfg(feature = "prometheus")]
-use prometheus::{IntCounter, IntCounterVec, IntGauge, opts, register_int_counter, register_int_counter_vec, register_int_gauge};
+use prometheus::{IntCounter, IntCounterVec, opts, register_int_counter, register_int_counter_vec};
 
 // Control channel middleware that adds metrics
 pub struct MetricsMiddleware<Next>
@@ -38,43 +38,53 @@ where
     }
 }
 
+// swiftftp patch: one family, `swiftftp_ftp_*`, following Prometheus naming (counters end in `_total`, units in
+// the names, label values from closed sets). The session, backend byte and file counters are gone: swiftftp's own
+// `swiftftp_sessions`, `swiftftp_sessions_started_total`, `swiftftp_transfers_total` and
+// `swiftftp_transfer_bytes_total` count the same. 0.24's `ftp_sessions_total` was a gauge, `ftp_sessions_count` a
+// counter, several counters lacked `_total`, and label values were fragments of Rust Debug output.
 #[cfg(feature = "prometheus")]
 lazy_static! {
-    static ref FTP_AUTH_FAILURES: IntCounter = register_int_counter!(opts!("ftp_auth_failures", "Total number of authentication failures.")).unwrap();
-    static ref FTP_SESSIONS: IntGauge = register_int_gauge!(opts!("ftp_sessions_total", "Total number of FTP sessions.")).unwrap();
-    static ref FTP_SESSIONS_COUNT: IntCounter = register_int_counter!(opts!("ftp_sessions_count", "Total number of FTP sessions.")).unwrap();
-    static ref FTP_BACKEND_WRITE_BYTES: IntCounter =
-        register_int_counter!(opts!("ftp_backend_write_bytes", "Total number of bytes successfully written to the backend.")).unwrap();
-    static ref FTP_BACKEND_READ_BYTES: IntCounter = register_int_counter!(opts!(
-        "ftp_backend_read_bytes",
-        "Total number of bytes successfully retrieved from the backend and sent to the client."
-    ))
-    .unwrap();
-    static ref FTP_BACKEND_WRITE_FILES: IntCounter =
-        register_int_counter!(opts!("ftp_backend_write_files", "Total number of files successfully written to the backend.")).unwrap();
-    static ref FTP_BACKEND_READ_FILES: IntCounter = register_int_counter!(opts!(
-        "ftp_backend_read_files",
-        "Total number of files successfully retrieved from the backend."
-    ))
-    .unwrap();
-    static ref FTP_COMMAND_TOTAL: IntCounterVec = register_int_counter_vec!("ftp_command_total", "Total number of commands received.", &["command"]).unwrap();
+    static ref FTP_AUTH_FAILURES: IntCounter = register_int_counter!(opts!("swiftftp_ftp_auth_failures_total", "Logins refused (PASS answered 530).")).unwrap();
+    static ref FTP_COMMAND_TOTAL: IntCounterVec =
+        register_int_counter_vec!("swiftftp_ftp_commands_total", "FTP commands received, by command.", &["command"]).unwrap();
     static ref FTP_REPLY_TOTAL: IntCounterVec = register_int_counter_vec!(
-        "ftp_reply_total",
-        "Total number of reply codes server sent to clients.",
-        &["range", "event_type", "event"],
+        "swiftftp_ftp_replies_total",
+        "FTP replies sent, by class (1xx-5xx) and what they answered (a command, or an event of the session).",
+        &["class", "event_type", "event"],
     )
     .unwrap();
-    static ref FTP_ERROR_TOTAL: IntCounterVec =
-        register_int_counter_vec!("ftp_error_total", "Total number of errors encountered.", &["type", "event_type", "event"]).unwrap();
-    static ref FTP_SENT_BYTES: IntCounterVec = register_int_counter_vec!("ftp_sent_bytes", "Total bytes sent to FTP clients", &["command"]).unwrap();
-    static ref FTP_RECEIVED_BYTES: IntCounterVec =
-        register_int_counter_vec!("ftp_received_bytes", "Total bytes received from FTP clients", &["command"]).unwrap();
+    static ref FTP_ERROR_TOTAL: IntCounterVec = register_int_counter_vec!(
+        "swiftftp_ftp_errors_total",
+        "Errors of the FTP control channel, by kind and what caused them.",
+        &["kind", "event_type", "event"]
+    )
+    .unwrap();
+    static ref FTP_SENT_BYTES: IntCounterVec = register_int_counter_vec!(
+        "swiftftp_ftp_data_sent_bytes_total",
+        "Bytes sent on data connections (files and listings), by command.",
+        &["command"]
+    )
+    .unwrap();
+    static ref FTP_RECEIVED_BYTES: IntCounterVec = register_int_counter_vec!(
+        "swiftftp_ftp_data_received_bytes_total",
+        "Bytes received on data connections, by command.",
+        &["command"]
+    )
+    .unwrap();
     static ref FTP_TRANSFERRED_TOTAL: IntCounterVec = register_int_counter_vec!(
-        "ftp_transferred_total",
-        "The total number of attempted file transfers and directory listings",
+        "swiftftp_ftp_data_transfers_total",
+        "Data connection transfers (files and listings) attempted, by command and outcome.",
         &["command", "status"]
     )
     .unwrap();
+}
+
+/// swiftftp patch: a label value from a closed set: the leading word of a Debug or Display text (an enum
+/// variant's name, lower case), never what follows it (paths, names, error details a client could vary).
+fn closed_label(text: &str) -> String {
+    let word: String = text.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+    if word.is_empty() { "unknown".to_owned() } else { word.to_ascii_lowercase() }
 }
 
 /// Add a metric for an event.
@@ -84,20 +94,8 @@ fn add_event_metric(event: &Event) {
         Event::Command(cmd) => {
             add_command_metric(cmd);
         }
-        Event::InternalMsg(msg) => match msg {
-            ControlChanMsg::SentData { bytes, .. } => {
-                FTP_BACKEND_READ_BYTES.inc_by(*bytes);
-                FTP_BACKEND_READ_FILES.inc();
-            }
-            ControlChanMsg::WrittenData { bytes, .. } => {
-                FTP_BACKEND_WRITE_BYTES.inc_by(*bytes);
-                FTP_BACKEND_WRITE_FILES.inc();
-            }
-            ControlChanMsg::AuthFailed => {
-                FTP_AUTH_FAILURES.inc();
-            }
-            _ => {}
-        },
+        Event::InternalMsg(ControlChanMsg::AuthFailed) => FTP_AUTH_FAILURES.inc(),
+        Event::InternalMsg(_) => {}
     }
 }
 
@@ -119,20 +117,11 @@ pub fn inc_transferred(command: &'static str, status: &'static str) {
     FTP_TRANSFERRED_TOTAL.with_label_values(&[command, status]).inc();
 }
 
-/// Increase the metrics gauge for client sessions
-pub fn inc_session() {
-    #[cfg(feature = "prometheus")]
-    {
-        FTP_SESSIONS.inc();
-        FTP_SESSIONS_COUNT.inc();
-    }
-}
+/// swiftftp patch: sessions are counted by swiftftp (`swiftftp_sessions`, `swiftftp_sessions_started_total`).
+pub fn inc_session() {}
 
-/// Decrease the metrics gauge for client sessions
-pub fn dec_session() {
-    #[cfg(feature = "prometheus")]
-    FTP_SESSIONS.dec();
-}
+/// swiftftp patch: see [`inc_session`].
+pub fn dec_session() {}
 
 fn add_command_metric(cmd: &Command) {
     #[cfg(feature = "prometheus")]
@@ -146,8 +135,7 @@ fn add_command_metric(cmd: &Command) {
 fn add_error_metric(error: &ControlChanErrorKind, evt_type_label: String, evt_label: String) {
     #[cfg(feature = "prometheus")]
     {
-        let error_str = error.to_string();
-        let label = error_str.split_whitespace().next().unwrap_or("unknown").to_lowercase();
+        let label = closed_label(&format!("{error:?}"));
         FTP_ERROR_TOTAL.with_label_values(&[&label, &evt_type_label, &evt_label]).inc();
     }
 }
@@ -174,11 +162,9 @@ fn event_to_labels(evt: &Event) -> (String, String) {
         Event::Command(cmd) => ("command".into(), cmd.to_string()),
         Event::InternalMsg(msg) => ("ctrl-chan-msg".into(), msg.to_string()),
     };
-    let evt_name_str = evt_str.split_whitespace().next().unwrap_or("unknown").to_lowercase();
-    (evt_type_str, evt_name_str)
+    (evt_type_str, closed_label(&evt_str))
 }
 
 fn command_to_label(cmd: &Command) -> String {
-    let cmd_str = cmd.to_string();
-    cmd_str.split_whitespace().next().unwrap_or("unknown").to_lowercase()
+    closed_label(&cmd.to_string())
 }
