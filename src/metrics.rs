@@ -60,6 +60,26 @@ fn counter(name: &str, help: &str) -> IntCounter {
     )
 }
 
+/// `swiftftp_build_info{version}`, always 1: which version runs, to join onto any series.
+static BUILD_INFO: LazyLock<prometheus::IntGaugeVec> = LazyLock::new(|| {
+    let info = prometheus::IntGaugeVec::new(
+        Opts::new("swiftftp_build_info", "Always 1; the version running."),
+        &["version"],
+    )
+    .unwrap_or_else(|_| unreachable!("a constant metric definition"));
+    info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+    registered(info)
+});
+
+/// The `process_*` series (CPU seconds, resident and virtual memory, open and maximum file descriptors, start
+/// time), from prometheus's own collector for this process.
+static PROCESS: LazyLock<()> = LazyLock::new(|| {
+    let collector = prometheus::process_collector::ProcessCollector::for_self();
+    if let Err(e) = prometheus::register(Box::new(collector)) {
+        tracing::warn!(error = %e, "cannot register the process metrics");
+    }
+});
+
 static SESSIONS_STARTED: LazyLock<IntCounter> = LazyLock::new(|| {
     counter(
         "swiftftp_sessions_started_total",
@@ -193,6 +213,8 @@ pub fn render() -> String {
     LazyLock::force(&BYTES);
     LazyLock::force(&SWIFT_REQUESTS);
     LazyLock::force(&SWIFT_SECONDS);
+    LazyLock::force(&BUILD_INFO);
+    LazyLock::force(&PROCESS);
     let mut out = Vec::new();
     if let Err(e) = TextEncoder::new().encode(&prometheus::gather(), &mut out) {
         tracing::warn!(error = %e, "cannot encode the metrics");

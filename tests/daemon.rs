@@ -243,7 +243,7 @@ fn daemon_mode_locks_its_pid_file_drops_privileges_counts_reopens_logs_and_leaks
             "swiftftp_swift_request_seconds_count{op=\"get_object\"}",
             1.0,
         ),
-        ("ftp_command_total{command=\"stor\"}", 1.0),
+        ("swiftftp_ftp_commands_total{command=\"stor\"}", 1.0),
     ] {
         let grew = metric(&after, name) - metric(&before, name);
         assert!(grew >= at_least, "{name} grew by {grew}:\n{after}");

@@ -17,7 +17,7 @@
 # RMD of the container no segments container.
 # Beyond ftp-cloudfs: lftp mirror -R keeps file times (MFMT), lftp mv moves a folder, curl continues an upload it
 # cut itself (--max-time, then -C -), SITE PUBLIC/PRIVATE change what an anonymous HTTP read gets.
-# Metrics: curl reads /metrics before and after two curl downloads (logins and bytes counters move, libunftp's
+# Metrics: curl reads /metrics before and after two curl downloads (logins and bytes counters move, the FTP
 # series are there) and /health. Last, SIGTERM exits cleanly.
 #
 # Usage: tests/e2e.sh [path/to/swiftftp]   (default: target/debug/swiftftp, built if missing)
@@ -295,7 +295,7 @@ curl -fsS -o /dev/null "$ftp_url/$container/top.txt" || die "download for metric
 curl -fsS -o /dev/null "$ftp_url/$container/nested/a.bin" || die "download for metrics"
 [ "$(metric 'swiftftp_logins_total{result="ok"}')" -ge $((logins + 2)) ] || die "logins counter did not move"
 [ "$(metric 'swiftftp_transfer_bytes_total{direction="out"}')" -gt "$bytes_out" ] || die "bytes counter did not move"
-[ "$(metric 'ftp_command_total{command="retr"}')" -ge 2 ] || die "libunftp's command counter is missing"
+[ "$(metric 'swiftftp_ftp_commands_total{command="retr"}')" -ge 2 ] || die "the FTP command counter is missing"
 curl -fsS "127.0.0.1:$metrics_port/health" | grep -q '^ok' || die "/health is not ok"
 
 say "SIGTERM: clean exit"

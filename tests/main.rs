@@ -17,6 +17,7 @@ mod ftp_write;
 mod ftps;
 mod large_files;
 mod limits;
+mod metrics;
 mod mtime;
 mod options_doc;
 mod protocol;
