@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Runs every test swiftftp has, on a fresh machine too: installs and starts the local Swift (tests/swift-lab.sh)
 # and Keystone (tests/keystone-lab.sh), checks formatting, lints, the vendored libunftp's patch series
-# (vendor/patches/series.sh) and docs, runs `cargo test` (unit tests and integration tests against the real
-# Swift and Keystone with a Rust FTP client, and of the real binary as a daemon), verifies the example systemd
-# units (tests/check-examples.sh), then the end-to-end suite with lftp and curl (tests/e2e.sh), the client matrix
-# (tests/clients.sh: python ftplib and ftputil, wget, rclone, node basic-ftp, curl over implicit FTPS) and the
-# load test (tests/load.sh).
+# (vendor/patches/series.sh) and docs, runs `cargo test` (unit tests and integration tests against the real Swift
+# and Keystone with a Rust FTP client, and of the real binary as a daemon), verifies the example systemd units
+# (tests/check-examples.sh), builds, installs and purges the Debian package (tests/package.sh), then the end-to-end
+# suite with lftp and curl (tests/e2e.sh), the client matrix (tests/clients.sh: python ftplib and ftputil, wget,
+# rclone, node basic-ftp, curl over implicit FTPS) and the load test (tests/load.sh).
 #
 # The labs are left running if they were running before, and stopped (by pid) if this run started them.
 set -euo pipefail
@@ -46,6 +46,8 @@ step "cargo test: the vendored libunftp's own unit tests"
 cargo test --locked -p libunftp -p unftp-core --lib
 step "examples: systemd units"
 "$here/check-examples.sh" "$repo/target/debug/swiftftp"
+step "the Debian package: cargo deb, dpkg -i, checks, dpkg --purge"
+"$here/package.sh" "$repo/target/debug/swiftftp"
 step "end-to-end: lftp and curl"
 "$here/e2e.sh" "$repo/target/debug/swiftftp"
 step "clients: ftplib, ftputil, wget, rclone, node basic-ftp, curl ftps://"
