@@ -22,9 +22,10 @@ impl ServerError {
         }
     }
 
+    // swiftftp patch: the message says what failed, the source why, each once (0.24 put the source's text in the
+    // message as well, so a chain printed it twice: "found no private key: found no private key").
     pub(super) fn configuration(msg: impl Into<String>) -> ServerError {
-        let msg = msg.into();
-        ServerError::new(msg.clone(), ConfigurationError { msg })
+        ServerError::new("invalid configuration", ConfigurationError { msg: msg.into() })
     }
 }
 
@@ -48,7 +49,7 @@ impl From<std::io::Error> for ServerError {
 
 impl From<super::tls::ConfigError> for ServerError {
     fn from(e: super::tls::ConfigError) -> Self {
-        ServerError::new(format!("error with TLS configuration: {}", e), e)
+        ServerError::new("error with TLS configuration", e)
     }
 }
 
@@ -73,5 +74,40 @@ pub struct ListenerError {
 impl From<ListenerError> for ServerError {
     fn from(e: ListenerError) -> Self {
         ServerError::new("listener error", e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each text of an error's chain, outermost first.
+    fn chain(e: &(dyn std::error::Error + 'static)) -> Vec<String> {
+        let mut texts = vec![e.to_string()];
+        let mut at = e.source();
+        while let Some(e) = at {
+            texts.push(e.to_string());
+            at = e.source();
+        }
+        texts
+    }
+
+    /// swiftftp patch: no text of the chain repeats in the one before it.
+    #[test]
+    fn an_error_chain_says_each_thing_once() {
+        let errors = [
+            ServerError::from(crate::server::tls::ConfigError::NoPrivateKey),
+            ServerError::from(crate::server::tls::ConfigError::Load(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "No such file",
+            ))),
+            ServerError::configuration("passive ports out of range"),
+        ];
+        for e in &errors {
+            let texts = chain(e);
+            for pair in texts.windows(2) {
+                assert!(!pair[0].contains(&pair[1]), "{texts:?}");
+            }
+        }
     }
 }
