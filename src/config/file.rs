@@ -10,7 +10,7 @@ use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 
 /// The default files, in the order they are looked for, with the section each must use.
-const DEFAULT_FILES: [(&str, &str); 2] = [
+pub(super) const DEFAULT_FILES: [(&str, &str); 2] = [
     ("/etc/swiftftp.conf", "swiftftp"),
     ("/etc/ftpcloudfs.conf", "ftpcloudfs"),
 ];

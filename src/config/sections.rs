@@ -62,7 +62,17 @@ pub(super) fn listen(cli: &Cli, file: &FileSettings) -> anyhow::Result<SocketAdd
 /// `auth-url`: required, http or https.
 pub(super) fn auth_url(cli: &Cli, file: &FileSettings) -> anyhow::Result<Url> {
     let auth_url = file.string_or(&cli.auth_url, "auth-url").ok_or_else(|| {
-        anyhow!("An authentication URL is required and it wasn't provided (--auth-url or auth-url in the config file)")
+        // Which file was read, or that none was: the operator's first question.
+        let read = match &file.path {
+            Some(path) => format!("auth-url in {}", path.display()),
+            None => format!(
+                "auth-url in a configuration file: none was found at {}",
+                super::file::DEFAULT_FILES
+                    .map(|(path, _)| path)
+                    .join(" or ")
+            ),
+        };
+        anyhow!("An authentication URL is required and it wasn't provided (--auth-url, or {read})")
     })?;
     let auth_url = Url::parse(&auth_url).with_context(|| format!("auth URL {auth_url:?}"))?;
     if !matches!(auth_url.scheme(), "http" | "https") {

@@ -272,6 +272,14 @@ fn bad_files_are_errors_that_name_the_problem() {
             shown.contains(want),
             "{content:?}: {shown:?} lacks {want:?}"
         );
+        // A missing auth URL names the file that was read (it had none).
+        if want == "authentication URL is required" {
+            assert!(
+                shown.contains(&f.arg()),
+                "{shown:?} does not name {}",
+                f.arg()
+            );
+        }
     }
 }
 
