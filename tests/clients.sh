@@ -26,8 +26,7 @@ repo=$(cd "$here/.." && pwd)
 # shellcheck source=tests/lib.sh
 . "$here/lib.sh"
 
-BIN=${1:-$repo/target/debug/swiftftp}
-[ -x "$BIN" ] || (cd "$repo" && cargo build --locked --bin swiftftp)
+gateway_binary "${1:-}"
 CLIENTS_DIR=${SWIFTFTP_CLIENTS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/swiftftp-clients}
 VENV=$CLIENTS_DIR/venv
 FTPUTIL=5.1.0

@@ -29,10 +29,9 @@ repo=$(cd "$here/.." && pwd)
 # shellcheck source=tests/lib.sh
 . "$here/lib.sh"
 
-BIN=${1:-$repo/target/debug/swiftftp}
+gateway_binary "${1:-}"
 BIG_MB=${E2E_BIG_MB:-1024}
 WRITE_MB=${E2E_WRITE_MB:-2048}
-[ -x "$BIN" ] || (cd "$repo" && cargo build --locked --bin swiftftp)
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/swiftftp-e2e.XXXXXX")
 container="e2e-$$-tree"

@@ -55,6 +55,13 @@ swift_delete_containers() {
   swift_delete_container "${1}_segments"
 }
 
+# gateway_binary [PATH]: sets BIN to the swiftftp binary a script tests: PATH, else target/debug/swiftftp, built
+# first if it is missing.
+gateway_binary() {
+  BIN=${1:-$repo/target/debug/swiftftp}
+  [ -x "$BIN" ] || (cd "$repo" && cargo build --locked --bin swiftftp) || die "cannot build swiftftp"
+}
+
 # start_gateway BINARY LOGFILE [extra args]: starts swiftftp on a free port; sets GW_PID and GW_PORT.
 # A command in the array GW_WRAP (e.g. /usr/bin/time -v) runs the gateway as its child; GW_AUTH_URL overrides the
 # lab's auth URL.

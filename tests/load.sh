@@ -20,8 +20,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
 # shellcheck source=tests/lib.sh
 . "$here/lib.sh"
-BIN=${1:-$repo/target/debug/swiftftp}
-[ -x "$BIN" ] || (cd "$repo" && cargo build --locked --bin swiftftp)
+gateway_binary "${1:-}"
 SESSIONS=${LOAD_SESSIONS:-200}
 SECONDS_=${LOAD_SECONDS:-120}
 THINK=${LOAD_THINK:-5}

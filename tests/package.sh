@@ -27,8 +27,7 @@ sudo_=()
 [ "$(id -u)" = 0 ] || sudo_=(sudo)
 
 cd "$repo"
-BIN=${1:-$repo/target/debug/swiftftp}
-[ -x "$BIN" ] || cargo build --locked --bin swiftftp
+gateway_binary "${1:-}"
 command -v man >/dev/null && command -v systemd-analyze >/dev/null || cmd_install
 if [ "$(cargo deb --version 2>/dev/null)" != "cargo-deb $CARGO_DEB_VERSION" ]; then
   say "installing cargo-deb $CARGO_DEB_VERSION"

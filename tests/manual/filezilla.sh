@@ -15,8 +15,7 @@ repo=$(cd "$here/.." && pwd)
 # shellcheck source=tests/lib.sh
 . "$here/lib.sh"
 
-BIN=${1:-$repo/target/debug/swiftftp}
-[ -x "$BIN" ] || (cd "$repo" && cargo build --locked --bin swiftftp)
+gateway_binary "${1:-}"
 for cmd in filezilla Xvfb xdotool import; do
   command -v "$cmd" >/dev/null && continue
   say "installing filezilla xvfb xdotool imagemagick (Debian)"

@@ -15,8 +15,7 @@ repo=$(cd "$here/.." && pwd)
 # shellcheck source=tests/lib.sh
 . "$here/lib.sh"
 
-BIN=${1:-$repo/target/debug/swiftftp}
-[ -x "$BIN" ] || (cd "$repo" && cargo build --locked --bin swiftftp)
+gateway_binary "${1:-}"
 command -v mc >/dev/null && command -v tmux >/dev/null ||
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q mc tmux >/dev/null || die "apt-get install mc tmux"
 eval "$("$here/keystone-lab.sh" env)"
