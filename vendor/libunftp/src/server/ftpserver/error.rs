@@ -11,28 +11,22 @@ use thiserror::Error;
 pub struct ServerError {
     msg: String,
     #[source]
-    source: BoxError,
+    source: Option<BoxError>,
 }
 
 impl ServerError {
     fn new<E: std::error::Error + Send + Sync + 'static>(msg: impl Into<String>, source: E) -> ServerError {
         ServerError {
             msg: msg.into(),
-            source: Box::new(source),
+            source: Some(Box::new(source)),
         }
     }
 
     // swiftftp patch: the message says what failed, the source why, each once (0.24 put the source's text in the
     // message as well, so a chain printed it twice: "found no private key: found no private key").
     pub(super) fn configuration(msg: impl Into<String>) -> ServerError {
-        ServerError::new("invalid configuration", ConfigurationError { msg: msg.into() })
+        ServerError { msg: msg.into(), source: None }
     }
-}
-
-#[derive(Error, Debug)]
-#[error("{msg}")]
-struct ConfigurationError {
-    msg: String,
 }
 
 impl From<AddrParseError> for ServerError {
