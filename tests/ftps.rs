@@ -62,6 +62,19 @@ impl Drop for Cert {
     }
 }
 
+impl Cert {
+    /// Runs `curl -fsS --cacert <this certificate>` with `args`; the test fails unless curl succeeds.
+    fn curl(&self, what: &str, args: &[&str]) {
+        let cafile = self.cert();
+        let out = Command::new("curl")
+            .args(["-fsS", "--cacert", cafile.as_str()])
+            .args(args)
+            .output()
+            .unwrap();
+        ok(out, what);
+    }
+}
+
 fn tls_gateway(cert: &Cert, required: bool) -> TestGateway {
     let (c, k) = (cert.cert(), cert.key());
     let mut args = vec!["--tls-cert", c.as_str(), "--tls-key", k.as_str()];
@@ -107,19 +120,21 @@ fn curl_and_lftp_transfer_over_ftps_with_tls_required() {
     std::fs::write(&src, &body).unwrap();
     for tls in ["--tlsv1.2 --tls-max 1.2", "--tlsv1.3"] {
         let name = format!("curl{}.bin", tls.len());
-        let mut up = Command::new("curl");
-        up.args(["-fsS", "--ssl-reqd", "--cacert", &cert.cert()]);
-        up.args(tls.split(' '));
-        up.arg("-T").arg(&src).arg(gw.curl_url(&fx.path(&name)));
-        ok(up.output().unwrap(), "curl upload");
-        assert_eq!(fx.get(&name), body, "{tls}");
+        let url = gw.curl_url(&fx.path(&name));
         let back = dir.join("back.bin");
-        let mut down = Command::new("curl");
-        down.args(["-fsS", "--ssl-reqd", "--cacert", &cert.cert()]);
-        down.args(tls.split(' '));
-        down.arg("-o").arg(&back).arg(gw.curl_url(&fx.path(&name)));
-        ok(down.output().unwrap(), "curl download");
-        assert_eq!(std::fs::read(&back).unwrap(), body, "{tls}");
+        let tls: Vec<&str> = tls.split(' ').collect();
+        let src = src.to_str().unwrap();
+        cert.curl(
+            "curl upload",
+            &[&["--ssl-reqd", "-T", src, &url], &tls[..]].concat(),
+        );
+        assert_eq!(fx.get(&name), body, "{tls:?}");
+        let back_path = back.to_str().unwrap();
+        cert.curl(
+            "curl download",
+            &[&["--ssl-reqd", "-o", back_path, &url], &tls[..]].concat(),
+        );
+        assert_eq!(std::fs::read(&back).unwrap(), body, "{tls:?}");
     }
     let back = dir.join("lftp.bin");
     let script = format!(
@@ -393,18 +408,17 @@ fn implicit_ftps_serves_curl_lftp_and_protects_data_by_default() {
         )
     };
 
-    let mut up = Command::new("curl");
-    up.args(["-fsS", "--cacert", &cert.cert(), "-T"])
-        .arg(&src)
-        .arg(url(&fx.path("curl.bin")));
-    ok(up.output().unwrap(), "curl upload over implicit FTPS");
+    let implicit_url = url(&fx.path("curl.bin"));
+    cert.curl(
+        "curl upload over implicit FTPS",
+        &["-T", src.to_str().unwrap(), &implicit_url],
+    );
     assert_eq!(fx.get("curl.bin"), body);
     let back = dir.join("curl-back.bin");
-    let mut down = Command::new("curl");
-    down.args(["-fsS", "--cacert", &cert.cert(), "-o"])
-        .arg(&back)
-        .arg(url(&fx.path("curl.bin")));
-    ok(down.output().unwrap(), "curl download over implicit FTPS");
+    cert.curl(
+        "curl download over implicit FTPS",
+        &["-o", back.to_str().unwrap(), &implicit_url],
+    );
     assert_eq!(std::fs::read(&back).unwrap(), body);
 
     let back = dir.join("lftp-back.bin");
@@ -509,10 +523,11 @@ fn curl_uploads_over_tls13_data_connections_all_arrive() {
     std::fs::write(&src, &body).unwrap();
     for i in 0..8 {
         let name = format!("u{i}.bin");
-        let mut up = Command::new("curl");
-        up.args(["-fsS", "--ssl-reqd", "--tlsv1.3", "--cacert", &cert.cert()]);
-        up.arg("-T").arg(&src).arg(gw.curl_url(&fx.path(&name)));
-        ok(up.output().unwrap(), &format!("curl upload {i}"));
+        let url = gw.curl_url(&fx.path(&name));
+        cert.curl(
+            &format!("curl upload {i}"),
+            &["--ssl-reqd", "--tlsv1.3", "-T", src.to_str().unwrap(), &url],
+        );
         assert_eq!(fx.get(&name), body, "upload {i}");
     }
     std::fs::remove_dir_all(&dir).unwrap();
