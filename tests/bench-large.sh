@@ -32,7 +32,7 @@ cleanup() {
 trap cleanup EXIT
 
 swift_login
-curl -fsS -o /dev/null -X PUT -H "X-Auth-Token: $SWIFT_TOKEN" "$SWIFT_URL/$container" || die "PUT container"
+swift_put_container "$container"
 max_file_size=$(curl -fsS "${SWIFT_URL%%/v1/*}/info" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["swift"]["max_file_size"])')
 to_bytes() { case $1 in *M) echo $((${1%M} * 1024 * 1024)) ;; *G) echo $((${1%G} * 1024 * 1024 * 1024)) ;; *) echo "$1" ;; esac; }
 seg_bytes=$(to_bytes "$SEGMENT")

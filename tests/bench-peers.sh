@@ -235,7 +235,7 @@ for i in $(seq 1 $CONC); do head -c 4096 /dev/urandom >"$work/conc/c$i.bin"; don
 
 swift_login
 # Made before the peers start: rclone would not see a container that appeared after it listed the account.
-curl -fsS -o /dev/null -X PUT -H "X-Auth-Token: $SWIFT_TOKEN" "$SWIFT_URL/$container" || die "PUT container"
+swift_put_container "$container"
 cat >"$work/rclone.conf" <<EOF
 [labswift]
 type = swift

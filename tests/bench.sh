@@ -38,7 +38,7 @@ cleanup() {
 trap cleanup EXIT
 
 swift_login
-curl -fsS -o /dev/null -X PUT -H "X-Auth-Token: $SWIFT_TOKEN" "$SWIFT_URL/$container" || die "PUT container"
+swift_put_container "$container"
 head -c $((DOWN_MB * 1024 * 1024)) /dev/urandom >"$work/object.bin"
 swift_put "$container/object.bin" "$work/object.bin"
 rm -f "$work/object.bin"

@@ -102,7 +102,7 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 
   -addext subjectAltName=IP:127.0.0.1 -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null ||
   die "openssl req"
 swift_login
-curl -fsS -o /dev/null -X PUT -H "X-Auth-Token: $SWIFT_TOKEN" "$SWIFT_URL/$container" || die "PUT container"
+swift_put_container "$container"
 start_gateway "$BIN" "$work/gateway.log" --tls-cert "$work/cert.pem" --tls-key "$work/key.pem" \
   --tls-implicit-port 0
 IMPLICIT_PORT=$(sed -n 's/.*implicit_tls=127\.0\.0\.1:\([0-9]*\).*/\1/p' "$work/gateway.log" | head -n 1)

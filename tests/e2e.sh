@@ -63,7 +63,7 @@ head -c 70000 /dev/urandom >"$src/nested/deeper/b.bin"
 printf 'deep\n' >"$src/nested/deeper/deepest/c.txt"
 printf 'spaces\n' >"$src/with space/file with space.txt"
 printf 'unicode\n' >"$src/ünïcödé ☺/fïlé ☺ ✓.txt"
-curl -fsS -o /dev/null -X PUT -H "X-Auth-Token: $SWIFT_TOKEN" "$SWIFT_URL/$container" || die "PUT container"
+swift_put_container "$container"
 (cd "$src" && find . -type f | sed 's|^\./||') | while IFS= read -r rel; do
   swift_put "$container/$rel" "$src/$rel"
 done

@@ -32,6 +32,11 @@ swift_put() {
     die "PUT $1"
 }
 
+# swift_put_container NAME: creates the container (after a swift_login).
+swift_put_container() {
+  curl -fsS -o /dev/null -X PUT -H "X-Auth-Token: $SWIFT_TOKEN" "$SWIFT_URL/$(urlpath "$1")" || die "PUT container $1"
+}
+
 # swift_delete_container NAME: deletes every object (bulk delete, 10,000 per request), then the container.
 swift_delete_container() {
   local listing

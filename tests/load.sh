@@ -36,7 +36,7 @@ cleanup() {
 }
 trap cleanup EXIT
 swift_login
-curl -fsS -o /dev/null -X PUT -H "X-Auth-Token: $SWIFT_TOKEN" "$SWIFT_URL/$container" || die "PUT container"
+swift_put_container "$container"
 head -c 4096 /dev/urandom >"$work/small.bin"
 swift_put "$container/small.bin" "$work/small.bin"
 

@@ -32,7 +32,7 @@ cleanup() {
 trap cleanup EXIT
 
 swift_login
-curl -fsS -o /dev/null -X PUT -H "X-Auth-Token: $SWIFT_TOKEN" "$SWIFT_URL/$container" || die "PUT container"
+swift_put_container "$container"
 GW_AUTH_URL=$SWIFTFTP_TEST_KEYSTONE_V2_URL start_gateway "$BIN" "$work/gateway.log" --keystone-auth
 mkdir -p "$work/local" "$work/home"
 head -c 200000 /dev/urandom >"$work/local/a-up.bin"
