@@ -125,6 +125,11 @@ pub struct Credentials {
     pub source_ip: std::net::IpAddr,
     /// Indicates the security state of the FTP server command channel
     pub command_channel_security: ChannelEncryptionState,
+    /// The control connection's id as the server's own log lines name it (`trace-id`), so that an
+    /// authenticator's lines can name the same session.
+    pub session_id: Option<String>,
+    /// The client's address with its port (`source_ip` is its address part).
+    pub source: Option<std::net::SocketAddr>,
 }
 
 impl From<&str> for Credentials {
@@ -134,6 +139,8 @@ impl From<&str> for Credentials {
             certificate_chain: None,
             source_ip: [127, 0, 0, 1].into(),
             command_channel_security: ChannelEncryptionState::Plaintext,
+            session_id: None,
+            source: None,
         }
     }
 }

@@ -45,6 +45,8 @@ where
                             certificate_chain: session.cert_chain.clone(),
                             password: None,
                             source_ip: session.source.ip(),
+                            session_id: Some(session.trace_id.to_string()),
+                            source: Some(session.source),
                             command_channel_security: if session.cmd_tls {
                                 ChannelEncryptionState::Tls
                             } else {
