@@ -616,7 +616,7 @@ where
         let duration = start_time.elapsed();
         match result {
             Ok(bytes_copied) => {
-                slog::info!(
+                slog::debug!(
                     self.logger,
                     "Successful RETR {:?}; Duration {}; Bytes copied {}; Transfer speed {}; start_pos={}",
                     &path,
@@ -646,7 +646,7 @@ where
 
                 if io_error_kind == Some(std::io::ErrorKind::BrokenPipe) {
                     if start_pos == 0 {
-                        slog::warn!(
+                        slog::debug!(
                             self.logger,
                             "Client halted RETR transfer (BrokenPipe). Certain FTP clients may do this to download file sections separately, in which case RESTarts may occur and will be logged at DEBUG level. Refer to your FTP client's documentation if this causes issues. Path {:?}; Duration {} (number of bytes copied unknown).",
                             &path,
@@ -662,7 +662,7 @@ where
                         );
                     }
                 } else {
-                    slog::warn!(
+                    slog::debug!(
                         self.logger,
                         "Error during RETR {:?} transfer after {}: {:?}; start_pos={}",
                         &path,
@@ -702,7 +702,7 @@ where
 
         match put_result {
             Ok(bytes) => {
-                slog::info!(
+                slog::debug!(
                     self.logger,
                     "Successful STOR {:?}; Duration {}; Bytes copied {}; Transfer speed {}; start_pos={}",
                     &path,
@@ -728,7 +728,7 @@ where
                 }
             }
             Err(err) => {
-                slog::warn!(self.logger, "Error during STOR transfer after {}: {:?}", HumanDuration(duration), err);
+                slog::debug!(self.logger, "Error during STOR transfer after {}: {:?}", HumanDuration(duration), err);
 
                 // only register transfer errors for a single file transfer once
                 if start_pos == 0 {
@@ -766,7 +766,7 @@ where
 
         match put_result {
             Ok(bytes) => {
-                slog::info!(
+                slog::debug!(
                     self.logger,
                     "Successful APPE {:?}; Duration {}; Bytes copied {}; Transfer speed {}; start_pos={}",
                     &path,
@@ -789,7 +789,7 @@ where
                 }
             }
             Err(err) => {
-                slog::warn!(self.logger, "Error during APPE transfer after {}: {:?}", HumanDuration(duration), err);
+                slog::debug!(self.logger, "Error during APPE transfer after {}: {:?}", HumanDuration(duration), err);
 
                 categorize_and_register_error(&self.logger, &err, "appe");
 
@@ -838,7 +838,7 @@ where
 
                 match result {
                     Ok(bytes) => {
-                        slog::info!(
+                        slog::debug!(
                             self.logger,
                             "Successful LIST {:?}; Duration {}; Bytes copied {}; Transfer speed {}",
                             path,
@@ -870,7 +870,7 @@ where
             Err(err) => {
                 let duration = start_time.elapsed();
 
-                slog::warn!(
+                slog::debug!(
                     self.logger,
                     "Failed to retrieve directory list for path {:?} ({} command) from storage backend after {}: {:?}",
                     path,
@@ -936,7 +936,7 @@ where
 
                 match result {
                     Ok(bytes) => {
-                        slog::info!(
+                        slog::debug!(
                             self.logger,
                             "Successful MLSD {:?}; Duration {}; Bytes copied {}; Transfer speed {}",
                             path,
@@ -966,7 +966,7 @@ where
             }
             Err(err) => {
                 let duration = start_time.elapsed();
-                slog::warn!(
+                slog::debug!(
                     self.logger,
                     "Failed to retrieve directory list for path {:?} (MLSD command) from storage backend after {}: {:?}",
                     path,

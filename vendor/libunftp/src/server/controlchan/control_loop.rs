@@ -275,7 +275,7 @@ where
         }
         let _connection = ShutdownOnDrop(control_peek);
         // The control channel event loop
-        slog::info!(logger, "Starting control loop");
+        slog::info!(logger, "control connection opened");
         // swiftftp patch: the command being answered by a task of its own; until it is done, no further command is
         // read (what the client pipelined waits in the socket and its buffer), so a session asks the backend one
         // thing at a time. 0.24 read on and spawned a task per command: 3,000 pipelined STATs meant 3,000

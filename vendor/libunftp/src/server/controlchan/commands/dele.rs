@@ -55,7 +55,7 @@ where
             let _done = done;
             match storage.del((*user).as_ref().unwrap(), path).await {
                 Ok(_) => {
-                    slog::info!(logger, "DELE: Successfully removed file {:?}", path_str);
+                    slog::debug!(logger, "DELE: Successfully removed file {:?}", path_str);
                     if let Err(err) = tx_success.send(ControlChanMsg::DelFileSuccess { path: path_str }).await {
                         slog::warn!(logger, "DELE: Could not send internal message to notify of DELE success: {}", err);
                     }

@@ -103,7 +103,7 @@ where
                     }
                 }
                 Err(err) => {
-                    slog::warn!(logger, "MD5: Failed to retrieve MD5 sum for {:?} from backend: {}", path, err);
+                    slog::debug!(logger, "MD5: Failed to retrieve MD5 sum for {:?} from backend: {}", path, err);
                     if let Err(err) = tx_fail.send(ControlChanMsg::StorageError(err)).await {
                         slog::warn!(logger, "MD5: Could not send internal message to notify of MD5 failure: {}", err);
                     }

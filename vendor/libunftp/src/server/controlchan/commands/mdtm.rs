@@ -54,7 +54,7 @@ where
                     let modification_time = match metadata.modified() {
                         Ok(v) => Some(v),
                         Err(err) => {
-                            slog::warn!(
+                            slog::debug!(
                                 logger,
                                 "MDTM: Could not get the modified time from the fetched metadata for path {:?}: {}",
                                 path,
@@ -68,7 +68,7 @@ where
                     };
 
                     if let Some(mtime) = modification_time {
-                        slog::info!(logger, "MDTM: Successfully fetched modification time for path {:?}", path);
+                        slog::debug!(logger, "MDTM: Successfully fetched modification time for path {:?}", path);
                         if let Err(err) = tx_success
                             .send(ControlChanMsg::CommandChannelReply(Reply::new_with_string(
                                 ReplyCode::FileStatus,

@@ -89,7 +89,7 @@ where
             };
             let msg = match storage.set_modified(user, &path, modified).await {
                 Ok(stored) => {
-                    slog::info!(logger, "MFMT: modification time of {:?} set", path);
+                    slog::debug!(logger, "MFMT: modification time of {:?} set", path);
                     let time = DateTime::<Utc>::from(stored).format(RFC3659_TIME);
                     ControlChanMsg::CommandChannelReply(Reply::new_with_string(ReplyCode::FileStatus, format!("Modify={time}; {shown}")))
                 }

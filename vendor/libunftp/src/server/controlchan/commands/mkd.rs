@@ -55,13 +55,13 @@ where
             let _done = done;
             match storage.mkd((*user).as_ref().unwrap(), &path).await {
                 Err(err) => {
-                    slog::warn!(logger, "MKD: Failure creating directory {:?} {}", path_str, err);
+                    slog::debug!(logger, "MKD: Failure creating directory {:?} {}", path_str, err);
                     if let Err(err) = tx.send(ControlChanMsg::StorageError(err)).await {
                         slog::warn!(logger, "MKD: Could not send internal message to notify of MKD failure: {}", err);
                     }
                 }
                 _ => {
-                    slog::info!(logger, "MKD: Successfully created directory {:?}", path_str);
+                    slog::debug!(logger, "MKD: Successfully created directory {:?}", path_str);
                     if let Err(err) = tx.send(ControlChanMsg::MkDirSuccess { path: path_str }).await {
                         slog::warn!(logger, "MKD: Could not send internal message to notify of MKD success: {}", err);
                     }

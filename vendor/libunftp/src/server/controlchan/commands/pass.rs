@@ -124,7 +124,7 @@ where
                                         ControlChanMsg::AuthFailed
                                     }
                                     Some(Ok(())) => {
-                                        slog::info!(logger, "PASS: User {} logged in", user);
+                                        slog::debug!(logger, "PASS: User {} logged in", user);
                                         session.user = Arc::new(Some(user));
                                         ControlChanMsg::AuthSuccess {
                                             username,
@@ -138,11 +138,11 @@ where
                             }
                         }
                         Err(unftp_core::auth::AuthenticationError::BadUser) => {
-                            slog::warn!(logger, "PASS: Login attempt for unknown user {}", username);
+                            slog::debug!(logger, "PASS: Login attempt for unknown user {}", username);
                             ControlChanMsg::AuthFailed
                         }
                         Err(err) => {
-                            slog::warn!(logger, "PASS: Failed login attempt for user {}, reason={}", username, err);
+                            slog::debug!(logger, "PASS: Failed login attempt for user {}, reason={}", username, err);
                             if let Some(failed_logins) = failed_logins {
                                 let result = failed_logins.failed(source_ip, username.clone()).await;
                                 if let Some(state) = result {

@@ -93,7 +93,7 @@ pub async fn make_pasv_reply(logger: &slog::Logger, passive_host: PassiveHost, c
             }
         }
     };
-    slog::info!(logger, "Listening on passive port {}:{}", conn_ip, port);
+    slog::debug!(logger, "Listening on passive port {}:{}", conn_ip, port);
     Reply::new_with_string(
         ReplyCode::EnteringPassiveMode,
         format!("Entering Passive Mode ({},{},{},{},{},{})", octets[0], octets[1], octets[2], octets[3], p1, p2),

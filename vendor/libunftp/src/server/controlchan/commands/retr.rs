@@ -65,7 +65,7 @@ where
                     let msg = match storage.prepare_get(user, &full_path, start_pos).await {
                         Ok(()) => ControlChanMsg::CommandChannelReply(Reply::new(ReplyCode::FileStatusOkay, "Sending data")),
                         Err(err) => {
-                            slog::warn!(logger, "RETR: could not open {:?}: {}", full_path, err);
+                            slog::debug!(logger, "RETR: could not open {:?}: {}", full_path, err);
                             // The REST offset was for this transfer (the data channel, never told, cannot take it).
                             session_arc.lock().await.start_pos = 0;
                             if let Err(err) = control.send(ControlChanMsg::StorageError(err)).await {

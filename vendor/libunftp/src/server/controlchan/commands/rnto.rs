@@ -52,7 +52,7 @@ where
         let new_path = to.to_string_lossy().to_string();
         match storage.rename(user, &from, &to).await {
             Ok(_) => {
-                slog::info!(logger, "RNTO: Successfully renamed {:?} to {:?}", from, to);
+                slog::debug!(logger, "RNTO: Successfully renamed {:?} to {:?}", from, to);
                 if let Err(err) = tx_control_chan.send(ControlChanMsg::RenameSuccess { old_path, new_path }).await {
                     slog::warn!(logger, "RNTO: Could not send internal message to notify of RNTO success: {}", err);
                 }

@@ -56,7 +56,7 @@ where
                 }
                 Ok(metadata) => {
                     let file_len = metadata.len();
-                    slog::info!(logger, "SIZE: Successful size command for file {:?}: (size: {})", &path, file_len);
+                    slog::debug!(logger, "SIZE: Successful size command for file {:?}: (size: {})", &path, file_len);
                     if let Err(err) = tx_success
                         .send(ControlChanMsg::CommandChannelReply(Reply::new_with_string(
                             ReplyCode::FileStatus,
@@ -68,7 +68,7 @@ where
                     }
                 }
                 Err(err) => {
-                    slog::warn!(logger, "SIZE: Command failed for file {:?}: {}", &path, err);
+                    slog::debug!(logger, "SIZE: Command failed for file {:?}: {}", &path, err);
                     if let Err(err) = tx_fail.send(ControlChanMsg::StorageError(err)).await {
                         slog::warn!(logger, "SIZE: Could not send internal message to notify of SIZE failure: {}", err);
                     }

@@ -103,7 +103,7 @@ where
                     let _done = done;
                     match storage.list_vec((*user).as_ref().unwrap(), path).await {
                         Ok(lines) => {
-                            slog::info!(logger, "STAT: Successfully listed file or directory {:?}", path_str);
+                            slog::debug!(logger, "STAT: Successfully listed file or directory {:?}", path_str);
                             if let Err(err) = tx_success
                                 // swiftftp patch: 213 with the listing between a first and a last line (RFC 959:
                                 // STAT with a path is a status reply; 0.24 answered 200).
@@ -120,7 +120,7 @@ where
                             }
                         }
                         Err(e) => {
-                            slog::info!(logger, "STAT: Failure listing file or directory {:?}", path_str);
+                            slog::debug!(logger, "STAT: Failure listing file or directory {:?}", path_str);
                             if let Err(err) = tx_fail.send(ControlChanMsg::StorageError(Error::new(ErrorKind::LocalError, e))).await {
                                 slog::warn!(logger, "STAT: Could not send internal message to notify of STAT failure: {}", err);
                             }
