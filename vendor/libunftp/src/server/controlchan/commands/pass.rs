@@ -70,8 +70,8 @@ where
                 let creds = unftp_core::auth::Credentials {
                     password: Some(pass),
                     source_ip: session.source.ip(),
-                            session_id: Some(session.trace_id.to_string()),
-                            source: Some(session.source),
+                    session_id: Some(session.trace_id.to_string()),
+                    source: Some(session.source),
                     certificate_chain: session.cert_chain.clone(),
                     command_channel_security: if session.cmd_tls {
                         ChannelEncryptionState::Tls
