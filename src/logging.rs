@@ -4,21 +4,27 @@
 //!   (appended, reopened by [`Logging::reopen`] on SIGHUP so logrotate can move it), else stderr in the
 //!   foreground. A daemon with neither logs to syslog: ftp-cloudfs lost those lines to /dev/null.
 //! - Format: text, or JSON lines (`--log-format json`). `-v` turns on debug; `RUST_LOG` overrides both.
-//! - Sessions: every line about an FTP session names it. Our lines run inside a `session{id=… user=…}` span
-//!   (`ftp/login.rs` makes it at login); libunftp's lines carry its own `trace_id` and the client address, and
-//!   its login line (`PASS: User test:tester (session 1f2e3d4c) logged in`) ties the two ids together.
+//! - Sessions: every line about an FTP session runs in one `session{id=… client=… user=…}` span (JSON:
+//!   `"span":{"id":…,"client":…,"user":…}`), ours and libunftp's alike, under one id: libunftp's own
+//!   (`trace-id`), which `ftp/login.rs` gets with the credentials. [`session_span`] makes it; a logged-in
+//!   session's span is [`register`]ed, and libunftp's lines of that session are emitted inside it, so they carry
+//!   the user too. A connection not logged in gets the same fields without the user.
 //! - libunftp logs through `slog`: [`libunftp_logger`] hands its records, with their keys, to tracing. Its
 //!   tracing spans Debug-print whole sessions (kilobytes a line), so they are filtered out.
+//! - What INFO says: one line per connection, per login (or refusal), per change (`STOR`, `DELE`, `MKD`, `RMD`,
+//!   `RNTO`, `MFMT`, ...) and per download, each with its outcome; listings and lookups only when they fail
+//!   for another reason than "not found" (at debug otherwise). `ftp/backend.rs` writes the operation lines.
 //!
 //! Secrets never reach a log: tokens and passwords live in `swift::Secret`, whose Debug and Display print a
 //! placeholder, and no line prints a request's headers.
 
 use crate::config::{Config, LogFormat};
 use anyhow::Context;
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::filter::filter_fn;
 use tracing_subscriber::fmt::{self, MakeWriter, writer::BoxMakeWriter};
@@ -207,6 +213,83 @@ pub fn init(config: &Config) -> anyhow::Result<Logging> {
     Ok(logging)
 }
 
+/// `tracing::event!` at a level chosen at run time (the macro wants a constant one).
+macro_rules! event_at {
+    ($level:expr, $($rest:tt)+) => {
+        match $level {
+            tracing::Level::ERROR => tracing::event!(tracing::Level::ERROR, $($rest)+),
+            tracing::Level::WARN => tracing::event!(tracing::Level::WARN, $($rest)+),
+            tracing::Level::INFO => tracing::event!(tracing::Level::INFO, $($rest)+),
+            tracing::Level::DEBUG => tracing::event!(tracing::Level::DEBUG, $($rest)+),
+            tracing::Level::TRACE => tracing::event!(tracing::Level::TRACE, $($rest)+),
+        }
+    };
+}
+pub(crate) use event_at;
+
+/// An error with its causes, each said once: `a: b: c`, a cause whose text the one before already contains left
+/// out (many errors print their source in their own text).
+pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = cause.source();
+    }
+    out
+}
+
+/// The span of one FTP session: its id (libunftp's trace id), the client's address; `user` is recorded at login.
+/// At ERROR level so that it is on whenever any line is: a WARN line of a session must name it too.
+pub fn session_span(id: &str, client: &str) -> tracing::Span {
+    tracing::error_span!("session", id = %id, client = %client, user = tracing::field::Empty)
+}
+
+/// The spans of logged-in sessions by id, for libunftp's lines of those sessions.
+static SESSIONS: LazyLock<Mutex<HashMap<String, tracing::Span>>> = LazyLock::new(Default::default);
+
+/// Registers `span` as session `id`'s until the returned guard drops (with the session).
+pub fn register(id: &str, span: &tracing::Span) -> Registered {
+    SESSIONS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(id.to_owned(), span.clone());
+    Registered(id.to_owned())
+}
+
+/// A registered session span; dropping it unregisters it.
+#[derive(Debug)]
+pub struct Registered(String);
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        SESSIONS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.0);
+    }
+}
+
+/// The span a libunftp line of session `id` belongs in: the logged-in session's, else a fresh one.
+fn span_of(id: &str, client: &str, user: Option<&str>) -> tracing::Span {
+    let known = SESSIONS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(id)
+        .cloned();
+    known.unwrap_or_else(|| {
+        let span = session_span(id, client);
+        if let Some(user) = user {
+            span.record("user", tracing::field::display(user));
+        }
+        span
+    })
+}
+
 /// A slog logger for libunftp whose records become tracing events (target `libunftp`), keeping the keys libunftp
 /// attaches to a session's logger (`trace-id`, `source`) as fields.
 pub fn libunftp_logger() -> slog::Logger {
@@ -222,6 +305,7 @@ struct SlogToTracing;
 struct KeyValues {
     trace_id: Option<String>,
     source: Option<String>,
+    username: Option<String>,
     rest: String,
 }
 
@@ -230,6 +314,8 @@ impl slog::Serializer for KeyValues {
         match key {
             "trace-id" => self.trace_id = Some(val.to_string()),
             "source" => self.source = Some(val.to_string()),
+            // The session's span names the user (and a line outside one has no user key).
+            "username" => self.username = Some(val.to_string()),
             _ => {
                 if !self.rest.is_empty() {
                     self.rest.push(' ');
@@ -251,24 +337,49 @@ impl slog::Drain for SlogToTracing {
         values: &slog::OwnedKVList,
     ) -> Result<Self::Ok, Self::Err> {
         use slog::KV;
+        let level = match record.level() {
+            slog::Level::Critical | slog::Level::Error => tracing::Level::ERROR,
+            slog::Level::Warning => tracing::Level::WARN,
+            slog::Level::Info => tracing::Level::INFO,
+            slog::Level::Debug => tracing::Level::DEBUG,
+            slog::Level::Trace => tracing::Level::TRACE,
+        };
+        // Most of libunftp's lines are debug: skip the work for a line nobody will see.
+        let enabled = match level {
+            tracing::Level::ERROR => tracing::enabled!(target: "libunftp", tracing::Level::ERROR),
+            tracing::Level::WARN => tracing::enabled!(target: "libunftp", tracing::Level::WARN),
+            tracing::Level::INFO => tracing::enabled!(target: "libunftp", tracing::Level::INFO),
+            tracing::Level::DEBUG => tracing::enabled!(target: "libunftp", tracing::Level::DEBUG),
+            tracing::Level::TRACE => tracing::enabled!(target: "libunftp", tracing::Level::TRACE),
+        };
+        if !enabled {
+            return Ok(());
+        }
         let mut kv = KeyValues::default();
         let _ = values.serialize(record, &mut kv);
         let _ = record.kv().serialize(record, &mut kv);
         let msg = record.msg().to_string();
-        let trace_id = kv.trace_id.as_deref();
-        let client = kv.source.as_deref();
         let extra = Some(kv.rest.as_str()).filter(|s| !s.is_empty());
         macro_rules! emit {
             ($level:expr) => {
-                tracing::event!(target: "libunftp", $level, trace_id, client, extra, "{msg}")
+                tracing::event!(target: "libunftp", $level, extra, "{msg}")
             };
         }
-        match record.level() {
-            slog::Level::Critical | slog::Level::Error => emit!(tracing::Level::ERROR),
-            slog::Level::Warning => emit!(tracing::Level::WARN),
-            slog::Level::Info => emit!(tracing::Level::INFO),
-            slog::Level::Debug => emit!(tracing::Level::DEBUG),
-            slog::Level::Trace => emit!(tracing::Level::TRACE),
+        let emit = || match level {
+            tracing::Level::ERROR => emit!(tracing::Level::ERROR),
+            tracing::Level::WARN => emit!(tracing::Level::WARN),
+            tracing::Level::INFO => emit!(tracing::Level::INFO),
+            tracing::Level::DEBUG => emit!(tracing::Level::DEBUG),
+            tracing::Level::TRACE => emit!(tracing::Level::TRACE),
+        };
+        match &kv.trace_id {
+            Some(id) => span_of(
+                id,
+                kv.source.as_deref().unwrap_or_default(),
+                kv.username.as_deref(),
+            )
+            .in_scope(emit),
+            None => emit(),
         }
         Ok(())
     }

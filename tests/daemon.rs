@@ -269,18 +269,18 @@ fn daemon_mode_locks_its_pid_file_drops_privileges_counts_reopens_logs_and_leaks
     );
     let old = std::fs::read_to_string(&rotated).unwrap();
     let new = std::fs::read_to_string(&log).unwrap();
-    assert!(old.contains("transfer") && old.contains("up.bin"), "{old}");
+    assert!(old.contains("STOR") && old.contains("up.bin"), "{old}");
     assert!(!old.contains("log file reopened"));
-    // Every line of ours about the session names it; libunftp's login line ties its trace id to it.
-    let session_id = new
+    // Every line about the session names it, ours and libunftp's alike: its span from the login line on.
+    let span = new
         .lines()
-        .find_map(|l| l.split("(session ").nth(1)?.split(')').next())
-        .unwrap()
-        .to_owned();
-    assert!(
-        new.contains(&format!("session{{id={session_id} user={USER}}}")),
-        "{new}"
-    );
+        .find(|l| l.contains("logged in"))
+        .and_then(|l| l.split("}: ").next()?.split_once("session{"))
+        .map(|(_, fields)| format!("session{{{fields}}}"))
+        .unwrap_or_else(|| panic!("{new}"));
+    assert!(span.contains(&format!("user={USER}")), "{span}");
+    let quit = new.lines().find(|l| l.contains("QUIT")).unwrap();
+    assert!(quit.contains(&span), "{quit}");
 
     // No secret in any log, at debug level.
     let token = swift_token();
@@ -436,18 +436,84 @@ fn health_turns_unhealthy_while_swift_is_down_and_back_and_json_logs_parse() {
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
         .collect();
     assert!(lines.iter().any(|l| {
-        l["target"] == "libunftp"
-            && l["fields"]["trace_id"].is_string()
-            && l["fields"]["message"]
-                .as_str()
-                .unwrap()
-                .contains("logged in")
+        l["span"]["id"].is_string()
+            && l["span"]["client"].is_string()
+            && l["fields"]["message"] == "logged in"
     }));
     assert!(
         lines.iter().any(|l| l["span"]["name"] == "session"
             && l["span"]["user"] == USER
-            && l["fields"]["message"] == "transfer"),
+            && l["fields"]["message"] == "RETR"),
         "no transfer line in the session's span: {text}"
+    );
+}
+
+/// INFO is one line per operation: an upload is one line, with the session's id, user and client as JSON
+/// fields; the session's other lines (connection, login, logout) carry the same three.
+#[test]
+fn an_upload_logs_one_info_line_with_session_user_and_client() {
+    let fx = Fixture::new("oneline");
+    let dir = Scratch::new("oneline");
+    let log = dir.join("log.json");
+    let port = free_port();
+    let gw = Foreground::start(
+        port,
+        &auth_url(),
+        &["--log-format", "json", "--log-file", log.to_str().unwrap()],
+    );
+    let mut raw = RawFtp::logged_in(SocketAddr::from(([127, 0, 0, 1], port)));
+    let local = raw.local_addr();
+    let payload = b"one line per operation";
+    let path = fx.path("logged.txt");
+    // What clients send around an upload: a probe of the name first (a miss), the upload, its time.
+    assert_eq!(raw.cmd(&format!("SIZE {path}")).0, 550);
+    assert_eq!(raw.upload(&format!("STOR {path}"), payload), 226);
+    assert_eq!(raw.cmd(&format!("SIZE {path}")).0, 213);
+    assert_eq!(raw.cmd("QUIT").0, 221);
+    drop(raw);
+    wait_for("the logout line", Duration::from_secs(10), || {
+        std::fs::read_to_string(&log).is_ok_and(|l| l.contains("QUIT"))
+    });
+    drop(gw);
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let session: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["span"]["client"] == local.to_string().as_str())
+        .collect();
+    assert!(session.len() >= 4, "{text}");
+    let id = session[0]["span"]["id"].as_str().unwrap();
+    for line in &session {
+        assert_eq!(line["span"]["id"], id, "{line}");
+        assert_eq!(line["level"], "INFO", "{line}");
+    }
+    let about_the_file: Vec<_> = session
+        .iter()
+        .filter(|l| l.to_string().contains("logged.txt"))
+        .collect();
+    assert_eq!(about_the_file.len(), 1, "{about_the_file:#?}");
+    let stor = about_the_file[0];
+    assert_eq!(stor["fields"]["message"], "STOR");
+    assert_eq!(stor["fields"]["result"], "ok");
+    assert_eq!(stor["fields"]["bytes"], payload.len());
+    assert_eq!(stor["fields"]["md5"], crate::common::md5_hex(payload));
+    assert_eq!(stor["span"]["user"], USER);
+    let messages: Vec<&str> = session
+        .iter()
+        .map(|l| l["fields"]["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            "control connection opened",
+            "logged in",
+            "STOR",
+            "QUIT: User logged out"
+        ],
+        "{text}"
     );
 }
 
@@ -564,4 +630,34 @@ fn systemd_hears_ready_once_serving_and_stopping_on_sigterm() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(child.wait().unwrap().success());
+}
+
+/// With the auth service down, the log says where it tried and what the system answered.
+#[test]
+fn a_login_with_the_auth_service_down_logs_its_address_and_the_os_error() {
+    let dir = Scratch::new("authdown");
+    let log = dir.join("log");
+    let (port, closed) = (free_port(), free_port());
+    let auth = format!("http://127.0.0.1:{closed}/auth/v1.0");
+    let gw = Foreground::start(port, &auth, &["--log-file", log.to_str().unwrap()]);
+    let mut raw = RawFtp::connect(SocketAddr::from(([127, 0, 0, 1], port)));
+    assert_eq!(raw.cmd(&format!("USER {USER}")).0, 331);
+    assert_eq!(raw.cmd(&format!("PASS {KEY}")).0, 530);
+    drop(raw);
+    drop(gw);
+    let text = std::fs::read_to_string(&log).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.contains("login failed"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(line.contains("WARN"), "{line}");
+    assert!(
+        line.contains(&format!(
+            "cannot connect to Swift at http://127.0.0.1:{closed}"
+        )),
+        "{line}"
+    );
+    assert!(line.contains("Connection refused (os error 111)"), "{line}");
+    assert!(line.contains(&format!("user={USER}")), "{line}");
+    assert!(!text.contains("None"), "{text}");
 }

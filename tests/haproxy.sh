@@ -356,7 +356,7 @@ for n in 1 2; do
   say "D: ftp$n log lines naming the client $CLIENT: $seen_client, the balancer $FTP_BALANCER_SOURCE: $seen_balancer"
 done
 if [ "$CLIENT" != "$FTP_BALANCER_SOURCE" ]; then
-  if grep -q "PASS: User .* logged in.*$CLIENT\|$CLIENT.*PASS: User .* logged in" "$work/ftp1.log" "$work/ftp2.log"; then
+  if grep -q "client=$CLIENT[^ ]* .*logged in" "$work/ftp1.log" "$work/ftp2.log"; then
     pass "D: logins are logged with the real client address $CLIENT"
   else
     fail "D: no login line names the client address $CLIENT"

@@ -1,6 +1,8 @@
 //! libunftp's `StorageBackend` for [`SwiftStorage`]: each method resolves its path to a [`Location`], hands it to
 //! the file of its command family (`read.rs`, `write.rs`, `rename.rs`, `resume.rs`, `mfmt.rs`), and turns a
-//! failure into its reply, logged with its cause; transfers get their one log line and their metrics here.
+//! failure into its reply; every operation gets its one log line here (a change or a transfer at INFO whatever
+//! its outcome, a lookup only when it fails for another reason than "not found"), in the session's span, with
+//! the cause chain of a failure, and a transfer its metrics.
 //!
 //! Deliberately not here: what any command does in Swift.
 
@@ -30,15 +32,28 @@ enum On {
     Dir,
 }
 
+/// What a command's log line is.
+#[derive(Debug, Clone, Copy)]
+enum Log<'a> {
+    /// A lookup or a listing: a line only for a failure, one of "not found" at debug (clients probe names).
+    Lookup,
+    /// A change: one line, whatever the outcome; a rename names its target.
+    Change { to: Option<&'a Path> },
+    /// A transfer: [`transferred`] writes its line, with the bytes and the time.
+    Transfer,
+}
+
 impl SwiftStorage {
     /// Resolves `path`, runs `f` on the location, and turns a failure into its reply, logged with its cause:
     /// the one shape of every backend method.
+    #[allow(clippy::too_many_arguments)] // each says what the one shape of every method varies in
     async fn at<T, F, Fut>(
         &self,
         user: &SwiftUser,
         op: &'static str,
         path: &Path,
         on: On,
+        log: Log<'_>,
         f: F,
     ) -> Result<T>
     where
@@ -50,13 +65,12 @@ impl SwiftStorage {
                 Ok(loc) => f(loc).await,
                 Err(e) => Err(e),
             };
-            result.map_err(|e| {
-                let e = match on {
-                    On::File => e.into_storage_error(),
-                    On::Dir => e.in_directory_context(),
-                };
-                logged(op, path, e)
-            })
+            let result = result.map_err(|e| match on {
+                On::File => e.into_storage_error(),
+                On::Dir => e.in_directory_context(),
+            });
+            logged(op, path, log, &result);
+            result
         }
         .instrument(user.span.clone())
         .await
@@ -66,12 +80,14 @@ impl SwiftStorage {
 impl SwiftStorage {
     /// [`SwiftStorage::at`] for a command that writes: once `f` is done (successful or not: a failure may have
     /// changed something), the cached listings the location touches are forgotten.
+    #[allow(clippy::too_many_arguments)]
     async fn write_at<T, F, Fut>(
         &self,
         user: &SwiftUser,
         op: &'static str,
         path: &Path,
         on: On,
+        log: Log<'_>,
         f: F,
     ) -> Result<T>
     where
@@ -82,7 +98,7 @@ impl SwiftStorage {
             // Any other write may change what `MFMT` would skip its `HEAD` for.
             *user.just_stored.lock().unwrap_or_else(|e| e.into_inner()) = None;
         }
-        self.at(user, op, path, on, |loc| async move {
+        self.at(user, op, path, on, log, |loc| async move {
             let touched = loc.clone();
             let result = f(loc).await;
             self.shared.listings.invalidate(user, &touched).await;
@@ -92,37 +108,66 @@ impl SwiftStorage {
     }
 }
 
-/// The one log line and the metrics of a finished transfer (bytes of a failed upload are not known: 0).
+/// The one log line and the metrics of a finished transfer (bytes of a failed upload are not known: 0); `md5`
+/// of a file stored whole.
 fn transferred<T>(
     user: &SwiftUser,
     command: &'static str,
     path: &Path,
     started: std::time::Instant,
-    bytes: u64,
+    (bytes, md5): (u64, Option<&str>),
     result: &Result<T>,
 ) {
     let seconds = started.elapsed().as_secs_f64();
     let _in = user.span.enter();
+    let path = path.display();
     match result {
-        Ok(_) => {
-            tracing::info!(command, path = %path.display(), bytes, seconds, result = "ok", "transfer")
-        }
+        Ok(_) => tracing::info!(%path, bytes, seconds, md5, result = "ok", "{command}"),
         Err(e) => {
-            tracing::info!(command, path = %path.display(), bytes, seconds, result = %e, "transfer")
+            let cause = cause_of(e);
+            crate::logging::event_at!(level_of(e, Log::Transfer), %path, bytes, seconds, result = "failed", reply = %e, cause, "{command}")
         }
     }
     crate::metrics::transfer(command, result.is_ok(), bytes);
 }
 
-/// Logs a failure with its cause (the reply text is fixed by libunftp) and converts it.
-pub(super) fn logged(op: &'static str, path: &Path, e: StorageError) -> StorageError {
-    match std::error::Error::source(&e) {
-        Some(cause) => {
-            tracing::info!(op, path = %path.display(), reply = %e, %cause, "command failed")
+/// The log line of a command per its [`Log`] kind (of a transfer: none, [`transferred`] writes it).
+fn logged<T>(op: &'static str, path: &Path, log: Log<'_>, result: &Result<T>) {
+    let path = path.display();
+    match (log, result) {
+        (Log::Transfer, _) | (Log::Lookup, Ok(_)) => {}
+        (Log::Change { to }, Ok(_)) => {
+            let to = to.map(|to| to.display().to_string());
+            tracing::info!(%path, to, result = "ok", "{op}")
         }
-        None => tracing::info!(op, path = %path.display(), reply = %e, "command failed"),
+        (log, Err(e)) => {
+            let to = match log {
+                Log::Change { to } => to.map(|to| to.display().to_string()),
+                _ => None,
+            };
+            let cause = cause_of(e);
+            crate::logging::event_at!(level_of(e, log), %path, to, result = "failed", reply = %e, cause, "{op}")
+        }
     }
-    e
+}
+
+/// Why a command failed, for its log line: the cause chain below the reply (URL and OS error included).
+fn cause_of(e: &StorageError) -> Option<String> {
+    std::error::Error::source(e).map(crate::logging::chain)
+}
+
+/// The level of a failure's line: WARN for the gateway's or Swift's trouble (`451`), debug for a lookup of a
+/// name that is not there, INFO for the rest (the client asked for something it may not have).
+fn level_of(e: &StorageError, log: Log<'_>) -> tracing::Level {
+    use unftp_core::storage::ErrorKind;
+    match (e.kind(), log) {
+        (ErrorKind::LocalError, _) => tracing::Level::WARN,
+        (
+            ErrorKind::PermanentFileNotAvailable | ErrorKind::PermanentDirectoryNotAvailable,
+            Log::Lookup,
+        ) => tracing::Level::DEBUG,
+        _ => tracing::Level::INFO,
+    }
 }
 
 #[async_trait]
@@ -150,7 +195,7 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
         user: &SwiftUser,
         path: P,
     ) -> Result<String> {
-        self.at(user, "MD5", path.as_ref(), On::File, |loc| async move {
+        self.at(user, "MD5", path.as_ref(), On::File, Log::Lookup, |loc| async move {
             let Location::Object { container, key } = &loc else {
                 return Err(FtpError::NotAFile(loc.clone()));
             };
@@ -177,9 +222,14 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
         path: P,
         modified: SystemTime,
     ) -> Result<SystemTime> {
-        self.write_at(user, "MFMT", path.as_ref(), On::File, |loc| async move {
-            self.set_time(user, &loc, modified).await
-        })
+        self.write_at(
+            user,
+            "MFMT",
+            path.as_ref(),
+            On::File,
+            Log::Change { to: None },
+            |loc| async move { self.set_time(user, &loc, modified).await },
+        )
         .await
     }
 
@@ -193,6 +243,7 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
             "metadata",
             path.as_ref(),
             On::File,
+            Log::Lookup,
             |loc| async move {
                 let mut result = self.metadata_of(user, &loc).await;
                 // A new file whose upload was cut off: its size is what `put -c`/`curl -C -` continue from,
@@ -232,9 +283,14 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
         <Self as StorageBackend<SwiftUser>>::Metadata: Metadata,
     {
         let listing = self
-            .at(user, "list", path.as_ref(), On::Dir, |loc| async move {
-                self.listing(user, &loc).await
-            })
+            .at(
+                user,
+                "list",
+                path.as_ref(),
+                On::Dir,
+                Log::Lookup,
+                |loc| async move { self.listing(user, &loc).await },
+            )
             .await?;
         Ok(match listing.as_ref() {
             Listing::Dir(dir) => dir
@@ -264,8 +320,10 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
         let lines = self
             .list_lines(user, path)
             .instrument(user.span.clone())
-            .await
-            .map_err(|e| user.span.in_scope(|| logged("LIST", path, e)))?;
+            .await;
+        user.span
+            .in_scope(|| logged("LIST", path, Log::Lookup, &lines));
+        let lines = lines?;
         Ok(Cursor::new(lines.concat().into_bytes()))
     }
 
@@ -282,8 +340,10 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
         let lines = self
             .list_lines(user, path)
             .instrument(user.span.clone())
-            .await
-            .map_err(|e| user.span.in_scope(|| logged("STAT", path, e)))?;
+            .await;
+        user.span
+            .in_scope(|| logged("STAT", path, Log::Lookup, &lines));
+        let lines = lines?;
         Ok(lines
             .into_iter()
             .map(|l| l.trim_end_matches(['\r', '\n']).to_owned())
@@ -300,9 +360,14 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
         Self::Metadata: Metadata + 'static,
     {
         let names = self
-            .at(user, "NLST", path.as_ref(), On::Dir, |loc| async move {
-                self.listing(user, &loc).await
-            })
+            .at(
+                user,
+                "NLST",
+                path.as_ref(),
+                On::Dir,
+                Log::Lookup,
+                |loc| async move { self.listing(user, &loc).await },
+            )
             .await
             .map_err(std::io::Error::other)?;
         let mut out = String::new();
@@ -330,13 +395,18 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
         let started = std::time::Instant::now();
         let path = path.as_ref();
         let result = self
-            .at(user, "RETR", path, On::File, |loc| async move {
-                user.opened.open(&user.session, &loc, path, start_pos).await
-            })
+            .at(
+                user,
+                "RETR",
+                path,
+                On::File,
+                Log::Transfer,
+                |loc| async move { user.opened.open(&user.session, &loc, path, start_pos).await },
+            )
             .await;
         // A RETR that never started is logged and counted as the failed transfer it is.
         if result.is_err() {
-            transferred(user, "RETR", path, started, 0, &result);
+            transferred(user, "RETR", path, started, (0, None), &result);
         }
         result
     }
@@ -356,7 +426,7 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
         let sent = std::sync::atomic::AtomicU64::new(0);
         let path = path.as_ref();
         let result = self
-            .at(user, "RETR", path, On::File, |loc| {
+            .at(user, "RETR", path, On::File, Log::Transfer, |loc| {
                 let sent = &sent;
                 async move {
                     let _running = self
@@ -370,7 +440,14 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
                 }
             })
             .await;
-        transferred(user, "RETR", path, started, sent.into_inner(), &result);
+        transferred(
+            user,
+            "RETR",
+            path,
+            started,
+            (sent.into_inner(), None),
+            &result,
+        );
         result
     }
 
@@ -380,22 +457,29 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
         path: P,
         start_pos: u64,
     ) -> Result<Box<dyn AsyncRead + Send + Sync + Unpin>> {
-        self.at(user, "GET", path.as_ref(), On::File, |loc| async move {
-            let Location::Object { container, key } = &loc else {
-                return Err(FtpError::NotAFile(loc.clone()));
-            };
-            let download = user
-                .session
-                .get_object(container, key, start_pos)
-                .await
-                .map_err(|e| not_found(e, &loc))?;
-            if is_marker(&download.head) {
-                return Err(FtpError::NotAFile(loc.clone()));
-            }
-            let body = download.into_stream().map_err(std::io::Error::other);
-            Ok(Box::new(tokio_util::io::StreamReader::new(body))
-                as Box<dyn AsyncRead + Send + Sync + Unpin>)
-        })
+        self.at(
+            user,
+            "GET",
+            path.as_ref(),
+            On::File,
+            Log::Lookup,
+            |loc| async move {
+                let Location::Object { container, key } = &loc else {
+                    return Err(FtpError::NotAFile(loc.clone()));
+                };
+                let download = user
+                    .session
+                    .get_object(container, key, start_pos)
+                    .await
+                    .map_err(|e| not_found(e, &loc))?;
+                if is_marker(&download.head) {
+                    return Err(FtpError::NotAFile(loc.clone()));
+                }
+                let body = download.into_stream().map_err(std::io::Error::other);
+                Ok(Box::new(tokio_util::io::StreamReader::new(body))
+                    as Box<dyn AsyncRead + Send + Sync + Unpin>)
+            },
+        )
         .await
     }
 
@@ -408,64 +492,88 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
     ) -> Result<u64> {
         let started = std::time::Instant::now();
         let result = self
-            .write_at(user, "STOR", path.as_ref(), On::File, |loc| async move {
-                if start_pos == 0 && self.take_unknown(&loc) {
-                    return Err(FtpError::StateUnknown(loc));
-                }
-                let _running = self
-                    .shared
-                    .transfers
-                    .begin()
-                    .ok_or(FtpError::ShuttingDown)?;
-                // Taken here, in the upload's own task: from now on the upload's reader ends without its
-                // wait for a vanishing client, and `store` asks the check before anything becomes visible.
-                let check = match start_pos {
-                    0 => libunftp::ClientCheck::take(),
-                    _ => None,
-                };
-                let stored = self
-                    .store(&user.session, &loc, input, start_pos, check, &user.subdirs)
-                    .await?;
-                if let Location::Object { container, key } = &loc {
-                    user.subdirs.note_write(container, key, false);
-                    user.known_dirs.note_parents_of(container, key);
-                }
-                if let Some(content_type) = stored.new_small {
-                    *user.just_stored.lock().unwrap_or_else(|e| e.into_inner()) =
-                        Some(super::mtime::JustStored::new(loc, content_type));
-                }
-                Ok(stored.bytes)
-            })
+            .write_at(
+                user,
+                "STOR",
+                path.as_ref(),
+                On::File,
+                Log::Transfer,
+                |loc| async move {
+                    if start_pos == 0 && self.take_unknown(&loc) {
+                        return Err(FtpError::StateUnknown(loc));
+                    }
+                    let _running = self
+                        .shared
+                        .transfers
+                        .begin()
+                        .ok_or(FtpError::ShuttingDown)?;
+                    // Taken here, in the upload's own task: from now on the upload's reader ends without its
+                    // wait for a vanishing client, and `store` asks the check before anything becomes visible.
+                    let check = match start_pos {
+                        0 => libunftp::ClientCheck::take(),
+                        _ => None,
+                    };
+                    let mut stored = self
+                        .store(&user.session, &loc, input, start_pos, check, &user.subdirs)
+                        .await?;
+                    if let Location::Object { container, key } = &loc {
+                        user.subdirs.note_write(container, key, false);
+                        user.known_dirs.note_parents_of(container, key);
+                    }
+                    if let Some(content_type) = stored.new_small.take() {
+                        *user.just_stored.lock().unwrap_or_else(|e| e.into_inner()) =
+                            Some(super::mtime::JustStored::new(loc, content_type));
+                    }
+                    Ok(stored)
+                },
+            )
             .await;
-        let bytes = *result.as_ref().unwrap_or(&0);
-        transferred(user, "STOR", path.as_ref(), started, bytes, &result);
-        result
+        let (bytes, md5) = match &result {
+            Ok(stored) => (stored.bytes, stored.md5.as_deref()),
+            Err(_) => (0, None),
+        };
+        transferred(user, "STOR", path.as_ref(), started, (bytes, md5), &result);
+        result.map(|stored| stored.bytes)
     }
 
     async fn del<P: AsRef<Path> + Send + Debug>(&self, user: &SwiftUser, path: P) -> Result<()> {
-        self.write_at(user, "DELE", path.as_ref(), On::File, |loc| async move {
-            if let Location::Object { container, key } = &loc {
-                // A pseudo-directory above ends with its last file.
-                user.known_dirs.forget(container, key);
-            }
-            self.delete_file(&user.session, &loc).await
-        })
+        self.write_at(
+            user,
+            "DELE",
+            path.as_ref(),
+            On::File,
+            Log::Change { to: None },
+            |loc| async move {
+                if let Location::Object { container, key } = &loc {
+                    // A pseudo-directory above ends with its last file.
+                    user.known_dirs.forget(container, key);
+                }
+                self.delete_file(&user.session, &loc).await
+            },
+        )
         .await
     }
 
     async fn mkd<P: AsRef<Path> + Send + Debug>(&self, user: &SwiftUser, path: P) -> Result<()> {
-        self.write_at(user, "MKD", path.as_ref(), On::File, |loc| async move {
-            self.make_dir(&user.session, &loc).await?;
-            match &loc {
-                Location::Object { container, key } => {
-                    user.subdirs.note_write(container, key, true);
-                    user.known_dirs.note(container, key);
+        self.write_at(
+            user,
+            "MKD",
+            path.as_ref(),
+            On::File,
+            Log::Change { to: None },
+            |loc| async move {
+                self.make_dir(&user.session, &loc).await?;
+                match &loc {
+                    Location::Object { container, key } => {
+                        user.subdirs.note_write(container, key, true);
+                        user.known_dirs.note(container, key);
+                    }
+                    Location::Container(container) => user.known_dirs.note(container, ""),
+                    Location::Root => {}
                 }
-                Location::Container(container) => user.known_dirs.note(container, ""),
-                Location::Root => {}
-            }
-            Ok(())
-        })
+                Ok(())
+            },
+        )
         .await
     }
 
@@ -477,56 +585,78 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
     ) -> Result<()> {
         let to = to.as_ref();
         // The source's listings are forgotten by `write_at`; the target's here, once it is known.
-        self.write_at(user, "RNTO", from.as_ref(), On::File, |from| async move {
-            let to = self.locate(to)?;
-            // Directories may move: what this session knew of them is listed again.
-            user.subdirs.forget();
-            user.known_dirs.forget_all();
-            let result = self.rename_path(user, &from, &to).await;
-            let listings = &self.shared.listings;
-            listings.invalidate(user, &to).await;
-            // Moved into an existing directory: the file landed one level below `to`.
-            if let Some((_, name)) = from.parent_and_name() {
-                listings
-                    .invalidate(user, &Location::parse_str(&format!("{to}/{name}")))
-                    .await;
-            }
-            result
-        })
+        let log = Log::Change { to: Some(to) };
+        self.write_at(
+            user,
+            "RNTO",
+            from.as_ref(),
+            On::File,
+            log,
+            |from| async move {
+                let to = self.locate(to)?;
+                // Directories may move: what this session knew of them is listed again.
+                user.subdirs.forget();
+                user.known_dirs.forget_all();
+                let result = self.rename_path(user, &from, &to).await;
+                let listings = &self.shared.listings;
+                listings.invalidate(user, &to).await;
+                // Moved into an existing directory: the file landed one level below `to`.
+                if let Some((_, name)) = from.parent_and_name() {
+                    listings
+                        .invalidate(user, &Location::parse_str(&format!("{to}/{name}")))
+                        .await;
+                }
+                result
+            },
+        )
         .await
     }
 
     async fn rmd<P: AsRef<Path> + Send + Debug>(&self, user: &SwiftUser, path: P) -> Result<()> {
-        self.write_at(user, "RMD", path.as_ref(), On::Dir, |loc| async move {
-            match &loc {
-                Location::Object { container, key } => user.known_dirs.forget(container, key),
-                Location::Container(container) => user.known_dirs.forget(container, ""),
-                Location::Root => {}
-            }
-            self.remove_dir(&user.session, &loc).await
-        })
+        self.write_at(
+            user,
+            "RMD",
+            path.as_ref(),
+            On::Dir,
+            Log::Change { to: None },
+            |loc| async move {
+                match &loc {
+                    Location::Object { container, key } => user.known_dirs.forget(container, key),
+                    Location::Container(container) => user.known_dirs.forget(container, ""),
+                    Location::Root => {}
+                }
+                self.remove_dir(&user.session, &loc).await
+            },
+        )
         .await
     }
 
     async fn cwd<P: AsRef<Path> + Send + Debug>(&self, user: &SwiftUser, path: P) -> Result<()> {
-        self.at(user, "CWD", path.as_ref(), On::Dir, |loc| async move {
-            let (container, key) = match &loc {
-                Location::Root => return Ok(()),
-                Location::Container(c) => (c.as_str(), ""),
-                Location::Object { container, key } => (container.as_str(), key.as_str()),
-            };
-            // Made or entered a moment ago (`lftp mirror -R`: MKD d, CWD d, ..., CWD ..): no need to ask.
-            if user.known_dirs.is_known(container, key) {
-                return Ok(());
-            }
-            let meta = self.metadata_of(user, &loc).await?;
-            if meta.dir {
-                user.known_dirs.note(container, key);
-                Ok(())
-            } else {
-                Err(FtpError::NotADirectory(loc))
-            }
-        })
+        self.at(
+            user,
+            "CWD",
+            path.as_ref(),
+            On::Dir,
+            Log::Lookup,
+            |loc| async move {
+                let (container, key) = match &loc {
+                    Location::Root => return Ok(()),
+                    Location::Container(c) => (c.as_str(), ""),
+                    Location::Object { container, key } => (container.as_str(), key.as_str()),
+                };
+                // Made or entered a moment ago (`lftp mirror -R`: MKD d, CWD d, ..., CWD ..): no need to ask.
+                if user.known_dirs.is_known(container, key) {
+                    return Ok(());
+                }
+                let meta = self.metadata_of(user, &loc).await?;
+                if meta.dir {
+                    user.known_dirs.note(container, key);
+                    Ok(())
+                } else {
+                    Err(FtpError::NotADirectory(loc))
+                }
+            },
+        )
         .await
     }
 }

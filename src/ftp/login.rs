@@ -23,6 +23,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tracing::Instrument;
 use unftp_core::auth::{
     AuthenticationError, Authenticator, Credentials, Principal, UserDetail, UserDetailError,
     UserDetailProvider,
@@ -36,10 +37,12 @@ pub const FAILURE_DELAY: Duration = Duration::from_millis(1000);
 pub struct SwiftUser {
     /// Its place under `max-sessions-per-user`, freed when the session ends.
     pub slot: Option<SessionSlot>,
-    /// This FTP session's id in the logs (8 hex digits).
+    /// This FTP session's id in the logs (libunftp's trace id, `0x` and 16 hex digits).
     pub id: String,
-    /// The `session{id user}` span every log line of this session runs in.
+    /// The `session{id client user}` span every log line of this session runs in.
     pub span: tracing::Span,
+    /// The span's registration, for libunftp's lines of this session; ends with the session.
+    _registered: crate::logging::Registered,
     /// The login as typed (`account:user`).
     pub login: String,
     /// The user part of the login, as `LIST` shows it for owner and group.
@@ -66,7 +69,6 @@ impl fmt::Debug for SwiftUser {
 }
 
 impl fmt::Display for SwiftUser {
-    // libunftp logs this in its login line, next to its own trace id: that line ties the two ids together.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} (session {})", self.login, self.id)
     }
@@ -77,9 +79,19 @@ impl UserDetail for SwiftUser {}
 /// How long a Swift session waits between the two login steps before it is dropped.
 const PENDING_TTL: Duration = Duration::from_secs(60);
 
-/// A session waiting between the two login steps: when it was made, the session, the owner name for `LIST`, its
-/// place under the per-user cap.
-type Parked = (Instant, Arc<swift::Session>, String, Option<SessionSlot>);
+/// A session waiting between the two login steps.
+struct Parked {
+    /// When it was made.
+    at: Instant,
+    session: Arc<swift::Session>,
+    /// The owner name for `LIST`.
+    owner: String,
+    /// Its place under the per-user cap.
+    slot: Option<SessionSlot>,
+    /// Its id and span in the logs.
+    id: String,
+    span: tracing::Span,
+}
 
 /// Logs FTP users in against Swift.
 pub struct SwiftAuthenticator {
@@ -117,47 +129,35 @@ impl SwiftAuthenticator {
     }
 
     /// Counts a refusal of bad credentials against `identity`, then waits before it is answered.
-    async fn refused(
-        &self,
-        login: &str,
-        identity: &str,
-        ip: std::net::IpAddr,
-    ) -> AuthenticationError {
+    async fn refused(&self, identity: &str, ip: std::net::IpAddr) -> AuthenticationError {
         crate::metrics::login(crate::metrics::Login::Refused);
         if self.lockout.failed(identity, ip) {
-            tracing::warn!(user = login, client = %ip, "too many failed logins: this user is locked out from this address for a while");
+            tracing::warn!(
+                "too many failed logins: this user is locked out from this address for a while"
+            );
         }
         tokio::time::sleep(FAILURE_DELAY).await;
         AuthenticationError::BadPassword
     }
 
-    fn park(
-        &self,
-        login: &str,
-        session: Arc<swift::Session>,
-        owner: String,
-        slot: Option<SessionSlot>,
-    ) {
+    fn park(&self, login: &str, parked: Parked) {
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
         pending.retain(|_, v| {
-            v.retain(|(t, _, _, _)| now.duration_since(*t) < PENDING_TTL);
+            v.retain(|p| now.duration_since(p.at) < PENDING_TTL);
             !v.is_empty()
         });
-        pending
-            .entry(login.to_owned())
-            .or_default()
-            .push((now, session, owner, slot));
+        pending.entry(login.to_owned()).or_default().push(parked);
     }
 
-    fn take(&self, login: &str) -> Option<(Arc<swift::Session>, String, Option<SessionSlot>)> {
+    fn take(&self, login: &str) -> Option<Parked> {
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
         let list = pending.get_mut(login)?;
-        let (_, session, owner, slot) = list.pop()?;
+        let parked = list.pop()?;
         if list.is_empty() {
             pending.remove(login);
         }
-        Some((session, owner, slot))
+        Some(parked)
     }
 }
 
@@ -168,6 +168,41 @@ impl Authenticator for SwiftAuthenticator {
         username: &str,
         creds: &Credentials,
     ) -> Result<Principal, AuthenticationError> {
+        // libunftp's id of the connection, so that its lines and ours name one session (a random one where a
+        // caller gives none).
+        let id = creds
+            .session_id
+            .clone()
+            .unwrap_or_else(|| format!("{:#018x}", fastrand::u64(..)));
+        let client = creds
+            .source
+            .map_or_else(|| creds.source_ip.to_string(), |a| a.to_string());
+        let span = crate::logging::session_span(&id, &client);
+        span.record("user", tracing::field::display(username));
+        let (principal, session) = self
+            .log_in(username, creds, &id, &span)
+            .instrument(span.clone())
+            .await?;
+        // Outside the session's span: what it logs is the cluster's, not this session's.
+        self.shared.learn_limits(&session).await;
+        Ok(principal)
+    }
+
+    fn name(&self) -> &str {
+        "swift"
+    }
+}
+
+impl SwiftAuthenticator {
+    /// [`Authenticator::authenticate`] inside the session's `span`, which it parks with the Swift session and
+    /// the session's `id`; the Swift session is returned too.
+    async fn log_in(
+        &self,
+        username: &str,
+        creds: &Credentials,
+        id: &str,
+        span: &tracing::Span,
+    ) -> Result<(Principal, Arc<swift::Session>), AuthenticationError> {
         let password = creds.password.as_deref().unwrap_or("");
         let ip = creds.source_ip;
         let parsed = parse_login(&self.scheme, username, password);
@@ -181,59 +216,68 @@ impl Authenticator for SwiftAuthenticator {
         // failure delay included): parallel sessions cannot outrun the lockout.
         let _turn = self.lockout.one_at_a_time(&identity, ip).await;
         if self.lockout.is_locked(&identity, ip) {
-            tracing::info!(user = username, client = %ip, "login refused: locked out after failed logins");
+            tracing::info!("login refused: locked out after failed logins");
             crate::metrics::login(crate::metrics::Login::Refused);
             tokio::time::sleep(FAILURE_DELAY).await;
             return Err(AuthenticationError::BadPassword);
         }
         if username.is_empty() || password.is_empty() {
-            return Err(self.refused(username, &identity, ip).await);
+            tracing::info!("login refused: no user name or no password");
+            return Err(self.refused(&identity, ip).await);
         }
         let (swift_creds, owner) = match parsed {
             Ok(parsed) => parsed,
             Err(e) => {
-                tracing::info!(user = username, client = %ip, reason = %e, "login refused");
-                return Err(self.refused(username, &identity, ip).await);
+                tracing::info!(reason = %e, "login refused");
+                return Err(self.refused(&identity, ip).await);
             }
         };
         match self
             .shared
             .client
-            .login(&self.auth, swift_creds, Some(creds.source_ip))
+            .login(&self.auth, swift_creds, Some(ip))
             .await
         {
             Ok(session) => {
                 self.lockout.succeeded(&identity, ip);
                 let Some(slot) = self.sessions.acquire(username) else {
-                    tracing::warn!(user = username, client = %ip, "login refused: this user has max-sessions-per-user sessions already");
+                    tracing::warn!(
+                        "login refused: this user has max-sessions-per-user sessions already"
+                    );
                     crate::metrics::login(crate::metrics::Login::Refused);
                     return Err(AuthenticationError::new("too many sessions of this user"));
                 };
                 let session = Arc::new(session);
-                self.shared.learn_limits(&session).await;
-                tracing::info!(user = username, client = %ip, "login accepted by Swift");
+                tracing::info!("logged in");
                 crate::metrics::login(crate::metrics::Login::Ok);
-                self.park(username, session, owner_name(&owner), Some(slot));
-                Ok(Principal {
+                self.park(
+                    username,
+                    Parked {
+                        at: Instant::now(),
+                        session: Arc::clone(&session),
+                        owner: owner_name(&owner),
+                        slot: Some(slot),
+                        id: id.to_owned(),
+                        span: span.clone(),
+                    },
+                );
+                let principal = Principal {
                     username: username.to_owned(),
-                })
+                };
+                Ok((principal, session))
             }
             Err(e) if e.kind() == swift::ErrorKind::Unauthenticated => {
-                tracing::info!(user = username, client = %ip, reason = %e, "login refused by the auth service");
-                Err(self.refused(username, &identity, ip).await)
+                tracing::info!(reason = %e, "login refused by the auth service");
+                Err(self.refused(&identity, ip).await)
             }
             Err(e) => {
-                tracing::warn!(user = username, client = %creds.source_ip, error = %e, "login failed");
+                tracing::warn!(error = %crate::logging::chain(&e), "login failed");
                 crate::metrics::login(crate::metrics::Login::Error);
                 Err(AuthenticationError::new(
                     "login failed (the log line before says why)",
                 ))
             }
         }
-    }
-
-    fn name(&self) -> &str {
-        "swift"
     }
 }
 
@@ -245,15 +289,22 @@ impl UserDetailProvider for SwiftAuthenticator {
         &self,
         principal: &Principal,
     ) -> Result<SwiftUser, UserDetailError> {
-        let (session, owner, slot) = self
+        let Parked {
+            session,
+            owner,
+            slot,
+            id,
+            span,
+            ..
+        } = self
             .take(&principal.username)
             .ok_or_else(|| UserDetailError::new("the Swift session of this login has expired"))?;
-        let id = format!("{:08x}", fastrand::u32(..));
-        let span = tracing::info_span!("session", id = %id, user = %principal.username);
+        let _registered = crate::logging::register(&id, &span);
         Ok(SwiftUser {
             slot,
             id,
             span,
+            _registered,
             login: principal.username.clone(),
             owner,
             session,

@@ -70,7 +70,7 @@ impl SwiftStorage {
             .post_object(container, key, &headers)
             .await
             .map_err(|e| not_found(e, loc))?;
-        tracing::info!(%loc, mtime = %seconds, "modification time set");
+        tracing::debug!(%loc, mtime = %seconds, "modification time set");
         Ok(stored)
     }
 }

@@ -186,7 +186,18 @@ impl Shared {
         }
         match session.info().await {
             Ok(info) => {
-                tracing::info!(?info, "cluster limits read from /info");
+                let mut policies = info.policies.clone();
+                policies.dedup();
+                tracing::info!(
+                    max_file_size = info.max_file_size,
+                    max_object_name_length = info.max_object_name_length,
+                    max_container_name_length = info.max_container_name_length,
+                    container_listing_limit = info.container_listing_limit,
+                    max_manifest_segments = info.max_manifest_segments,
+                    min_segment_size = info.min_segment_size,
+                    policies = %policies.join(","),
+                    "cluster limits read from /info"
+                );
                 if let Some(wanted) = self.policy.wanted()
                     && !info.policies.is_empty()
                     && !info.policies.iter().any(|p| p.eq_ignore_ascii_case(wanted))
@@ -200,7 +211,9 @@ impl Shared {
                 *self.info.write().unwrap_or_else(|p| p.into_inner()) = info;
                 self.info_known.store(true, Ordering::Relaxed);
             }
-            Err(e) => tracing::warn!(error = %e, "cannot read /info: using Swift's default limits"),
+            Err(e) => {
+                tracing::warn!(error = %crate::logging::chain(&e), "cannot read /info: using Swift's default limits")
+            }
         }
     }
 }

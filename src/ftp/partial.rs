@@ -116,7 +116,7 @@ impl swift::KeepInterrupted for KeepAsPartial<'_> {
             self.content_type.map(str::to_owned),
         );
         put_record(self.session, self.container, self.key, &record).await?;
-        tracing::info!(container = %self.container, key = %self.key, bytes, segments = manifest.len(), "partial upload kept for a resume");
+        tracing::debug!(container = %self.container, key = %self.key, bytes, segments = manifest.len(), "partial upload kept for a resume");
         Ok(())
     }
 }

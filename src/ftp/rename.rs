@@ -76,7 +76,7 @@ impl SwiftStorage {
                     .await
                     .map_err(|e| super::storage::not_found(e, &to))?;
                 session.delete_object(container, key).await?;
-                tracing::info!(%from, %to, "renamed file");
+                tracing::debug!(%from, %to, "renamed file");
                 Ok(())
             }
             (Source::File, _, Location::Container(_))
@@ -88,7 +88,7 @@ impl SwiftStorage {
                 self.refuse_file_target(session, &to).await?;
                 self.create_dir_like(session, &to, None).await?;
                 self.delete_markers(session, container, key, &probe).await?;
-                tracing::info!(%from, %to, "renamed empty directory");
+                tracing::debug!(%from, %to, "renamed empty directory");
                 Ok(())
             }
             (Source::EmptyContainer, Location::Container(container), _) => {
@@ -137,7 +137,7 @@ impl SwiftStorage {
             tracing::warn!(error = %e, %from, %to, "renamed container: the old one could not be deleted");
             return Err(e.into());
         }
-        tracing::info!(%from, %to, "renamed empty container");
+        tracing::debug!(%from, %to, "renamed empty container");
         Ok(())
     }
 
@@ -280,7 +280,7 @@ impl SwiftStorage {
         };
         match self.move_tree(user, from_tree, &to_tree).await {
             Ok(moved) => {
-                tracing::info!(%from, %to, objects = moved, "renamed directory");
+                tracing::debug!(%from, %to, objects = moved, "renamed directory");
                 Ok(())
             }
             Err(e) => {

@@ -175,7 +175,7 @@ impl SwiftStorage {
         let result = session.upload_after(to, kept.clone(), input).await;
         match result {
             Ok(uploaded) => {
-                tracing::info!(path = %loc, offset = start_pos, bytes = uploaded.bytes, segments = uploaded.segments, "stored at an offset");
+                tracing::debug!(path = %loc, offset = start_pos, bytes = uploaded.bytes, segments = uploaded.segments, "stored at an offset");
                 if let Some(p) = &partial {
                     super::partial::forget(session, container, key, p, &kept).await;
                 }
@@ -231,7 +231,7 @@ impl SwiftStorage {
             keep: None,
         };
         let uploaded = session.upload_any(to, first.chain(input)).await?;
-        tracing::info!(path = %loc, offset = start_pos, bytes = uploaded.bytes, md5 = %uploaded.md5, "stored at an offset (rewritten whole)");
+        tracing::debug!(path = %loc, offset = start_pos, bytes = uploaded.bytes, md5 = %uploaded.md5, "stored at an offset (rewritten whole)");
         super::write::delete_objects(session, loc, old_segments).await;
         Ok(uploaded.bytes - start_pos)
     }

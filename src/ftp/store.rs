@@ -27,14 +27,17 @@ use tokio::io::AsyncRead;
 pub(super) struct Stored {
     /// The bytes.
     pub(super) bytes: u64,
+    /// Their MD5 (hex), where the whole file went up in this upload (not one continued at an offset).
+    pub(super) md5: Option<String>,
     /// The `Content-Type` of a small file created at a new name, with nothing else on it (`mtime.rs`).
     pub(super) new_small: Option<String>,
 }
 
 impl Stored {
-    fn other(bytes: u64) -> Self {
+    fn other(bytes: u64, md5: Option<String>) -> Self {
         Self {
             bytes,
+            md5,
             new_small: None,
         }
     }
@@ -83,7 +86,7 @@ impl SwiftStorage {
             return self
                 .store_at(session, loc, container, key, input, start_pos)
                 .await
-                .map(Stored::other);
+                .map(|bytes| Stored::other(bytes, None));
         }
         // Whether the name is a directory is checked while the first bytes arrive: for a small file both take
         // about one Swift round trip, and in sequence they were most of a STOR's time. A refusal stops the reading.
@@ -121,9 +124,10 @@ impl SwiftStorage {
                         check.clone(),
                     )
                     .await?;
-                if let Some(bytes) = stored {
+                if let Some(uploaded) = stored {
                     return Ok(Stored {
-                        bytes,
+                        bytes: uploaded.bytes,
+                        md5: Some(uploaded.md5),
                         new_small: Some(content_type.to_owned()),
                     });
                 }
@@ -256,13 +260,13 @@ impl SwiftStorage {
                     .await);
             }
         };
-        tracing::info!(path = %loc, bytes = uploaded.bytes, md5 = %uploaded.md5, segments = uploaded.segments, "stored");
+        tracing::debug!(path = %loc, bytes = uploaded.bytes, segments = uploaded.segments, "stored");
         delete_objects(session, loc, old_segments).await;
         // Uploaded whole again: an older partial upload of this name is over.
         if let Some(partial) = partial {
             super::partial::forget(session, container, key, &partial, &[]).await;
         }
-        Ok(Stored::other(uploaded.bytes))
+        Ok(Stored::other(uploaded.bytes, Some(uploaded.md5)))
     }
 
     /// Whether `key` is a directory, from what this session knows of its directory (`subdirs.rs`); `None`
@@ -320,7 +324,7 @@ impl SwiftStorage {
         content_type: &str,
         below: impl std::future::Future<Output = Result<(), FtpError>>,
         check: Option<libunftp::ClientCheck>,
-    ) -> Result<Option<u64>, FtpError> {
+    ) -> Result<Option<swift::Uploaded>, FtpError> {
         let Location::Object { container, key } = loc else {
             return Err(FtpError::NotAFile(loc.clone()));
         };
@@ -365,11 +369,10 @@ impl SwiftStorage {
         below?;
         match result {
             Ok(uploaded) => {
-                tracing::info!(path = %loc, bytes = uploaded.bytes, md5 = %uploaded.md5, "stored");
                 if let Some(partial) = partial {
                     super::partial::forget(session, container, key, &partial, &[]).await;
                 }
-                Ok(Some(uploaded.bytes))
+                Ok(Some(uploaded))
             }
             // Something is there: the checked path takes over. So it does after a 401: a streamed body is not
             // sent again with a renewed token, but the checked path's first request (a HEAD) renews it.

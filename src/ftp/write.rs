@@ -104,7 +104,7 @@ impl SwiftStorage {
                         if !container.ends_with(swift::SEGMENTS_SUFFIX) {
                             match session.delete_empty_segments_container(container).await {
                                 Ok(true) => {
-                                    tracing::info!(%container, "its empty segments container went too")
+                                    tracing::debug!(%container, "its empty segments container went too")
                                 }
                                 Ok(false) => {}
                                 Err(e) => {
@@ -177,7 +177,7 @@ impl SwiftStorage {
             None => match super::partial::find(session, container, key).await {
                 Ok(Some(partial)) => {
                     super::partial::forget(session, container, key, &partial, &[]).await;
-                    tracing::info!(path = %loc, "deleted a partial upload");
+                    tracing::debug!(path = %loc, "deleted a partial upload");
                     return Ok(());
                 }
                 _ => return Err(FtpError::NotFound(loc.clone())),
@@ -197,7 +197,7 @@ impl SwiftStorage {
             // A resumed file's record, should one have outlived its resume, would name deleted segments.
             super::partial::delete_record(session, container, key).await;
         }
-        tracing::info!(path = %loc, "deleted");
+        tracing::debug!(path = %loc, "deleted");
         Ok(())
     }
 }
@@ -231,7 +231,7 @@ pub(super) async fn delete_objects(
     }
     let count = segments.len();
     let failed = session.delete_objects(segments).await.len();
-    tracing::info!(path = %loc, count, failed, "deleted the segments of a large object");
+    tracing::debug!(path = %loc, count, failed, "deleted the segments of a large object");
 }
 
 /// A 404 on a delete means someone else deleted it first: the goal is reached.

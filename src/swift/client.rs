@@ -219,7 +219,7 @@ impl std::fmt::Debug for Session {
 
 impl Session {
     async fn login(&self) -> Result<Token, Error> {
-        tracing::info!(user = %self.creds.display_user(), "logging in to Swift");
+        tracing::debug!(user = %self.creds.display_user(), "logging in to Swift");
         let token = self
             .auth
             .login(&self.client.http, &self.creds, self.forwarded_for)

@@ -195,20 +195,25 @@ impl Error {
         }
     }
 
-    /// An error from the HTTP transport (connect, timeout, cut body). The URL is stripped from the source so
-    /// that no storage URL (which names the account) or query reaches a log line unredacted.
+    /// An error from the HTTP transport (connect, timeout, cut body). The text names the server (scheme, host
+    /// and port); the rest of the URL is stripped from the source so that no storage URL path (which names the
+    /// account) or query reaches a log line.
     pub fn from_transport(op: Op, err: reqwest::Error) -> Self {
         let kind = if err.is_builder() {
             ErrorKind::Protocol
         } else {
             ErrorKind::Unavailable
         };
+        let at = err
+            .url()
+            .map(|u| format!(" at {}", u.origin().ascii_serialization()))
+            .unwrap_or_default();
         let detail = if err.is_timeout() {
-            "Swift did not answer in time".to_owned()
+            format!("Swift{at} did not answer in time")
         } else if err.is_connect() {
-            "cannot connect to Swift".to_owned()
+            format!("cannot connect to Swift{at}")
         } else {
-            "the connection to Swift failed".to_owned()
+            format!("the connection to Swift{at} failed")
         };
         Self {
             op,

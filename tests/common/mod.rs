@@ -235,6 +235,11 @@ impl RawFtp {
         raw
     }
 
+    /// The client side's address (as the gateway's logs name the client).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.writer.local_addr().unwrap()
+    }
+
     /// Reads one reply (multi-line replies joined with `\n`).
     pub fn reply(&mut self) -> (u32, String) {
         let mut line = String::new();
