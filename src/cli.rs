@@ -85,6 +85,63 @@ pub struct Cli {
     )]
     pub bind_address: Option<String>,
 
+    /// Expect a PROXY protocol header (v1 or v2, e.g. from HAProxy `send-proxy`) on every control connection:
+    /// limits, logs and logins then see the client it names; a connection without one is closed. Needs
+    /// --proxy-protocol-from [default: no]
+    #[arg(
+        help_heading = "Listening",
+        long = "proxy-protocol",
+        env = "SWIFTFTP_PROXY_PROTOCOL", num_args = 0..=1, require_equals = true, default_missing_value = "yes", value_name = "yes|no", value_parser = yes_no)]
+    pub proxy_protocol: Option<bool>,
+
+    /// The load balancers whose PROXY headers are trusted, as addresses or CIDR networks (repeatable or
+    /// comma-separated, e.g. 10.0.0.5,10.1.0.0/24); a connection from anywhere else is closed without a greeting
+    #[arg(help_heading = "Listening", long = "proxy-protocol-from", action = ArgAction::Append, env = "SWIFTFTP_PROXY_PROTOCOL_FROM", value_name = "CIDR", value_delimiter = ',')]
+    pub proxy_protocol_from: Vec<String>,
+
+    /// Serve Prometheus metrics (/metrics) and a health check (/health) over HTTP on this address, e.g.
+    /// 127.0.0.1:9121 (off unless set)
+    #[arg(
+        help_heading = "Listening",
+        long = "metrics-address",
+        env = "SWIFTFTP_METRICS_ADDRESS",
+        value_name = "IP:PORT"
+    )]
+    pub metrics_address: Option<String>,
+
+    /// The 220 greeting; %v is swiftftp's version, %f the FTP library's, %s the Swift client's [default:
+    /// swiftftp %v ready.]
+    #[arg(
+        help_heading = "Listening",
+        long,
+        env = "SWIFTFTP_BANNER",
+        value_name = "TEXT"
+    )]
+    pub banner: Option<String>,
+
+    /// Ports for passive data connections, MIN:MAX, e.g. 60000:65535 [default: chosen by the OS]
+    #[arg(
+        help_heading = "Listening",
+        long = "passive-ports",
+        env = "SWIFTFTP_PASSIVE_PORTS",
+        value_name = "MIN:MAX"
+    )]
+    pub passive_ports: Option<String>,
+
+    /// IPv4 address or host name announced in PASV replies, for a gateway behind NAT [default: the control
+    /// connection's address]
+    #[arg(
+        help_heading = "Listening",
+        long = "masquerade-firewall",
+        env = "SWIFTFTP_MASQUERADE_FIREWALL",
+        value_name = "HOST"
+    )]
+    pub masquerade_firewall: Option<String>,
+
+    /// Let PORT connect to addresses other than the client's (FXP; allows bounce attacks) [default: no]
+    #[arg(help_heading = "Listening", long = "permit-foreign-addresses", env = "SWIFTFTP_PERMIT_FOREIGN_ADDRESSES", num_args = 0..=1, require_equals = true, default_missing_value = "yes", value_name = "yes|no", value_parser = yes_no)]
+    pub permit_foreign_addresses: Option<bool>,
+
     /// Swift (v1) or Keystone authentication URL (required), e.g. http://127.0.0.1:8080/auth/v1.0
     #[arg(
         help_heading = "Swift",
@@ -95,80 +152,107 @@ pub struct Cli {
     )]
     pub auth_url: Option<String>,
 
-    /// memcached server(s) for the cache shared by several swiftftp instances (listings and tokens), host:port;
-    /// repeatable or comma-separated; adds to the file's list
-    #[arg(help_heading = "Caching", long, action = ArgAction::Append, env = "SWIFTFTP_MEMCACHE", value_name = "HOST:PORT", value_delimiter = ',')]
-    pub memcache: Vec<String>,
+    /// Do not verify TLS certificates of the auth service and Swift [default: no]
+    #[arg(help_heading = "Swift", long, env = "SWIFTFTP_INSECURE", num_args = 0..=1, require_equals = true, default_missing_value = "yes", value_name = "yes|no", value_parser = yes_no)]
+    pub insecure: Option<bool>,
 
-    /// Log debug messages [default: no]
+    /// Seconds Swift may take to start answering, or stay silent within a download; never a limit on a whole
+    /// transfer [default: 60]
     #[arg(
-        help_heading = "Process and logging",
-        short = 'v',
-        long,
-        env = "SWIFTFTP_VERBOSE", num_args = 0..=1, require_equals = true, default_missing_value = "yes", value_name = "yes|no", value_parser = yes_no)]
-    pub verbose: Option<bool>,
-
-    /// Stay in the foreground, logging to stderr; without it swiftftp detaches (daemon mode), writes a pid file
-    /// and logs to --log-file, else to syslog
-    #[arg(
-        help_heading = "Process and logging",
-        short = 'f',
-        long,
-        env = "SWIFTFTP_FOREGROUND"
-    )]
-    pub foreground: bool,
-
-    /// Write the log to this file instead of stderr
-    #[arg(
-        help_heading = "Process and logging",
-        short = 'l',
-        long = "log-file",
-        env = "SWIFTFTP_LOG_FILE",
-        value_name = "FILE"
-    )]
-    pub log_file: Option<PathBuf>,
-
-    /// Log to syslog, daemon facility (overrides --log-file, as in ftp-cloudfs) [default: no]
-    #[arg(help_heading = "Process and logging", long, env = "SWIFTFTP_SYSLOG", num_args = 0..=1, require_equals = true, default_missing_value = "yes", value_name = "yes|no", value_parser = yes_no)]
-    pub syslog: Option<bool>,
-
-    /// Pid file, locked while running so a second instance refuses to start; removed on exit [default in daemon
-    /// mode: $RUNTIME_DIRECTORY, $XDG_RUNTIME_DIR, /run (root) or the temporary directory, + /swiftftp.pid]
-    #[arg(
-        help_heading = "Process and logging",
-        long = "pid-file",
-        env = "SWIFTFTP_PID_FILE",
-        value_name = "FILE"
-    )]
-    pub pid_file: Option<PathBuf>,
-
-    /// User to run as after binding the listening socket, numeric or name (its primary group unless --gid)
-    #[arg(
-        help_heading = "Process and logging",
-        long,
-        env = "SWIFTFTP_UID",
-        value_name = "UID"
-    )]
-    pub uid: Option<String>,
-
-    /// Group to run as after binding the listening socket, numeric or name
-    #[arg(
-        help_heading = "Process and logging",
-        long,
-        env = "SWIFTFTP_GID",
-        value_name = "GID"
-    )]
-    pub gid: Option<String>,
-
-    /// Seconds a directory listing is reused (per user; every write through swiftftp invalidates what it
-    /// touches at once); 0 turns listing caching off [default: 5]
-    #[arg(
-        help_heading = "Caching",
-        long = "cache-ttl",
-        env = "SWIFTFTP_CACHE_TTL",
+        help_heading = "Swift",
+        long = "swift-timeout",
+        env = "SWIFTFTP_SWIFT_TIMEOUT",
         value_name = "SECONDS"
     )]
-    pub cache_ttl: Option<u64>,
+    pub swift_timeout: Option<u64>,
+
+    /// Also trust the CA certificate(s) in this PEM file for TLS to the auth service and Swift
+    #[arg(
+        help_heading = "Swift",
+        long = "ca-file",
+        env = "SWIFTFTP_CA_FILE",
+        value_name = "FILE"
+    )]
+    pub ca_file: Option<PathBuf>,
+
+    /// Storage policy: new containers get it, and the root listing shows only containers of it
+    #[arg(
+        help_heading = "Swift",
+        long = "storage-policy",
+        env = "SWIFTFTP_STORAGE_POLICY",
+        value_name = "POLICY"
+    )]
+    pub storage_policy: Option<String>,
+
+    /// Rackspace's internal service network (not available yet: accepted with a warning, no effect) [default: no]
+    #[arg(help_heading = "Swift", long = "rackspace-service-net", env = "SWIFTFTP_RACKSPACE_SERVICE_NET", num_args = 0..=1, require_equals = true, default_missing_value = "yes", value_name = "yes|no", value_parser = yes_no)]
+    pub rackspace_service_net: Option<bool>,
+
+    /// Use Keystone authentication: logins TENANT.USER (v2.0), PROJECT[@DOMAIN].USER[@DOMAIN] or .appcred.ID
+    /// with an application credential's secret as password (v3) [default: no]
+    #[arg(
+        help_heading = "Keystone",
+        long = "keystone-auth",
+        env = "SWIFTFTP_KEYSTONE_AUTH", num_args = 0..=1, require_equals = true, default_missing_value = "yes", value_name = "yes|no", value_parser = yes_no)]
+    pub keystone_auth: Option<bool>,
+
+    /// Keystone API version: 2.0 or 3 [default: 2.0]
+    #[arg(
+        help_heading = "Keystone",
+        long = "keystone-auth-version",
+        env = "SWIFTFTP_KEYSTONE_AUTH_VERSION",
+        value_name = "VERSION",
+        value_enum,
+        hide_possible_values = true
+    )]
+    pub keystone_auth_version: Option<crate::config::choices::KeystoneVersion>,
+
+    /// Keystone region of the Swift endpoint
+    #[arg(
+        help_heading = "Keystone",
+        long = "keystone-region-name",
+        env = "SWIFTFTP_KEYSTONE_REGION_NAME",
+        value_name = "REGION"
+    )]
+    pub keystone_region_name: Option<String>,
+
+    /// Separator between tenant (project) and user in Keystone logins [default: .]
+    #[arg(
+        help_heading = "Keystone",
+        long = "keystone-tenant-separator",
+        env = "SWIFTFTP_KEYSTONE_TENANT_SEPARATOR",
+        value_name = "SEP"
+    )]
+    pub keystone_tenant_separator: Option<String>,
+
+    /// Separator between a name and its domain in Keystone v3 logins [default: @]
+    #[arg(
+        help_heading = "Keystone",
+        long = "keystone-domain-separator",
+        env = "SWIFTFTP_KEYSTONE_DOMAIN_SEPARATOR",
+        value_name = "SEP"
+    )]
+    pub keystone_domain_separator: Option<String>,
+
+    /// Service type of Swift in the Keystone catalog [default: object-store]
+    #[arg(
+        help_heading = "Keystone",
+        long = "keystone-service-type",
+        env = "SWIFTFTP_KEYSTONE_SERVICE_TYPE",
+        value_name = "TYPE"
+    )]
+    pub keystone_service_type: Option<String>,
+
+    /// Endpoint type in the Keystone catalog: publicURL, internalURL or adminURL [default: publicURL]
+    #[arg(
+        help_heading = "Keystone",
+        long = "keystone-endpoint-type",
+        env = "SWIFTFTP_KEYSTONE_ENDPOINT_TYPE",
+        value_name = "TYPE",
+        value_enum,
+        hide_possible_values = true
+    )]
+    pub keystone_endpoint_type: Option<crate::config::choices::EndpointType>,
 
     /// Uploads larger than this become Static Large Objects of segments this size, e.g. 64M, 1G (binary units;
     /// at least 1M) [default: the cluster's max_file_size, 5G unless configured otherwise]
@@ -193,19 +277,31 @@ pub struct Cli {
     #[arg(help_heading = "Storage", long = "no-mfmt", env = "SWIFTFTP_NO_MFMT")]
     pub no_mfmt: bool,
 
-    /// Expect a PROXY protocol header (v1 or v2, e.g. from HAProxy `send-proxy`) on every control connection:
-    /// limits, logs and logins then see the client it names; a connection without one is closed. Needs
-    /// --proxy-protocol-from [default: no]
+    /// Which 0-byte files are HEADed to find Dynamic Large Object manifests: `segments` (those whose segments
+    /// are where python-swiftclient, rclone or ftp-cloudfs put them), `all`, or `none` [default: segments]
     #[arg(
-        help_heading = "Listening",
-        long = "proxy-protocol",
-        env = "SWIFTFTP_PROXY_PROTOCOL", num_args = 0..=1, require_equals = true, default_missing_value = "yes", value_name = "yes|no", value_parser = yes_no)]
-    pub proxy_protocol: Option<bool>,
+        help_heading = "Storage",
+        long = "dlo-check",
+        env = "SWIFTFTP_DLO_CHECK",
+        value_name = "WHICH",
+        value_enum,
+        hide_possible_values = true
+    )]
+    pub dlo_check: Option<crate::config::choices::DloCheck>,
 
-    /// The load balancers whose PROXY headers are trusted, as addresses or CIDR networks (repeatable or
-    /// comma-separated, e.g. 10.0.0.5,10.1.0.0/24); a connection from anywhere else is closed without a greeting
-    #[arg(help_heading = "Listening", long = "proxy-protocol-from", action = ArgAction::Append, env = "SWIFTFTP_PROXY_PROTOCOL_FROM", value_name = "CIDR", value_delimiter = ',')]
-    pub proxy_protocol_from: Vec<String>,
+    /// Hide ftp-cloudfs's FILE.part segment folders beside FILE in listings (still reachable by name)
+    /// [default: no]
+    #[arg(help_heading = "Storage", long = "hide-part-dir", env = "SWIFTFTP_HIDE_PART_DIR", num_args = 0..=1, require_equals = true, default_missing_value = "yes", value_name = "yes|no", value_parser = yes_no)]
+    pub hide_part_dir: Option<bool>,
+
+    /// ftp-cloudfs's segment size in MB (10^6 bytes); --segment-size wins [default: 0]
+    #[arg(
+        help_heading = "Storage",
+        long = "split-large-files",
+        env = "SWIFTFTP_SPLIT_LARGE_FILES",
+        value_name = "MB"
+    )]
+    pub split_large_files: Option<u64>,
 
     /// PEM certificate chain for FTPS (explicit, AUTH TLS, and implicit with --tls-implicit-port; TLS 1.2 and
     /// 1.3); needs --tls-key; reloaded on SIGHUP
@@ -243,38 +339,6 @@ pub struct Cli {
         value_name = "PORT"
     )]
     pub tls_implicit_port: Option<u16>,
-
-    /// Which 0-byte files are HEADed to find Dynamic Large Object manifests: `segments` (those whose segments
-    /// are where python-swiftclient, rclone or ftp-cloudfs put them), `all`, or `none` [default: segments]
-    #[arg(
-        help_heading = "Storage",
-        long = "dlo-check",
-        env = "SWIFTFTP_DLO_CHECK",
-        value_name = "WHICH",
-        value_enum,
-        hide_possible_values = true
-    )]
-    pub dlo_check: Option<crate::config::choices::DloCheck>,
-
-    /// Secret for the cache's keys (HMAC) and the encryption of what memcached holds; instances sharing memcached
-    /// need the same one. On the command line it shows in the process list: prefer --cache-secret-file or
-    /// SWIFTFTP_CACHE_SECRET [default: random per process]
-    #[arg(
-        help_heading = "Caching",
-        long = "cache-secret",
-        env = "SWIFTFTP_CACHE_SECRET",
-        value_name = "SECRET"
-    )]
-    pub cache_secret: Option<String>,
-
-    /// File holding the cache secret (its first line; the file must not be readable by others)
-    #[arg(
-        help_heading = "Caching",
-        long = "cache-secret-file",
-        env = "SWIFTFTP_CACHE_SECRET_FILE",
-        value_name = "FILE"
-    )]
-    pub cache_secret_file: Option<PathBuf>,
 
     /// Most FTP connections at once, all clients together; more get 421 [default: 1000; 0: no limit]
     #[arg(
@@ -362,6 +426,76 @@ pub struct Cli {
     )]
     pub login_lockout: Option<u64>,
 
+    /// Seconds running transfers may go on after SIGTERM or SIGINT before the process exits; a second signal
+    /// exits at once [default: 10]
+    #[arg(
+        help_heading = "Limits",
+        long = "shutdown-grace",
+        env = "SWIFTFTP_SHUTDOWN_GRACE",
+        value_name = "SECONDS"
+    )]
+    pub shutdown_grace: Option<u64>,
+
+    /// Log debug messages [default: no]
+    #[arg(
+        help_heading = "Process and logging",
+        short = 'v',
+        long,
+        env = "SWIFTFTP_VERBOSE", num_args = 0..=1, require_equals = true, default_missing_value = "yes", value_name = "yes|no", value_parser = yes_no)]
+    pub verbose: Option<bool>,
+
+    /// Stay in the foreground, logging to stderr; without it swiftftp detaches (daemon mode), writes a pid file
+    /// and logs to --log-file, else to syslog
+    #[arg(
+        help_heading = "Process and logging",
+        short = 'f',
+        long,
+        env = "SWIFTFTP_FOREGROUND"
+    )]
+    pub foreground: bool,
+
+    /// Write the log to this file instead of stderr
+    #[arg(
+        help_heading = "Process and logging",
+        short = 'l',
+        long = "log-file",
+        env = "SWIFTFTP_LOG_FILE",
+        value_name = "FILE"
+    )]
+    pub log_file: Option<PathBuf>,
+
+    /// Log to syslog, daemon facility (overrides --log-file, as in ftp-cloudfs) [default: no]
+    #[arg(help_heading = "Process and logging", long, env = "SWIFTFTP_SYSLOG", num_args = 0..=1, require_equals = true, default_missing_value = "yes", value_name = "yes|no", value_parser = yes_no)]
+    pub syslog: Option<bool>,
+
+    /// Pid file, locked while running so a second instance refuses to start; removed on exit [default in daemon
+    /// mode: $RUNTIME_DIRECTORY, $XDG_RUNTIME_DIR, /run (root) or the temporary directory, + /swiftftp.pid]
+    #[arg(
+        help_heading = "Process and logging",
+        long = "pid-file",
+        env = "SWIFTFTP_PID_FILE",
+        value_name = "FILE"
+    )]
+    pub pid_file: Option<PathBuf>,
+
+    /// User to run as after binding the listening socket, numeric or name (its primary group unless --gid)
+    #[arg(
+        help_heading = "Process and logging",
+        long,
+        env = "SWIFTFTP_UID",
+        value_name = "UID"
+    )]
+    pub uid: Option<String>,
+
+    /// Group to run as after binding the listening socket, numeric or name
+    #[arg(
+        help_heading = "Process and logging",
+        long,
+        env = "SWIFTFTP_GID",
+        value_name = "GID"
+    )]
+    pub gid: Option<String>,
+
     /// Log format: text (one line per event) or json (one JSON object per line) [default: text]
     #[arg(
         help_heading = "Process and logging",
@@ -373,175 +507,6 @@ pub struct Cli {
     )]
     pub log_format: Option<crate::config::choices::LogFormat>,
 
-    /// Seconds running transfers may go on after SIGTERM or SIGINT before the process exits; a second signal
-    /// exits at once [default: 10]
-    #[arg(
-        help_heading = "Limits",
-        long = "shutdown-grace",
-        env = "SWIFTFTP_SHUTDOWN_GRACE",
-        value_name = "SECONDS"
-    )]
-    pub shutdown_grace: Option<u64>,
-
-    /// Serve Prometheus metrics (/metrics) and a health check (/health) over HTTP on this address, e.g.
-    /// 127.0.0.1:9121 (off unless set)
-    #[arg(
-        help_heading = "Listening",
-        long = "metrics-address",
-        env = "SWIFTFTP_METRICS_ADDRESS",
-        value_name = "IP:PORT"
-    )]
-    pub metrics_address: Option<String>,
-
-    /// Do not verify TLS certificates of the auth service and Swift [default: no]
-    #[arg(help_heading = "Swift", long, env = "SWIFTFTP_INSECURE", num_args = 0..=1, require_equals = true, default_missing_value = "yes", value_name = "yes|no", value_parser = yes_no)]
-    pub insecure: Option<bool>,
-
-    /// Seconds Swift may take to start answering, or stay silent within a download; never a limit on a whole
-    /// transfer [default: 60]
-    #[arg(
-        help_heading = "Swift",
-        long = "swift-timeout",
-        env = "SWIFTFTP_SWIFT_TIMEOUT",
-        value_name = "SECONDS"
-    )]
-    pub swift_timeout: Option<u64>,
-
-    /// Also trust the CA certificate(s) in this PEM file for TLS to the auth service and Swift
-    #[arg(
-        help_heading = "Swift",
-        long = "ca-file",
-        env = "SWIFTFTP_CA_FILE",
-        value_name = "FILE"
-    )]
-    pub ca_file: Option<PathBuf>,
-
-    /// Use Keystone authentication: logins TENANT.USER (v2.0), PROJECT[@DOMAIN].USER[@DOMAIN] or .appcred.ID
-    /// with an application credential's secret as password (v3) [default: no]
-    #[arg(
-        help_heading = "Keystone",
-        long = "keystone-auth",
-        env = "SWIFTFTP_KEYSTONE_AUTH", num_args = 0..=1, require_equals = true, default_missing_value = "yes", value_name = "yes|no", value_parser = yes_no)]
-    pub keystone_auth: Option<bool>,
-
-    /// Keystone API version: 2.0 or 3 [default: 2.0]
-    #[arg(
-        help_heading = "Keystone",
-        long = "keystone-auth-version",
-        env = "SWIFTFTP_KEYSTONE_AUTH_VERSION",
-        value_name = "VERSION",
-        value_enum,
-        hide_possible_values = true
-    )]
-    pub keystone_auth_version: Option<crate::config::choices::KeystoneVersion>,
-
-    /// Keystone region of the Swift endpoint
-    #[arg(
-        help_heading = "Keystone",
-        long = "keystone-region-name",
-        env = "SWIFTFTP_KEYSTONE_REGION_NAME",
-        value_name = "REGION"
-    )]
-    pub keystone_region_name: Option<String>,
-
-    /// Separator between tenant (project) and user in Keystone logins [default: .]
-    #[arg(
-        help_heading = "Keystone",
-        long = "keystone-tenant-separator",
-        env = "SWIFTFTP_KEYSTONE_TENANT_SEPARATOR",
-        value_name = "SEP"
-    )]
-    pub keystone_tenant_separator: Option<String>,
-
-    /// Separator between a name and its domain in Keystone v3 logins [default: @]
-    #[arg(
-        help_heading = "Keystone",
-        long = "keystone-domain-separator",
-        env = "SWIFTFTP_KEYSTONE_DOMAIN_SEPARATOR",
-        value_name = "SEP"
-    )]
-    pub keystone_domain_separator: Option<String>,
-
-    /// Service type of Swift in the Keystone catalog [default: object-store]
-    #[arg(
-        help_heading = "Keystone",
-        long = "keystone-service-type",
-        env = "SWIFTFTP_KEYSTONE_SERVICE_TYPE",
-        value_name = "TYPE"
-    )]
-    pub keystone_service_type: Option<String>,
-
-    /// Endpoint type in the Keystone catalog: publicURL, internalURL or adminURL [default: publicURL]
-    #[arg(
-        help_heading = "Keystone",
-        long = "keystone-endpoint-type",
-        env = "SWIFTFTP_KEYSTONE_ENDPOINT_TYPE",
-        value_name = "TYPE",
-        value_enum,
-        hide_possible_values = true
-    )]
-    pub keystone_endpoint_type: Option<crate::config::choices::EndpointType>,
-
-    /// Storage policy: new containers get it, and the root listing shows only containers of it
-    #[arg(
-        help_heading = "Swift",
-        long = "storage-policy",
-        env = "SWIFTFTP_STORAGE_POLICY",
-        value_name = "POLICY"
-    )]
-    pub storage_policy: Option<String>,
-
-    /// The 220 greeting; %v is swiftftp's version, %f the FTP library's, %s the Swift client's [default:
-    /// swiftftp %v ready.]
-    #[arg(
-        help_heading = "Listening",
-        long,
-        env = "SWIFTFTP_BANNER",
-        value_name = "TEXT"
-    )]
-    pub banner: Option<String>,
-
-    /// Ports for passive data connections, MIN:MAX, e.g. 60000:65535 [default: chosen by the OS]
-    #[arg(
-        help_heading = "Listening",
-        long = "passive-ports",
-        env = "SWIFTFTP_PASSIVE_PORTS",
-        value_name = "MIN:MAX"
-    )]
-    pub passive_ports: Option<String>,
-
-    /// IPv4 address or host name announced in PASV replies, for a gateway behind NAT [default: the control
-    /// connection's address]
-    #[arg(
-        help_heading = "Listening",
-        long = "masquerade-firewall",
-        env = "SWIFTFTP_MASQUERADE_FIREWALL",
-        value_name = "HOST"
-    )]
-    pub masquerade_firewall: Option<String>,
-
-    /// Let PORT connect to addresses other than the client's (FXP; allows bounce attacks) [default: no]
-    #[arg(help_heading = "Listening", long = "permit-foreign-addresses", env = "SWIFTFTP_PERMIT_FOREIGN_ADDRESSES", num_args = 0..=1, require_equals = true, default_missing_value = "yes", value_name = "yes|no", value_parser = yes_no)]
-    pub permit_foreign_addresses: Option<bool>,
-
-    /// Hide ftp-cloudfs's FILE.part segment folders beside FILE in listings (still reachable by name)
-    /// [default: no]
-    #[arg(help_heading = "Storage", long = "hide-part-dir", env = "SWIFTFTP_HIDE_PART_DIR", num_args = 0..=1, require_equals = true, default_missing_value = "yes", value_name = "yes|no", value_parser = yes_no)]
-    pub hide_part_dir: Option<bool>,
-
-    /// ftp-cloudfs's segment size in MB (10^6 bytes); --segment-size wins [default: 0]
-    #[arg(
-        help_heading = "Storage",
-        long = "split-large-files",
-        env = "SWIFTFTP_SPLIT_LARGE_FILES",
-        value_name = "MB"
-    )]
-    pub split_large_files: Option<u64>,
-
-    /// Rackspace's internal service network (not available yet: accepted with a warning, no effect) [default: no]
-    #[arg(help_heading = "Swift", long = "rackspace-service-net", env = "SWIFTFTP_RACKSPACE_SERVICE_NET", num_args = 0..=1, require_equals = true, default_missing_value = "yes", value_name = "yes|no", value_parser = yes_no)]
-    pub rackspace_service_net: Option<bool>,
-
     /// Configuration file (INI, section [swiftftp] or [ftpcloudfs])
     #[arg(
         help_heading = "Process and logging",
@@ -550,4 +515,39 @@ pub struct Cli {
         value_name = "FILE"
     )]
     pub config: Option<PathBuf>,
+
+    /// memcached server(s) for the cache shared by several swiftftp instances (listings and tokens), host:port;
+    /// repeatable or comma-separated; adds to the file's list
+    #[arg(help_heading = "Caching", long, action = ArgAction::Append, env = "SWIFTFTP_MEMCACHE", value_name = "HOST:PORT", value_delimiter = ',')]
+    pub memcache: Vec<String>,
+
+    /// Seconds a directory listing is reused (per user; every write through swiftftp invalidates what it
+    /// touches at once); 0 turns listing caching off [default: 5]
+    #[arg(
+        help_heading = "Caching",
+        long = "cache-ttl",
+        env = "SWIFTFTP_CACHE_TTL",
+        value_name = "SECONDS"
+    )]
+    pub cache_ttl: Option<u64>,
+
+    /// Secret for the cache's keys (HMAC) and the encryption of what memcached holds; instances sharing memcached
+    /// need the same one. On the command line it shows in the process list: prefer --cache-secret-file or
+    /// SWIFTFTP_CACHE_SECRET [default: random per process]
+    #[arg(
+        help_heading = "Caching",
+        long = "cache-secret",
+        env = "SWIFTFTP_CACHE_SECRET",
+        value_name = "SECRET"
+    )]
+    pub cache_secret: Option<String>,
+
+    /// File holding the cache secret (its first line; the file must not be readable by others)
+    #[arg(
+        help_heading = "Caching",
+        long = "cache-secret-file",
+        env = "SWIFTFTP_CACHE_SECRET_FILE",
+        value_name = "FILE"
+    )]
+    pub cache_secret_file: Option<PathBuf>,
 }
