@@ -43,7 +43,7 @@ impl Decoder for FtpCodec {
             if newline_index + 1 > MAX_LINE {
                 return Err(ControlChanError::new(ControlChanErrorKind::LineTooLong));
             }
-            let line = buf.split_to(newline_index + 1);
+            let line = without_telnet_commands(buf.split_to(newline_index + 1));
             self.next_index = 0;
             // swiftftp patch: a parse error is a command the loop answers, not a decoder error (which would end
             // the stream, and with it the session).
@@ -57,6 +57,37 @@ impl Decoder for FtpCodec {
             Ok(None)
         }
     }
+}
+
+/// Telnet's "interpret as command" byte.
+const IAC: u8 = 0xFF;
+
+/// swiftftp patch: the line without the Telnet commands in it (RFC 959 4.1.3: `ABOR` comes after Telnet IP and
+/// Synch, `IAC IP IAC DM`; lftp sends them). They are not text: left in, the line was "invalid UTF-8", and the
+/// session closed under a client that only wanted its transfer stopped. `IAC IAC` is a literal 0xFF; an option
+/// negotiation (`IAC WILL|WONT|DO|DONT x`) goes with its option byte; an `IAC` before a plain byte lost its
+/// command to the urgent pointer (a Synch's DM sent out of band) and goes alone.
+fn without_telnet_commands(line: BytesMut) -> BytesMut {
+    if !line.contains(&IAC) {
+        return line;
+    }
+    let mut out = BytesMut::with_capacity(line.len());
+    let mut bytes = line.iter().copied();
+    while let Some(b) = bytes.next() {
+        if b != IAC {
+            out.extend_from_slice(&[b]);
+            continue;
+        }
+        match bytes.next() {
+            Some(IAC) => out.extend_from_slice(&[IAC]),
+            Some(0xFB..=0xFE) => {
+                bytes.next();
+            }
+            Some(0xF0..=0xFA) | None => {}
+            Some(plain) => out.extend_from_slice(&[plain]),
+        }
+    }
+    out
 }
 
 impl Encoder<Reply> for FtpCodec {
@@ -125,6 +156,18 @@ mod tests {
         codec.encode(reply, &mut buf).unwrap();
 
         assert_eq!(buf, "214-Usage: foo\r\n\r\n214 Options:\r\n".as_bytes());
+    }
+
+    #[test]
+    fn telnet_commands_are_not_part_of_the_command() {
+        let decode = |bytes: &[u8]| FtpCodec::new().decode(&mut BytesMut::from(bytes)).unwrap().unwrap();
+        // IP and Synch in band, and with the Synch's DM gone out of band.
+        assert_eq!(decode(b"\xff\xf4\xff\xf2ABOR\r\n"), Command::Abor);
+        assert_eq!(decode(b"\xff\xf4\xffABOR\r\n"), Command::Abor);
+        // An option negotiation with its option byte, and a doubled IAC (a literal 0xFF, not UTF-8 in a path).
+        assert_eq!(decode(b"\xff\xfb\x01NOOP\r\n"), Command::Noop);
+        assert!(matches!(decode(b"DELE a\xff\xff\r\n"), Command::Malformed(_)));
+        assert_eq!(without_telnet_commands(BytesMut::from(&b"DELE a\xff\xff\r\n"[..])), &b"DELE a\xff\r\n"[..]);
     }
 
     #[test]
