@@ -232,6 +232,7 @@ where
 
     // swiftftp patch: implicit FTPS: the TLS handshake comes first, before the greeting, within the same time
     // limit as AUTH TLS's; the session is then as after AUTH TLS and PROT P (its data protected by default).
+    let tcp_stream = super::urgent::ControlStream::new(tcp_stream);
     let io: Box<dyn AsyncReadAsyncWriteSendUnpin> = match implicit_tls {
         false => Box::new(tcp_stream),
         true => {
