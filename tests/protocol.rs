@@ -274,6 +274,51 @@ fn abor_and_stat_are_answered_while_a_download_runs() {
     assert_eq!(bytes, b"small");
 }
 
+/// ABOR as RFC 959 has clients send it, and lftp does: after Telnet IP and Synch (`IAC IP IAC DM`, the DM as
+/// urgent data). The Telnet bytes are no part of the command: the download is aborted, the session goes on.
+/// (They made the line "invalid UTF-8" and closed the session: lftp waited out its timeout for an answer.)
+#[test]
+fn abor_after_telnet_interrupt_and_synch_aborts_and_the_session_goes_on() {
+    let fx = Fixture::new("abor-telnet");
+    let size = 16 * 1024 * 1024;
+    fx.put("big.bin", crate::common::random(size));
+    let gw = TestGateway::start();
+    let mut raw = gw.raw_logged_in();
+    assert_eq!(raw.cmd("TYPE I").0, 200);
+    let mut data = raw.data_small_window();
+    raw.send(&format!("RETR {}", fx.path("big.bin")));
+    assert_eq!(raw.reply().0, 150);
+    let mut got = vec![0u8; 1024 * 1024];
+    std::io::Read::read_exact(&mut data, &mut got).unwrap();
+    raw.send_bytes(b"\xff\xf4\xff");
+    raw.send_urgent(b"\xf2");
+    raw.send_bytes(b"ABOR\r\n");
+    assert_eq!(raw.reply().0, 426);
+    assert_eq!(raw.reply().0, 226);
+    drop(data);
+    // The same with the DM in band, with no transfer running.
+    raw.send_bytes(b"\xff\xf4\xff\xf2ABOR\r\n");
+    assert_eq!(raw.reply().0, 226);
+    assert_eq!(raw.cmd("NOOP").0, 200);
+
+    // lftp stops a download it cannot write (the local file exists) with that ABOR, then goes on.
+    let dir = crate::common::TempDir::new("abor-telnet");
+    let existing = dir.join("big.bin");
+    std::fs::write(&existing, b"mine").unwrap();
+    let out = gw.lftp(&format!(
+        "set net:timeout 10; set cmd:fail-exit no; get {} -o {}; set cmd:fail-exit yes; cls -1 {}",
+        fx.path("big.bin"),
+        existing.display(),
+        fx.path("")
+    ));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("big.bin"), "{stdout}\n{stderr}");
+    assert!(!stderr.contains("Timeout"), "{stderr}");
+    assert_eq!(std::fs::read(&existing).unwrap(), b"mine");
+}
+
 /// ABOR during an upload: 426 for the upload, 226 for ABOR, and nothing is stored under the name.
 #[test]
 fn abor_stops_an_upload_and_stores_nothing() {

@@ -277,6 +277,13 @@ impl RawFtp {
         self.writer.write_all(bytes).unwrap();
     }
 
+    /// Sends `bytes` as TCP urgent data (Telnet's Synch sends its DM that way).
+    pub fn send_urgent(&mut self, bytes: &[u8]) {
+        socket2::SockRef::from(&self.writer)
+            .send_out_of_band(bytes)
+            .unwrap();
+    }
+
     /// Reads one reply, or `None` if the server closed the connection instead.
     pub fn try_reply(&mut self) -> Option<(u32, String)> {
         let mut line = String::new();
