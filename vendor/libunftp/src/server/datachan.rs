@@ -1062,13 +1062,36 @@ where
     // wait for the client's delayed ACK (~40 ms per file).
     let _ = socket.set_nodelay(true);
 
+    // swiftftp patch: behind a load balancer that forwards the passive ports, the TCP peer is the balancer: the
+    // server's `DataPeer` says which client the connection is (from a header the balancer sent first), and that
+    // client is what the check below compares with the control connection's.
+    let data_peer = if check_peer { session_arc.lock().await.data_peer.clone() } else { None };
+    let peer = match (socket.peer_addr(), data_peer) {
+        (Ok(peer), Some(data_peer)) => match data_peer.client_of(&mut socket, peer).await {
+            Ok(client) => Ok(client),
+            Err(err) => {
+                slog::warn!(logger, "Refusing a data connection from {}: {}", peer, err);
+                let _ = socket.shutdown().await;
+                let (generation, tx) = {
+                    let session = session_arc.lock().await;
+                    (session.passive_generation, session.control_msg_tx.clone())
+                };
+                if let Some(tx) = tx {
+                    crate::server::controlchan::commands::passive_common::never_opened(&session_arc, generation, &tx).await;
+                }
+                return;
+            }
+        },
+        (peer, _) => peer,
+    };
+
     // We introduce a block scope here to keep the lock on the session minimal. We basically copy the needed info
     // out and then unlock.
 
     let command_executor = {
         let mut session = session_arc.lock().await;
 
-        match socket.peer_addr() {
+        match peer {
             Ok(datachan_addr) => {
                 let controlchan_ip = session.source.ip();
                 if check_peer && controlchan_ip != datachan_addr.ip() {

@@ -75,6 +75,7 @@ where
     site_md5: SiteMd5,
     permit_foreign_addresses: bool,
     login_timeout: Option<std::time::Duration>,
+    data_peer: Option<Arc<dyn crate::options::DataPeer>>,
     site_handlers: Arc<HashMap<String, Arc<dyn SiteCommandHandler<Storage, User>>>>,
     shutdown: Pin<Box<dyn Future<Output = options::Shutdown> + Send + Sync>>,
     failed_logins_policy: Option<FailedLoginsPolicy>,
@@ -111,6 +112,7 @@ where
     site_md5: SiteMd5,
     permit_foreign_addresses: bool,
     login_timeout: Option<std::time::Duration>,
+    data_peer: Option<Arc<dyn crate::options::DataPeer>>,
     site_handlers: HashMap<String, Arc<dyn SiteCommandHandler<Storage, User>>>,
     configuration_error: Option<String>,
     shutdown: Pin<Box<dyn Future<Output = options::Shutdown> + Send + Sync>>,
@@ -164,6 +166,7 @@ where
             site_md5: SiteMd5::default(),
             permit_foreign_addresses: false,
             login_timeout: None,
+            data_peer: None,
             site_handlers: HashMap::new(),
             configuration_error: None,
             shutdown: Box::pin(futures_util::future::pending()),
@@ -241,6 +244,7 @@ where
             site_md5: self.site_md5,
             permit_foreign_addresses: self.permit_foreign_addresses,
             login_timeout: self.login_timeout,
+            data_peer: self.data_peer,
             site_handlers: HashMap::new(),
             configuration_error,
             shutdown: self.shutdown,
@@ -301,6 +305,7 @@ where
             site_md5: SiteMd5::default(),
             permit_foreign_addresses: false,
             login_timeout: None,
+            data_peer: None,
             site_handlers: HashMap::new(),
             configuration_error: None,
             shutdown: Box::pin(futures_util::future::pending()),
@@ -386,6 +391,7 @@ where
             site_md5: self.site_md5,
             permit_foreign_addresses: self.permit_foreign_addresses,
             login_timeout: self.login_timeout,
+            data_peer: self.data_peer,
             site_handlers: Arc::new(self.site_handlers),
             shutdown: self.shutdown,
             failed_logins_policy: self.failed_logins_policy,
@@ -794,6 +800,13 @@ where
         self
     }
 
+    /// swiftftp patch: how to learn the client of a passive data connection whose TCP peer is a load balancer
+    /// (see [`options::DataPeer`]); without one, the TCP peer is the client.
+    pub fn data_peer<P: options::DataPeer + 'static>(mut self, peer: P) -> Self {
+        self.data_peer = Some(Arc::new(peer));
+        self
+    }
+
     /// swiftftp patch: a connection not logged in this long after it was accepted gets `421` and is closed,
     /// whatever it sends meanwhile (`NOOP` and the like reset only the idle timer). `None`: no such limit.
     pub fn login_timeout(mut self, timeout: Option<std::time::Duration>) -> Self {
@@ -1141,6 +1154,7 @@ where
             site_md5: server.site_md5,
             permit_foreign_addresses: server.permit_foreign_addresses,
             login_timeout: server.login_timeout,
+            data_peer: server.data_peer.clone(),
             site_handlers: server.site_handlers.clone(),
             data_listener: server.data_listener.clone(),
             presence_listener: server.presence_listener.clone(),

@@ -113,6 +113,8 @@ where
     /// swiftftp patch: how long a data connection may go without moving a byte (or wait for its command) before
     /// it is aborted; the control connection's idle timeout.
     pub data_stall_timeout: std::time::Duration,
+    /// swiftftp patch: who a passive data connection comes from behind a load balancer (`ServerBuilder::data_peer`).
+    pub data_peer: Option<std::sync::Arc<dyn crate::options::DataPeer>>,
     // The control loop uses this to ask the data loop to exit.
     pub data_abort_tx: Option<Sender<()>>,
     // The data loop listens to this so it can know when to exit.
@@ -179,6 +181,7 @@ where
             passive_generation: 0,
             passive_listening: None,
             data_stall_timeout: std::time::Duration::from_secs(5 * 60),
+            data_peer: None,
             data_abort_tx: None,
             data_abort_rx: None,
             control_msg_tx: None,

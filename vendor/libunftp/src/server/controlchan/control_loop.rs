@@ -70,6 +70,8 @@ where
     pub permit_foreign_addresses: bool,
     /// swiftftp patch: see `ServerBuilder::login_timeout`.
     pub login_timeout: Option<Duration>,
+    /// swiftftp patch: see `ServerBuilder::data_peer`.
+    pub data_peer: Option<Arc<dyn crate::options::DataPeer>>,
     pub site_handlers: Arc<HashMap<String, Arc<dyn SiteCommandHandler<Storage, User>>>>,
     pub data_listener: Arc<dyn DataListener>,
     pub presence_listener: Arc<dyn PresenceListener>,
@@ -128,6 +130,7 @@ where
         site_md5: sitemd5,
         permit_foreign_addresses,
         login_timeout,
+        data_peer,
         site_handlers,
         data_listener,
         presence_listener,
@@ -169,6 +172,7 @@ where
     }
     session.control_peek = control_peek.clone();
     session.data_stall_timeout = idle_session_timeout;
+    session.data_peer = data_peer;
     let quit_received = Arc::clone(&session.quit_received);
 
     let mut logger = logger.new(

@@ -33,6 +33,16 @@ pub trait Binder: Debug + Send {
     async fn bind(&mut self, local_addr: IpAddr, passive_ports: RangeInclusive<u16>) -> io::Result<TcpSocket>;
 }
 
+/// swiftftp patch: who an accepted passive data connection comes from, for a server behind a load balancer that
+/// forwards the passive ports too (set with [`ServerBuilder::data_peer`](crate::ServerBuilder::data_peer)).
+#[async_trait]
+pub trait DataPeer: Debug + Send + Sync {
+    /// The client `socket` (whose TCP peer is `peer`) belongs to: `peer` itself, or the client a header the
+    /// balancer sent first names (read from the socket, so that the transfer starts after it). The connection is
+    /// refused unless this is the control connection's client; an error refuses it too.
+    async fn client_of(&self, socket: &mut tokio::net::TcpStream, peer: std::net::SocketAddr) -> io::Result<std::net::SocketAddr>;
+}
+
 /// The option to [ServerBuilder::passive_host](crate::ServerBuilder::passive_host). It allows the user to specify how the IP address
 /// communicated in the _PASV_ response is determined.
 #[derive(Debug, PartialEq, Clone, Default)]
