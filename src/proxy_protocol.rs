@@ -6,8 +6,10 @@
 //! data-connection check use. A `LOCAL` v2 header (the balancer's own health check) or an `UNKNOWN` v1 header
 //! keeps the socket's peer.
 //!
-//! Not here: data connections. They come straight from the client to the passive ports (announce a reachable
-//! address with `masquerade-firewall`), not through the balancer.
+//! Data connections: where the balancer forwards the passive ports too, [`ForwardedData`] reads the header it
+//! sends on them (HAProxy: `send-proxy-v2` on those backends), so that libunftp's check that a data connection
+//! is the control connection's client compares the real client. Data connections straight from clients carry
+//! no header and need none.
 
 use proxy_protocol::{ProxyHeader, version1, version2};
 use std::net::SocketAddr;
@@ -35,6 +37,37 @@ pub enum ProxyError {
     /// Nothing complete within [`HEADER_TIMEOUT`].
     #[error("no PROXY header within {HEADER_TIMEOUT:?}")]
     TimedOut,
+}
+
+/// Whether `peer` is one of the `proxy-protocol-from` networks (an IPv4 peer on an IPv6 socket included).
+pub fn trusted(from: &[ipnet::IpNet], peer: std::net::IpAddr) -> bool {
+    let peer = peer.to_canonical();
+    from.iter().any(|net| net.contains(&peer))
+}
+
+/// libunftp's [`DataPeer`](libunftp::options::DataPeer) for passive data connections a balancer forwards: from
+/// the `proxy-protocol-from` addresses, the client the connection's PROXY header names; from anywhere else, the
+/// socket's peer.
+#[derive(Debug)]
+pub struct ForwardedData {
+    /// The `proxy-protocol-from` networks.
+    pub from: Vec<ipnet::IpNet>,
+}
+
+#[async_trait::async_trait]
+impl libunftp::options::DataPeer for ForwardedData {
+    async fn client_of(
+        &self,
+        socket: &mut TcpStream,
+        peer: SocketAddr,
+    ) -> std::io::Result<SocketAddr> {
+        if !trusted(&self.from, peer.ip()) {
+            return Ok(peer);
+        }
+        read_client(socket, peer)
+            .await
+            .map_err(std::io::Error::other)
+    }
 }
 
 /// Reads the header of `stream` (whose socket peer is `peer`) and returns the client it names.
@@ -122,6 +155,19 @@ mod tests {
     use super::*;
 
     const PEER: &str = "10.0.0.1:40000";
+
+    #[test]
+    fn proxy_headers_are_trusted_from_the_listed_networks_only() {
+        let from: Vec<ipnet::IpNet> =
+            vec!["10.0.0.0/24".parse().unwrap(), "::1/128".parse().unwrap()];
+        assert!(trusted(&from, "10.0.0.9".parse().unwrap()));
+        // An IPv4 balancer seen through a dual-stack socket.
+        assert!(trusted(&from, "::ffff:10.0.0.9".parse().unwrap()));
+        assert!(trusted(&from, "::1".parse().unwrap()));
+        assert!(!trusted(&from, "10.0.1.9".parse().unwrap()));
+        assert!(!trusted(&from, "127.0.0.1".parse().unwrap()));
+        assert!(!trusted(&[], "10.0.0.9".parse().unwrap()));
+    }
 
     #[test]
     fn v1_headers_are_measured_and_read() {

@@ -223,7 +223,10 @@ impl Bound {
             match accepted {
                 Ok((_, peer))
                     if config.proxy_protocol
-                        && !trusted_proxy(&config.proxy_protocol_from, peer.ip()) =>
+                        && !crate::proxy_protocol::trusted(
+                            &config.proxy_protocol_from,
+                            peer.ip(),
+                        ) =>
                 {
                     // Its header would name any client it liked: no greeting, and the socket is closed.
                     tracing::warn!(peer = %peer, "closing a connection from outside proxy-protocol-from");
@@ -289,6 +292,9 @@ fn server_factory(
         let passive_host = config.masquerade_firewall.clone();
         let tls_required = config.tls_required;
         let permit_foreign = config.permit_foreign_addresses;
+        let forwarded_data = config
+            .proxy_protocol
+            .then(|| config.proxy_protocol_from.clone());
         move || {
             let storage_shared = Arc::clone(&shared);
             let mut builder = ServerBuilder::<SwiftStorage, SwiftUser>::with_user_detail_provider(
@@ -311,6 +317,11 @@ fn server_factory(
             }
             if metrics_on {
                 builder = builder.metrics();
+            }
+            if let Some(from) = &forwarded_data {
+                // Passive data connections forwarded by the balancer carry its PROXY header too.
+                builder =
+                    builder.data_peer(crate::proxy_protocol::ForwardedData { from: from.clone() });
             }
             if let Some(range) = &passive_ports {
                 builder = builder.passive_ports(range.clone());
@@ -347,12 +358,6 @@ fn serve_metrics(
     Ok(AbortOnDrop(tokio::spawn(crate::metrics::serve(
         listener, health,
     ))))
-}
-
-/// Whether a PROXY header from `peer` is believed: it is one of the configured load balancers.
-fn trusted_proxy(from: &[ipnet::IpNet], peer: std::net::IpAddr) -> bool {
-    let peer = peer.to_canonical();
-    from.iter().any(|net| net.contains(&peer))
 }
 
 /// How a connection's TLS starts.
@@ -550,19 +555,6 @@ where
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn proxy_headers_are_trusted_from_the_listed_networks_only() {
-        let from: Vec<ipnet::IpNet> =
-            vec!["10.0.0.0/24".parse().unwrap(), "::1/128".parse().unwrap()];
-        assert!(trusted_proxy(&from, "10.0.0.9".parse().unwrap()));
-        // An IPv4 balancer seen through a dual-stack socket.
-        assert!(trusted_proxy(&from, "::ffff:10.0.0.9".parse().unwrap()));
-        assert!(trusted_proxy(&from, "::1".parse().unwrap()));
-        assert!(!trusted_proxy(&from, "10.0.1.9".parse().unwrap()));
-        assert!(!trusted_proxy(&from, "127.0.0.1".parse().unwrap()));
-        assert!(!trusted_proxy(&[], "10.0.0.9".parse().unwrap()));
-    }
 
     #[test]
     fn the_per_address_cap_counts_an_ipv6_slash_64_as_one_address() {

@@ -648,3 +648,59 @@ fn parallel_wrong_passwords_cannot_outrun_the_lockout() {
         "wrong passwords that reached the auth service"
     );
 }
+
+/// Behind a balancer that forwards the passive ports too, a data connection from a `proxy-protocol-from` address
+/// carries the balancer's PROXY header, and the client it names must be the control connection's: the real
+/// client's connection is served; one naming another client, or none, is refused (`425`), and the session goes
+/// on. (Before, every forwarded data connection was refused: it came from the balancer's address.)
+#[test]
+fn passive_data_through_a_balancer_is_checked_against_its_proxy_header() {
+    use std::io::{Read, Write};
+    let fx = Fixture::new("proxydata");
+    fx.put("f.txt", "through the balancer");
+    let gw = TestGateway::start_with(&["--proxy-protocol", "--proxy-protocol-from", "127.0.0.0/8"]);
+    let mut raw = crate::common::RawFtp::connect_after(
+        gw.addr,
+        b"PROXY TCP4 198.51.100.7 127.0.0.1 40001 21\r\n",
+    );
+    assert_eq!(raw.cmd(&format!("USER {}", crate::common::USER)).0, 331);
+    assert_eq!(raw.cmd(&format!("PASS {}", crate::common::KEY)).0, 230);
+    assert_eq!(raw.cmd("TYPE I").0, 200);
+    let retr = format!("RETR {}", fx.path("f.txt"));
+    let forwarded = |raw: &mut crate::common::RawFtp, header: &[u8]| {
+        let port = raw.epsv_port();
+        let mut data = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        data.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+            .unwrap();
+        data.write_all(header).unwrap();
+        data
+    };
+
+    // The client's own data connection, forwarded with its header: served.
+    let mut data = forwarded(
+        &mut raw,
+        b"PROXY TCP4 198.51.100.7 127.0.0.1 40002 30000\r\n",
+    );
+    assert_eq!(raw.cmd(&retr).0, 150);
+    let mut got = Vec::new();
+    data.read_to_end(&mut got).unwrap();
+    assert_eq!(got, b"through the balancer");
+    assert_eq!(raw.reply().0, 226);
+
+    // Another client's (a v2 header), and one with no header at all: refused, the transfer gets 425.
+    let mut v2 = b"\r\n\r\n\0\r\nQUIT\n\x21\x11\x00\x0c".to_vec();
+    v2.extend([203, 0, 113, 9, 127, 0, 0, 1, 0x9c, 0x42, 0x75, 0x30]);
+    for header in [&v2[..], b"GET / HTTP/1.0\r\n\r\n"] {
+        let mut data = forwarded(&mut raw, header);
+        let (code, text) = raw.cmd(&retr);
+        let code = match code {
+            150 => raw.reply().0,
+            other => other,
+        };
+        assert_eq!(code, 425, "{text}");
+        let mut rest = Vec::new();
+        let _ = data.read_to_end(&mut rest);
+        assert!(rest.is_empty(), "{}", String::from_utf8_lossy(&rest));
+    }
+    assert_eq!(raw.cmd("NOOP").0, 200);
+}
