@@ -1,35 +1,36 @@
 #!/usr/bin/env bash
-# HAProxy deployment test (#20), FIRST DRAFT: Debian's HAProxy in TCP mode in front of two swiftftp instances that
-# share one memcached and one cache secret, on ONE address, with examples/haproxy.cfg as it is written.
-#
-# State (2026-12-04): NOT in tests/run.sh yet. Passive data connections through the balancer are refused (425):
-# they arrive from the balancer's address, and libunftp accepts a data connection only from the control
-# connection's client. The planned fix: HAProxy sends a PROXY header on the passive backends too, and libunftp
-# reads it there from the proxy-protocol-from addresses. With HAPROXY_TEST_CLIENT_ADDR=127.0.0.9 (the client on
-# the balancer's own source address, which hides that check) scenarios A, B and C pass.
+# HAProxy deployment test (#20): Debian's HAProxy in TCP mode in front of two swiftftp instances that share one
+# memcached and one cache secret, on ONE address, with examples/haproxy.cfg as it is written. Run by tests/run.sh.
 #
 # Every part has its own loopback address:
 #   127.0.0.10  the balancer's public address: control port 2121 (send-proxy-v2 + health check to the instances),
-#               passive ranges 30000-30009 (forwarded to ftp1) and 30010-30019 (to ftp2), status page :8404
+#               passive ranges 30000-30009 (forwarded to ftp1) and 30010-30019 (to ftp2), both with send-proxy-v2,
+#               status page :8404
 #   127.0.0.9   the address the balancer connects to the instances from (their --proxy-protocol-from)
 #   127.0.0.11  ftp1, 127.0.0.12 ftp2 (each announces 127.0.0.10 in PASV: masquerade-firewall)
 #   127.0.0.13  memcached :11211
 #   127.0.0.20  the FTP clients (lftp net:socket-bind-ipv4, curl --interface): a client that is not the balancer
 #
 # Scenarios (each reports PASS or FAIL; the script goes on after a failure and exits 1 if any failed):
-#   A  lftp mirror -R of HAPROXY_TEST_FILES (100) small random files through the balancer, mirror back, diff -r;
-#      whether sessions landed on both instances.
+#   A  lftp mirror -R of HAPROXY_TEST_FILES (500) small random files through the balancer, mirror back, diff -r;
+#      sessions on both instances; no passive data connection refused (each reached the instance that announced it).
 #   B  read-your-writes across instances: a listing cached on one instance, an upload through the other, the
 #      listing again on the first one (within cache-ttl) shows the file, and its download is identical.
-#   C  rolling restart: one HAPROXY_TEST_UPLOAD_MB (100) MiB curl upload (rate-limited) on each instance, SIGTERM
-#      one instance, wait for it to exit, start it again; both uploads end with 226 and Swift holds their bytes
-#      (length, and the MD5 of the bytes read back from Swift); short sessions through the balancer meanwhile all succeed.
+#   C  rolling restart: one HAPROXY_TEST_UPLOAD_MB (200) MiB curl upload on each instance (the second at half the
+#      rate), SIGTERM the first instance, wait for it to drain and exit, start it, then the same for the second
+#      while its upload still runs; both uploads end with 226 and Swift holds their bytes (length, and the MD5 of
+#      the bytes read back); short sessions through the balancer meanwhile all succeed.
+#   E  SIGKILL of the instance an HAPROXY_TEST_KILL_MB (30) MiB upload runs on: the client sees a failure, nothing
+#      is visible at the name, `lftp put -c` through the balancer completes the file, and no segment of the killed
+#      upload is left outside the final manifest.
+#   F  failed logins through the balancer lock out the client's address (each instance counts its own), not the
+#      balancer's: the right password is refused afterwards, and the lockout lines name the client.
 #   D  the instances log the real client address (127.0.0.20), not the balancer's.
-#   Checks of the logs: data connections refused as "not matching the control channel", and the ERROR lines the
-#   health checks cause.
+#   Checks of the logs: no data connection refused, no ERROR line (HAProxy's health checks are no error).
 #
 # Usage: tests/haproxy.sh [path/to/swiftftp]   (default: target/debug/swiftftp; not built here)
-# Env: HAPROXY_TEST_FILES (100), HAPROXY_TEST_UPLOAD_MB (100), HAPROXY_TEST_RATE (curl --limit-rate, 4M),
+# Env: HAPROXY_TEST_FILES (500), HAPROXY_TEST_UPLOAD_MB (200), HAPROXY_TEST_KILL_MB (30), HAPROXY_TEST_RATE
+#      (curl --limit-rate of the first upload, 8M),
 #      HAPROXY_TEST_CLIENT_ADDR (127.0.0.20; 127.0.0.9, the balancer's own source, hides the data-connection
 #      check and so tests the rest), HAPROXY_TEST_KEEP=1 keeps the work directory (logs) even when all passed.
 # Needs root (installs haproxy and memcached with apt-get when missing) and the lab (tests/swift-lab.sh start,
@@ -43,9 +44,11 @@ repo=$(cd "$here/.." && pwd)
 
 BIN=${1:-$repo/target/debug/swiftftp}
 [ -x "$BIN" ] || die "no swiftftp binary at $BIN (build it first: cargo build --locked --bin swiftftp)"
-NFILES=${HAPROXY_TEST_FILES:-100}
-UPLOAD_MB=${HAPROXY_TEST_UPLOAD_MB:-100}
-RATE=${HAPROXY_TEST_RATE:-4M}
+NFILES=${HAPROXY_TEST_FILES:-500}
+UPLOAD_MB=${HAPROXY_TEST_UPLOAD_MB:-200}
+KILL_MB=${HAPROXY_TEST_KILL_MB:-30}
+RATE=${HAPROXY_TEST_RATE:-8M}
+MAX_FAILURES=3
 CLIENT=${HAPROXY_TEST_CLIENT_ADDR:-127.0.0.20}
 
 export FTP_PUBLIC_ADDR=127.0.0.10 FTP_BALANCER_SOURCE=127.0.0.9 FTP_PORT=2121
@@ -56,9 +59,11 @@ PASSIVE2=30010:30019
 GRACE=120
 HAPROXY_CFG=$repo/examples/haproxy.cfg
 
-for tool in haproxy memcached; do
-  command -v "$tool" >/dev/null || { say "installing haproxy and memcached"; timeout 600 apt-get install -y haproxy memcached >/dev/null; break; }
-done
+# shellcheck source=tests/lab-common.sh
+. "$here/lab-common.sh"
+LAB_NAME=haproxy
+PACKAGES=(haproxy memcached)
+cmd_install
 for tool in haproxy memcached lftp curl python3 md5sum; do command -v "$tool" >/dev/null || die "$tool is missing"; done
 timeout 600 "$here/swift-lab.sh" start >/dev/null || die "tests/swift-lab.sh start"
 
@@ -130,7 +135,7 @@ start_instance() {
     --bind-address "${!addr_var}" --port "$FTP_PORT" \
     --proxy-protocol --proxy-protocol-from "$FTP_BALANCER_SOURCE/32" \
     --memcache "$MEMCACHED" --cache-secret-file "$work/cache-secret" \
-    --pid-file "$work/ftp$n.pid" --shutdown-grace "$GRACE" >>"$log" 2>&1 &
+    --pid-file "$work/ftp$n.pid" --shutdown-grace "$GRACE" --max-login-failures "$MAX_FAILURES" >>"$log" 2>&1 &
   PID[ftp$n]=$!
   for _ in $(seq 1 100); do
     [ "$(grep -c 'serving FTP' "$log" || true)" -gt "$before" ] && return 0
@@ -271,15 +276,42 @@ fi
 
 # --- C: rolling restart while uploads run ------------------------------------------------------------------------
 
-say "C: rolling restart while two ${UPLOAD_MB} MiB uploads run at $RATE/s"
+# restart NAME: SIGTERM that instance, wait until it has drained and exited, start it again, wait until HAProxy
+# has it UP. Failures are recorded.
+restart() {
+  local victim=$1 n=${1#ftp} t_term exited=0 vrc
+  say "C: SIGTERM $victim (pid ${PID[$victim]})"
+  t_term=$SECONDS
+  kill -TERM "${PID[$victim]}"
+  for _ in $(seq 1 $(((GRACE + 30) * 10))); do
+    kill -0 "${PID[$victim]}" 2>/dev/null || { exited=1; break; }
+    sleep 0.1
+  done
+  if [ "$exited" = 1 ]; then
+    wait "${PID[$victim]}" && vrc=0 || vrc=$?
+    say "C: $victim exited with status $vrc after $((SECONDS - t_term)) s"
+    PID[$victim]=
+  else
+    fail "C: $victim still runs $((GRACE + 30)) s after SIGTERM"
+    stop "$victim"
+  fi
+  wait_status "$victim" DOWN 10 || say "C: HAProxy did not mark $victim DOWN (status $(server_status "$victim"))"
+  start_instance "$n"
+  if wait_status "$victim" UP 20; then say "C: $victim restarted and UP in HAProxy"; else fail "C: $victim not UP in HAProxy after its restart"; fi
+}
+
+# One upload per instance, the second at half the rate: the first instance drains its upload and comes back
+# while the second upload still runs, and then the second instance is restarted under it.
+say "C: rolling restart of both instances while ${UPLOAD_MB} MiB uploads run on each (at $RATE/s and half that)"
 declare -A UP_PID=() UP_ON=()
 for k in 1 2; do
   head -c $((UPLOAD_MB * 1024 * 1024)) /dev/urandom >"$work/C-$k.bin"
 done
+rate_bytes=$(numfmt --from=iec "$RATE")
 for k in 1 2; do
   mark
-  # -v: the 226 shows in the trace. The bound: the upload at RATE, plus a restart.
-  timeout 900 curl -sS -v --interface "$CLIENT" --limit-rate "$RATE" -T "$work/C-$k.bin" "$ftp_url/$tag-C/up$k.bin" \
+  # -v: the 226 shows in the trace. The bound: the upload at its rate, plus the restarts.
+  timeout 900 curl -sS -v --interface "$CLIENT" --limit-rate $((rate_bytes / k)) -T "$work/C-$k.bin" "$ftp_url/$tag-C/up$k.bin" \
     >"$work/C-$k.out" 2>"$work/C-$k.err" &
   UP_PID[$k]=$!
   PID[curl$k]=${UP_PID[$k]}
@@ -287,11 +319,9 @@ for k in 1 2; do
   UP_ON[$k]=$(landed)
   say "C: upload $k (curl pid ${UP_PID[$k]}) on ${UP_ON[$k]}"
 done
-victim=ftp1
-[ "${UP_ON[1]}" = ftp1 ] || [ "${UP_ON[2]}" = ftp1 ] || victim=${UP_ON[1]}
 [ "${UP_ON[1]}" != "${UP_ON[2]}" ] || fail "C: both uploads landed on ${UP_ON[1]}"
-sleep 5
-# Short sessions through the balancer all along the restart: each must log in and list.
+sleep 3
+# Short sessions through the balancer all along the restarts: each must log in and list.
 (
   ok=0 bad=0
   while [ ! -e "$work/C-probe.stop" ]; do
@@ -301,52 +331,108 @@ sleep 5
   done
 ) &
 PID[probe]=$!
-n=${victim#ftp}
-say "C: SIGTERM $victim (pid ${PID[$victim]})"
-t_term=$SECONDS
-kill -TERM "${PID[$victim]}"
-exited=0
-for _ in $(seq 1 $(((GRACE + 30) * 10))); do
-  kill -0 "${PID[$victim]}" 2>/dev/null || { exited=1; break; }
-  sleep 0.1
-done
-if [ "$exited" = 1 ]; then
-  wait "${PID[$victim]}" && vrc=0 || vrc=$?
-  say "C: $victim exited with status $vrc after $((SECONDS - t_term)) s"
-  PID[$victim]=
-else
-  fail "C: $victim still runs $((GRACE + 30)) s after SIGTERM"
-  stop "$victim"
-fi
-wait_status "$victim" DOWN 10 || say "C: HAProxy did not mark $victim DOWN (status $(server_status "$victim"))"
-start_instance "$n"
-if wait_status "$victim" UP 20; then say "C: $victim restarted and UP in HAProxy"; else fail "C: $victim not UP in HAProxy after its restart"; fi
+first=${UP_ON[1]}
+case $first in ftp1) second=ftp2 ;; *) first=ftp1 second=ftp2 ;; esac
+restart "$first"
+kill -0 "${UP_PID[2]}" 2>/dev/null || say "C: upload 2 had ended before $second was restarted"
+restart "$second"
 touch "$work/C-probe.stop"
 wait "${PID[probe]}" 2>/dev/null || true
 PID[probe]=
 read -r probe_ok probe_bad <"$work/C-probe.count" || { probe_ok=0 probe_bad=0; }
 if [ "$probe_bad" = 0 ] && [ "$probe_ok" -gt 0 ]; then
-  pass "C: $probe_ok short sessions during the restart, none failed"
+  pass "C: $probe_ok short sessions during the restarts, none failed"
 else
-  fail "C: $probe_bad of $((probe_ok + probe_bad)) short sessions during the restart failed: $(sort "$work/C-probe.err" | uniq -c | head -n 3 | tr '\n' '|')"
+  fail "C: $probe_bad of $((probe_ok + probe_bad)) short sessions during the restarts failed: $(sort "$work/C-probe.err" | uniq -c | head -n 3 | tr '\n' '|')"
 fi
+# swift_object_ok NAME FILE: Swift holds exactly FILE's bytes at $tag-C/NAME (read back: the ETag of a Static Large
+# Object is not its MD5). Prints what it found.
+swift_object_ok() {
+  local want_md5 got_len got_md5
+  want_md5=$(md5sum <"$2" | cut -d' ' -f1)
+  got_len=$(curl -sS -m 30 -I -H "X-Auth-Token: $SWIFT_TOKEN" "$SWIFT_URL/$1" | tr -d '\r' |
+    awk 'NR==1 && $2!="200"{print "missing(" $2 ")"; exit} tolower($1)=="content-length:"{print $2}')
+  got_md5=$(timeout 300 curl -sS -m 280 -H "X-Auth-Token: $SWIFT_TOKEN" "$SWIFT_URL/$1" | md5sum | cut -d' ' -f1)
+  echo "length ${got_len:-none} md5 $got_md5 (want $(stat -c %s "$2") $want_md5)"
+  [ "$got_len" = "$(stat -c %s "$2")" ] && [ "$got_md5" = "$want_md5" ]
+}
 for k in 1 2; do
   wait "${UP_PID[$k]}" && rc=0 || rc=$?
   PID[curl$k]=
   last=$( (grep -E '^< [0-9]{3}' "$work/C-$k.err" || true) | tail -n 1 | tr -d '\r')
-  want_md5=$(md5sum <"$work/C-$k.bin" | cut -d' ' -f1)
-  head=$(curl -sS -m 30 -I -H "X-Auth-Token: $SWIFT_TOKEN" "$SWIFT_URL/$tag-C/up$k.bin" | tr -d '\r')
-  got_len=$(printf '%s\n' "$head" | awk 'NR==1 && $2!="200"{print "missing(" $2 ")"; exit} tolower($1)=="content-length:"{print $2}')
-  # The ETag of a Static Large Object (an upload over 8 MiB may become one) is not its MD5: read the bytes back.
-  got_md5=$(timeout 300 curl -sS -m 280 -H "X-Auth-Token: $SWIFT_TOKEN" "$SWIFT_URL/$tag-C/up$k.bin" | md5sum | cut -d' ' -f1)
-  what="C: upload $k on ${UP_ON[$k]}"
-  if [ "${UP_ON[$k]}" = "$victim" ]; then what="$what (SIGTERMed, restarted)"; fi
-  if [ "$rc" = 0 ] && [[ "$last" == "< 226"* ]] && [ "$got_len" = $((UPLOAD_MB * 1024 * 1024)) ] && [ "$got_md5" = "$want_md5" ]; then
-    pass "$what: 226, Swift holds $got_len bytes with the right MD5"
+  what="C: upload $k on ${UP_ON[$k]} (SIGTERMed while it ran, restarted)"
+  found=$(swift_object_ok "$tag-C/up$k.bin" "$work/C-$k.bin") && obj=0 || obj=1
+  if [ "$rc" = 0 ] && [[ "$last" == "< 226"* ]] && [ "$obj" = 0 ]; then
+    pass "$what: 226, Swift holds its bytes: $found"
   else
-    fail "$what: curl exit $rc, last reply '${last:-none}', Swift: length ${got_len:-none} md5 ${got_md5:-none} (want $want_md5); curl: $(grep -m1 -E '^curl:' "$work/C-$k.err" || true)"
+    fail "$what: curl exit $rc, last reply '${last:-none}', Swift: $found; curl: $(grep -m1 -E '^curl:' "$work/C-$k.err" || true)"
   fi
 done
+
+# --- E: an instance killed mid-upload ----------------------------------------------------------------------------
+
+say "E: SIGKILL of the instance an upload runs on; the client continues through the balancer"
+head -c $((KILL_MB * 1024 * 1024)) /dev/urandom >"$work/E.bin"
+mark
+timeout 300 curl -sS --interface "$CLIENT" --limit-rate "$RATE" -T "$work/E.bin" "$ftp_url/$tag-C/killed.bin" \
+  >"$work/E-1.out" 2>"$work/E-1.err" &
+PID[curlE]=$!
+for _ in $(seq 1 50); do [ "$(landed)" != none ] && break; sleep 0.1; done
+e_on=$(landed)
+sleep 3
+if [ "$e_on" = ftp1 ] || [ "$e_on" = ftp2 ]; then
+  say "E: SIGKILL $e_on (pid ${PID[$e_on]}) 3 s into the upload"
+  kill -KILL "${PID[$e_on]}"
+  wait "${PID[$e_on]}" 2>/dev/null || true
+  PID[$e_on]=
+  wait "${PID[curlE]}" && e_rc=0 || e_rc=$?
+  PID[curlE]=
+  e_head=$(curl -sS -m 30 -o /dev/null -w '%{http_code}' -I -H "X-Auth-Token: $SWIFT_TOKEN" "$SWIFT_URL/$tag-C/killed.bin")
+  if [ "$e_rc" != 0 ] && [ "$e_head" = 404 ]; then
+    pass "E: the cut upload failed for the client (curl exit $e_rc) and nothing is visible at its name"
+  else
+    fail "E: after the kill: curl exit $e_rc, Swift answers $e_head at the name (want a failure and 404)"
+  fi
+  wait_status "$e_on" DOWN 10 || say "E: HAProxy did not mark $e_on DOWN"
+  # The retry, while the killed instance is down: the balancer sends it to the other one.
+  lftp_do "$work/E-2.log" "put -c '$work/E.bin' -o '/$tag-C/killed.bin'" && e2_rc=0 || e2_rc=$?
+  found=$(swift_object_ok "$tag-C/killed.bin" "$work/E.bin") && obj=0 || obj=1
+  if [ "$e2_rc" = 0 ] && [ "$obj" = 0 ]; then
+    pass "E: lftp put -c through the balancer completed the file: $found"
+  else
+    fail "E: the retry: lftp exit $e2_rc ($(grep -v '^$' "$work/E-2.log" | tail -n 2 | tr '\n' '|')), Swift: $found"
+  fi
+  # No segment of the killed upload is left behind: every segment under the name is one of the final manifest's.
+  manifest=$(curl -sS -m 30 -H "X-Auth-Token: $SWIFT_TOKEN" "$SWIFT_URL/$tag-C/killed.bin?multipart-manifest=get" || true)
+  orphans=0
+  for seg in $(curl -sS -m 30 -H "X-Auth-Token: $SWIFT_TOKEN" "$SWIFT_URL/$tag-C_segments?format=plain&prefix=killed.bin/" || true); do
+    case $manifest in *"$tag-C_segments/$seg"*) ;; *) orphans=$((orphans + 1)); say "E: orphan segment $seg" ;; esac
+  done
+  if [ "$orphans" = 0 ]; then pass "E: no segment of the killed upload is left"; else fail "E: $orphans segments of the killed upload are left"; fi
+  start_instance "${e_on#ftp}"
+  wait_status "$e_on" UP 20 || fail "E: $e_on not UP after its restart"
+else
+  fail "E: could not tell which instance the upload landed on ($e_on)"
+  stop curlE
+fi
+
+# --- F: the lockout sees the real client through the balancer ---------------------------------------------------
+
+say "F: failed logins through the balancer lock out the client's address, not the balancer's"
+f_bad=0
+for i in $(seq 1 $((2 * MAX_FAILURES))); do
+  curl_ftp -m 20 "ftp://$(urlpart "$LAB_USER"):wrong-$i@$FTP_PUBLIC_ADDR:$FTP_PORT/" -o /dev/null 2>/dev/null || f_bad=$((f_bad + 1))
+done
+mark
+curl_ftp -m 20 -l "$ftp_url/$tag-B/" >/dev/null 2>"$work/F-right.err" && f_rc=0 || f_rc=$?
+# The balancer's own address (its health checks, and a client on it) is not locked out.
+f_locks=$(grep -h 'locked out' "$work/ftp1.log" "$work/ftp2.log" | grep -c "client=$CLIENT" || true)
+f_other=$(grep -h 'locked out' "$work/ftp1.log" "$work/ftp2.log" | grep -vc "client=$CLIENT" || true)
+if [ "$f_bad" = $((2 * MAX_FAILURES)) ] && [ "$f_rc" != 0 ] && [ "$f_locks" -gt 0 ] && [ "$f_other" = 0 ]; then
+  pass "F: after $f_bad failed logins the right password is refused too (locked out, $f_locks lines name $CLIENT, none another address)"
+else
+  fail "F: failed logins $f_bad, right password afterwards: curl exit $f_rc, lockout lines naming $CLIENT: $f_locks, naming another: $f_other"
+fi
 
 # --- D and the logs ----------------------------------------------------------------------------------------------
 

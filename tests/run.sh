@@ -5,7 +5,8 @@
 # and Keystone with a Rust FTP client, and of the real binary as a daemon), verifies the example systemd units
 # (tests/check-examples.sh), builds, installs and purges the Debian package (tests/package.sh), then the end-to-end
 # suite with lftp and curl (tests/e2e.sh), the client matrix (tests/clients.sh: python ftplib and ftputil, wget,
-# rclone, node basic-ftp, curl over implicit FTPS) and the load test (tests/load.sh).
+# rclone, node basic-ftp, curl over implicit FTPS), the load test (tests/load.sh) and the HAProxy deployment of two
+# instances (tests/haproxy.sh).
 #
 # The labs are left running if they were running before, and stopped (by pid) if this run started them.
 set -euo pipefail
@@ -54,4 +55,6 @@ step "clients: ftplib, ftputil, wget, rclone, node basic-ftp, curl ftps://"
 "$here/clients.sh" "$repo/target/debug/swiftftp"
 step "load: 200 sessions for two minutes"
 "$here/load.sh" "$repo/target/debug/swiftftp"
+step "HAProxy in front of two instances: mirror, read-your-writes, rolling restart, SIGKILL, lockout"
+"$here/haproxy.sh" "$repo/target/debug/swiftftp"
 step "all tests passed"

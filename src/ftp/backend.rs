@@ -122,7 +122,10 @@ fn transferred<T>(
     let _in = user.span.enter();
     let path = path.display();
     match result {
-        Ok(_) => tracing::info!(%path, bytes, seconds, md5, result = "ok", "{command}"),
+        Ok(_) => {
+            let md5 = md5.map(tracing::field::display);
+            tracing::info!(%path, bytes, seconds, md5, result = "ok", "{command}")
+        }
         Err(e) => {
             let cause = cause_of(e);
             crate::logging::event_at!(level_of(e, Log::Transfer), %path, bytes, seconds, result = "failed", reply = %e, cause, "{command}")
