@@ -10,6 +10,7 @@
 #   127.0.0.11  ftp1, 127.0.0.12 ftp2 (each announces 127.0.0.10 in PASV: masquerade-firewall)
 #   127.0.0.13  memcached :11211
 #   127.0.0.20  the FTP clients (lftp net:socket-bind-ipv4, curl --interface): a client that is not the balancer
+#   127.0.0.21  a second client (scenario G)
 #
 # Scenarios (each reports PASS or FAIL; the script goes on after a failure and exits 1 if any failed):
 #   A  lftp mirror -R of HAPROXY_TEST_FILES (500) small random files through the balancer, mirror back, diff -r;
@@ -25,6 +26,8 @@
 #      upload is left outside the final manifest.
 #   F  failed logins through the balancer lock out the client's address (each instance counts its own), not the
 #      balancer's: the right password is refused afterwards, and the lockout lines name the client.
+#   G  max-cons-per-ip (8 per instance) counts the real client address: of 20 connections held open from
+#      127.0.0.21, 16 are greeted and 4 get 421, while another client address is still served.
 #   D  the instances log the real client address (127.0.0.20), not the balancer's.
 #   Checks of the logs: no data connection refused, no ERROR line (HAProxy's health checks are no error).
 #
@@ -49,6 +52,8 @@ UPLOAD_MB=${HAPROXY_TEST_UPLOAD_MB:-200}
 KILL_MB=${HAPROXY_TEST_KILL_MB:-30}
 RATE=${HAPROXY_TEST_RATE:-8M}
 MAX_FAILURES=3
+MAX_PER_IP=8
+CLIENT2=127.0.0.21
 CLIENT=${HAPROXY_TEST_CLIENT_ADDR:-127.0.0.20}
 
 export FTP_PUBLIC_ADDR=127.0.0.10 FTP_BALANCER_SOURCE=127.0.0.9 FTP_PORT=2121
@@ -135,7 +140,8 @@ start_instance() {
     --bind-address "${!addr_var}" --port "$FTP_PORT" \
     --proxy-protocol --proxy-protocol-from "$FTP_BALANCER_SOURCE/32" \
     --memcache "$MEMCACHED" --cache-secret-file "$work/cache-secret" \
-    --pid-file "$work/ftp$n.pid" --shutdown-grace "$GRACE" --max-login-failures "$MAX_FAILURES" >>"$log" 2>&1 &
+    --pid-file "$work/ftp$n.pid" --shutdown-grace "$GRACE" --max-login-failures "$MAX_FAILURES" \
+    --max-cons-per-ip "$MAX_PER_IP" >>"$log" 2>&1 &
   PID[ftp$n]=$!
   for _ in $(seq 1 100); do
     [ "$(grep -c 'serving FTP' "$log" || true)" -gt "$before" ] && return 0
@@ -432,6 +438,36 @@ if [ "$f_bad" = $((2 * MAX_FAILURES)) ] && [ "$f_rc" != 0 ] && [ "$f_locks" -gt 
   pass "F: after $f_bad failed logins the right password is refused too (locked out, $f_locks lines name $CLIENT, none another address)"
 else
   fail "F: failed logins $f_bad, right password afterwards: curl exit $f_rc, lockout lines naming $CLIENT: $f_locks, naming another: $f_other"
+fi
+
+# --- G: the per-address connection limit sees the real client ---------------------------------------------------
+
+say "G: $((2 * MAX_PER_IP + 4)) connections held open from $CLIENT2 through the balancer (max-cons-per-ip $MAX_PER_IP per instance)"
+g=$(timeout 60 python3 - "$CLIENT2" "$FTP_PUBLIC_ADDR" "$FTP_PORT" $((2 * MAX_PER_IP + 4)) "$CLIENT" <<'PY'
+import socket, sys
+src, host, port, n, other = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+def greet(addr):
+    s = socket.socket()
+    s.settimeout(20)
+    s.bind((addr, 0))
+    s.connect((host, port))
+    line = s.makefile("rb").readline().decode(errors="replace")
+    return s, line[:3]
+held, codes = [], []
+for _ in range(n):
+    s, code = greet(src)
+    held.append(s)
+    codes.append(code)
+# Meanwhile another client address is served.
+s, other_code = greet(other)
+print(codes.count("220"), codes.count("421"), other_code)
+PY
+) || g="error"
+read -r g_ok g_refused g_other <<<"$g" || true
+if [ "${g_ok:-}" = $((2 * MAX_PER_IP)) ] && [ "${g_refused:-}" = 4 ] && [ "${g_other:-}" = 220 ]; then
+  pass "G: $g_ok greeted ($MAX_PER_IP on each instance), $g_refused refused with 421, another client address still served"
+else
+  fail "G: greeted ${g_ok:-?}, refused ${g_refused:-?}, the other client got ${g_other:-?} (want $((2 * MAX_PER_IP)), 4, 220): $g"
 fi
 
 # --- D and the logs ----------------------------------------------------------------------------------------------
