@@ -13,7 +13,7 @@ use crate::{
 };
 use async_trait::async_trait;
 use std::{fmt::Debug, io, net::SocketAddr, ops::RangeInclusive, time::Duration};
-use tokio::net::TcpSocket;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{
     mpsc::{Receiver, Sender, channel},
     oneshot,
@@ -30,12 +30,15 @@ where
     async fn build_reply(&self, args: &CommandContext<Storage, User>, port: u16) -> Result<Reply, ControlChanError>;
 }
 
+/// swiftftp patch: returns the port listening. Listening is part of taking the port: two sessions may bind one
+/// port at the same moment (both with `SO_REUSEADDR`, neither listening yet), and then the second one's `listen`
+/// fails with `EADDRINUSE`. That is a port taken: another is tried. (The error ended the session before.)
 #[tracing_attributes::instrument]
-pub(crate) fn try_port_range(local_addr: SocketAddr, passive_ports: RangeInclusive<u16>) -> io::Result<TcpSocket> {
+pub(crate) fn try_port_range(local_addr: SocketAddr, passive_ports: RangeInclusive<u16>) -> io::Result<TcpListener> {
     let ip = local_addr.ip();
     let rng_length = passive_ports.end() - passive_ports.start() + 1;
 
-    let mut socket: io::Result<TcpSocket> = Err(io::Error::new(io::ErrorKind::InvalidInput, "Bind retries cannot be 0"));
+    let mut socket: io::Result<TcpListener> = Err(io::Error::new(io::ErrorKind::InvalidInput, "Bind retries cannot be 0"));
 
     for _ in 1..BIND_RETRIES {
         let random_u32 = {
@@ -50,9 +53,9 @@ pub(crate) fn try_port_range(local_addr: SocketAddr, passive_ports: RangeInclusi
             std::net::IpAddr::V6(_) => TcpSocket::new_v6()?,
         };
         s.set_reuseaddr(true)?;
-        if s.bind(std::net::SocketAddr::new(ip, port as u16)).is_ok() {
-            socket = Ok(s);
-            break;
+        match s.bind(std::net::SocketAddr::new(ip, port as u16)).and_then(|()| s.listen(1024)) {
+            Ok(listener) => return Ok(listener),
+            Err(e) => socket = Err(e),
         }
     }
 
@@ -94,14 +97,17 @@ where
     // (0.24 kept each one 15 s: 500 pipelined PASV held 500 ports of the range).
     drop(args.session.lock().await.passive_listening.take());
     let listener = match args.session.lock().await.binder {
-        Some(ref mut binder) => binder.bind(args.local_addr.ip(), args.passive_ports.clone()).await,
+        Some(ref mut binder) => binder
+            .bind(args.local_addr.ip(), args.passive_ports.clone())
+            .await
+            .and_then(|socket| socket.listen(1024)),
         _ => try_port_range(args.local_addr, args.passive_ports.clone()),
     };
+    // swiftftp patch: a port that cannot be listened on is a 425 like a port that cannot be bound.
     let listener = match listener {
         Err(_) => return Ok(Reply::new(ReplyCode::CantOpenDataConnection, "No data connection established")),
         Ok(l) => l,
     };
-    let listener = listener.listen(1024)?;
 
     let port = listener.local_addr()?.port();
 
