@@ -299,3 +299,32 @@ fn permit_foreign_addresses_lets_port_reach_another_address() {
     assert_eq!(raw.cmd("QUIT").0, 221);
     std::fs::remove_file(&dir).unwrap();
 }
+
+/// Sessions taking the ports of a small passive range all at once: a port another session bound at the same
+/// moment is no error of the session (its `listen` failed with EADDRINUSE, and the session was closed: lftp
+/// then waited before reconnecting, a stall of seconds per collision). Every PASV gets 227 or, with every port
+/// taken, 425, and every session goes on.
+#[test]
+fn sessions_racing_for_a_small_passive_range_keep_their_sessions() {
+    let first = crate::common::process::free_port();
+    let range = format!("{first}:{}", first + 1);
+    let gw = TestGateway::start_with(&["--passive-ports", &range]);
+    let addr = gw.addr;
+    let sessions: Vec<_> = (0..8)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut raw = RawFtp::logged_in(addr);
+                let codes: Vec<u32> = (0..60).map(|_| raw.cmd("PASV").0).collect();
+                (codes, raw.cmd("NOOP").0)
+            })
+        })
+        .collect();
+    let mut opened = 0;
+    for session in sessions {
+        let (codes, noop) = session.join().unwrap();
+        assert!(codes.iter().all(|c| [227, 425].contains(c)), "{codes:?}");
+        opened += codes.iter().filter(|c| **c == 227).count();
+        assert_eq!(noop, 200);
+    }
+    assert!(opened > 0);
+}
