@@ -26,6 +26,7 @@
 #      upload is left outside the final manifest.
 #   F  failed logins through the balancer lock out the client's address (each instance counts its own), not the
 #      balancer's: the right password is refused afterwards, and the lockout lines name the client.
+#   H  python ftplib through the balancer: STOR, NLST, RETR of a 300 kB file, SHA-256 compared.
 #   G  max-cons-per-ip (8 per instance) counts the real client address: of 20 connections held open from
 #      127.0.0.21, 16 are greeted and 4 get 421, while another client address is still served.
 #   D  the instances log the real client address (127.0.0.20), not the balancer's.
@@ -421,6 +422,28 @@ else
   fail "E: could not tell which instance the upload landed on ($e_on)"
   stop curlE
 fi
+
+# --- H: python ftplib through the balancer ----------------------------------------------------------------------
+
+say "H: python ftplib through the balancer: store, list, retrieve, compare SHA-256"
+head -c 300000 /dev/urandom >"$work/H.bin"
+h=$(timeout 120 python3 - "$CLIENT" "$FTP_PUBLIC_ADDR" "$FTP_PORT" "$LAB_USER" "$LAB_KEY" "/$tag-B/ftplib.bin" "$work/H.bin" <<'PY'
+import ftplib, hashlib, io, sys
+src, host, port, user, key, path, local = sys.argv[1:8]
+want = open(local, "rb").read()
+ftp = ftplib.FTP(source_address=(src, 0), timeout=60)
+ftp.connect(host, int(port))
+ftp.login(user, key)
+ftp.storbinary("STOR " + path, io.BytesIO(want))
+listed = ftp.nlst(path.rsplit("/", 1)[0])
+got = io.BytesIO()
+ftp.retrbinary("RETR " + path, got.write)
+ftp.quit()
+same = hashlib.sha256(got.getvalue()).hexdigest() == hashlib.sha256(want).hexdigest()
+print("ok" if same and any(n.endswith("ftplib.bin") for n in listed) else "mismatch", len(got.getvalue()))
+PY
+) || h="error (its traceback is above)"
+if [ "${h%% *}" = ok ]; then pass "H: ftplib stored, listed and read back ${h#ok } bytes, SHA-256 equal"; else fail "H: ftplib: $h"; fi
 
 # --- F: the lockout sees the real client through the balancer ---------------------------------------------------
 
