@@ -59,32 +59,38 @@ impl Decoder for FtpCodec {
     }
 }
 
-/// Telnet's "interpret as command" byte.
+/// Telnet's "interpret as command" byte, and the two commands RFC 959 has a client send before `ABOR`.
 const IAC: u8 = 0xFF;
+const IP: u8 = 0xF4;
+const DM: u8 = 0xF2;
 
-/// swiftftp patch: the line without the Telnet commands in it (RFC 959 4.1.3: `ABOR` comes after Telnet IP and
-/// Synch, `IAC IP IAC DM`; lftp sends them). They are not text: left in, the line was "invalid UTF-8", and the
-/// session closed under a client that only wanted its transfer stopped. `IAC IAC` is a literal 0xFF; an option
-/// negotiation (`IAC WILL|WONT|DO|DONT x`) goes with its option byte; an `IAC` before a plain byte lost its
-/// command to the urgent pointer (a Synch's DM sent out of band) and goes alone.
+/// swiftftp patch: the line without the Telnet Interrupt Process and Synch that RFC 959 (4.1.3) has a client send
+/// before `ABOR` (lftp does): `IAC IP`, `IAC DM`, and an `IAC` right after them whose DM went out of band as TCP
+/// urgent data. Left in, they made the line "invalid UTF-8", and the session closed under a client that only
+/// wanted its transfer stopped. Any other 0xFF stays, and a line holding it is refused as before: a lone 0xFF in
+/// a name is no Telnet command, and removing it would name another file.
 fn without_telnet_commands(line: BytesMut) -> BytesMut {
     if !line.contains(&IAC) {
         return line;
     }
     let mut out = BytesMut::with_capacity(line.len());
-    let mut bytes = line.iter().copied();
-    while let Some(b) = bytes.next() {
-        if b != IAC {
-            out.extend_from_slice(&[b]);
-            continue;
-        }
-        match bytes.next() {
-            Some(IAC) => out.extend_from_slice(&[IAC]),
-            Some(0xFB..=0xFE) => {
-                bytes.next();
+    let mut after_command = false;
+    let mut i = 0;
+    while i < line.len() {
+        match (line[i], line.get(i + 1)) {
+            (IAC, Some(&(IP | DM))) => {
+                i += 2;
+                after_command = true;
             }
-            Some(0xF0..=0xFA) | None => {}
-            Some(plain) => out.extend_from_slice(&[plain]),
+            (IAC, _) if after_command => {
+                i += 1;
+                after_command = false;
+            }
+            (b, _) => {
+                out.extend_from_slice(&[b]);
+                i += 1;
+                after_command = false;
+            }
         }
     }
     out
@@ -164,10 +170,11 @@ mod tests {
         // IP and Synch in band, and with the Synch's DM gone out of band.
         assert_eq!(decode(b"\xff\xf4\xff\xf2ABOR\r\n"), Command::Abor);
         assert_eq!(decode(b"\xff\xf4\xffABOR\r\n"), Command::Abor);
-        // An option negotiation with its option byte, and a doubled IAC (a literal 0xFF, not UTF-8 in a path).
-        assert_eq!(decode(b"\xff\xfb\x01NOOP\r\n"), Command::Noop);
-        assert!(matches!(decode(b"DELE a\xff\xff\r\n"), Command::Malformed(_)));
-        assert_eq!(without_telnet_commands(BytesMut::from(&b"DELE a\xff\xff\r\n"[..])), &b"DELE a\xff\r\n"[..]);
+        // Any other 0xFF stays, and the line is refused: a lone one in a name, a doubled one, a negotiation.
+        for line in [&b"DELE a\xffb\r\n"[..], b"DELE a\xff\xff\r\n", b"\xff\xfb\x01NOOP\r\n"] {
+            assert!(matches!(decode(line), Command::Malformed(_)), "{line:?}");
+            assert_eq!(without_telnet_commands(BytesMut::from(line)), line);
+        }
     }
 
     #[test]
