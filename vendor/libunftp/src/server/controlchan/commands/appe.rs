@@ -49,9 +49,11 @@ where
                     cmd,
                     transfer: session.transfer.begin("APPE", path.clone()),
                 };
+                let control = args.tx_control_chan.clone();
                 tokio::spawn(async move {
                     if let Err(err) = tx.send(request).await {
                         slog::warn!(logger, "APPE: could not notify data channel. {}", err);
+                        super::passive_common::data_channel_gone(&control, err.0).await;
                     }
                 });
                 Ok(Reply::new(ReplyCode::FileStatusOkay, "Ready to receive data"))

@@ -54,9 +54,11 @@ where
                     cmd,
                     transfer: session.transfer.begin("NLST", path_opt.clone().unwrap_or_default()),
                 };
+                let control = args.tx_control_chan.clone();
                 tokio::spawn(async move {
                     if let Err(err) = tx.send(request).await {
                         slog::warn!(logger, "NLST: could not notify data channel to respond with NLST. {}", err);
+                        super::passive_common::data_channel_gone(&control, err.0).await;
                     }
                 });
                 Ok(Reply::new(ReplyCode::FileStatusOkay, "Sending directory list"))

@@ -172,6 +172,14 @@ where
     }
 }
 
+/// swiftftp patch: the `425` of a transfer command whose data connection was refused or gave up (`never_opened`)
+/// after the command took the data channel but before it sent its request: the request comes back, and is
+/// kept until its `425` has gone (its transfer ends with it). Without this the command got no final reply.
+pub(crate) async fn data_channel_gone(control: &Sender<ControlChanMsg>, request: DataChanRequest) {
+    let _ = control.send(ControlChanMsg::DataConnectionNeverOpened).await;
+    drop(request);
+}
+
 /// swiftftp patch: the data connection of passive set-up `generation` never came. A transfer command already
 /// waiting for it gets 425 (0.24 left it waiting, and the session with it, until the client gave up); the
 /// channels are dropped so that a later transfer gets its "no data connection" reply at once. A newer PASV or

@@ -87,6 +87,7 @@ where
                     };
                     if let Err(err) = tx.send(request).await {
                         slog::warn!(logger, "RETR: could not notify data channel to respond with RETR. {}", err);
+                        super::passive_common::data_channel_gone(&control, err.0).await;
                     }
                 });
                 Ok(Reply::none())

@@ -51,9 +51,11 @@ where
                     cmd,
                     transfer: session.transfer.begin("STOR", path.clone()),
                 };
+                let control = args.tx_control_chan.clone();
                 tokio::spawn(async move {
                     if let Err(err) = tx.send(request).await {
                         slog::warn!(logger, "STOR: could not notify data channel to respond with STOR. {}", err);
+                        super::passive_common::data_channel_gone(&control, err.0).await;
                     }
                 });
                 Ok(Reply::new(ReplyCode::FileStatusOkay, "Ready to receive data"))

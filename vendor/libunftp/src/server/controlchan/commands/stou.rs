@@ -39,9 +39,11 @@ where
                     transfer: session.transfer.begin("STOU", path.clone()),
                     cmd: DataChanCmd::Stor { path },
                 };
+                let control = args.tx_control_chan.clone();
                 tokio::spawn(async move {
                     if let Err(err) = tx.send(request).await {
                         slog::warn!(logger, "STOU: could not send Stor command over data channel. {}", err);
+                        super::passive_common::data_channel_gone(&control, err.0).await;
                     }
                 });
                 Ok(Reply::new_with_string(ReplyCode::FileStatusOkay, filename.to_string_lossy().to_string()))
