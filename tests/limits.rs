@@ -170,12 +170,19 @@ fn a_proxy_protocol_header_names_the_client_for_limits_logins_and_swift() {
         &proxy.auth_url(),
         "--proxy-protocol",
         "--proxy-protocol-from",
-        "127.0.0.1",
+        "127.0.0.2",
         "--max-cons-per-ip",
         "1",
     ]);
+    // The balancer's control connections come from 127.0.0.2; the clients' data connections straight from
+    // their own address.
+    let balancer: std::net::IpAddr = [127, 0, 0, 2].into();
     // v1, naming 127.0.0.1 (where this test's data connections come from): a whole session works.
-    let mut a = RawFtp::connect_after(gw.addr, b"PROXY TCP4 127.0.0.1 127.0.0.1 40001 21\r\n");
+    let mut a = RawFtp::connect_from(
+        balancer,
+        gw.addr,
+        b"PROXY TCP4 127.0.0.1 127.0.0.1 40001 21\r\n",
+    );
     assert_eq!(a.cmd(&format!("USER {USER}")).0, 331);
     assert_eq!(a.cmd(&format!("PASS {KEY}")).0, 230);
     assert_eq!(
@@ -184,7 +191,7 @@ fn a_proxy_protocol_header_names_the_client_for_limits_logins_and_swift() {
     );
     assert_eq!(fx.get("p.txt"), b"via proxy");
     // v2, naming 192.0.2.9: Swift hears of that client.
-    let mut b = RawFtp::connect_after(gw.addr, &proxy_v2([192, 0, 2, 9], 40002));
+    let mut b = RawFtp::connect_from(balancer, gw.addr, &proxy_v2([192, 0, 2, 9], 40002));
     assert_eq!(b.cmd(&format!("USER {USER}")).0, 331);
     assert_eq!(b.cmd(&format!("PASS {KEY}")).0, 230);
     assert_eq!(b.cmd(&format!("SIZE {}", fx.path("p.txt"))).0, 213);
@@ -194,16 +201,16 @@ fn a_proxy_protocol_header_names_the_client_for_limits_logins_and_swift() {
         "{sent}"
     );
     // max-cons-per-ip counts the named clients: 127.0.0.1 already has its one, 192.0.2.10 has none.
-    let mut c = TcpStream::connect(gw.addr).unwrap();
+    let mut c = crate::common::tcp_from(balancer, gw.addr);
     c.write_all(b"PROXY TCP4 127.0.0.1 127.0.0.1 40003 21\r\n")
         .unwrap();
     let mut line = String::new();
     BufReader::new(&c).read_line(&mut line).unwrap();
     assert!(line.starts_with("421"), "{line}");
-    let mut d = RawFtp::connect_after(gw.addr, &proxy_v2([192, 0, 2, 10], 40004));
+    let mut d = RawFtp::connect_from(balancer, gw.addr, &proxy_v2([192, 0, 2, 10], 40004));
     assert_eq!(d.cmd("NOOP").0, 200);
     // Without a header (or with garbage), the connection is closed with no greeting.
-    let mut e = TcpStream::connect(gw.addr).unwrap();
+    let mut e = crate::common::tcp_from(balancer, gw.addr);
     e.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     e.write_all(b"USER someone\r\n").unwrap();
     let mut rest = String::new();

@@ -687,10 +687,13 @@ fn passive_data_through_a_balancer_is_checked_against_its_proxy_header() {
     assert_eq!(got, b"through the balancer");
     assert_eq!(raw.reply().0, 226);
 
-    // Another client's (a v2 header), and one with no header at all: refused, the transfer gets 425.
+    // Another client's (a v2 header), and one with no header at all: refused, the transfer gets 425, whether
+    // the refusal comes before the RETR, during its opening of the file, or after its 150 (repeated: the
+    // moment varies; a refusal while the RETR opened its file once left it with no final reply).
     let mut v2 = b"\r\n\r\n\0\r\nQUIT\n\x21\x11\x00\x0c".to_vec();
     v2.extend([203, 0, 113, 9, 127, 0, 0, 1, 0x9c, 0x42, 0x75, 0x30]);
-    for header in [&v2[..], b"GET / HTTP/1.0\r\n\r\n"] {
+    let headers: [&[u8]; 2] = [&v2, b"GET / HTTP/1.0\r\n\r\n"];
+    for header in headers.iter().cycle().take(20) {
         let mut data = forwarded(&mut raw, header);
         let (code, text) = raw.cmd(&retr);
         let code = match code {

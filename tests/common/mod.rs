@@ -195,6 +195,15 @@ impl Drop for TestGateway {
     }
 }
 
+/// A TCP connection to `addr` from `source` (bound before connecting).
+pub fn tcp_from(source: std::net::IpAddr, addr: SocketAddr) -> TcpStream {
+    let domain = socket2::Domain::for_address(addr);
+    let socket = socket2::Socket::new(domain, socket2::Type::STREAM, None).unwrap();
+    socket.bind(&SocketAddr::new(source, 0).into()).unwrap();
+    socket.connect(&addr.into()).unwrap();
+    socket.into()
+}
+
 /// A line-level FTP control connection, for checking exact replies (codes, count, order).
 pub struct RawFtp {
     reader: BufReader<TcpStream>,
@@ -209,6 +218,14 @@ impl RawFtp {
     /// Connects, sends `preamble` (a PROXY protocol header) before anything else, and reads the greeting.
     pub fn connect_after(addr: SocketAddr, preamble: &[u8]) -> Self {
         let mut stream = TcpStream::connect(addr).unwrap();
+        stream.write_all(preamble).unwrap();
+        Self::from_stream(stream)
+    }
+
+    /// [`RawFtp::connect_after`] from `source`: a load balancer's address (another loopback address), so that
+    /// the data connections, from the default one, are the client's own.
+    pub fn connect_from(source: std::net::IpAddr, addr: SocketAddr, preamble: &[u8]) -> Self {
+        let mut stream = tcp_from(source, addr);
         stream.write_all(preamble).unwrap();
         Self::from_stream(stream)
     }
