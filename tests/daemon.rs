@@ -430,11 +430,7 @@ fn health_turns_unhealthy_while_swift_is_down_and_back_and_json_logs_parse() {
 
     // One JSON object per line; our lines about the session carry it as their span.
     drop(gw);
-    let text = std::fs::read_to_string(&log).unwrap();
-    let lines: Vec<serde_json::Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect();
+    let (text, lines) = json_log(&log);
     assert!(lines.iter().any(|l| {
         l["span"]["id"].is_string()
             && l["span"]["client"].is_string()
@@ -475,11 +471,7 @@ fn an_upload_logs_one_info_line_with_session_user_and_client() {
         std::fs::read_to_string(&log).is_ok_and(|l| l.contains("QUIT"))
     });
     drop(gw);
-    let text = std::fs::read_to_string(&log).unwrap();
-    let lines: Vec<serde_json::Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect();
+    let (text, lines) = json_log(&log);
     let session: Vec<&serde_json::Value> = lines
         .iter()
         .filter(|l| l["span"]["client"] == local.to_string().as_str())
@@ -515,6 +507,16 @@ fn an_upload_logs_one_info_line_with_session_user_and_client() {
         ],
         "{text}"
     );
+}
+
+/// A JSON log file's text and its lines, each of which must be one JSON object.
+fn json_log(path: &Path) -> (String, Vec<serde_json::Value>) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let lines = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    (text, lines)
 }
 
 /// syslog(3) writes datagrams to /dev/log. Where no syslog daemon runs (containers, CI), the test plays it.

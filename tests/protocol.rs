@@ -1,8 +1,8 @@
 //! Replies as RFC 959 and RFC 3659 shape them, checked on a raw control connection (#17): a 257 reply quotes its
 //! path with any quote inside doubled, and PWD shows the directory the session is in, normalised.
 
-use crate::common::TestGateway;
 use crate::common::swift::Fixture;
+use crate::common::{RawFtp, TestGateway};
 
 #[test]
 fn pwd_shows_the_normalised_directory_in_quotes() {
@@ -236,6 +236,19 @@ fn retr_that_cannot_start_is_a_bare_550() {
     assert_eq!(bytes, b"12345");
 }
 
+/// A logged-in session (`TYPE I`) whose `RETR` of `path` is under way: its `150` read and the first MiB of its
+/// data, the rest held back by the data connection's small window. Returns the bytes read too.
+fn download_under_way(gw: &TestGateway, path: &str) -> (RawFtp, std::net::TcpStream, usize) {
+    let mut raw = gw.raw_logged_in();
+    assert_eq!(raw.cmd("TYPE I").0, 200);
+    let mut data = raw.data_small_window();
+    raw.send(&format!("RETR {path}"));
+    assert_eq!(raw.reply().0, 150);
+    let mut got = vec![0u8; 1024 * 1024];
+    std::io::Read::read_exact(&mut data, &mut got).unwrap();
+    (raw, data, got.len())
+}
+
 /// While a download runs, STAT is answered at once and says so, a pipelined command waits for the transfer's
 /// end, and ABOR stops the transfer: 426 for it, then 226 (RFC 959 4.1.3), before the command that waited.
 /// The session goes on. 0.24 answered both only after the transfer had ended by itself.
@@ -246,13 +259,7 @@ fn abor_and_stat_are_answered_while_a_download_runs() {
     fx.put("big.bin", crate::common::random(size));
     fx.put("small.txt", "small");
     let gw = TestGateway::start();
-    let mut raw = gw.raw_logged_in();
-    assert_eq!(raw.cmd("TYPE I").0, 200);
-    let mut data = raw.data_small_window();
-    raw.send(&format!("RETR {}", fx.path("big.bin")));
-    assert_eq!(raw.reply().0, 150);
-    let mut got = vec![0u8; 1024 * 1024];
-    std::io::Read::read_exact(&mut data, &mut got).unwrap();
+    let (mut raw, mut data, read) = download_under_way(&gw, &fx.path("big.bin"));
     raw.send("STAT");
     raw.send("PWD");
     let (code, text) = raw.reply();
@@ -268,7 +275,7 @@ fn abor_and_stat_are_answered_while_a_download_runs() {
     assert_eq!(raw.reply().0, 257);
     let mut rest = Vec::new();
     let _ = std::io::Read::read_to_end(&mut data, &mut rest);
-    assert!(got.len() + rest.len() < size, "the whole file was sent");
+    assert!(read + rest.len() < size, "the whole file was sent");
     let (replies, bytes) = raw.transfer(&format!("RETR {}", fx.path("small.txt")));
     assert_eq!(replies.iter().map(|r| r.0).collect::<Vec<_>>(), [150, 226]);
     assert_eq!(bytes, b"small");
@@ -283,13 +290,7 @@ fn abor_after_telnet_interrupt_and_synch_aborts_and_the_session_goes_on() {
     let size = 16 * 1024 * 1024;
     fx.put("big.bin", crate::common::random(size));
     let gw = TestGateway::start();
-    let mut raw = gw.raw_logged_in();
-    assert_eq!(raw.cmd("TYPE I").0, 200);
-    let mut data = raw.data_small_window();
-    raw.send(&format!("RETR {}", fx.path("big.bin")));
-    assert_eq!(raw.reply().0, 150);
-    let mut got = vec![0u8; 1024 * 1024];
-    std::io::Read::read_exact(&mut data, &mut got).unwrap();
+    let (mut raw, data, _) = download_under_way(&gw, &fx.path("big.bin"));
     raw.send_bytes(b"\xff\xf4\xff");
     raw.send_urgent(b"\xf2");
     raw.send_bytes(b"ABOR\r\n");
