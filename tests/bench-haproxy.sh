@@ -43,15 +43,6 @@ swift_login
 work=$(mktemp -d "${TMPDIR:-/tmp}/swiftftp-bench-haproxy.XXXXXX")
 tag="bh-$$"
 declare -A PID=()
-stop() {
-  local pid=${PID[$1]:-}
-  [ -n "$pid" ] || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-  PID[$1]=
-}
 cleanup() {
   local name
   for name in "${!PID[@]}"; do stop "$name"; done
@@ -116,6 +107,21 @@ stop_all() {
 mkdir -p "$work/src"
 for f in $(seq 1 "$FILES"); do head -c 4096 /dev/urandom >"$work/src/f$f.bin"; done
 
+# sessions CONFIG PHASE HOST SCRIPT: SESSIONS lftp sessions at once, each running SCRIPT with {s} replaced by its
+# number; waits for all of them (a failed one stops the run).
+sessions() {
+  local config=$1 phase=$2 host=$3 script=$4 s
+  for s in $(seq 1 "$SESSIONS"); do
+    timeout 600 lftp -e "set net:max-retries 2; set net:timeout 30; set cmd:fail-exit yes; set xfer:clobber on; \
+      ${script//\{s\}/$s}; quit" -u "$LAB_USER,$LAB_KEY" -p "$PORT" "$host" >"$work/$phase-$s.log" 2>&1 &
+    PID[$phase$s]=$!
+  done
+  for s in $(seq 1 "$SESSIONS"); do
+    wait "${PID[$phase$s]}" || die "$config: $phase session $s: $(tail -n 2 "$work/$phase-$s.log")"
+    PID[$phase$s]=
+  done
+}
+
 # run CONFIG ROUND: prints "<up files/s> <down files/s>".
 run() {
   local config=$1 round=$2 host s t0 t1 t2 n=$((SESSIONS * FILES))
@@ -123,23 +129,12 @@ run() {
     direct) start_instances 1 no; host=${INSTANCES[0]} ;;
     lb*) start_instances "${config#lb}" yes; start_haproxy "${config#lb}"; host=$PUBLIC ;;
   esac
-  local lftp_opts="set net:max-retries 2; set net:timeout 30; set cmd:fail-exit yes; set xfer:clobber on"
   local remote="/$tag/$config-$round"
   t0=$(date +%s.%N)
-  for s in $(seq 1 "$SESSIONS"); do
-    timeout 600 lftp -e "$lftp_opts; mkdir -p $remote/s$s; cd $remote/s$s; lcd $work/src; mput *.bin; quit" \
-      -u "$LAB_USER,$LAB_KEY" -p "$PORT" "$host" >"$work/up-$s.log" 2>&1 &
-    PID[up$s]=$!
-  done
-  for s in $(seq 1 "$SESSIONS"); do wait "${PID[up$s]}" || die "$config: upload session $s: $(tail -n 2 "$work/up-$s.log")"; PID[up$s]=; done
+  sessions "$config" up "$host" "mkdir -p $remote/s{s}; cd $remote/s{s}; lcd $work/src; mput *.bin"
   t1=$(date +%s.%N)
-  for s in $(seq 1 "$SESSIONS"); do
-    rm -rf "$work/down-$s" && mkdir -p "$work/down-$s"
-    timeout 600 lftp -e "$lftp_opts; cd $remote/s$s; lcd $work/down-$s; mget *.bin; quit" \
-      -u "$LAB_USER,$LAB_KEY" -p "$PORT" "$host" >"$work/get-$s.log" 2>&1 &
-    PID[get$s]=$!
-  done
-  for s in $(seq 1 "$SESSIONS"); do wait "${PID[get$s]}" || die "$config: download session $s: $(tail -n 2 "$work/get-$s.log")"; PID[get$s]=; done
+  for s in $(seq 1 "$SESSIONS"); do rm -rf "$work/down-$s" && mkdir -p "$work/down-$s"; done
+  sessions "$config" down "$host" "cd $remote/s{s}; lcd $work/down-{s}; mget *.bin"
   t2=$(date +%s.%N)
   for s in $(seq 1 "$SESSIONS"); do diff -r "$work/src" "$work/down-$s" >/dev/null || die "$config: session $s read back other bytes"; done
   stop_all

@@ -78,16 +78,6 @@ tag="ha-$$"
 FAILED=()
 declare -A PID=()
 
-# stop NAME: SIGTERM the process we started under NAME, SIGKILL after 15 s, reap it.
-stop() {
-  local pid=${PID[$1]:-}
-  [ -n "$pid" ] || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-  PID[$1]=
-}
 cleanup() {
   local name
   for name in "${!PID[@]}"; do stop "$name"; done

@@ -98,3 +98,15 @@ stop_gateway() {
   wait "$GW_PID" 2>/dev/null || true
   GW_PID=
 }
+
+# stop NAME: SIGTERMs the process the script started and recorded as PID[NAME] (the script declares
+# `declare -A PID=()`), SIGKILLs it after 15 s, reaps it, and forgets it.
+stop() {
+  local pid=${PID[$1]:-}
+  [ -n "$pid" ] || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  PID[$1]=
+}
