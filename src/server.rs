@@ -193,7 +193,7 @@ impl Bound {
         };
         tracing::info!(
             listen = %self.addr,
-            implicit_tls = implicit_addr.as_deref(),
+            implicit_tls = implicit_addr.as_deref().map(tracing::field::display),
             auth_url = %config.auth_url,
             keystone = config.keystone.enabled,
             "swiftftp {} serving FTP", env!("CARGO_PKG_VERSION")
