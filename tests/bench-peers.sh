@@ -10,6 +10,8 @@
 #                  (direct: one curl process with keep-alive, one PUT or GET per file)
 #   tree           BENCH_TREE files of 4 KiB in 10 folders: lftp mirror -R up, lftp mirror down, files/s
 #                  (direct: keep-alive curl as above)
+#   killed client  whether each gateway keeps a file a client was overwriting when it was killed (SIGKILL after
+#                  500,000 bytes): what swiftftp's killed-client wait, part of its upload time, buys
 #   peak RSS       of each gateway over the two large transfers, and over 50 concurrent curl sessions that each
 #                  upload and download a 4 KiB file (VmHWM, reset with /proc/PID/clear_refs; for ftp-cloudfs the
 #                  sum over its processes, sampled every 0.2 s, shared pages counted in each)
@@ -395,6 +397,36 @@ for round in $(seq 1 "$ROUNDS"); do
   done
 done
 
+# --- what a killed client leaves --------------------------------------------------------------------------------
+# Not a speed: whether a gateway keeps a file when a client that was overwriting it is killed (SIGKILL after
+# 500,000 bytes of its STOR, which look to the gateway like a finished upload). swiftftp's killed-client wait,
+# part of its small-upload time, is what keeps it.
+killed_keeps() {
+  local sys=$1 name="$container/killed-$1.bin" got
+  printf 'the original content' | curl -fsS -o /dev/null -X PUT -H "X-Auth-Token: $SWIFT_TOKEN" -T - \
+    "$SWIFT_URL/$(urlpath "$name")" || die "PUT $name"
+  timeout 60 /usr/bin/python3 - "${PORT[$sys]}" "${LOGIN[$sys]}" "/$name" <<'PY' || die "$sys: the killed client"
+import ftplib, os, signal, sys, time
+port, login, path = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+user, key = login.split(",", 1)
+pid = os.fork()
+if pid == 0:
+    ftp = ftplib.FTP(timeout=30)
+    ftp.connect("127.0.0.1", port)
+    ftp.login(user, key)
+    conn = ftp.transfercmd("STOR " + path)
+    conn.sendall(b"x" * 500000)
+    time.sleep(0.2)
+    os.kill(os.getpid(), signal.SIGKILL)
+os.waitpid(pid, 0)
+PY
+  sleep 3
+  got=$(curl -sS -H "X-Auth-Token: $SWIFT_TOKEN" "$SWIFT_URL/$(urlpath "$name")" | head -c 64 | tr -c '[:print:]' '?')
+  if [ "$got" = "the original content" ]; then echo yes; else echo "NO (now: ${got:0:20}...)"; fi
+}
+declare -A KEEPS
+for sys in swiftftp ftpcloudfs rclone; do KEEPS[$sys]=$(killed_keeps "$sys"); done
+
 # --- the table -------------------------------------------------------------------------------------------------
 median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 med() {
@@ -442,4 +474,6 @@ row tree_up "$TREE-file tree mirror -R (files/s)" thr "rclone>=1.0"
 row tree_down "$TREE-file tree mirror (files/s)" thr "rclone>=1.0"
 row rss50 "peak RSS, $CONC sessions (MiB)" cost "max<64"
 printf 'direct: curl with keep-alive (tree rows: PUTs/GETs of the same files, no listing). All bytes compared: equal.\n'
+printf 'a client killed while overwriting a file (SIGKILL after 500,000 bytes): the original kept? swiftftp %s, ftp-cloudfs %s, rclone %s\n' \
+  "${KEEPS[swiftftp]}" "${KEEPS[ftpcloudfs]}" "${KEEPS[rclone]}"
 printf 'targets missed: %s\n' "$missed"
