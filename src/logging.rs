@@ -213,8 +213,17 @@ pub fn init(config: &Config) -> anyhow::Result<Logging> {
     Ok(logging)
 }
 
-/// `tracing::event!` at a level chosen at run time (the macro wants a constant one).
+/// `tracing::event!` at a level chosen at run time (the macro wants a constant one), with or without a target.
 macro_rules! event_at {
+    (target: $target:expr, $level:expr, $($rest:tt)+) => {
+        match $level {
+            tracing::Level::ERROR => tracing::event!(target: $target, tracing::Level::ERROR, $($rest)+),
+            tracing::Level::WARN => tracing::event!(target: $target, tracing::Level::WARN, $($rest)+),
+            tracing::Level::INFO => tracing::event!(target: $target, tracing::Level::INFO, $($rest)+),
+            tracing::Level::DEBUG => tracing::event!(target: $target, tracing::Level::DEBUG, $($rest)+),
+            tracing::Level::TRACE => tracing::event!(target: $target, tracing::Level::TRACE, $($rest)+),
+        }
+    };
     ($level:expr, $($rest:tt)+) => {
         match $level {
             tracing::Level::ERROR => tracing::event!(tracing::Level::ERROR, $($rest)+),
@@ -360,18 +369,7 @@ impl slog::Drain for SlogToTracing {
         let _ = record.kv().serialize(record, &mut kv);
         let msg = record.msg().to_string();
         let extra = Some(kv.rest.as_str()).filter(|s| !s.is_empty());
-        macro_rules! emit {
-            ($level:expr) => {
-                tracing::event!(target: "libunftp", $level, extra, "{msg}")
-            };
-        }
-        let emit = || match level {
-            tracing::Level::ERROR => emit!(tracing::Level::ERROR),
-            tracing::Level::WARN => emit!(tracing::Level::WARN),
-            tracing::Level::INFO => emit!(tracing::Level::INFO),
-            tracing::Level::DEBUG => emit!(tracing::Level::DEBUG),
-            tracing::Level::TRACE => emit!(tracing::Level::TRACE),
-        };
+        let emit = || event_at!(target: "libunftp", level, extra, "{msg}");
         match &kv.trace_id {
             Some(id) => span_of(
                 id,
