@@ -38,6 +38,7 @@ pub mod login;
 pub mod login_name;
 mod mfmt;
 pub mod mtime;
+mod oplog;
 mod partial;
 pub mod policy;
 mod read;
