@@ -291,11 +291,11 @@ struct ClientGoneState {
 
 /// How long the end of an upload's data waits for a closing control connection to show.
 ///
-/// A dead client's kernel closes its descriptors in ascending order, both sockets within microseconds, and
-/// their ends arrive in the order sent. The control socket, opened first, usually has the lower descriptor:
-/// its end is already there when the data's shows, and the first look sees it. The grace is for the other order
-/// (a data socket on a lower, reused descriptor) and for jitter between two connections on one path; it is
-/// measured from when the gateway saw the data's end, so a busy gateway does not shorten it. The two ends
+/// A dead client's kernel closes its sockets within microseconds, and their ends arrive in the order sent. The
+/// order follows the descriptors, the higher one first as observed on Linux 6: the control socket, opened
+/// first and so usually the lower, then closes just after the data's, and the grace is what sees it (when the
+/// data socket holds the lower, reused descriptor, the first look does). The grace is measured from when the
+/// gateway saw the data's end, so a busy gateway does not shorten it. The two ends
 /// were measured at most ~130 µs apart on loopback. 1 ms (up to 2: the timer rounds up to its next tick),
 /// because a backend that overlaps it with the start of its own request (`ClientCheck`) then waits for
 /// nothing: a Swift `PUT` spends about 2 ms before it wants its last byte (a 3 ms grace cost every small
