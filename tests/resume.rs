@@ -376,7 +376,9 @@ fn dying_client() -> Command {
             .is_ok_and(|s| s.success())
     });
     if !realtime {
-        eprintln!("the dying client runs at normal priority (chrt -f refused): a late end may go unseen");
+        eprintln!(
+            "the dying client runs at normal priority (chrt -f refused): a late end may go unseen"
+        );
         return Command::new("python3");
     }
     let mut chrt = Command::new("chrt");
