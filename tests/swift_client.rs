@@ -76,6 +76,35 @@ fn listing_pages_with_a_small_page_size_until_empty() {
     assert_eq!(all.len(), 26);
 }
 
+/// `nothing_under` asks Swift once and then trusts an empty prefix for a while, so that the per-upload look
+/// for a partial upload's record costs no request; what its own session writes there, it sees at once.
+#[test]
+fn an_empty_prefix_is_remembered_until_the_session_writes_under_it() {
+    let fx = Fixture::new("nothing-under");
+    fx.put("other/x", "x");
+    let nothing = |prefix: &str| {
+        fx.block_on(fx.session.nothing_under(&fx.container, prefix))
+            .unwrap()
+    };
+    assert!(nothing("records/"));
+    assert!(!nothing("other/"));
+    assert!(nothing("no-such-container/"));
+    // Written by someone else: this session trusts what it saw (the documented window)...
+    fx.put("records/a", "a");
+    assert!(nothing("records/"));
+    // ...until it writes there itself.
+    fx.session.wrote_under(&fx.container, "records/");
+    assert!(!nothing("records/"));
+    // A missing container holds nothing.
+    assert!(
+        fx.block_on(
+            fx.session
+                .nothing_under("no-such-container-nothing-under", "x/")
+        )
+        .unwrap()
+    );
+}
+
 #[test]
 fn an_invalid_token_is_renewed_once() {
     let fx = Fixture::new("relogin");

@@ -8,6 +8,10 @@
 //! reports and what `REST n` + `STOR` (or `APPE`) continues (`resume.rs`). A record older than
 //! [`PARTIAL_TTL`] is ignored and removed with its segments when next looked at.
 //!
+//! **Looking costs no request most of the time**: a session trusts for 5 s that a container has no segments
+//! container, or that its segments container holds no record at all (one listing of one name); only where
+//! records exist does each new name cost a `GET` of its record.
+//!
 //! **Interrupted overwrites** keep nothing (the old file stays whole), but leave a record saying so: a resume of
 //! the name before it is written whole again is refused, because the size a client sees is the old file's, and
 //! continuing from it would append the new file's rest to the old one.
@@ -179,9 +183,12 @@ async fn put_record(
             e.to_string(),
         )
     })?;
+    let segments = segments_of(container);
+    // Before the PUT: landed or not, the session looks again.
+    session.wrote_under(&segments, PARTIAL_FOLDER);
     session
         .put_object(
-            &segments_of(container),
+            &segments,
             &record_name(key),
             Bytes::from(body),
             &[("Content-Type", "application/json")],
@@ -201,6 +208,9 @@ pub(super) async fn find(
     if !session
         .segments_container_exists(&segments_container)
         .await?
+        || session
+            .nothing_under(&segments_container, PARTIAL_FOLDER)
+            .await?
     {
         return Ok(None);
     }

@@ -154,6 +154,7 @@ impl Client {
             slot,
             material: material.into(),
             segments_seen: Default::default(),
+            empty_prefixes: Default::default(),
         };
         let reuse = self.login_reuse;
         // Read the clock at each look: a token another task fetched while this one waited is newer than any
@@ -206,6 +207,8 @@ pub struct Session {
     material: Arc<[u8]>,
     /// Whether `<container>_segments` existed when last looked at, and when (`large/container.rs`).
     pub(super) segments_seen: SegmentsSeen,
+    /// Container and prefix pairs found holding nothing, and when (`large/container.rs`, `nothing_under`).
+    pub(super) empty_prefixes: SegmentsSeen,
 }
 
 impl std::fmt::Debug for Session {
@@ -400,10 +403,10 @@ pub(super) async fn read_body(op: &Op, resp: Response, idle: Duration) -> Result
 /// partial upload's record, `ftp/partial.rs`) almost always finds no segments container at all; asking Swift
 /// each time was one of the requests that made a small upload slow. The cost of the shortcut: an object another
 /// session writes into a segments container this session saw missing within this time is not seen here until
-/// it passes.
+/// it passes. The same holds for a prefix of a segments container found empty (`Session::nothing_under`).
 pub const SEGMENTS_SEEN_FOR: Duration = Duration::from_secs(5);
 
-/// What one session saw of segment containers (see [`SEGMENTS_SEEN_FOR`]).
+/// What one session saw of segment containers, or of prefixes in them (see [`SEGMENTS_SEEN_FOR`]).
 #[derive(Debug, Default)]
 pub(super) struct SegmentsSeen(
     std::sync::Mutex<std::collections::HashMap<String, (bool, std::time::Instant)>>,

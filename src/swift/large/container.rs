@@ -106,6 +106,36 @@ impl Session {
         Ok(exists)
     }
 
+    /// Whether `container` holds no object under `prefix`: one listing of at most one name, and none for
+    /// [`SEGMENTS_SEEN_FOR`](crate::swift::SEGMENTS_SEEN_FOR) after it found nothing (what is there is
+    /// looked at again each time). A missing container holds nothing. For a caller that would otherwise ask
+    /// for one object under `prefix` on every upload: the segments container of a folder that had a large
+    /// file exists, and asking it for a record per small file put a `GET` beside every small upload's `PUT`.
+    pub async fn nothing_under(&self, container: &str, prefix: &str) -> Result<bool, Error> {
+        let key = format!("{container}/{prefix}");
+        if self.empty_prefixes.get(&key) == Some(true) {
+            return Ok(true);
+        }
+        let empty = match self
+            .list_objects_page(container, prefix, None, None, Some(1))
+            .await
+        {
+            Ok(page) => page.is_empty(),
+            Err(e) if e.kind() == crate::swift::ErrorKind::NotFound => true,
+            Err(e) => return Err(e),
+        };
+        if empty {
+            self.empty_prefixes.set(&key, true);
+        }
+        Ok(empty)
+    }
+
+    /// This session wrote under `prefix` of `container`: [`nothing_under`](Self::nothing_under) looks again.
+    pub fn wrote_under(&self, container: &str, prefix: &str) {
+        self.empty_prefixes
+            .set(&format!("{container}/{prefix}"), false);
+    }
+
     /// A plain object's bytes as the first segment of its continuation: a server-side copy into
     /// `<container>_segments/<key>/slo/<id>/base`.
     pub async fn object_as_segment(
