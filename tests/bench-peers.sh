@@ -5,8 +5,7 @@
 #
 #   STOR / RETR    one BENCH_LARGE_MB MiB file with curl (direct: curl PUT / GET), MB/s; with the gateway's
 #                  CPU-seconds per GiB (utime+stime from /proc, its children included)
-#   4 KiB files    BENCH_SMALL files up in one lftp session (mput), then down in one (mget), files/s (lftp
-#                  sets each uploaded file's time with MFMT where the server offers it: swiftftp, ftp-cloudfs)
+#   4 KiB files    BENCH_SMALL files up in one lftp session (mput), then down in one (mget), files/s
 #                  (direct: one curl process with keep-alive, one PUT or GET per file)
 #   tree           BENCH_TREE files of 4 KiB in 10 folders: lftp mirror -R up, lftp mirror down, files/s
 #                  (direct: keep-alive curl as above)
@@ -15,6 +14,10 @@
 #   peak RSS       of each gateway over the two large transfers, and over 50 concurrent curl sessions that each
 #                  upload and download a 4 KiB file (VmHWM, reset with /proc/PID/clear_refs; for ftp-cloudfs the
 #                  sum over its processes, sampled every 0.2 s, shared pages counted in each)
+#
+# swiftftp runs with --no-mfmt, so that it gets what rclone gets: lftp sets each uploaded file's time with MFMT
+# where the server offers it, one more Swift request per file, and rclone offers none. The small-file and tree
+# rows are then measured again with swiftftp as installed (MFMT on, "with MFMT"), to show what kept times cost.
 #
 # Every downloaded byte is compared with its source; a failed transfer or a mismatch stops the run (no figure is
 # printed for it). Rounds rotate the order of the four systems; each round and system has its own folder.
@@ -28,8 +31,7 @@
 #                            (default: ${XDG_CACHE_HOME:-~/.cache}/swiftftp-peers); tests/peers/ holds the patch
 #                            that ports ftp-cloudfs to Python 3
 #   BENCH_RSS_RESTART=1      restart the gateways between phases instead of resetting their peak RSS
-#   BENCH_SWIFTFTP_ARGS      more options for swiftftp, e.g. --no-mfmt (lftp then sends no MFMT after each
-#                            upload, as with rclone, which does not offer it: uploads compared request for request)
+#   BENCH_SWIFTFTP_ARGS      more options for both swiftftp instances
 # It starts the lab (tests/swift-lab.sh start). Not part of CI. Needs 2x BENCH_LARGE_MB free in $TMPDIR and
 # BENCH_ROUNDS x 4 x BENCH_LARGE_MB in the lab. Figures on these shared machines move by up to 2x between runs:
 # the ratios, measured within one run, are what to compare. Exit status 0 even when targets are missed.
@@ -49,6 +51,8 @@ CONC=50
 PEERS_DIR=${SWIFTFTP_PEERS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/swiftftp-peers}
 VENV=$PEERS_DIR/venv
 SYSTEMS=(direct swiftftp ftpcloudfs rclone)
+# swiftftp as installed (MFMT on): the small-file and tree phases only, right after swiftftp --no-mfmt.
+WITH_MFMT=swiftftp-mfmt
 CLK_TCK=$(getconf CLK_TCK)
 
 "$here/swift-lab.sh" start
@@ -66,10 +70,9 @@ SAMPLER=
 cleanup() {
   local s
   if [ -n "$SAMPLER" ]; then kill "$SAMPLER" 2>/dev/null || true; fi
-  for s in ftpcloudfs rclone; do
+  for s in swiftftp "$WITH_MFMT" ftpcloudfs rclone; do
     if [ -n "${PID[$s]:-}" ]; then stop_system "$s"; fi
   done
-  stop_gateway
   swift_delete_containers "$container"
   rm -rf "$work"
 }
@@ -183,13 +186,15 @@ start_system() {
   starts=$((starts + 1))
   local log="$work/$1-$starts.log"
   case $1 in
-    swiftftp)
+    swiftftp | "$WITH_MFMT")
+      local args=(--no-mfmt)
+      [ "$1" = "$WITH_MFMT" ] && args=()
       # shellcheck disable=SC2086  # options, one word each
-      start_gateway "$BIN" "$log" ${BENCH_SWIFTFTP_ARGS:-}
-      PID[swiftftp]=$GW_PID
-      PORT[swiftftp]=$GW_PORT
-      URL[swiftftp]="ftp://$(urlpart "$LAB_USER"):$(urlpart "$LAB_KEY")@127.0.0.1:$GW_PORT"
-      LOGIN[swiftftp]="$LAB_USER,$LAB_KEY"
+      start_gateway "$BIN" "$log" "${args[@]}" ${BENCH_SWIFTFTP_ARGS:-}
+      PID[$1]=$GW_PID
+      PORT[$1]=$GW_PORT
+      URL[$1]="ftp://$(urlpart "$LAB_USER"):$(urlpart "$LAB_KEY")@127.0.0.1:$GW_PORT"
+      LOGIN[$1]="$LAB_USER,$LAB_KEY"
       ;;
     ftpcloudfs)
       cat >"$work/ftpcloudfs.conf" <<EOF
@@ -219,7 +224,7 @@ EOF
 }
 stop_system() {
   local p pids
-  if [ "$1" = swiftftp ]; then stop_gateway; return; fi
+  case $1 in swiftftp | "$WITH_MFMT") stop "$1"; return ;; esac
   pids=$(tree_pids "${PID[$1]}")
   for p in $pids; do kill -TERM "$p" 2>/dev/null || true; done
   wait "${PID[$1]}" 2>/dev/null || true
@@ -261,7 +266,7 @@ for _ in range(500):
 [ -n "$ports" ] || die "no 402 free ports in a row"
 PORT[ftpcloudfs]=$ports
 PORT[rclone]=$((ports + 1))
-for s in swiftftp ftpcloudfs rclone; do start_system "$s"; done
+for s in swiftftp "$WITH_MFMT" ftpcloudfs rclone; do start_system "$s"; done
 say "swiftftp $("$BIN" --version 2>&1 | head -n 1) on ${PORT[swiftftp]}, ftp-cloudfs on ${PORT[ftpcloudfs]}, rclone $("$VENV/bin/rclone" version | head -n 1) on ${PORT[rclone]}"
 
 # --- clients ---------------------------------------------------------------------------------------------------
@@ -287,6 +292,16 @@ direct_batch() {
   timeout "$LIMIT" curl -fsS --max-time "$LIMIT" --create-dirs -H "X-Auth-Token: $SWIFT_TOKEN" \
     -K "$work/batch.cfg" 2>>"$work/client.log" || die "direct: curl $1 of $2"
 }
+# settle_swift: lists the benchmark's containers, untimed, before each timed transfer. Swift queues a container's
+# updates in a pending file and merges them into its database when the file grows past its cap or at the next
+# listing: without this, the merge of one system's updates lands in the next system's timed run (seen: the
+# system run after swiftftp with MFMT, 400 updates, lost 25% of its small-file rate).
+settle_swift() {
+  local c
+  for c in "$container" "${container}_segments"; do
+    curl -sS -o /dev/null -H "X-Auth-Token: $SWIFT_TOKEN" "$SWIFT_URL/$c?limit=1" 2>>"$work/client.log" || true
+  done
+}
 same_tree() { diff -r -q "$1" "$2" >&2 || die "$3: the downloaded files differ from the sources"; }
 
 declare -A RES
@@ -297,9 +312,11 @@ phase_large() {
   local sys=$1 dir=$2 up down c0 c1 c2 n gib
   gib=$(awk -v m="$LARGE_MB" 'BEGIN { print m / 1024 }')
   rm -f "$work/got.bin"
+  settle_swift
   if [ "$sys" = direct ]; then
     up=$(timeout "$LIMIT" curl -fsS --max-time "$LIMIT" -o /dev/null -w '%{speed_upload}' -T "$work/big.bin" \
       -H "X-Auth-Token: $SWIFT_TOKEN" "$SWIFT_URL/$dir/big.bin") || die "direct: PUT of $LARGE_MB MiB"
+    settle_swift
     down=$(timeout "$LIMIT" curl -fsS --max-time "$LIMIT" -o "$work/got.bin" -w '%{speed_download}' \
       -H "X-Auth-Token: $SWIFT_TOKEN" "$SWIFT_URL/$dir/big.bin") || die "direct: GET of $LARGE_MB MiB"
   else
@@ -309,6 +326,7 @@ phase_large() {
     up=$(timeout "$LIMIT" curl -fsS --max-time "$LIMIT" --ftp-create-dirs -w '%{speed_upload}' -T "$work/big.bin" \
       "${URL[$sys]}/$dir/big.bin") || die "$sys: STOR of $LARGE_MB MiB"
     settle "${PID[$sys]}" "$n"
+    settle_swift
     c1=$(cpu_ticks "${PID[$sys]}")
     down=$(timeout "$LIMIT" curl -fsS --max-time "$LIMIT" -o "$work/got.bin" -w '%{speed_download}' \
       "${URL[$sys]}/$dir/big.bin") || die "$sys: RETR of $LARGE_MB MiB"
@@ -325,29 +343,36 @@ phase_large() {
 }
 # phase_files SYS DIR KIND(small|tree): uploads then downloads, the downloads compared with the sources.
 phase_files() {
-  local sys=$1 dir=$2/$3 src=$work/$3 got=$work/got-$3 t0 t1 t2 n
+  local sys=$1 dir=$2/$3 src=$work/$3 got=$work/got-$3 t0 t1 t2 t3 n
   n=$(find "$src" -type f | wc -l)
   rm -rf "$got"
   mkdir "$got"
+  settle_swift
   t0=$(now)
   if [ "$sys" = direct ]; then
     direct_batch up "$dir" "$src"
     t1=$(now)
+    settle_swift
+    t2=$(now)
     direct_batch down "$dir" "$src" "$got"
   elif [ "$3" = small ]; then
     lftp_to "$sys" "mkdir -p '/$dir'; cd '/$dir'; lcd '$src'; mput *.bin"
     t1=$(now)
+    settle_swift
+    t2=$(now)
     lftp_to "$sys" "cd '/$dir'; lcd '$got'; mget *.bin"
   else
     lftp_to "$sys" "mkdir -p '/$dir'; mirror -R '$src' '/$dir'"
     t1=$(now)
+    settle_swift
+    t2=$(now)
     lftp_to "$sys" "mirror '/$dir' '$got'"
   fi
-  t2=$(now)
+  t3=$(now)
   same_tree "$src" "$got" "$sys ($3)"
   rm -rf "$got"
   add "${3}_up" "$sys" "$(rate "$n" "$t0" "$t1")"
-  add "${3}_down" "$sys" "$(rate "$n" "$t1" "$t2")"
+  add "${3}_down" "$sys" "$(rate "$n" "$t2" "$t3")"
 }
 # phase_conc SYS DIR: CONC curl processes at once, each one session: STOR then RETR of its own 4 KiB file.
 phase_conc() {
@@ -386,6 +411,9 @@ for round in $(seq 1 "$ROUNDS"); do
   say "round $round of $ROUNDS: ${order[*]}"
   for phase in large small tree conc; do
     for sys in "${order[@]}"; do
+      if [ "$sys" = swiftftp ] && { [ "$phase" = small ] || [ "$phase" = tree ]; }; then
+        phase_files "$WITH_MFMT" "$container/r$round-$WITH_MFMT" "$phase"
+      fi
       dir="$container/r$round-$sys"
       case $phase in
         large) phase_large "$sys" "$dir" ;;
@@ -441,9 +469,10 @@ ratio() {
 }
 missed=0
 # row KEY LABEL KIND(thr|cost) TARGETS: TARGETS are "direct>=0.9 rclone>=1.0 ..." (ratios) or "max<40" (MiB).
+# SW names the swiftftp column's system (default: swiftftp).
 row() {
   local key=$1 label=$2 kind=$3 s i t lim val ok name text="" failed="" v=() r=()
-  for s in "${SYSTEMS[@]}"; do v+=("$(med "$key" "$s")"); done
+  for s in "${SYSTEMS[@]}"; do v+=("$(med "$key" "${s/#swiftftp/${SW:-swiftftp}}")"); done
   for i in 0 2 3; do r+=("$(ratio "$kind" "${v[1]}" "${v[$i]}")"); done
   for t in $4; do
     case $t in
@@ -473,6 +502,12 @@ row small_down "$SMALL x 4 KiB down, one session (files/s)" thr "rclone>=1.0 ftp
 row tree_up "$TREE-file tree mirror -R (files/s)" thr "rclone>=1.0"
 row tree_down "$TREE-file tree mirror (files/s)" thr "rclone>=1.0"
 row rss50 "peak RSS, $CONC sessions (MiB)" cost "max<64"
+SW=$WITH_MFMT row small_up "  with MFMT (swiftftp's default)" thr ""
+SW=$WITH_MFMT row small_down "  with MFMT, down" thr ""
+SW=$WITH_MFMT row tree_up "  with MFMT, mirror -R" thr ""
+SW=$WITH_MFMT row tree_down "  with MFMT, mirror" thr ""
+printf 'swiftftp: --no-mfmt, so lftp sends it no MFMT after each upload, as to rclone, which offers none; the "with\n'
+printf 'MFMT" rows run it as installed (each uploaded file keeps its time: one more Swift request per file).\n'
 printf 'direct: curl with keep-alive (tree rows: PUTs/GETs of the same files, no listing). All bytes compared: equal.\n'
 printf 'a client killed while overwriting a file (SIGKILL after 500,000 bytes): the original kept? swiftftp %s, ftp-cloudfs %s, rclone %s\n' \
   "${KEEPS[swiftftp]}" "${KEEPS[ftpcloudfs]}" "${KEEPS[rclone]}"
