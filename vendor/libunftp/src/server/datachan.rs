@@ -285,8 +285,8 @@ struct ClientGoneState {
     deferred: std::sync::atomic::AtomicBool,
     /// When the data ended (deferred mode).
     ended_at: std::sync::Mutex<Option<tokio::time::Instant>>,
-    /// The check's answer, once given.
-    verdict: tokio::sync::OnceCell<bool>,
+    /// A look found the client gone: every later look says so too.
+    gone: std::sync::atomic::AtomicBool,
 }
 
 /// How long the end of an upload's data waits for a closing control connection to show.
@@ -295,12 +295,12 @@ struct ClientGoneState {
 /// order follows the descriptors, the higher one first as observed on Linux 6: the control socket, opened
 /// first and so usually the lower, then closes just after the data's, and the grace is what sees it (when the
 /// data socket holds the lower, reused descriptor, the first look does). The grace is measured from when the
-/// gateway saw the data's end, so a busy gateway does not shorten it. The two ends
-/// were measured at most ~130 µs apart on loopback. 1 ms (up to 2: the timer rounds up to its next tick),
-/// because a backend that overlaps it with the start of its own request (`ClientCheck`) then waits for
-/// nothing: a Swift `PUT` spends about 2 ms before it wants its last byte (a 3 ms grace cost every small
-/// upload ~1.5 ms, 10 ms cost 7).
-const CLIENT_GONE_GRACE: std::time::Duration = std::time::Duration::from_millis(1);
+/// gateway saw the data's end, so a busy gateway does not shorten it. 3 ms: the ends of a client on another
+/// machine arrive microseconds apart, but a client on the gateway's own busy cores can be preempted between
+/// its two closes (by the gateway thread its first close woke) for milliseconds; a loop of such kills missed
+/// ~1 in 100 at 3 ms and ~3 in 100 at 1 ms. A backend whose commit overlaps the wait may choose a shorter one
+/// ([`ClientCheck::client_stayed_by`]).
+const CLIENT_GONE_GRACE: std::time::Duration = std::time::Duration::from_millis(3);
 
 impl ClientGoneState {
     /// Whether the control connection is closed (or broken) without a QUIT.
@@ -363,19 +363,27 @@ impl ClientCheck {
     }
 
     /// Once the upload's data has ended: whether its client is still there (control connection open, or
-    /// QUIT sent), looked at [`CLIENT_GONE_GRACE`] after the end. Answered once; later calls repeat it.
+    /// QUIT sent), looked at [`CLIENT_GONE_GRACE`] after the end.
     pub async fn client_stayed(&self) -> bool {
-        *self
-            .0
-            .verdict
-            .get_or_init(|| async {
-                let ended = *self.0.ended_at.lock().unwrap_or_else(|e| e.into_inner());
-                if let Some(ended) = ended {
-                    tokio::time::sleep_until(ended + CLIENT_GONE_GRACE).await;
-                }
-                !self.0.control_closed()
-            })
-            .await
+        self.client_stayed_by(CLIENT_GONE_GRACE).await
+    }
+
+    /// [`client_stayed`](Self::client_stayed), looked at `grace` after the data's end: for a commit whose wait
+    /// runs beside other work and costs nothing up to some length. A look that found the client gone is final
+    /// (later calls say so at once); one that found it there may be followed by a longer one.
+    pub async fn client_stayed_by(&self, grace: std::time::Duration) -> bool {
+        use std::sync::atomic::Ordering::SeqCst;
+        if self.0.gone.load(SeqCst) {
+            return false;
+        }
+        let ended = *self.0.ended_at.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(ended) = ended {
+            tokio::time::sleep_until(ended + grace).await;
+        }
+        if self.0.control_closed() {
+            self.0.gone.store(true, SeqCst);
+        }
+        !self.0.gone.load(SeqCst)
     }
 }
 
@@ -386,7 +394,7 @@ impl<R> ClientGoneReader<R> {
             quit,
             deferred: std::sync::atomic::AtomicBool::new(false),
             ended_at: std::sync::Mutex::new(None),
-            verdict: tokio::sync::OnceCell::new(),
+            gone: std::sync::atomic::AtomicBool::new(false),
         });
         let check = ClientCheck(Arc::clone(&state));
         (ClientGoneReader { inner, state, grace: None }, check)
@@ -1331,7 +1339,7 @@ mod tests {
             quit: Arc::clone(&quit),
             deferred: std::sync::atomic::AtomicBool::new(false),
             ended_at: std::sync::Mutex::new(None),
-            verdict: tokio::sync::OnceCell::new(),
+            gone: std::sync::atomic::AtomicBool::new(false),
         };
         // The control loop: takes the QUIT from the socket under the lock, and flags it a little later.
         let (took, taken) = std::sync::mpsc::channel();
@@ -1359,6 +1367,32 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         (listener.accept().unwrap().0, client)
+    }
+
+    /// A short look that found the client there can be followed by a longer one that finds it gone (the commit
+    /// that overlapped the short one did not happen); a gone verdict is final.
+    #[tokio::test(start_paused = true)]
+    async fn a_longer_look_after_a_short_one_can_find_the_client_gone() {
+        use tokio::io::AsyncReadExt;
+        let (control, control_client) = pair();
+        let (data, data_client) = pair();
+        control.set_nonblocking(true).unwrap();
+        data.set_nonblocking(true).unwrap();
+        let (mut reader, check) = ClientGoneReader::new(
+            tokio::net::TcpStream::from_std(data).unwrap(),
+            Some(Arc::new(control)),
+            crate::server::session::QuitReceived::default(),
+        );
+        check.0.deferred.store(true, std::sync::atomic::Ordering::SeqCst);
+        drop(data_client);
+        let mut all = Vec::new();
+        reader.read_to_end(&mut all).await.unwrap();
+        assert!(check.client_stayed_by(std::time::Duration::from_millis(1)).await);
+        drop(control_client);
+        // The end reaches our socket through the loopback in real time, not in the paused clock's.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert!(!check.client_stayed().await);
+        assert!(!check.client_stayed_by(std::time::Duration::ZERO).await);
     }
 
     /// The data ends first and the control connection a moment later, within the grace: the client is gone;
