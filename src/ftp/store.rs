@@ -334,7 +334,9 @@ impl SwiftStorage {
             if !below_rx.await.unwrap_or(false) {
                 return Err(std::io::Error::other("the name is a directory"));
             }
-            match upload_gate::client_stayed(check.as_ref()).await {
+            match upload_gate::client_stayed_by(check.as_ref(), Some(upload_gate::NEW_FILE_LOOK))
+                .await
+            {
                 true => Ok(()),
                 false => Err(upload_gate::client_gone()),
             }
