@@ -32,6 +32,7 @@
 #                            that ports ftp-cloudfs to Python 3
 #   BENCH_RSS_RESTART=1      restart the gateways between phases instead of resetting their peak RSS
 #   BENCH_SWIFTFTP_ARGS      more options for both swiftftp instances
+#   BENCH_SAMPLES=1          also print every round's figure, not only the medians
 # It starts the lab (tests/swift-lab.sh start). Not part of CI. Needs 2x BENCH_LARGE_MB free in $TMPDIR and
 # BENCH_ROUNDS x 4 x BENCH_LARGE_MB in the lab. Figures on these shared machines move by up to 2x between runs:
 # the ratios, measured within one run, are what to compare. Exit status 0 even when targets are missed.
@@ -512,3 +513,7 @@ printf 'direct: curl with keep-alive (tree rows: PUTs/GETs of the same files, no
 printf 'a client killed while overwriting a file (SIGKILL after 500,000 bytes): the original kept? swiftftp %s, ftp-cloudfs %s, rclone %s\n' \
   "${KEEPS[swiftftp]}" "${KEEPS[ftpcloudfs]}" "${KEEPS[rclone]}"
 printf 'targets missed: %s\n' "$missed"
+if [ "${BENCH_SAMPLES:-0}" = 1 ]; then
+  printf '\nevery sample, in round order:\n'
+  for k in "${!RES[@]}"; do printf '%-28s %s\n' "$k" "${RES[$k]}"; done | sort
+fi
