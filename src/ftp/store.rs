@@ -334,9 +334,7 @@ impl SwiftStorage {
             if !below_rx.await.unwrap_or(false) {
                 return Err(std::io::Error::other("the name is a directory"));
             }
-            match upload_gate::client_stayed_by(check.as_ref(), Some(upload_gate::NEW_FILE_LOOK))
-                .await
-            {
+            match upload_gate::new_file_client_stayed(check.as_ref()).await {
                 true => Ok(()),
                 false => Err(upload_gate::client_gone()),
             }

@@ -38,18 +38,17 @@ pub(super) const NEW_FILE_LOOK: std::time::Duration = std::time::Duration::from_
 
 /// Whether the client of this upload stayed to its end (no check: it did, the reader waited itself).
 pub(super) async fn client_stayed(check: Option<&ClientCheck>) -> bool {
-    client_stayed_by(check, None).await
+    match check {
+        Some(check) => check.client_stayed().await,
+        None => true,
+    }
 }
 
-/// [`client_stayed`], looked at `grace` after the data's end (`None`: libunftp's grace).
-pub(super) async fn client_stayed_by(
-    check: Option<&ClientCheck>,
-    grace: Option<std::time::Duration>,
-) -> bool {
-    match (check, grace) {
-        (Some(check), Some(grace)) => check.client_stayed_by(grace).await,
-        (Some(check), None) => check.client_stayed().await,
-        (None, _) => true,
+/// [`client_stayed`], looked at [`NEW_FILE_LOOK`] after the data's end.
+pub(super) async fn new_file_client_stayed(check: Option<&ClientCheck>) -> bool {
+    match check {
+        Some(check) => check.client_stayed_by(NEW_FILE_LOOK).await,
+        None => true,
     }
 }
 
