@@ -76,8 +76,9 @@ fn listing_pages_with_a_small_page_size_until_empty() {
     assert_eq!(all.len(), 26);
 }
 
-/// `nothing_under` asks Swift once and then trusts an empty prefix for a while, so that the per-upload look
-/// for a partial upload's record costs no request; what its own session writes there, it sees at once.
+/// `nothing_under` asks Swift once and then trusts its answer for a while, so that the per-upload look for a
+/// partial upload's record costs no request, and where records exist only their `GET`s; what its own session
+/// writes there, it sees at once.
 #[test]
 fn an_empty_prefix_is_remembered_until_the_session_writes_under_it() {
     let fx = Fixture::new("nothing-under");
@@ -95,6 +96,10 @@ fn an_empty_prefix_is_remembered_until_the_session_writes_under_it() {
     // ...until it writes there itself.
     fx.session.wrote_under(&fx.container, "records/");
     assert!(!nothing("records/"));
+    // Something there is trusted too: no listing before each of the caller's own lookups.
+    fx.block_on(fx.session.delete_object(&fx.container, "other/x"))
+        .unwrap();
+    assert!(!nothing("other/"));
     // A missing container holds nothing.
     assert!(
         fx.block_on(

@@ -207,7 +207,8 @@ pub struct Session {
     material: Arc<[u8]>,
     /// Whether `<container>_segments` existed when last looked at, and when (`large/container.rs`).
     pub(super) segments_seen: SegmentsSeen,
-    /// Container and prefix pairs found holding nothing, and when (`large/container.rs`, `nothing_under`).
+    /// Whether container and prefix pairs held nothing when last looked at, and when (`large/container.rs`,
+    /// `nothing_under`).
     pub(super) empty_prefixes: SegmentsSeen,
 }
 

@@ -106,15 +106,16 @@ impl Session {
         Ok(exists)
     }
 
-    /// Whether `container` holds no object under `prefix`: one listing of at most one name, and none for
-    /// [`SEGMENTS_SEEN_FOR`](crate::swift::SEGMENTS_SEEN_FOR) after it found nothing (what is there is
-    /// looked at again each time). A missing container holds nothing. For a caller that would otherwise ask
-    /// for one object under `prefix` on every upload: the segments container of a folder that had a large
-    /// file exists, and asking it for a record per small file put a `GET` beside every small upload's `PUT`.
+    /// Whether `container` holds no object under `prefix`: one listing of at most one name, its answer
+    /// trusted for [`SEGMENTS_SEEN_FOR`](crate::swift::SEGMENTS_SEEN_FOR) either way (where something is
+    /// there, the caller's own lookups follow without a listing before each). A missing container holds
+    /// nothing. For a caller that would otherwise ask for one object under `prefix` on every upload: the
+    /// segments container of a folder that had a large file exists, and asking it for a record per small file
+    /// put a `GET` beside every small upload's `PUT`.
     pub async fn nothing_under(&self, container: &str, prefix: &str) -> Result<bool, Error> {
         let key = format!("{container}/{prefix}");
-        if self.empty_prefixes.get(&key) == Some(true) {
-            return Ok(true);
+        if let Some(empty) = self.empty_prefixes.get(&key) {
+            return Ok(empty);
         }
         let empty = match self
             .list_objects_page(container, prefix, None, None, Some(1))
@@ -124,13 +125,11 @@ impl Session {
             Err(e) if e.kind() == crate::swift::ErrorKind::NotFound => true,
             Err(e) => return Err(e),
         };
-        if empty {
-            self.empty_prefixes.set(&key, true);
-        }
+        self.empty_prefixes.set(&key, empty);
         Ok(empty)
     }
 
-    /// This session wrote under `prefix` of `container`: [`nothing_under`](Self::nothing_under) looks again.
+    /// This session wrote under `prefix` of `container`: [`nothing_under`](Self::nothing_under) says so.
     pub fn wrote_under(&self, container: &str, prefix: &str) {
         self.empty_prefixes
             .set(&format!("{container}/{prefix}"), false);
