@@ -19,7 +19,6 @@ use super::subdirs::{Known, PAGE, Subdirs};
 use super::upload_gate;
 use super::write::delete_objects;
 use crate::swift;
-use bytes::Bytes;
 use std::collections::HashSet;
 use tokio::io::AsyncRead;
 
@@ -320,7 +319,7 @@ impl SwiftStorage {
         &self,
         session: &swift::Session,
         loc: &Location,
-        body: Bytes,
+        body: swift::Head,
         content_type: &str,
         below: impl std::future::Future<Output = Result<(), FtpError>>,
         check: Option<libunftp::ClientCheck>,

@@ -14,6 +14,7 @@
 //!
 //! Not here: what is checked about the name (`write.rs`), the check itself (libunftp's `datachan.rs`).
 
+use crate::swift;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
@@ -55,13 +56,16 @@ pub(super) async fn new_file_client_stayed(check: Option<&ClientCheck>) -> bool 
 /// `body` as a reader whose last byte waits for `gate` (`Err` ends the body there). An empty body has no
 /// byte to hold: its caller waits for the gate before sending it.
 pub(super) fn held_back(
-    body: Bytes,
+    body: impl Into<swift::Head>,
     gate: BoxFuture<'static, std::io::Result<()>>,
 ) -> impl AsyncRead + Send + Unpin + 'static {
-    let cut = body.len().saturating_sub(1);
-    let (first, last) = (body.slice(..cut), body.slice(cut..));
+    let mut pieces = body.into().into_pieces();
+    let last = match pieces.last_mut() {
+        Some(piece) => piece.split_off(piece.len().saturating_sub(1)),
+        None => Bytes::new(),
+    };
     let last = futures_util::stream::once(async move { gate.await.map(|()| last) });
-    let chunks = futures_util::stream::iter([Ok(first)])
+    let chunks = futures_util::stream::iter(pieces.into_iter().map(Ok))
         .chain(last)
         .filter(|chunk| std::future::ready(chunk.as_ref().map_or(true, |c| !c.is_empty())));
     tokio_util::io::StreamReader::new(Box::pin(chunks))

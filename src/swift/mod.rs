@@ -40,7 +40,7 @@ pub use client::{Client, ClientConfig, ClientError, Session};
 pub use download::{Download, FIRST_RANGE, LARGEST_RANGE};
 pub use error::{Error, ErrorKind, Op};
 pub use large::{
-    KeepInterrupted, Lookahead, MD5_META, ManifestEntry, PLAIN_LOOKAHEAD, SEGMENTS_SUFFIX,
+    Head, KeepInterrupted, Lookahead, MD5_META, ManifestEntry, PLAIN_LOOKAHEAD, SEGMENTS_SUFFIX,
     SegmentPlan, UploadTarget, first_bytes_of, not_listed, read_lookahead, segments_read_acl,
 };
 pub use observe::{Answer, RequestObserver, observe_requests};

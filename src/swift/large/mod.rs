@@ -36,76 +36,27 @@
 
 mod cleanup;
 mod container;
+mod lookahead;
 mod manifest;
 mod ownership;
 mod stream;
 
 pub use container::{SEGMENTS_SUFFIX, segments_read_acl};
+pub use lookahead::{Head, Lookahead, PLAIN_LOOKAHEAD, read_lookahead};
 pub use manifest::{ManifestEntry, first_bytes_of, not_listed};
 pub use stream::SegmentPlan;
 pub(super) use stream::upload_id;
 
 use super::error::{Error, Op};
-use super::upload::CHUNK;
 use super::{ObjectHead, ObjectRef, Session, UploadError, Uploaded};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use cleanup::CleanupGuard;
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-/// Bytes read into memory before deciding between a plain object and segments.
-pub const PLAIN_LOOKAHEAD: u64 = 8 * 1024 * 1024;
-
-/// The lookahead's first buffer: a small file fits, a larger one grows it by [`CHUNK`]s.
-const FIRST_READ: usize = 16 * 1024;
-
 /// The metadata header holding a large object's content MD5.
 pub const MD5_META: &str = "X-Object-Meta-Md5";
-
-/// The first bytes of an upload, read to choose between a plain object and segments.
-#[derive(Debug)]
-pub enum Lookahead {
-    /// The whole upload: it ended within the lookahead.
-    Whole(Bytes),
-    /// Its first bytes: more follow in the source.
-    Started(Bytes),
-}
-
-/// Reads the first bytes of `source` (up to [`PLAIN_LOOKAHEAD`] or the segment size, whichever is smaller, plus
-/// one byte to know that more follow). Separate from the upload so that a caller can check the target meanwhile.
-pub async fn read_lookahead<R>(source: &mut R, plan: SegmentPlan) -> Result<Lookahead, UploadError>
-where
-    R: AsyncRead + Unpin,
-{
-    let limit = plan.segment_size.min(PLAIN_LOOKAHEAD);
-    let mut head = BytesMut::new();
-    loop {
-        // Small first: most uploads are small files, and a 256 KiB buffer for each made glibc raise its mmap
-        // threshold and serve them from its heaps, which then kept growing under load (the load test's RSS).
-        if head.capacity() - head.len() < FIRST_READ / 4 {
-            head.reserve(if head.is_empty() { FIRST_READ } else { CHUNK });
-        }
-        let n = (&mut *source)
-            .take(limit + 1 - head.len() as u64)
-            .read_buf(&mut head)
-            .await
-            .map_err(|e| UploadError::Source {
-                bytes: head.len() as u64,
-                source: e,
-            })?;
-        if n == 0 || head.len() as u64 > limit {
-            break;
-        }
-    }
-    let whole = head.len() as u64 <= limit;
-    let head = head.freeze();
-    Ok(if whole {
-        Lookahead::Whole(head)
-    } else {
-        Lookahead::Started(head)
-    })
-}
 
 /// Where an upload goes and how: the object, the headers it gets, how it is cut, and who keeps what it stored if
 /// its client goes away.
@@ -163,8 +114,8 @@ impl Session {
             }
             Lookahead::Started(head) => head,
         };
-        let source = std::io::Cursor::new(head).chain(source);
-        self.upload_after(to, Vec::new(), source).await
+        self.upload_after(to, Vec::new(), head.into_reader().chain(source))
+            .await
     }
 
     /// A plain object from memory: streamed like any upload (`upload.rs`), so that a slow Swift taking the
@@ -173,11 +124,11 @@ impl Session {
         &self,
         container: &str,
         key: &str,
-        body: Bytes,
+        body: Head,
         headers: &[(&str, &str)],
     ) -> Result<Uploaded, UploadError> {
         let len = body.len() as u64;
-        self.put_sized(container, key, std::io::Cursor::new(body), len, headers)
+        self.put_sized(container, key, body.into_reader(), len, headers)
             .await
     }
 
