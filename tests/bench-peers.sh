@@ -9,6 +9,9 @@
 #                  (direct: one curl process with keep-alive, one PUT or GET per file)
 #   tree           BENCH_TREE files of 4 KiB in 10 folders: lftp mirror -R up, lftp mirror down, files/s
 #                  (direct: keep-alive curl as above)
+#   FTP floor      the 4 KiB rows' lftp commands to rclone serve ftp over a local folder (no Swift): what lftp and
+#                  the FTP exchange cost per file (PASV, data connection, STOR/RETR, 226), so that an FTP gateway
+#                  over Swift at direct's speed reaches at most 1 / (1/direct + 1/floor) files/s
 #   killed client  whether each gateway keeps a file a client was overwriting when it was killed (SIGKILL after
 #                  500,000 bytes): what swiftftp's killed-client wait, part of its upload time, buys
 #   peak RSS       of each gateway over the two large transfers, and over 50 concurrent curl sessions that each
@@ -71,7 +74,7 @@ SAMPLER=
 cleanup() {
   local s
   if [ -n "$SAMPLER" ]; then kill "$SAMPLER" 2>/dev/null || true; fi
-  for s in swiftftp "$WITH_MFMT" ftpcloudfs rclone; do
+  for s in swiftftp "$WITH_MFMT" ftpcloudfs rclone floor; do
     if [ -n "${PID[$s]:-}" ]; then stop_system "$s"; fi
   done
   swift_delete_containers "$container"
@@ -221,6 +224,14 @@ EOF
       LOGIN[rclone]="bench,bench"
       wait_port rclone "${PORT[rclone]}" "$log"
       ;;
+    floor)
+      mkdir -p "$work/floor"
+      "$VENV/bin/rclone" --config /dev/null serve ftp "$work/floor" --addr "127.0.0.1:${PORT[floor]}" \
+        --user bench --pass bench --passive-port "$((ports + 403))-$((ports + 602))" >"$log" 2>&1 &
+      PID[floor]=$!
+      LOGIN[floor]="bench,bench"
+      wait_port floor "${PORT[floor]}" "$log"
+      ;;
   esac
 }
 stop_system() {
@@ -251,23 +262,24 @@ user = $LAB_USER
 key = $LAB_KEY
 auth = $LAB_AUTH_URL
 EOF
-# Two control ports and two passive ranges of 200, free now, below the ephemeral range.
+# Three control ports and three passive ranges of 200, free now, below the ephemeral range.
 ports=$(/usr/bin/python3 -c '
 import random, socket
 for _ in range(500):
-    base, socks = random.randrange(20000, 32000 - 402), []
+    base, socks = random.randrange(20000, 32000 - 603), []
     try:
-        for p in range(base, base + 402):
+        for p in range(base, base + 603):
             s = socket.socket(); s.bind(("127.0.0.1", p)); socks.append(s)
     except OSError:
         continue
     finally:
         for s in socks: s.close()
     print(base); break') || true
-[ -n "$ports" ] || die "no 402 free ports in a row"
+[ -n "$ports" ] || die "no 603 free ports in a row"
 PORT[ftpcloudfs]=$ports
 PORT[rclone]=$((ports + 1))
-for s in swiftftp "$WITH_MFMT" ftpcloudfs rclone; do start_system "$s"; done
+PORT[floor]=$((ports + 402))
+for s in swiftftp "$WITH_MFMT" ftpcloudfs rclone floor; do start_system "$s"; done
 say "swiftftp $("$BIN" --version 2>&1 | head -n 1) on ${PORT[swiftftp]}, ftp-cloudfs on ${PORT[ftpcloudfs]}, rclone $("$VENV/bin/rclone" version | head -n 1) on ${PORT[rclone]}"
 
 # --- clients ---------------------------------------------------------------------------------------------------
@@ -422,6 +434,8 @@ for round in $(seq 1 "$ROUNDS"); do
         conc) phase_conc "$sys" "$dir" ;;
       esac
     done
+    # The FTP floor: the same lftp commands to an FTP server over a local folder, no Swift (see the header).
+    if [ "$phase" = small ]; then phase_files floor "r$round" small; fi
     say "  $phase done"
   done
 done
@@ -510,6 +524,19 @@ SW=$WITH_MFMT row tree_down "  with MFMT, mirror" thr ""
 printf 'swiftftp: --no-mfmt, so lftp sends it no MFMT after each upload, as to rclone, which offers none; the "with\n'
 printf 'MFMT" rows run it as installed (each uploaded file keeps its time: one more Swift request per file).\n'
 printf 'direct: curl with keep-alive (tree rows: PUTs/GETs of the same files, no listing). All bytes compared: equal.\n'
+# floor_line KEY WHAT: lftp's own cost per file, and where it puts a gateway that adds nothing to direct Swift.
+floor_line() {
+  local d f s
+  d=$(med "$1" direct) f=$(med "$1" floor) s=$(med "$1" swiftftp)
+  [ "$d" != - ] && [ "$f" != - ] && [ "$s" != - ] || return 0
+  awk -v d="$d" -v f="$f" -v s="$s" -v what="$2" 'BEGIN {
+    b = 1 / (1 / d + 1 / f)
+    printf "FTP floor, %s: lftp to rclone serve ftp over a local folder (no Swift) %.0f files/s = %.2f ms/file;\n", what, f, 1000 / f
+    printf "  a gateway adding nothing to direct Swift would reach %.1f files/s = %.2fx direct; swiftftp %.2fx of that\n", b, b / d, s / b
+  }'
+}
+floor_line small_up "4 KiB up"
+floor_line small_down "4 KiB down"
 printf 'a client killed while overwriting a file (SIGKILL after 500,000 bytes): the original kept? swiftftp %s, ftp-cloudfs %s, rclone %s\n' \
   "${KEEPS[swiftftp]}" "${KEEPS[ftpcloudfs]}" "${KEEPS[rclone]}"
 printf 'targets missed: %s\n' "$missed"
