@@ -115,4 +115,35 @@ mod tests {
             .unwrap();
         assert_eq!(all, b"x");
     }
+
+    #[tokio::test]
+    async fn a_body_in_pieces_holds_back_only_its_last_byte() {
+        let content: Vec<u8> = (0..600_000u32).map(|i| (i % 251) as u8).collect();
+        let plan = swift::SegmentPlan {
+            segment_size: 1 << 20,
+            max_segments: 1000,
+            min_segment_size: 1,
+        };
+        let swift::Lookahead::Whole(head) = swift::read_lookahead(&mut &content[..], plan)
+            .await
+            .unwrap()
+        else {
+            panic!("600 kB within a 1 MiB lookahead was not whole");
+        };
+        assert!(head.clone().into_pieces().len() > 1);
+        let (tx, rx) = tokio::sync::oneshot::channel::<std::io::Result<()>>();
+        let gate = Box::pin(async move { rx.await.unwrap_or(Ok(())) });
+        let mut reader = held_back(head, gate);
+        let mut first = vec![0u8; content.len() - 1];
+        reader.read_exact(&mut first).await.unwrap();
+        assert_eq!(first, content[..content.len() - 1]);
+        let mut one = [0u8; 1];
+        let early =
+            tokio::time::timeout(std::time::Duration::from_millis(50), reader.read(&mut one)).await;
+        assert!(early.is_err(), "the last byte came before the gate opened");
+        tx.send(Ok(())).unwrap();
+        let mut rest = Vec::new();
+        reader.read_to_end(&mut rest).await.unwrap();
+        assert_eq!(rest, content[content.len() - 1..]);
+    }
 }
