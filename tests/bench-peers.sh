@@ -464,7 +464,7 @@ if pid == 0:
 os.waitpid(pid, 0)
 PY
   sleep 3
-  got=$(curl -sS -H "X-Auth-Token: $SWIFT_TOKEN" "$SWIFT_URL/$(urlpath "$name")" | head -c 64 | tr -c '[:print:]' '?')
+  got=$(curl -sS -r 0-63 -H "X-Auth-Token: $SWIFT_TOKEN" "$SWIFT_URL/$(urlpath "$name")" | tr -c '[:print:]' '?')
   if [ "$got" = "the original content" ]; then echo yes; else echo "NO (now: ${got:0:20}...)"; fi
 }
 declare -A KEEPS
