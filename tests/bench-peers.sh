@@ -12,6 +12,8 @@
 #   FTP floor      the 4 KiB rows' lftp commands to rclone serve ftp over a local folder (no Swift): what lftp and
 #                  the FTP exchange cost per file (PASV, data connection, STOR/RETR, 226), so that an FTP gateway
 #                  over Swift at direct's speed reaches at most 1 / (1/direct + 1/floor) files/s
+#   per file       each 4 KiB file to every system in turn (python ftplib; direct: http.client), medians of
+#                  BENCH_PERFILE (200) STORs and RETRs in ms: Swift's drift hits all alike
 #   killed client  whether each gateway keeps a file a client was overwriting when it was killed (SIGKILL after
 #                  500,000 bytes): what swiftftp's killed-client wait, part of its upload time, buys
 #   peak RSS       of each gateway over the two large transfers, and over 50 concurrent curl sessions that each
@@ -36,6 +38,7 @@
 #   BENCH_RSS_RESTART=1      restart the gateways between phases instead of resetting their peak RSS
 #   BENCH_SWIFTFTP_ARGS      more options for both swiftftp instances
 #   BENCH_SAMPLES=1          also print every round's figure, not only the medians
+#   BENCH_PERFILE=200        files in the per-file run
 # It starts the lab (tests/swift-lab.sh start). Not part of CI. Needs 2x BENCH_LARGE_MB free in $TMPDIR and
 # BENCH_ROUNDS x 4 x BENCH_LARGE_MB in the lab. Figures on these shared machines move by up to 2x between runs:
 # the ratios, measured within one run, are what to compare. Exit status 0 even when targets are missed.
@@ -470,6 +473,82 @@ PY
 declare -A KEEPS
 for sys in swiftftp ftpcloudfs rclone; do KEEPS[$sys]=$(killed_keeps "$sys"); done
 
+# --- per-file times, interleaved --------------------------------------------------------------------------------
+# The files/s rows move by 15-25% between rounds, with Swift's own speed. Here one python ftplib client sends
+# each 4 KiB file to every system in turn (STOR, then RETR, bytes compared; direct: PUT and GET with
+# http.client), the order rotating per file, so that Swift's drift hits all alike: medians of BENCH_PERFILE
+# files. Every socket of the client has TCP_NODELAY, so that no system waits on the client's Nagle.
+perfile() {
+  /usr/bin/python3 - "$SWIFT_URL" "$SWIFT_TOKEN" "$container" "${BENCH_PERFILE:-200}" \
+    "swiftftp,${PORT[swiftftp]},$LAB_USER,$LAB_KEY" "ftpcloudfs,${PORT[ftpcloudfs]},$LAB_USER,$LAB_KEY" \
+    "rclone,${PORT[rclone]},bench,bench" <<'PY'
+import ftplib, http.client, os, socket, statistics, sys, time, urllib.parse
+url, token, container, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+systems = [a.split(",", 3) for a in sys.argv[5:]]
+nodelay = lambda s: s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+body = os.urandom(4096)
+ftp = {}
+for name, port, user, key in systems:
+    f = ftplib.FTP(timeout=60)
+    f.connect("127.0.0.1", int(port))
+    nodelay(f.sock)
+    f.login(user, key)
+    f.voidcmd("TYPE I")
+    f.mkd(f"/{container}/perfile-{name}")
+    f.cwd(f"/{container}/perfile-{name}")
+    ftp[name] = f
+u = urllib.parse.urlparse(url)
+http_conn = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
+http_conn.connect()
+nodelay(http_conn.sock)
+def direct(method, path, data=None):
+    headers = {"X-Auth-Token": token}
+    if data is not None:
+        headers["Content-Length"] = str(len(data))
+    http_conn.request(method, path, body=data, headers=headers)
+    r = http_conn.getresponse()
+    got = r.read()
+    assert r.status in (200, 201), f"direct {method}: {r.status}"
+    return got
+names = [s[0] for s in systems] + ["direct"]
+times = {n: {"up": [], "down": []} for n in names}
+for i in range(count):
+    for n in names[i % len(names):] + names[:i % len(names)]:
+        t0 = time.perf_counter()
+        if n == "direct":
+            direct("PUT", f"{u.path}/{container}/perfile-direct/f{i}", body)
+        else:
+            c = ftp[n].transfercmd(f"STOR f{i}")
+            nodelay(c)
+            c.sendall(body)
+            c.close()
+            ftp[n].voidresp()
+        t1 = time.perf_counter()
+        if n == "direct":
+            got = direct("GET", f"{u.path}/{container}/perfile-direct/f{i}")
+        else:
+            parts = []
+            c = ftp[n].transfercmd(f"RETR f{i}")
+            nodelay(c)
+            while chunk := c.recv(65536):
+                parts.append(chunk)
+            c.close()
+            ftp[n].voidresp()
+            got = b"".join(parts)
+        t2 = time.perf_counter()
+        assert got == body, f"{n}: file {i} came back different"
+        times[n]["up"].append((t1 - t0) * 1000)
+        times[n]["down"].append((t2 - t1) * 1000)
+med = {n: {k: statistics.median(v) for k, v in t.items()} for n, t in times.items()}
+print(f"per file, interleaved (python ftplib, {count} x 4 KiB, medians in ms; ratios: the other's time / swiftftp's)")
+print(f"{'':10s} {'STOR':>7s} {'RETR':>7s} | {'STOR':>5s} {'RETR':>5s}")
+for n in names:
+    m = med[n]
+    print(f"{n:10s} {m['up']:7.2f} {m['down']:7.2f} | {m['up'] / med['swiftftp']['up']:5.2f} {m['down'] / med['swiftftp']['down']:5.2f}")
+PY
+}
+PERFILE=$(perfile) || die "the per-file run"
+
 # --- the table -------------------------------------------------------------------------------------------------
 median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 med() {
@@ -539,7 +618,7 @@ floor_line small_up "4 KiB up"
 floor_line small_down "4 KiB down"
 printf 'a client killed while overwriting a file (SIGKILL after 500,000 bytes): the original kept? swiftftp %s, ftp-cloudfs %s, rclone %s\n' \
   "${KEEPS[swiftftp]}" "${KEEPS[ftpcloudfs]}" "${KEEPS[rclone]}"
-printf 'targets missed: %s\n' "$missed"
+printf 'targets missed: %s\n\n%s\n' "$missed" "$PERFILE"
 if [ "${BENCH_SAMPLES:-0}" = 1 ]; then
   printf '\nevery sample, in round order:\n'
   for k in "${!RES[@]}"; do printf '%-28s %s\n' "$k" "${RES[$k]}"; done | sort
