@@ -76,35 +76,42 @@ fn listing_pages_with_a_small_page_size_until_empty() {
     assert_eq!(all.len(), 26);
 }
 
-/// `nothing_under` asks Swift once and then trusts its answer for a while, so that the per-upload look for a
-/// partial upload's record costs no request, and where records exist only their `GET`s; what its own session
-/// writes there, it sees at once.
+/// `may_hold` lists the names under a prefix once and then trusts them for a while, so that the per-upload look
+/// for a partial upload's record costs no request, also where records of other files exist; what its own
+/// session writes there, it looks up each time.
 #[test]
-fn an_empty_prefix_is_remembered_until_the_session_writes_under_it() {
-    let fx = Fixture::new("nothing-under");
+fn the_names_under_a_prefix_are_remembered_until_the_session_writes_under_it() {
+    let fx = Fixture::new("may-hold");
     fx.put("other/x", "x");
-    let nothing = |prefix: &str| {
-        fx.block_on(fx.session.nothing_under(&fx.container, prefix))
+    let may_hold = |prefix: &str, name: &str| {
+        fx.block_on(fx.session.may_hold(&fx.container, prefix, name))
             .unwrap()
     };
-    assert!(nothing("records/"));
-    assert!(!nothing("other/"));
-    assert!(nothing("no-such-container/"));
+    assert!(!may_hold("records/", "records/a"));
+    assert!(may_hold("other/", "other/x"));
+    // Another name beside one that is there: known absent, no lookup of its own needed.
+    assert!(!may_hold("other/", "other/y"));
     // Written by someone else: this session trusts what it saw (the documented window)...
     fx.put("records/a", "a");
-    assert!(nothing("records/"));
-    // ...until it writes there itself.
+    assert!(!may_hold("records/", "records/a"));
+    // ...until it writes there itself: then any name may be there (a listing could miss it).
     fx.session.wrote_under(&fx.container, "records/");
-    assert!(!nothing("records/"));
-    // Something there is trusted too: no listing before each of the caller's own lookups.
+    assert!(may_hold("records/", "records/a"));
+    assert!(may_hold("records/", "records/b"));
+    // What was there is trusted too: no listing before each of the caller's own lookups.
     fx.block_on(fx.session.delete_object(&fx.container, "other/x"))
         .unwrap();
-    assert!(!nothing("other/"));
+    assert!(may_hold("other/", "other/x"));
+    // Too many names to keep: any name may be there.
+    for i in 0..100 {
+        fx.put(&format!("many/{i:03}"), "m");
+    }
+    assert!(may_hold("many/", "many/not-there"));
     // A missing container holds nothing.
     assert!(
-        fx.block_on(
+        !fx.block_on(
             fx.session
-                .nothing_under("no-such-container-nothing-under", "x/")
+                .may_hold("no-such-container-may-hold", "x/", "x/a")
         )
         .unwrap()
     );

@@ -208,8 +208,8 @@ pub(super) async fn find(
     if !session
         .segments_container_exists(&segments_container)
         .await?
-        || session
-            .nothing_under(&segments_container, PARTIAL_FOLDER)
+        || !session
+            .may_hold(&segments_container, PARTIAL_FOLDER, &record_name(key))
             .await?
     {
         return Ok(None);

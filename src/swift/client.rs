@@ -154,7 +154,7 @@ impl Client {
             slot,
             material: material.into(),
             segments_seen: Default::default(),
-            empty_prefixes: Default::default(),
+            prefixes_seen: Default::default(),
         };
         let reuse = self.login_reuse;
         // Read the clock at each look: a token another task fetched while this one waited is newer than any
@@ -207,9 +207,9 @@ pub struct Session {
     material: Arc<[u8]>,
     /// Whether `<container>_segments` existed when last looked at, and when (`large/container.rs`).
     pub(super) segments_seen: SegmentsSeen,
-    /// Whether container and prefix pairs held nothing when last looked at, and when (`large/container.rs`,
-    /// `nothing_under`).
-    pub(super) empty_prefixes: SegmentsSeen,
+    /// The names under container and prefix pairs when last looked at, and when (`large/container.rs`,
+    /// `may_hold`).
+    pub(super) prefixes_seen: SegmentsSeen<Under>,
 }
 
 impl std::fmt::Debug for Session {
@@ -404,27 +404,42 @@ pub(super) async fn read_body(op: &Op, resp: Response, idle: Duration) -> Result
 /// partial upload's record, `ftp/partial.rs`) almost always finds no segments container at all; asking Swift
 /// each time was one of the requests that made a small upload slow. The cost of the shortcut: an object another
 /// session writes into a segments container this session saw missing within this time is not seen here until
-/// it passes. The same holds for a prefix of a segments container found empty (`Session::nothing_under`).
+/// it passes. The same holds for the names under a prefix of a segments container (`Session::may_hold`).
 pub const SEGMENTS_SEEN_FOR: Duration = Duration::from_secs(5);
 
 /// What one session saw of segment containers, or of prefixes in them (see [`SEGMENTS_SEEN_FOR`]).
-#[derive(Debug, Default)]
-pub(super) struct SegmentsSeen(
-    std::sync::Mutex<std::collections::HashMap<String, (bool, std::time::Instant)>>,
+#[derive(Debug)]
+pub(super) struct SegmentsSeen<T = bool>(
+    std::sync::Mutex<std::collections::HashMap<String, (T, std::time::Instant)>>,
 );
 
-impl SegmentsSeen {
+impl<T> Default for SegmentsSeen<T> {
+    fn default() -> Self {
+        Self(Default::default())
+    }
+}
+
+/// What a session saw under a prefix of a container (`Session::may_hold`).
+#[derive(Debug, Clone)]
+pub(super) enum Under {
+    /// Every name there (a listing of fewer than its limit).
+    Names(Arc<std::collections::HashSet<String>>),
+    /// Too many to keep, or the session wrote there itself: ask for each name.
+    Unknown,
+}
+
+impl<T: Clone> SegmentsSeen<T> {
     /// Containers remembered at most: a session touching more just looks again.
     const MAX: usize = 256;
 
-    pub(super) fn get(&self, container: &str) -> Option<bool> {
+    pub(super) fn get(&self, container: &str) -> Option<T> {
         let seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
         seen.get(container)
             .filter(|(_, at)| at.elapsed() < SEGMENTS_SEEN_FOR)
-            .map(|(exists, _)| *exists)
+            .map(|(seen, _)| seen.clone())
     }
 
-    pub(super) fn set(&self, container: &str, exists: bool) {
+    pub(super) fn set(&self, container: &str, exists: T) {
         let mut seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if seen.len() >= Self::MAX {
             seen.retain(|_, (_, at)| at.elapsed() < SEGMENTS_SEEN_FOR);

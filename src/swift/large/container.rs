@@ -7,11 +7,17 @@
 
 use super::ManifestEntry;
 use super::stream::upload_id;
+use crate::swift::client::Under;
 use crate::swift::error::Error;
-use crate::swift::{Session, UploadError};
+use crate::swift::{ObjectEntry, Session, UploadError};
+use std::sync::Arc;
 
 /// The suffix of the container holding a container's segments (python-swiftclient's convention).
 pub const SEGMENTS_SUFFIX: &str = "_segments";
+
+/// The most names under a prefix a session keeps (`Session::may_hold`); past them it asks for each name. Records
+/// of interrupted uploads are few: a folder with this many is rare, and then costs what it did before.
+const NAMES_UNDER: u32 = 100;
 
 /// The read ACL a `<container>_segments` needs beside its container's `acl`: the same readers (whoever reads a
 /// Static Large Object reads its segments, and Swift answers `409` to a reader who may not), without
@@ -106,33 +112,51 @@ impl Session {
         Ok(exists)
     }
 
-    /// Whether `container` holds no object under `prefix`: one listing of at most one name, its answer
-    /// trusted for [`SEGMENTS_SEEN_FOR`](crate::swift::SEGMENTS_SEEN_FOR) either way (where something is
-    /// there, the caller's own lookups follow without a listing before each). A missing container holds
-    /// nothing. For a caller that would otherwise ask for one object under `prefix` on every upload: the
-    /// segments container of a folder that had a large file exists, and asking it for a record per small file
-    /// put a `GET` beside every small upload's `PUT`.
-    pub async fn nothing_under(&self, container: &str, prefix: &str) -> Result<bool, Error> {
+    /// Whether `container` may hold `name` (which starts with `prefix`): from one listing of the names under
+    /// `prefix` (at most `NAMES_UNDER`, 100), trusted for [`SEGMENTS_SEEN_FOR`](crate::swift::SEGMENTS_SEEN_FOR).
+    /// `true` where more names are there than that, or where this session wrote under `prefix` in that
+    /// time: the caller then asks for `name` itself. A missing container holds nothing. For a caller that
+    /// would otherwise ask for one object under `prefix` on every upload: the segments container of a folder
+    /// that had a large file exists, and asking it for a record per small file put a `GET` beside every small
+    /// upload's `PUT` (and so did a single record of another file, when only emptiness was remembered).
+    pub async fn may_hold(&self, container: &str, prefix: &str, name: &str) -> Result<bool, Error> {
         let key = format!("{container}/{prefix}");
-        if let Some(empty) = self.empty_prefixes.get(&key) {
-            return Ok(empty);
-        }
-        let empty = match self
-            .list_objects_page(container, prefix, None, None, Some(1))
-            .await
-        {
-            Ok(page) => page.is_empty(),
-            Err(e) if e.kind() == crate::swift::ErrorKind::NotFound => true,
-            Err(e) => return Err(e),
+        let under = match self.prefixes_seen.get(&key) {
+            Some(under) => under,
+            None => {
+                let under = match self
+                    .list_objects_page(container, prefix, None, None, Some(NAMES_UNDER))
+                    .await
+                {
+                    Ok(page) if page.len() < NAMES_UNDER as usize => Under::Names(Arc::new(
+                        page.into_iter()
+                            .filter_map(|entry| match entry {
+                                ObjectEntry::Object(object) => Some(object.name),
+                                ObjectEntry::Subdir(_) => None,
+                            })
+                            .collect(),
+                    )),
+                    Ok(_) => Under::Unknown,
+                    Err(e) if e.kind() == crate::swift::ErrorKind::NotFound => {
+                        Under::Names(Arc::default())
+                    }
+                    Err(e) => return Err(e),
+                };
+                self.prefixes_seen.set(&key, under.clone());
+                under
+            }
         };
-        self.empty_prefixes.set(&key, empty);
-        Ok(empty)
+        Ok(match under {
+            Under::Names(names) => names.contains(name),
+            Under::Unknown => true,
+        })
     }
 
-    /// This session wrote under `prefix` of `container`: [`nothing_under`](Self::nothing_under) says so.
+    /// This session wrote under `prefix` of `container`: [`may_hold`](Self::may_hold) answers `true` (a listing
+    /// could still miss what was just written).
     pub fn wrote_under(&self, container: &str, prefix: &str) {
-        self.empty_prefixes
-            .set(&format!("{container}/{prefix}"), false);
+        self.prefixes_seen
+            .set(&format!("{container}/{prefix}"), Under::Unknown);
     }
 
     /// A plain object's bytes as the first segment of its continuation: a server-side copy into
