@@ -239,7 +239,9 @@ EOF
 }
 stop_system() {
   local p pids
-  case $1 in swiftftp | "$WITH_MFMT") stop "$1"; return ;; esac
+  # return 0, not return: in the EXIT trap after `die`, a bare return gives the trap's status (1), and set -e
+  # then ended the clean-up after the first server, leaving the others running.
+  case $1 in swiftftp | "$WITH_MFMT") stop "$1"; return 0 ;; esac
   pids=$(tree_pids "${PID[$1]}")
   for p in $pids; do kill -TERM "$p" 2>/dev/null || true; done
   wait "${PID[$1]}" 2>/dev/null || true
@@ -251,8 +253,11 @@ say "making the files: $LARGE_MB MiB, $SMALL + $TREE + $CONC x 4 KiB"
 head -c $((LARGE_MB * 1024 * 1024)) /dev/urandom >"$work/big.bin"
 mkdir "$work/small" "$work/tree" "$work/conc"
 for i in $(seq -w 1 "$SMALL"); do head -c 4096 /dev/urandom >"$work/small/s$i.bin"; done
-for d in 0 1 2 3 4 5 6 7 8 9; do mkdir "$work/tree/d$d"; done
-for i in $(seq -w 1 "$TREE"); do head -c 4096 /dev/urandom >"$work/tree/d$((10#$i % 10))/t$i.bin"; done
+# Folders made as files go in: an empty one (BENCH_TREE under 10) is not in the direct rows' downloads.
+for i in $(seq -w 1 "$TREE"); do
+  mkdir -p "$work/tree/d$((10#$i % 10))"
+  head -c 4096 /dev/urandom >"$work/tree/d$((10#$i % 10))/t$i.bin"
+done
 for i in $(seq 1 $CONC); do head -c 4096 /dev/urandom >"$work/conc/c$i.bin"; done
 
 swift_login
