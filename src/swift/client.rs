@@ -422,10 +422,20 @@ impl<T> Default for SegmentsSeen<T> {
 /// What a session saw under a prefix of a container (`Session::may_hold`).
 #[derive(Debug, Clone)]
 pub(super) enum Under {
-    /// Every name there (a listing of fewer than its limit).
-    Names(Arc<std::collections::HashSet<String>>),
+    /// Every name there (a listing of fewer than its limit), as hashes ([`name_hash`]): a session keeps up to
+    /// 256 of these sets, and names of up to 1 KiB each would let a user with many containers of records make
+    /// each of their sessions hold megabytes. A collision only makes the caller ask for the name.
+    Names(Arc<std::collections::HashSet<u64>>),
     /// Too many to keep, or the session wrote there itself: ask for each name.
     Unknown,
+}
+
+/// The hash of an object name kept in [`Under::Names`].
+pub(super) fn name_hash(name: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::hash::DefaultHasher::new();
+    name.hash(&mut hasher);
+    hasher.finish()
 }
 
 impl<T: Clone> SegmentsSeen<T> {
@@ -439,13 +449,13 @@ impl<T: Clone> SegmentsSeen<T> {
             .map(|(seen, _)| seen.clone())
     }
 
-    pub(super) fn set(&self, container: &str, exists: T) {
-        let mut seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if seen.len() >= Self::MAX {
-            seen.retain(|_, (_, at)| at.elapsed() < SEGMENTS_SEEN_FOR);
+    pub(super) fn set(&self, container: &str, seen: T) {
+        let mut all = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if all.len() >= Self::MAX {
+            all.retain(|_, (_, at)| at.elapsed() < SEGMENTS_SEEN_FOR);
         }
-        if seen.len() < Self::MAX {
-            seen.insert(container.to_owned(), (exists, std::time::Instant::now()));
+        if all.len() < Self::MAX {
+            all.insert(container.to_owned(), (seen, std::time::Instant::now()));
         }
     }
 }

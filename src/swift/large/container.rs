@@ -7,7 +7,7 @@
 
 use super::ManifestEntry;
 use super::stream::upload_id;
-use crate::swift::client::Under;
+use crate::swift::client::{Under, name_hash};
 use crate::swift::error::Error;
 use crate::swift::{ObjectEntry, Session, UploadError};
 use std::sync::Arc;
@@ -131,7 +131,7 @@ impl Session {
                     Ok(page) if page.len() < NAMES_UNDER as usize => Under::Names(Arc::new(
                         page.into_iter()
                             .filter_map(|entry| match entry {
-                                ObjectEntry::Object(object) => Some(object.name),
+                                ObjectEntry::Object(object) => Some(name_hash(&object.name)),
                                 ObjectEntry::Subdir(_) => None,
                             })
                             .collect(),
@@ -147,7 +147,7 @@ impl Session {
             }
         };
         Ok(match under {
-            Under::Names(names) => names.contains(name),
+            Under::Names(names) => names.contains(&name_hash(name)),
             Under::Unknown => true,
         })
     }
