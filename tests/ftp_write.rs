@@ -461,14 +461,33 @@ fn a_tree_upload_asks_swift_once_per_new_directory() {
         1,
         "the empty listing needs no HEAD to know it exists"
     );
+    // The files' directory check answers from that listing: their PUTs, and no listing of d or of their names.
     assert_eq!(raw.upload("STOR f1", b"one"), 226);
-    since();
+    assert_eq!(raw.upload("STOR f2", b"two"), 226);
+    let (_, lines) = since();
+    let object_requests: Vec<&String> = lines.iter().filter(|l| !l.contains("_segments")).collect();
+    assert_eq!(object_requests.len(), 2, "{lines:?}");
+    // (A line may start with the previous request's body: the proxy records the stream.)
+    assert!(
+        object_requests.iter().all(|l| l.contains("PUT /v1/")),
+        "{lines:?}"
+    );
     assert_eq!(raw.cmd(&format!("CWD /{}", fx.container)).0, 250);
     assert_eq!(
         since().0,
         0,
         "CWD back to the container, known from the file below"
     );
+    // lftp mirror -R after mkdir -p makes the target's path again: its conditional PUT, refused, and no look
+    // at what is there.
+    assert_eq!(raw.cmd(&format!("MKD {}", fx.path("d"))).0, 257);
+    let (n, lines) = since();
+    assert_eq!(n, 1, "MKD of a directory just seen: {lines:?}");
+    // The user's next session knows them too (FileZilla's transfer connections, lftp's next command).
+    let mut next = gw.raw_logged_in();
+    assert_eq!(next.cmd(&format!("CWD {}", fx.path("d"))).0, 250);
+    assert_eq!(since().0, 0, "CWD in the user's next session");
+    drop(next);
 
     // What is at a name still decides: a file is no directory, an existing directory is made again.
     assert_eq!(raw.cmd(&format!("MKD {}", fx.path("file"))).0, 550);
@@ -477,6 +496,7 @@ fn a_tree_upload_asks_swift_once_per_new_directory() {
     assert_eq!(raw.cmd(&format!("CWD {}", fx.path("file"))).0, 550);
     // Removed by this session: forgotten at once.
     assert_eq!(raw.cmd(&format!("DELE {}", fx.path("d/f1"))).0, 250);
+    assert_eq!(raw.cmd(&format!("DELE {}", fx.path("d/f2"))).0, 250);
     assert_eq!(raw.cmd(&format!("RMD {}", fx.path("d"))).0, 250);
     assert_eq!(raw.cmd(&format!("CWD {}", fx.path("d"))).0, 550);
     // Made again, then removed by another client: seen once the session's view is older than its 5 s.

@@ -440,9 +440,7 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
                         0 => libunftp::ClientCheck::take(),
                         _ => None,
                     };
-                    let mut stored = self
-                        .store(&user.session, &loc, input, start_pos, check, &user.subdirs)
-                        .await?;
+                    let mut stored = self.store(user, &loc, input, start_pos, check).await?;
                     if let Location::Object { container, key } = &loc {
                         user.subdirs.note_write(container, key, false);
                         user.known_dirs.note_parents_of(container, key);
@@ -489,7 +487,11 @@ impl StorageBackend<SwiftUser> for SwiftStorage {
             On::File,
             Log::Change { to: None },
             |loc| async move {
-                self.make_dir(&user.session, &loc).await?;
+                let known = match &loc {
+                    Location::Object { container, key } => user.known_dirs.is_known(container, key),
+                    Location::Container(_) | Location::Root => false,
+                };
+                self.make_dir(&user.session, &loc, known).await?;
                 match &loc {
                     Location::Object { container, key } => {
                         user.subdirs.note_write(container, key, true);

@@ -1,5 +1,6 @@
 //! Directories this session knows exist, for a few seconds: what lets `CWD` into a directory it just made or
-//! entered, and the listing of such a directory while it is still empty, skip asking Swift.
+//! entered, and the listing of such a directory while it is still empty, skip asking Swift, and what lets `MKD`
+//! of it again (`lftp mirror -R` after `mkdir -p` makes the target's path twice) skip looking at what is there.
 //!
 //! `lftp mirror -R` and FileZilla upload a tree as `MKD d`, `CWD d`, a listing of `d`, the files, then `CWD ..`:
 //! asking Swift whether `d` exists at each step cost three round trips per directory, a tenth of a small-file
@@ -8,14 +9,16 @@
 //! - What notes a directory: `MKD` of it, a `CWD` that Swift confirmed, a file stored below it (every directory
 //!   above a file exists, as a marker or as a pseudo-directory). Each note holds for [`KNOWN_FOR`].
 //! - What forgets: `RMD` and `DELE` (a pseudo-directory ends with its last file), a rename (everything).
-//! - Only "exists" is answered from memory, and only by this session for what this session saw: another
-//!   client's removal of the directory within [`KNOWN_FOR`] shows as an empty directory to `CWD` and `LIST`
-//!   (the same few seconds the listing cache allows), never as a file or as something another user made.
+//! - Only "exists" is answered from memory, and only to the user whose session saw it: another client's removal
+//!   of the directory within [`KNOWN_FOR`] shows as an empty directory to `CWD` and `LIST` (the same few seconds
+//!   the listing cache allows), never as a file or as something another user made.
+//! - A user's sessions in this process share what they saw ([`KnownDirsByUser`]): FileZilla's transfer
+//!   connections, and each new `lftp` command, enter the directories the previous one just made or entered.
 //!
 //! Not here: where directories are looked up in Swift (`storage.rs`: `probe`).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 /// How long a directory seen to exist is trusted to.
@@ -24,9 +27,29 @@ pub(super) const KNOWN_FOR: Duration = Duration::from_secs(5);
 /// Directories remembered at most per session (the oldest go first when full).
 const MAX_KNOWN: usize = 64;
 
-/// What one session saw, per (container, key): `""` is the container itself.
+/// What one user's sessions saw, per (container, key): `""` is the container itself.
 #[derive(Debug, Default)]
 pub(super) struct KnownDirs(Mutex<HashMap<(String, String), Instant>>);
+
+/// Each user's [`KnownDirs`], shared by the user's sessions while one lives (held weakly here: it goes with the
+/// user's last session, so this holds no more than the sessions do).
+#[derive(Debug, Default)]
+pub(super) struct KnownDirsByUser(Mutex<HashMap<(String, String), Weak<KnownDirs>>>);
+
+impl KnownDirsByUser {
+    /// The directories known to `login`'s sessions on the account at `account` (its storage URL).
+    pub(super) fn of(&self, account: &str, login: &str) -> Arc<KnownDirs> {
+        let mut users = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let key = (account.to_owned(), login.to_owned());
+        if let Some(known) = users.get(&key).and_then(Weak::upgrade) {
+            return known;
+        }
+        users.retain(|_, known| known.strong_count() > 0);
+        let known = Arc::new(KnownDirs::default());
+        users.insert(key, Arc::downgrade(&known));
+        known
+    }
+}
 
 impl KnownDirs {
     /// `key` in `container` is a directory (`""`: the container), and so is everything above it.
@@ -138,6 +161,23 @@ mod tests {
         assert!(!known.is_known("other", "a/b"));
         known.forget_all();
         assert!(!known.is_known("c", "a/s"));
+    }
+
+    #[test]
+    fn a_users_sessions_share_what_they_saw_while_one_lives() {
+        let users = KnownDirsByUser::default();
+        let first = users.of("AUTH_a", "a:u");
+        first.note("c", "d");
+        let second = users.of("AUTH_a", "a:u");
+        assert!(second.is_known("c", "d"));
+        assert!(!users.of("AUTH_a", "a:other").is_known("c", "d"));
+        assert!(!users.of("AUTH_b", "a:u").is_known("c", "d"));
+        drop((first, second));
+        assert!(!users.of("AUTH_a", "a:u").is_known("c", "d"));
+        assert!(
+            users.0.lock().unwrap().len() <= 1,
+            "gone with the last session"
+        );
     }
 
     #[test]

@@ -53,8 +53,8 @@ pub struct SwiftUser {
     pub(super) just_stored: std::sync::Mutex<Option<super::mtime::JustStored>>,
     /// Which names are directories, as this session last saw them (`subdirs.rs`).
     pub(super) subdirs: super::subdirs::Subdirs,
-    /// Directories this session saw exist a moment ago (`known_dirs.rs`).
-    pub(super) known_dirs: super::known_dirs::KnownDirs,
+    /// Directories this user's sessions saw exist a moment ago (`known_dirs.rs`).
+    pub(super) known_dirs: Arc<super::known_dirs::KnownDirs>,
     /// The file a `RETR` opened before its `150`, for the transfer that follows (`retrieve.rs`).
     pub(super) opened: super::retrieve::Prepared,
 }
@@ -101,6 +101,7 @@ pub struct SwiftAuthenticator {
     pending: Mutex<HashMap<String, Vec<Parked>>>,
     lockout: Lockout,
     sessions: UserSessions,
+    known_dirs: super::known_dirs::KnownDirsByUser,
 }
 
 impl fmt::Debug for SwiftAuthenticator {
@@ -125,6 +126,7 @@ impl SwiftAuthenticator {
             pending: Mutex::new(HashMap::new()),
             lockout,
             sessions,
+            known_dirs: Default::default(),
         }
     }
 
@@ -300,6 +302,11 @@ impl UserDetailProvider for SwiftAuthenticator {
             .take(&principal.username)
             .ok_or_else(|| UserDetailError::new("the Swift session of this login has expired"))?;
         let _registered = crate::logging::register(&id, &span);
+        let account = session
+            .storage_url()
+            .map(|u| u.to_string())
+            .unwrap_or_default();
+        let known_dirs = self.known_dirs.of(&account, &principal.username);
         Ok(SwiftUser {
             slot,
             id,
@@ -311,7 +318,7 @@ impl UserDetailProvider for SwiftAuthenticator {
             just_stored: Default::default(),
             opened: Default::default(),
             subdirs: Default::default(),
-            known_dirs: Default::default(),
+            known_dirs,
         })
     }
 }

@@ -138,7 +138,7 @@ impl SwiftStorage {
                     dir.add_swift_entry(&prefix, e);
                 }
                 if !exists {
-                    // A directory this session just made or entered (`known_dirs.rs`), still empty.
+                    // A directory this user just made or entered (`known_dirs.rs`), still empty.
                     if user.known_dirs.is_known(container, key) {
                         return Ok(Listing::Dir(dir));
                     }

@@ -13,9 +13,11 @@
 //! or segments (`swift/large/`), MKD/RMD/DELE (`write.rs`).
 
 use super::error::FtpError;
+use super::listing::Listing;
 use super::location::Location;
+use super::login::SwiftUser;
 use super::storage::{SwiftStorage, is_marker};
-use super::subdirs::{Known, PAGE, Subdirs};
+use super::subdirs::{Known, PAGE};
 use super::upload_gate;
 use super::write::delete_objects;
 use crate::swift;
@@ -65,16 +67,16 @@ impl SwiftStorage {
     /// STOR: streams `input` into the object at `loc`; the bytes stored.
     pub(super) async fn store<R>(
         &self,
-        session: &std::sync::Arc<swift::Session>,
+        user: &SwiftUser,
         loc: &Location,
         input: R,
         start_pos: u64,
         check: Option<libunftp::ClientCheck>,
-        subdirs: &Subdirs,
     ) -> Result<Stored, FtpError>
     where
         R: AsyncRead + Send + Unpin + 'static,
     {
+        let session = &user.session;
         let Location::Object { container, key } = loc else {
             return Err(FtpError::Refused {
                 location: loc.clone(),
@@ -91,7 +93,7 @@ impl SwiftStorage {
         // about one Swift round trip, and in sequence they were most of a STOR's time. A refusal stops the reading.
         let mut input = input;
         let plan = self.shared.segment_plan();
-        let mut not_below = Box::pin(self.not_a_directory(session, subdirs, loc, container, key));
+        let mut not_below = Box::pin(self.not_a_directory(user, loc, container, key));
         let (checked, lookahead) = {
             let mut first = std::pin::pin!(swift::read_lookahead(&mut input, plan));
             tokio::select! {
@@ -160,13 +162,13 @@ impl SwiftStorage {
     /// drop box) lets the `PUT` through but not the listing: then Swift decides.
     async fn not_a_directory(
         &self,
-        session: &swift::Session,
-        subdirs: &Subdirs,
+        user: &SwiftUser,
         loc: &Location,
         container: &str,
         key: &str,
     ) -> Result<(), FtpError> {
-        match self.known_dir(session, subdirs, container, key).await {
+        let session = &user.session;
+        match self.known_dir(user, container, key).await {
             Some(false) => return Ok(()),
             Some(true) => return Err(FtpError::NotAFile(loc.clone())),
             None => {}
@@ -270,13 +272,8 @@ impl SwiftStorage {
 
     /// Whether `key` is a directory, from what this session knows of its directory (`subdirs.rs`); `None`
     /// when not known (ask Swift about the name).
-    async fn known_dir(
-        &self,
-        session: &swift::Session,
-        subdirs: &Subdirs,
-        container: &str,
-        key: &str,
-    ) -> Option<bool> {
+    async fn known_dir(&self, user: &SwiftUser, container: &str, key: &str) -> Option<bool> {
+        let (session, subdirs) = (&user.session, &user.subdirs);
         let (prefix, name) = match key.rfind('/') {
             Some(i) => (&key[..=i], &key[i + 1..]),
             None => ("", key),
@@ -284,6 +281,13 @@ impl SwiftStorage {
         match subdirs.lookup(container, prefix, name) {
             Known::NotADir => Some(false),
             Known::Ask => None,
+            Known::Unseen => {
+                let names = self.cached_subdirs(user, container, prefix, name).await?;
+                let is_dir = names.contains(name);
+                subdirs.remember(container, prefix, Some(names));
+                // Only "not a directory" is answered from memory (`subdirs.rs`).
+                (!is_dir).then_some(false)
+            }
             Known::ListParent => {
                 let page = session
                     .list_objects_page(container, prefix, Some('/'), None, Some(PAGE))
@@ -307,6 +311,39 @@ impl SwiftStorage {
                 subdirs.remember(container, prefix, Some(names));
                 Some(is_dir)
             }
+        }
+    }
+
+    /// The directories in `prefix` as the listing cache holds them (a client that lists a directory before
+    /// uploading into it, as `lftp mirror -R` and FileZilla do); `None` when it holds no listing of it, and for
+    /// a `.part` name while such folders are hidden from listings (the cached listing may have left one out).
+    async fn cached_subdirs(
+        &self,
+        user: &SwiftUser,
+        container: &str,
+        prefix: &str,
+        name: &str,
+    ) -> Option<HashSet<String>> {
+        if self.shared.options.hide_part_dir && name.ends_with(".part") {
+            return None;
+        }
+        let dir = match prefix.strip_suffix('/') {
+            Some(key) => Location::Object {
+                container: container.to_owned(),
+                key: key.to_owned(),
+            },
+            None => Location::Container(container.to_owned()),
+        };
+        let (listing, _) = self.shared.listings.lookup(user, &dir).await;
+        match listing?.as_ref() {
+            Listing::Dir(entries) => Some(
+                entries
+                    .entries()
+                    .filter(|(_, meta)| meta.dir)
+                    .map(|(name, _)| name.clone())
+                    .collect(),
+            ),
+            Listing::File(..) => None,
         }
     }
 

@@ -8,8 +8,11 @@
 //!
 //! - This session's own writes keep it true: every directory a write implies (`MKD a/b`, a file `a/b/f`, a
 //!   rename's target) joins the sets of the directories above it ([`Subdirs::note_write`]).
-//! - Other sessions' new directories are seen within [`SEEN_FOR`]; a file uploaded meanwhile to the same name
-//!   lands beside that directory, and listings show the directory (the rule for such clashes).
+//! - The first upload into a directory takes its names from the listing cache when the directory was listed a
+//!   moment ago (`lftp mirror -R` and FileZilla list a directory before uploading into it): no request at all.
+//! - Other sessions' new directories are seen within [`SEEN_FOR`] (plus the listing cache's TTL when the names
+//!   came from there); a file uploaded meanwhile to the same name lands beside that directory, and listings
+//!   show the directory (the rule for such clashes).
 //! - Only "not a directory" is answered from memory; a name seen as a directory is asked again, so a directory
 //!   removed meanwhile never refuses an upload.
 //!
@@ -52,6 +55,9 @@ pub(super) enum Known {
     NotADir,
     /// Worth listing the directory (a second upload into it).
     ListParent,
+    /// Nothing known of the directory yet (a first upload into it): a cached listing of it may answer, else ask
+    /// about the name itself.
+    Unseen,
     /// Ask about the name itself.
     Ask,
 }
@@ -83,7 +89,7 @@ impl Subdirs {
                     seen.clear();
                 }
                 seen.insert(key, Seen::Once(Instant::now()));
-                Known::Ask
+                Known::Unseen
             }
         }
     }
@@ -144,12 +150,22 @@ mod tests {
     #[test]
     fn the_second_upload_lists_and_later_ones_are_answered() {
         let s = Subdirs::default();
-        assert_eq!(s.lookup("c", "a/", "f1"), Known::Ask);
+        assert_eq!(s.lookup("c", "a/", "f1"), Known::Unseen);
         assert_eq!(s.lookup("c", "a/", "f2"), Known::ListParent);
         s.remember("c", "a/", set(&["sub"]));
         assert_eq!(s.lookup("c", "a/", "f3"), Known::NotADir);
         assert_eq!(s.lookup("c", "a/", "sub"), Known::Ask);
-        assert_eq!(s.lookup("other", "a/", "f3"), Known::Ask);
+        assert_eq!(s.lookup("other", "a/", "f3"), Known::Unseen);
+    }
+
+    #[test]
+    fn names_from_a_cached_listing_answer_the_first_upload() {
+        let s = Subdirs::default();
+        assert_eq!(s.lookup("c", "a/", "f1"), Known::Unseen);
+        // What `known_dir` does with a cached listing of `a/`.
+        s.remember("c", "a/", set(&["sub"]));
+        assert_eq!(s.lookup("c", "a/", "f2"), Known::NotADir);
+        assert_eq!(s.lookup("c", "a/", "sub"), Known::Ask);
     }
 
     #[test]
@@ -190,6 +206,6 @@ mod tests {
         assert_eq!(s.lookup("c", "big/", "f"), Known::Ask);
         s.remember("c", "a/", set(&[]));
         s.forget();
-        assert_eq!(s.lookup("c", "a/", "f"), Known::Ask);
+        assert_eq!(s.lookup("c", "a/", "f"), Known::Unseen);
     }
 }

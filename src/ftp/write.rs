@@ -1,7 +1,8 @@
 //! MKD, RMD and DELE.
 //!
 //! - **MKD** creates a container at the top level and an `application/directory` marker below; it is idempotent,
-//!   and refuses to turn a file into a directory.
+//!   and refuses to turn a file into a directory. A directory this user saw a moment ago (`known_dirs.rs`)
+//!   costs one request (the container's `PUT`, or the conditional marker) and no look at what is there.
 //! - **RMD** removes an empty container or the marker(s) of an empty directory; it never deletes recursively.
 //! - **DELE** removes files only (and a partial upload of the name, `partial.rs`); a large object goes with
 //!   the segments in its container's own segment container (`Session::segments_of`), never with what its manifest names
@@ -19,11 +20,13 @@ use bytes::Bytes;
 pub(super) const MARKER_CONTENT_TYPE: &str = "application/directory";
 
 impl SwiftStorage {
-    /// MKD: a container at the top level, a marker below; success if a directory is already there.
+    /// MKD: a container at the top level, a marker below; success if a directory is already there. `known`:
+    /// this user saw a directory at `loc` a moment ago (`known_dirs.rs`).
     pub(super) async fn make_dir(
         &self,
         session: &swift::Session,
         loc: &Location,
+        known: bool,
     ) -> Result<(), FtpError> {
         match loc {
             Location::Root => Ok(()),
@@ -55,6 +58,11 @@ impl SwiftStorage {
                     .await
                 {
                     Ok(_) => return Ok(()),
+                    // Something is at the name, and this user saw a directory there a moment ago: its marker
+                    // (or a file beside it; the directory wins).
+                    Err(e) if e.kind() == swift::ErrorKind::PreconditionFailed && known => {
+                        return Ok(());
+                    }
                     Err(e) if e.kind() == swift::ErrorKind::PreconditionFailed => {}
                     Err(e) => {
                         return Err(super::storage::not_found(
