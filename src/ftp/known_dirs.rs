@@ -12,13 +12,14 @@
 //! - Only "exists" is answered from memory, and only to the user whose session saw it: another client's removal
 //!   of the directory within [`KNOWN_FOR`] shows as an empty directory to `CWD` and `LIST` (the same few seconds
 //!   the listing cache allows), never as a file or as something another user made.
-//! - A user's sessions in this process share what they saw ([`KnownDirsByUser`]): FileZilla's transfer
-//!   connections, and each new `lftp` command, enter the directories the previous one just made or entered.
+//! - A user's sessions in this process share what they saw ([`KnownDirsByUser`]), for the same few seconds:
+//!   FileZilla's transfer connections, and each new `lftp` command, enter the directories the previous one just
+//!   made or entered.
 //!
 //! Not here: where directories are looked up in Swift (`storage.rs`: `probe`).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long a directory seen to exist is trusted to.
@@ -31,23 +32,21 @@ const MAX_KNOWN: usize = 64;
 #[derive(Debug, Default)]
 pub(super) struct KnownDirs(Mutex<HashMap<(String, String), Instant>>);
 
-/// Each user's [`KnownDirs`], shared by the user's sessions while one lives (held weakly here: it goes with the
-/// user's last session, so this holds no more than the sessions do).
+/// Each user's [`KnownDirs`], shared by the user's sessions, and kept after the last one ends while it still
+/// holds something fresh (for the next `lftp` command): this holds no more than the users who had a session in
+/// the last [`KNOWN_FOR`].
 #[derive(Debug, Default)]
-pub(super) struct KnownDirsByUser(Mutex<HashMap<(String, String), Weak<KnownDirs>>>);
+pub(super) struct KnownDirsByUser(Mutex<HashMap<(String, String), Arc<KnownDirs>>>);
 
 impl KnownDirsByUser {
     /// The directories known to `login`'s sessions on the account at `account` (its storage URL).
     pub(super) fn of(&self, account: &str, login: &str) -> Arc<KnownDirs> {
         let mut users = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let key = (account.to_owned(), login.to_owned());
-        if let Some(known) = users.get(&key).and_then(Weak::upgrade) {
-            return known;
-        }
-        users.retain(|_, known| known.strong_count() > 0);
-        let known = Arc::new(KnownDirs::default());
-        users.insert(key, Arc::downgrade(&known));
-        known
+        users.retain(|_, known| Arc::strong_count(known) > 1 || known.holds_fresh());
+        let known = users
+            .entry((account.to_owned(), login.to_owned()))
+            .or_default();
+        Arc::clone(known)
     }
 }
 
@@ -80,6 +79,12 @@ impl KnownDirs {
             Some((parent, _)) => self.note(container, parent),
             None => self.note(container, ""),
         }
+    }
+
+    /// Whether anything it holds was seen within [`KNOWN_FOR`].
+    fn holds_fresh(&self) -> bool {
+        let known = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        known.values().any(|at| at.elapsed() < KNOWN_FOR)
     }
 
     /// Whether `key` in `container` (`""`: the container) was seen to be a directory within [`KNOWN_FOR`].
@@ -164,7 +169,7 @@ mod tests {
     }
 
     #[test]
-    fn a_users_sessions_share_what_they_saw_while_one_lives() {
+    fn a_users_sessions_share_what_they_saw_while_it_is_fresh() {
         let users = KnownDirsByUser::default();
         let first = users.of("AUTH_a", "a:u");
         first.note("c", "d");
@@ -172,12 +177,19 @@ mod tests {
         assert!(second.is_known("c", "d"));
         assert!(!users.of("AUTH_a", "a:other").is_known("c", "d"));
         assert!(!users.of("AUTH_b", "a:u").is_known("c", "d"));
+        // The next session after the last one ended still knows it.
         drop((first, second));
-        assert!(!users.of("AUTH_a", "a:u").is_known("c", "d"));
-        assert!(
-            users.0.lock().unwrap().len() <= 1,
-            "gone with the last session"
-        );
+        assert!(users.of("AUTH_a", "a:u").is_known("c", "d"));
+        // Without a session, a user whose directories are all stale is dropped at the next login.
+        let old = Instant::now() - KNOWN_FOR;
+        for known in users.0.lock().unwrap().values() {
+            for at in known.0.lock().unwrap().values_mut() {
+                *at = old;
+            }
+        }
+        let kept = users.of("AUTH_c", "c:u");
+        assert_eq!(users.0.lock().unwrap().len(), 1, "only the new user's");
+        drop(kept);
     }
 
     #[test]
