@@ -1,4 +1,4 @@
-//! Directories this session knows exist, for a few seconds: what lets `CWD` into a directory it just made or
+//! Directories a user's sessions know exist, for a few seconds: what lets `CWD` into a directory they just made or
 //! entered, and the listing of such a directory while it is still empty, skip asking Swift, and what lets `MKD`
 //! of it again (`lftp mirror -R` after `mkdir -p` makes the target's path twice) skip looking at what is there.
 //!
@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 /// How long a directory seen to exist is trusted to.
 pub(super) const KNOWN_FOR: Duration = Duration::from_secs(5);
 
-/// Directories remembered at most per session (the oldest go first when full).
+/// Directories remembered at most per user (the oldest go first when full).
 const MAX_KNOWN: usize = 64;
 
 /// What one user's sessions saw, per (container, key): `""` is the container itself.

@@ -165,12 +165,8 @@ impl ListingCache {
     }
 
     fn key(&self, user: &SwiftUser, what: &str, path: &str) -> String {
-        let account = user
-            .session
-            .storage_url()
-            .map(|u| u.to_string())
-            .unwrap_or_default();
-        self.cache.key(&[what, &account, &user.login, path])
+        self.cache
+            .key(&[what, &user.session.account(), &user.login, path])
     }
 
     /// Caches the listing of `loc`, fetched after [`ListingCache::lookup`] saw `seen`: if a write invalidated

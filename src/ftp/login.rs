@@ -302,11 +302,7 @@ impl UserDetailProvider for SwiftAuthenticator {
             .take(&principal.username)
             .ok_or_else(|| UserDetailError::new("the Swift session of this login has expired"))?;
         let _registered = crate::logging::register(&id, &span);
-        let account = session
-            .storage_url()
-            .map(|u| u.to_string())
-            .unwrap_or_default();
-        let known_dirs = self.known_dirs.of(&account, &principal.username);
+        let known_dirs = self.known_dirs.of(&session.account(), &principal.username);
         Ok(SwiftUser {
             slot,
             id,

@@ -56,10 +56,7 @@ impl PolicyFilter {
         let Some(wanted) = &self.wanted else {
             return vec![true; containers.len()];
         };
-        let account = session
-            .storage_url()
-            .map(|u| u.to_string())
-            .unwrap_or_default();
+        let account = session.account();
         // Owned names: a closure over borrowed ones is not `Send` enough for libunftp's boxed futures.
         futures_util::stream::iter(containers.to_vec())
             .map(|name: String| {

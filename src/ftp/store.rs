@@ -168,7 +168,7 @@ impl SwiftStorage {
         key: &str,
     ) -> Result<(), FtpError> {
         let session = &user.session;
-        match self.known_dir(user, container, key).await {
+        match self.known_dir(user, loc, container, key).await {
             Some(false) => return Ok(()),
             Some(true) => return Err(FtpError::NotAFile(loc.clone())),
             None => {}
@@ -272,7 +272,13 @@ impl SwiftStorage {
 
     /// Whether `key` is a directory, from what this session knows of its directory (`subdirs.rs`); `None`
     /// when not known (ask Swift about the name).
-    async fn known_dir(&self, user: &SwiftUser, container: &str, key: &str) -> Option<bool> {
+    async fn known_dir(
+        &self,
+        user: &SwiftUser,
+        loc: &Location,
+        container: &str,
+        key: &str,
+    ) -> Option<bool> {
         let (session, subdirs) = (&user.session, &user.subdirs);
         let (prefix, name) = match key.rfind('/') {
             Some(i) => (&key[..=i], &key[i + 1..]),
@@ -282,7 +288,7 @@ impl SwiftStorage {
             Known::NotADir => Some(false),
             Known::Ask => None,
             Known::Unseen => {
-                let names = self.cached_subdirs(user, container, prefix, name).await?;
+                let names = self.cached_subdirs(user, loc).await?;
                 let is_dir = names.contains(name);
                 subdirs.remember(container, prefix, Some(names));
                 // Only "not a directory" is answered from memory (`subdirs.rs`).
@@ -314,26 +320,14 @@ impl SwiftStorage {
         }
     }
 
-    /// The directories in `prefix` as the listing cache holds them (a client that lists a directory before
-    /// uploading into it, as `lftp mirror -R` and FileZilla do); `None` when it holds no listing of it, and for
-    /// a `.part` name while such folders are hidden from listings (the cached listing may have left one out).
-    async fn cached_subdirs(
-        &self,
-        user: &SwiftUser,
-        container: &str,
-        prefix: &str,
-        name: &str,
-    ) -> Option<HashSet<String>> {
+    /// The directories beside `loc` as the listing cache holds its directory's listing (a client that lists a
+    /// directory before uploading into it, as `lftp mirror -R` and FileZilla do); `None` when it holds none, and
+    /// for a `.part` name while such folders are hidden from listings (the cached listing may have left one out).
+    async fn cached_subdirs(&self, user: &SwiftUser, loc: &Location) -> Option<HashSet<String>> {
+        let (dir, name) = loc.parent_and_name()?;
         if self.shared.options.hide_part_dir && name.ends_with(".part") {
             return None;
         }
-        let dir = match prefix.strip_suffix('/') {
-            Some(key) => Location::Object {
-                container: container.to_owned(),
-                key: key.to_owned(),
-            },
-            None => Location::Container(container.to_owned()),
-        };
         let (listing, _) = self.shared.listings.lookup(user, &dir).await;
         match listing?.as_ref() {
             Listing::Dir(entries) => Some(

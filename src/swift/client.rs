@@ -269,6 +269,13 @@ impl Session {
         self.slot.current().map(|t| t.storage_url.clone())
     }
 
+    /// The account as text, for keys of what is kept per account: its storage URL, empty before a login.
+    pub fn account(&self) -> String {
+        self.storage_url()
+            .map(|u| u.to_string())
+            .unwrap_or_default()
+    }
+
     /// Replaces the token (keeping the storage URL), e.g. with one obtained elsewhere. A token that turns out to
     /// be invalid costs one re-login at the next request.
     pub fn set_token(&self, token: Secret) {
