@@ -279,6 +279,31 @@ fn more_than_ten_thousand_entries_each_listed_once() {
 }
 
 #[test]
+fn a_listing_shorter_than_the_clusters_page_is_one_request() {
+    use crate::common::faulty::{FaultProxy, swift_addr};
+    let fx = Fixture::new("one-page");
+    for i in 0..3 {
+        fx.put(&format!("d/f{i}"), "x");
+    }
+    let proxy = FaultProxy::start(swift_addr());
+    let gw = TestGateway::start_with(&["-a", &proxy.auth_url()]);
+    let mut raw = gw.raw_logged_in();
+    let listings = || {
+        String::from_utf8_lossy(&proxy.recorded())
+            .matches("GET /v1/")
+            .count()
+    };
+    let before = listings();
+    let (replies, listed) = raw.transfer(&format!("NLST {}", fx.path("d")));
+    assert_eq!(replies.last().unwrap().0, 226);
+    assert_eq!(String::from_utf8_lossy(&listed).lines().count(), 3);
+    // Pages of the cluster's size (/info): a page of three is the last, with no request for an empty one.
+    let recorded = String::from_utf8_lossy(&proxy.recorded()).into_owned();
+    assert!(recorded.contains("limit=10000"), "{recorded}");
+    assert_eq!(listings() - before, 1, "{recorded}");
+}
+
+#[test]
 fn dynamic_large_objects_show_and_stream_their_real_size() {
     let fx = Fixture::new("dlo");
     fx.put("big.part/000000", vec![b'a'; 1500]);

@@ -161,6 +161,17 @@ impl Shared {
         self.info.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    /// The page size for object listings when the cluster said it (`/info`): a shorter page is then the last
+    /// one, and a listing costs one request less (`swift/list.rs`).
+    pub fn listing_page(&self) -> Option<u32> {
+        if !self.info_known.load(Ordering::Relaxed) {
+            return None;
+        }
+        u32::try_from(self.info().container_listing_limit)
+            .ok()
+            .filter(|&n| n > 0)
+    }
+
     /// How uploads are cut: the configured segment size, never above the cluster's `max_file_size`.
     pub fn segment_plan(&self) -> swift::SegmentPlan {
         let info = self.info();

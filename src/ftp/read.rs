@@ -111,7 +111,9 @@ impl SwiftStorage {
                 return Ok(Listing::Dir(dir));
             }
             Location::Container(container) => {
-                let mut entries = std::pin::pin!(session.list_objects(container, "", Some('/')));
+                let page = self.shared.listing_page();
+                let mut entries =
+                    std::pin::pin!(session.list_objects_paged(container, "", Some('/'), page));
                 while let Some(e) = entries.try_next().await.map_err(|e| not_found(e, loc))? {
                     dir.add_swift_entry("", e);
                 }
@@ -129,8 +131,9 @@ impl SwiftStorage {
             }
             Location::Object { container, key } => {
                 let prefix = Location::dir_prefix(key);
+                let page = self.shared.listing_page();
                 let mut entries =
-                    std::pin::pin!(session.list_objects(container, &prefix, Some('/')));
+                    std::pin::pin!(session.list_objects_paged(container, &prefix, Some('/'), page));
                 // Anything under `key/`, even only the `key/` marker object itself, makes it a directory.
                 let mut exists = false;
                 while let Some(e) = entries.try_next().await.map_err(|e| not_found(e, loc))? {

@@ -3,7 +3,9 @@
 //!
 //! Never assume a page size: a cluster's `container_listing_limit` may be anything, and stopping at a short page
 //! would silently truncate listings on clusters with a small limit (ftp-cloudfs's bug). The cost is one extra
-//! request per listing. Memory holds one page at a time; what the caller collects is the caller's business.
+//! request per listing, saved where the caller knows the cluster's limit (from `/info`) and asks for pages of
+//! exactly that size ([`Session::list_objects_paged`]): Swift fills every page but the last, so a shorter one is
+//! the end. Memory holds one page at a time; what the caller collects is the caller's business.
 
 use super::{ContainerInfo, Error, ObjectEntry, Session};
 use futures_util::stream::{self, Stream, TryStreamExt};
@@ -25,18 +27,34 @@ impl Session {
         prefix: &'a str,
         delimiter: Option<char>,
     ) -> impl Stream<Item = Result<ObjectEntry, Error>> + Send + 'a {
+        self.list_objects_paged(container, prefix, delimiter, None)
+    }
+
+    /// [`Session::list_objects`] in pages of `page` entries, the cluster's `container_listing_limit` (Swift
+    /// refuses more): a page with fewer is the last, and the listing ends without asking for an empty one.
+    /// `None`: the cluster's own page size, unknown here, so the listing ends at an empty page.
+    pub fn list_objects_paged<'a>(
+        &'a self,
+        container: &'a str,
+        prefix: &'a str,
+        delimiter: Option<char>,
+        page: Option<u32>,
+    ) -> impl Stream<Item = Result<ObjectEntry, Error>> + Send + 'a {
         paginate(move |marker| async move {
-            let page = self
-                .list_objects_page(container, prefix, delimiter, marker.as_deref(), None)
+            let entries = self
+                .list_objects_page(container, prefix, delimiter, marker.as_deref(), page)
                 .await?;
-            let next = page.last().map(|e| e.marker().to_owned());
-            Ok((page, next))
+            let next = match page {
+                Some(size) if entries.len() < size as usize => None,
+                _ => entries.last().map(|e| e.marker().to_owned()),
+            };
+            Ok((entries, next))
         })
     }
 }
 
-/// Turns a page fetcher (`marker -> (entries, marker of the last entry)`) into a stream of entries that ends
-/// after the first empty page.
+/// Turns a page fetcher (`marker -> (entries, marker to go on from)`) into a stream of entries that ends after
+/// the first page with no marker to go on from (an empty page, or one the fetcher knows is the last).
 fn paginate<T, F, Fut>(mut fetch: F) -> impl Stream<Item = Result<T, Error>> + Send
 where
     T: Send,
