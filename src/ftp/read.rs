@@ -242,7 +242,12 @@ impl SwiftStorage {
             return Some(names);
         }
         let segments = format!("{container}{}", swift::SEGMENTS_SUFFIX);
-        let mut entries = std::pin::pin!(user.session.list_objects(&segments, prefix, Some('/')));
+        let page = self.shared.listing_page();
+        let mut entries =
+            std::pin::pin!(
+                user.session
+                    .list_objects_paged(&segments, prefix, Some('/'), page)
+            );
         loop {
             match entries.try_next().await {
                 Ok(Some(swift::ObjectEntry::Subdir(sub))) => {

@@ -206,7 +206,9 @@ impl SwiftStorage {
                 to: from.moved_name(marker, to),
             });
         }
-        let mut entries = std::pin::pin!(session.list_objects(&from.container, &from.prefix, None));
+        let page = self.shared.listing_page();
+        let mut entries =
+            std::pin::pin!(session.list_objects_paged(&from.container, &from.prefix, None, page));
         while let Some(entry) = entries
             .try_next()
             .await
